@@ -1,0 +1,87 @@
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+
+/** Column types of every table, as kysely sees them. Money columns are integer minor units. */
+export interface Database {
+  products: ProductsTable;
+  orders: OrdersTable;
+  order_items: OrderItemsTable;
+  processed_events: ProcessedEventsTable;
+  outbox: OutboxTable;
+  idempotency_keys: IdempotencyKeysTable;
+}
+
+type CreatedAt = ColumnType<Date, Date | undefined, never>;
+
+export interface ProductsTable {
+  sku: string;
+  name: string;
+  price_minor: number;
+  currency: string;
+  stock: number;
+  created_at: CreatedAt;
+}
+
+export const orderStatuses = [
+  'PLACED',
+  'AWAITING_PAYMENT',
+  'CONFIRMED',
+  'CANCELLED',
+  'NEEDS_ATTENTION',
+] as const;
+export type OrderStatus = (typeof orderStatuses)[number];
+
+export interface OrdersTable {
+  id: string;
+  customer_id: string;
+  currency: string;
+  total_minor: number;
+  status: OrderStatus;
+  cancel_reason: string | null;
+  correlation_id: string;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface OrderItemsTable {
+  order_id: string;
+  sku: string;
+  quantity: number;
+  unit_price_minor: number;
+}
+
+export interface ProcessedEventsTable {
+  consumer: string;
+  event_id: string;
+  processed_at: CreatedAt;
+}
+
+export interface OutboxTable {
+  /** The event id. */
+  id: string;
+  /** The whole envelope. */
+  event: JSONColumnType<Record<string, unknown>>;
+  created_at: CreatedAt;
+  sent_at: Date | null;
+}
+
+export interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export interface IdempotencyKeysTable {
+  scope: string;
+  key: string;
+  /** sha256 of the request, so the same key with another body is refused. */
+  fingerprint: string;
+  status: 'in_flight' | 'completed';
+  /** The request holding an in-flight key; another may take it over after `locked_until`. */
+  lock_token: string | null;
+  locked_until: Date | null;
+  response: JSONColumnType<StoredResponse> | null;
+  created_at: CreatedAt;
+  expires_at: Date;
+}
+
+export type { Generated };

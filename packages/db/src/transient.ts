@@ -1,0 +1,35 @@
+/** SQLSTATE classes and codes worth retrying: the same statement may succeed later. */
+const transientStates = new Set(['40001', '40P01', '55P03', '57014', '57P01', '57P02', '57P03']);
+const transientClasses = ['08', '53'];
+const transientNetworkCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+
+/**
+ * True when a database error is worth a retry: the server is unreachable or restarting,
+ * the connection dropped, or the transaction lost a serialization, deadlock or lock wait.
+ */
+export function isTransientDbError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (transientStates.has(code) || transientNetworkCodes.has(code)) return true;
+    if (transientClasses.some((prefix) => code.startsWith(prefix)) && code.length === 5)
+      return true;
+  }
+  if (
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+      error.message,
+    )
+  ) {
+    return true;
+  }
+  if (error instanceof AggregateError) return error.errors.some(isTransientDbError);
+  return error.cause !== undefined && isTransientDbError(error.cause);
+}

@@ -1,0 +1,161 @@
+import { catalog, schemaOf } from './catalog';
+import { type DomainEvent, type Envelope, envelopeSchema } from './envelope';
+import { describeIssues, InvalidEventError } from './invalid-event-error';
+import { upcasterFor } from './upcast';
+
+/** What Pub/Sub carries: the payload and string attributes (the client's `Message` fits). */
+export interface PubSubMessage {
+  /** Raw bytes, or base64 as in a push body. */
+  data?: Uint8Array | string | null;
+  attributes?: Record<string, string> | null;
+}
+
+export interface EncodedMessage {
+  data: Buffer;
+  attributes: Record<string, string>;
+  orderingKey: string;
+}
+
+/** Attributes repeat what filters, logs and the DLQ tools need without decoding the body. */
+export function eventAttributes(event: Envelope): Record<string, string> {
+  return {
+    event_type: event.type,
+    event_version: String(event.version),
+    event_id: event.id,
+    correlation_id: event.correlationId,
+  };
+}
+
+export function encodeEvent(event: Envelope): EncodedMessage {
+  return {
+    data: Buffer.from(JSON.stringify(event)),
+    attributes: eventAttributes(event),
+    orderingKey: event.subject,
+  };
+}
+
+/**
+ * Decodes a Pub/Sub message into an event at the latest version of its type.
+ * @throws InvalidEventError when the message can never be handled (dead-letter it).
+ */
+export function decodeMessage(message: PubSubMessage): DomainEvent {
+  const attributes = message.attributes ?? {};
+  const known = {
+    id: attributes.event_id,
+    type: attributes.event_type,
+    correlationId: attributes.correlation_id,
+  };
+  const body = parseJson(message.data, known);
+  const envelope = isLegacyMessage(body, attributes) ? fromLegacy(body, attributes) : body;
+
+  const parsed = envelopeSchema.safeParse(envelope);
+  if (!parsed.success) {
+    throw new InvalidEventError(`invalid envelope: ${describeIssues(parsed.error.issues)}`, known);
+  }
+  const event = parsed.data;
+  const context = { id: event.id, type: event.type, correlationId: event.correlationId };
+  if (attributes.event_id !== undefined && attributes.event_id !== event.id) {
+    throw new InvalidEventError(
+      `attribute event_id ${attributes.event_id} differs from the body's id`,
+      context,
+    );
+  }
+  return { ...event, ...upcastToLatest(event, context) } as DomainEvent;
+}
+
+function upcastToLatest(event: Envelope, context: InvalidEventError['event']) {
+  const schema = schemaOf(event.type, event.version);
+  if (!schema) {
+    const reason = Object.hasOwn(catalog, event.type)
+      ? `unknown version ${event.version} of ${event.type}`
+      : `unknown event type ${event.type}`;
+    throw new InvalidEventError(reason, context);
+  }
+  let version = event.version;
+  let data = validate(schema, event.data, `${event.type} v${version}`, context);
+  const latest = catalog[event.type as keyof typeof catalog].latest;
+  while (version < latest) {
+    const upcaster = upcasterFor(event.type, version);
+    if (!upcaster)
+      throw new InvalidEventError(`no upcaster from ${event.type} v${version}`, context);
+    try {
+      data = upcaster(data as never);
+    } catch (error) {
+      const reason = `cannot upcast ${event.type} v${version}: ${(error as Error).message}`;
+      throw new InvalidEventError(reason, context, { cause: error });
+    }
+    version += 1;
+    data = validate(schemaOf(event.type, version)!, data, `${event.type} v${version}`, context);
+  }
+  return { version, data };
+}
+
+function validate(
+  schema: NonNullable<ReturnType<typeof schemaOf>>,
+  data: unknown,
+  what: string,
+  context: InvalidEventError['event'],
+): unknown {
+  const result = schema.safeParse(data);
+  if (result.success) return result.data;
+  throw new InvalidEventError(
+    `${what} data: ${describeIssues(result.error.issues, 'data')}`,
+    context,
+  );
+}
+
+function parseJson(data: PubSubMessage['data'], known: InvalidEventError['event']): unknown {
+  if (data === undefined || data === null || data.length === 0) {
+    throw new InvalidEventError('message has no data', known);
+  }
+  const text =
+    typeof data === 'string'
+      ? Buffer.from(data, 'base64').toString('utf8')
+      : Buffer.from(data).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new InvalidEventError('message data is not JSON', known, { cause: error });
+  }
+}
+
+type LegacyBody = Record<string, unknown> & { event_id: unknown };
+
+/**
+ * The Python reference published a flat body (`asdict(event)`: `event_id`, `occurred_at`,
+ * `correlation_id` beside the event's own fields) with only `event_type` and
+ * `correlation_id` attributes and no version. Such a message is version 1 of its type.
+ */
+function isLegacyMessage(body: unknown, attributes: Record<string, string>): body is LegacyBody {
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    'event_id' in body &&
+    attributes.event_type !== undefined &&
+    attributes.event_version === undefined
+  );
+}
+
+function fromLegacy(body: LegacyBody, attributes: Record<string, string>): unknown {
+  const { event_id, occurred_at, correlation_id, ...data } = body;
+  return {
+    id: event_id,
+    type: attributes.event_type,
+    version: 1,
+    source: 'python-reference',
+    occurredAt: legacyTime(occurred_at),
+    // Without a correlation id, the order is the correlation.
+    correlationId: correlation_id ?? data.order_id,
+    causationId: null,
+    subject: data.order_id,
+    data,
+  };
+}
+
+/** Python's str(datetime.utcnow()) is "2024-05-01 12:00:00.123456": UTC without a zone. */
+function legacyTime(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const iso = value.replace(' ', 'T');
+  const date = new Date(/(Z|[+-]\d\d:\d\d)$/.test(iso) ? iso : `${iso}Z`);
+  return Number.isNaN(date.getTime()) ? value : date.toISOString();
+}

@@ -1,0 +1,152 @@
+import { describe, expect, it } from '@jest/globals';
+import { createEvent } from './envelope';
+import { InvalidEventError } from './invalid-event-error';
+import { decodeMessage, encodeEvent } from './pubsub-codec';
+
+const orderId = '0b0f6a4e-6f8e-4bfc-9d5f-1e1f5b0c9a11';
+const correlationId = '5d8f1c2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f';
+
+function orderPlaced() {
+  return createEvent(
+    'OrderPlaced',
+    {
+      orderId,
+      customerId: 'cust-1',
+      currency: 'EUR',
+      items: [{ sku: 'TEA-001', quantity: 3, unitPriceMinor: 1999 }],
+      totalMinor: 5997,
+    },
+    { source: 'place-order', correlationId },
+  );
+}
+
+function reasonOf(message: Parameters<typeof decodeMessage>[0]): string {
+  try {
+    decodeMessage(message);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidEventError);
+    return (error as InvalidEventError).reason;
+  }
+  throw new Error('expected the message to be refused');
+}
+
+describe('encodeEvent / decodeMessage', () => {
+  it('round-trips an event with the attributes filters and DLQ tools need', () => {
+    const event = orderPlaced();
+    const message = encodeEvent(event);
+
+    expect(message.attributes).toEqual({
+      event_type: 'OrderPlaced',
+      event_version: '2',
+      event_id: event.id,
+      correlation_id: correlationId,
+    });
+    expect(message.orderingKey).toBe(orderId);
+    expect(decodeMessage(message)).toEqual(event);
+    // A push body carries the data as base64.
+    expect(decodeMessage({ ...message, data: message.data.toString('base64') })).toEqual(event);
+  });
+
+  it('stamps UTC time, the correlation id and the order as subject', () => {
+    const event = orderPlaced();
+    expect(event.occurredAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(event).toMatchObject({ subject: orderId, correlationId, causationId: null, version: 2 });
+  });
+
+  it('refuses data that is not JSON, an invalid envelope, an unknown type or version', () => {
+    const valid = orderPlaced();
+    const encode = (body: unknown) => ({ data: Buffer.from(JSON.stringify(body)) });
+
+    expect(reasonOf({ data: Buffer.from('{nope') })).toBe('message data is not JSON');
+    expect(reasonOf({ data: null })).toBe('message has no data');
+    expect(reasonOf(encode({ ...valid, id: 'x' }))).toMatch(/^invalid envelope: id: /);
+    expect(reasonOf(encode({ ...valid, extra: 1 }))).toMatch(/invalid envelope: .*extra/);
+    expect(reasonOf(encode({ ...valid, type: 'OrderShipped' }))).toBe(
+      'unknown event type OrderShipped',
+    );
+    expect(reasonOf(encode({ ...valid, version: 9 }))).toBe('unknown version 9 of OrderPlaced');
+  });
+
+  it('names the field at fault when data fails its schema', () => {
+    const valid = orderPlaced();
+    const items = [{ sku: 'TEA-001', quantity: 0, unitPriceMinor: 1999 }];
+    const reason = reasonOf({
+      data: Buffer.from(JSON.stringify({ ...valid, data: { ...valid.data, items } })),
+    });
+    expect(reason).toMatch(/^OrderPlaced v2 data: data\.items\.0\.quantity: /);
+  });
+
+  it('refuses a total that is not the sum of its lines', () => {
+    const valid = orderPlaced();
+    const body = { ...valid, data: { ...valid.data, totalMinor: 1 } };
+    expect(reasonOf({ data: Buffer.from(JSON.stringify(body)) })).toMatch(
+      /data\.totalMinor: totalMinor must equal/,
+    );
+  });
+
+  it('refuses a body whose id differs from its event_id attribute', () => {
+    const message = encodeEvent(orderPlaced());
+    const attributes = { ...message.attributes, event_id: '11111111-1111-4111-8111-111111111111' };
+    expect(reasonOf({ ...message, attributes })).toMatch(/attribute event_id .* differs/);
+  });
+});
+
+describe('OrderPlaced v1, the Python reference wire format', () => {
+  const v1Data = {
+    order_id: orderId,
+    customer_id: 'cust-9',
+    total_amount: 59.97,
+    currency: 'EUR',
+    items: [{ sku: 'TEA-001', quantity: 3, unit_price: 19.99 }],
+  };
+
+  it('upcasts a v1 envelope to v2 with integer minor units', () => {
+    const envelope = { ...orderPlaced(), version: 1, data: v1Data };
+    const event = decodeMessage({ data: Buffer.from(JSON.stringify(envelope)) });
+    expect(event.version).toBe(2);
+    expect(event.data).toEqual({
+      orderId,
+      customerId: 'cust-9',
+      currency: 'EUR',
+      items: [{ sku: 'TEA-001', quantity: 3, unitPriceMinor: 1999 }],
+      totalMinor: 5997,
+    });
+  });
+
+  it('accepts the flat body the Python publisher sent, with its attributes', () => {
+    const pythonBody = {
+      event_id: '7c9e6679-7425-40de-944b-e07fc1f90ae7',
+      occurred_at: '2024-05-01 12:00:00.123456',
+      correlation_id: null,
+      ...v1Data,
+      currency: undefined,
+      total_amount: 1000.1,
+      items: [{ sku: 'MUG-002', quantity: 1, unit_price: 1000.1 }],
+    };
+    const event = decodeMessage({
+      data: Buffer.from(JSON.stringify(pythonBody)),
+      attributes: { event_type: 'OrderPlaced', correlation_id: '' },
+    });
+    expect(event).toMatchObject({
+      id: pythonBody.event_id,
+      type: 'OrderPlaced',
+      version: 2,
+      source: 'python-reference',
+      occurredAt: '2024-05-01T12:00:00.123Z',
+      correlationId: orderId,
+      subject: orderId,
+      data: {
+        currency: 'USD',
+        totalMinor: 100010,
+        items: [{ sku: 'MUG-002', unitPriceMinor: 100010 }],
+      },
+    });
+  });
+
+  it('refuses an amount with more decimals than its currency has', () => {
+    const envelope = { ...orderPlaced(), version: 1, data: { ...v1Data, total_amount: 59.975 } };
+    expect(reasonOf({ data: Buffer.from(JSON.stringify(envelope)) })).toBe(
+      'cannot upcast OrderPlaced v1: 59.975 has more than 2 decimals for EUR',
+    );
+  });
+});
