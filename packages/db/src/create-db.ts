@@ -8,6 +8,8 @@ export interface DbOptions {
   /** Milliseconds to wait for a connection before failing (the request then answers 503). */
   connectionTimeoutMs?: number;
   statementTimeoutMs?: number;
+  /** Told when an idle pooled connection dies (the pool drops it and carries on). */
+  onIdleConnectionError?: (error: Error) => void;
 }
 
 const INT8 = 20;
@@ -28,7 +30,7 @@ const types = {
 } as pg.CustomTypesConfig;
 
 export function createPool(url: string, options: DbOptions = {}): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: url,
     max: options.maxConnections ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
@@ -37,6 +39,10 @@ export function createPool(url: string, options: DbOptions = {}): pg.Pool {
     options: '-c TimeZone=UTC',
     types,
   });
+  // Without a listener, a connection killed while idle (a restart, a failover) would crash
+  // the process; the pool has already discarded it.
+  pool.on('error', options.onIdleConnectionError ?? (() => {}));
+  return pool;
 }
 
 export function createDb(url: string, options: DbOptions = {}): Kysely<Database> {

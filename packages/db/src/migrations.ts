@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { type Migration, Migrator } from 'kysely/migration';
+import type { Database } from './schema';
 
 /**
  * Forward-only migrations, applied in name order. kysely records each in
@@ -75,7 +76,7 @@ const migrations: Record<string, Migration> = {
 };
 
 /** Applies every pending migration; returns the names applied by this call. */
-export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   const { error, results = [] } = await migrator.migrateToLatest();
   if (error) throw error;

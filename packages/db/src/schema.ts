@@ -67,7 +67,8 @@ export interface OutboxTable {
 export interface StoredResponse {
   status: number;
   headers: Record<string, string>;
-  body: unknown;
+  /** The JSON body as sent, so that a replay is the same bytes. */
+  body: string;
 }
 
 export interface IdempotencyKeysTable {

@@ -1,3 +1,5 @@
+import { isNativeError } from 'node:util/types';
+
 /** SQLSTATE classes and codes worth retrying: the same statement may succeed later. */
 const transientStates = new Set(['40001', '40P01', '55P03', '57014', '57P01', '57P02', '57P03']);
 const transientClasses = ['08', '53'];
@@ -16,7 +18,9 @@ const transientNetworkCodes = new Set([
  * the connection dropped, or the transaction lost a serialization, deadlock or lock wait.
  */
 export function isTransientDbError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
+  // Errors made by Node itself (ECONNREFUSED) may come from another realm than ours (a test
+  // runner's sandbox), so `instanceof Error` is not a reliable test.
+  if (!isNativeError(error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') {
     if (transientStates.has(code) || transientNetworkCodes.has(code)) return true;
@@ -30,6 +34,7 @@ export function isTransientDbError(error: unknown): boolean {
   ) {
     return true;
   }
-  if (error instanceof AggregateError) return error.errors.some(isTransientDbError);
+  if ('errors' in error && Array.isArray(error.errors))
+    return error.errors.some(isTransientDbError);
   return error.cause !== undefined && isTransientDbError(error.cause);
 }

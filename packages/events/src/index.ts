@@ -9,6 +9,7 @@ export {
   quantitySchema,
   skuSchema,
 } from './catalog';
+export type { DeadLetter, DeadLetters } from './dead-letters';
 export {
   causedBy,
   createEvent,
@@ -17,6 +18,7 @@ export {
   type EventOrigin,
   envelopeSchema,
 } from './envelope';
+export type { EventBus } from './event-bus';
 export { describeIssues, InvalidEventError } from './invalid-event-error';
 export { eventJsonSchemas } from './json-schemas';
 export { currencySchema, minorUnitExponent, minorUnitsSchema, toMinorUnits } from './money';

@@ -15,7 +15,10 @@ describe('eventJsonSchemas', () => {
   });
 
   it('describes the envelope, the literal type and version, and money as integers', () => {
-    const placed = schemas['OrderPlaced.v2'] as Record<string, any>;
+    const placed = schemas['OrderPlaced.v2'] as {
+      required: string[];
+      properties: { type: object; data: { properties: { totalMinor: { type: string } } } };
+    };
     expect(placed.required).toEqual(
       expect.arrayContaining(['id', 'type', 'version', 'data', 'correlationId']),
     );

@@ -1,0 +1,387 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import type { PubSub } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  createTopology,
+  pullMessages,
+  startTcpProxy,
+  type TcpProxy,
+  type TestDatabase,
+  testDatabase,
+  testProjectId,
+} from '@orders/local-stack';
+import { createPubSubClient } from '@orders/pubsub';
+import { sql } from 'kysely';
+
+// The function reads its config from the environment at load, as on Cloud Run.
+const projectId = testProjectId('place-order');
+let database: TestDatabase;
+let databaseLink: TcpProxy;
+let pubsub: PubSub;
+let server: Server;
+let baseUrl: string;
+
+beforeAll(async () => {
+  database = await testDatabase('place-order');
+  const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
+  await createTopology({ emulatorHost, projectId, pushEndpoints: {} });
+  pubsub = createPubSubClient({ projectId, emulatorHost });
+  for (const topic of ['order-saga', 'analytics', 'payments']) {
+    await pubsub.topic(topic).createSubscription(`${topic}-tap`);
+  }
+  // The function reaches its database through a link the outage test can cut.
+  const url = new URL(database.url);
+  databaseLink = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
+  url.port = String(databaseLink.port);
+  Object.assign(process.env, {
+    DATABASE_URL: url.toString(),
+    GOOGLE_CLOUD_PROJECT: projectId,
+    LOG_LEVEL: 'error',
+    IDEMPOTENCY_LOCK_SECONDS: '2',
+  });
+  require('./index');
+  server = getTestServer('placeOrder');
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server?.close(resolve));
+  await pubsub?.close();
+  await databaseLink?.close();
+  await database?.close();
+});
+
+const order = {
+  customerId: 'cust-42',
+  currency: 'EUR',
+  items: [
+    { sku: 'TEA-001', quantity: 2 },
+    { sku: 'MUG-001', quantity: 1 },
+  ],
+};
+
+async function post(body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(`${baseUrl}/orders`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    headers: response.headers,
+    text,
+    json: text ? JSON.parse(text) : undefined,
+  };
+}
+
+async function rowCounts() {
+  const { rows } = await sql<{ orders: number; items: number; outbox: number; keys: number }>`
+    select (select count(*)::int from orders) as orders,
+           (select count(*)::int from order_items) as items,
+           (select count(*)::int from outbox) as outbox,
+           (select count(*)::int from idempotency_keys) as keys`.execute(database.db);
+  return rows[0]!;
+}
+
+describe('POST /orders', () => {
+  it('accepts an order, prices it from the catalog and publishes OrderPlaced to order-saga and analytics', async () => {
+    const response = await post(order);
+
+    expect(response.status).toBe(202);
+    const { orderId, correlationId } = response.json;
+    expect(response.json).toEqual({ orderId, status: 'PLACED', correlationId });
+    expect(response.headers.get('location')).toBe(`/orders/${orderId}`);
+    expect(response.headers.get('x-correlation-id')).toBe(correlationId);
+
+    const stored = await database.db
+      .selectFrom('orders')
+      .selectAll()
+      .where('id', '=', orderId)
+      .executeTakeFirstOrThrow();
+    expect(stored).toMatchObject({
+      status: 'PLACED',
+      total_minor: 2 * 1299 + 1850,
+      currency: 'EUR',
+      correlation_id: correlationId,
+    });
+
+    for (const topic of ['order-saga', 'analytics']) {
+      const [message] = await pullMessages(pubsub, `${topic}-tap`, { count: 1 });
+      expect(message?.attributes).toEqual({
+        event_type: 'OrderPlaced',
+        event_version: '2',
+        event_id: expect.any(String),
+        correlation_id: correlationId,
+      });
+      const event = JSON.parse(message!.data.toString());
+      expect(event).toEqual({
+        id: message!.attributes.event_id,
+        type: 'OrderPlaced',
+        version: 2,
+        source: 'place-order',
+        occurredAt: expect.stringMatching(/Z$/),
+        correlationId,
+        causationId: null,
+        subject: orderId,
+        data: {
+          orderId,
+          customerId: 'cust-42',
+          currency: 'EUR',
+          items: [
+            { sku: 'TEA-001', quantity: 2, unitPriceMinor: 1299 },
+            { sku: 'MUG-001', quantity: 1, unitPriceMinor: 1850 },
+          ],
+          totalMinor: 4448,
+        },
+      });
+    }
+    expect(await pullMessages(pubsub, 'payments-tap', { count: 1, timeoutMs: 500 })).toEqual([]);
+    const outbox = await database.db.selectFrom('outbox').select('sent_at').execute();
+    expect(outbox.every((row) => row.sent_at !== null)).toBe(true);
+  });
+
+  it('ignores prices sent by the client: they are unknown fields', async () => {
+    const response = await post({
+      ...order,
+      items: [{ sku: 'TEA-001', quantity: 1, unitPriceMinor: 1 }],
+    });
+    expect(response.status).toBe(400);
+    expect(response.json.errors).toEqual([
+      { pointer: '/items/0/unitPriceMinor', detail: 'unknown field' },
+    ]);
+  });
+
+  describe('refuses bad input with problem+json naming the field, and writes nothing', () => {
+    const cases: [string, unknown, string[]][] = [
+      ['an unknown field', { ...order, coupon: 'FREE' }, ['/coupon']],
+      ['an unknown sku', { ...order, items: [{ sku: 'NOPE-1', quantity: 1 }] }, ['/items/0/sku']],
+      [
+        'a zero quantity',
+        { ...order, items: [{ sku: 'TEA-001', quantity: 0 }] },
+        ['/items/0/quantity'],
+      ],
+      [
+        'a fractional quantity',
+        { ...order, items: [{ sku: 'TEA-001', quantity: 1.5 }] },
+        ['/items/0/quantity'],
+      ],
+      [
+        'a string quantity',
+        { ...order, items: [{ sku: 'TEA-001', quantity: '1' }] },
+        ['/items/0/quantity'],
+      ],
+      [
+        'too many items',
+        {
+          ...order,
+          items: Array.from({ length: 21 }, (_, i) => ({ sku: `SKU-${i}`, quantity: 1 })),
+        },
+        ['/items'],
+      ],
+      [
+        'duplicate skus',
+        {
+          ...order,
+          items: [
+            { sku: 'TEA-001', quantity: 1 },
+            { sku: 'TEA-001', quantity: 2 },
+          ],
+        },
+        ['/items/1/sku'],
+      ],
+      ['a wrong type', { ...order, customerId: 12 }, ['/customerId']],
+      ['a missing field', { customerId: 'c', items: order.items }, ['/currency']],
+      ['a currency the catalog does not price in', { ...order, currency: 'USD' }, ['/currency']],
+      ['an array body', [order], ['']],
+    ];
+
+    it.each(cases)('%s', async (_label, body, pointers) => {
+      const before = await rowCounts();
+      const response = await post(body);
+      expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.json).toMatchObject({ status: 400, code: 'validation_failed' });
+      expect(response.json.errors.map((e: { pointer: string }) => e.pointer)).toEqual(pointers);
+      expect(await rowCounts()).toEqual(before);
+    });
+
+    it('malformed JSON: 400', async () => {
+      const before = await rowCounts();
+      const response = await post('{"customerId": "c",');
+      expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.json).toMatchObject({ code: 'malformed_json' });
+      expect(response.text).not.toMatch(/SyntaxError|at JSON\.parse|node_modules/);
+      expect(await rowCounts()).toEqual(before);
+    });
+
+    it('a body over 64 KiB: 413', async () => {
+      const before = await rowCounts();
+      const response = await post({ ...order, customerId: 'x'.repeat(70 * 1024) });
+      expect(response.status).toBe(413);
+      expect(response.json).toMatchObject({ status: 413, code: 'payload_too_large' });
+      expect(await rowCounts()).toEqual(before);
+    });
+
+    it('a content type that is not JSON: 415', async () => {
+      const before = await rowCounts();
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
+        const response = await post(JSON.stringify(order), { 'content-type': type });
+        expect(response.status).toBe(415);
+        expect(response.json).toMatchObject({ status: 415, code: 'unsupported_media_type' });
+      }
+      expect(await rowCounts()).toEqual(before);
+    });
+
+    it('an Idempotency-Key that is too long: 400 naming the header', async () => {
+      const response = await post(order, { 'idempotency-key': 'k'.repeat(256) });
+      expect(response.status).toBe(400);
+      expect(response.json.errors).toEqual([
+        { header: 'Idempotency-Key', detail: expect.any(String) },
+      ]);
+    });
+  });
+
+  describe('Idempotency-Key', () => {
+    it('replays the same response for the same key and body, with one order', async () => {
+      const key = `key-${Date.now()}`;
+      const before = await rowCounts();
+      const first = await post(order, { 'idempotency-key': key });
+      const second = await post(order, { 'idempotency-key': key });
+
+      expect(first.status).toBe(202);
+      expect(second.status).toBe(202);
+      expect(second.text).toBe(first.text);
+      expect(second.headers.get('location')).toBe(first.headers.get('location'));
+      expect(second.headers.get('idempotent-replayed')).toBe('true');
+      const after = await rowCounts();
+      expect(after.orders).toBe(before.orders + 1);
+    });
+
+    it('refuses the same key with another body: 422', async () => {
+      const key = `key-other-${Date.now()}`;
+      expect((await post(order, { 'idempotency-key': key })).status).toBe(202);
+      const response = await post(
+        { ...order, customerId: 'someone-else' },
+        { 'idempotency-key': key },
+      );
+      expect(response.status).toBe(422);
+      expect(response.json).toMatchObject({ code: 'idempotency_key_reused' });
+    });
+
+    it('lets concurrent requests with one key make one order; the others replay it or get 409', async () => {
+      const key = `key-race-${Date.now()}`;
+      const before = await rowCounts();
+      const responses = await Promise.all(
+        Array.from({ length: 8 }, () => post(order, { 'idempotency-key': key })),
+      );
+      const statuses = responses.map((r) => r.status);
+      expect(statuses.every((status) => status === 202 || status === 409)).toBe(true);
+      expect(
+        new Set(responses.filter((r) => r.status === 202).map((r) => r.json.orderId)).size,
+      ).toBe(1);
+      for (const conflict of responses.filter((r) => r.status === 409)) {
+        expect(conflict.headers.get('retry-after')).toMatch(/^\d+$/);
+      }
+      expect((await rowCounts()).orders).toBe(before.orders + 1);
+    });
+
+    it('does not store a refused request: the key stays free', async () => {
+      const key = `key-free-${Date.now()}`;
+      expect(
+        (
+          await post(
+            { ...order, items: [{ sku: 'NOPE-1', quantity: 1 }] },
+            { 'idempotency-key': key },
+          )
+        ).status,
+      ).toBe(400);
+      expect((await post(order, { 'idempotency-key': key })).status).toBe(202);
+    });
+  });
+});
+
+describe('GET /orders/{id}', () => {
+  it('returns the order, its items and status', async () => {
+    const { json } = await post(order);
+    const response = await fetch(`${baseUrl}/orders/${json.orderId}`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      orderId: json.orderId,
+      customerId: 'cust-42',
+      status: 'PLACED',
+      cancelReason: null,
+      currency: 'EUR',
+      totalMinor: 4448,
+      items: [
+        { sku: 'MUG-001', quantity: 1, unitPriceMinor: 1850 },
+        { sku: 'TEA-001', quantity: 2, unitPriceMinor: 1299 },
+      ],
+      correlationId: json.correlationId,
+      createdAt: expect.stringMatching(/Z$/),
+      updatedAt: expect.stringMatching(/Z$/),
+    });
+  });
+
+  it.each(['00000000-0000-4000-8000-000000000000', 'not-a-uuid'])(
+    'answers 404 for %s',
+    async (id) => {
+      const response = await fetch(`${baseUrl}/orders/${id}`);
+      expect(response.status).toBe(404);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(await response.json()).toMatchObject({ status: 404, code: 'not_found' });
+    },
+  );
+});
+
+describe('GET /products', () => {
+  it('lists the catalog with prices in minor units', async () => {
+    const response = await fetch(`${baseUrl}/products`);
+    expect(response.status).toBe(200);
+    const products = await response.json();
+    expect(products).toContainEqual({
+      sku: 'TEA-001',
+      name: 'Sencha green tea, 100 g',
+      priceMinor: 1299,
+      currency: 'EUR',
+      stock: 500,
+    });
+  });
+});
+
+describe('routes', () => {
+  it('answers 405 with Allow for a wrong method and 404 for an unknown path', async () => {
+    const wrong = await fetch(`${baseUrl}/orders`, { method: 'GET' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('POST');
+    expect((await fetch(`${baseUrl}/admin`)).status).toBe(404);
+  });
+});
+
+describe('when the database is unreachable', () => {
+  it('answers 503 without a partial write, and recovers when it is back', async () => {
+    expect((await post(order)).status).toBe(202); // the pool holds open connections
+    const before = await rowCounts();
+    await databaseLink.cut();
+    try {
+      const responses = [
+        await post(order),
+        await post(order, { 'idempotency-key': `key-outage-${Date.now()}` }),
+      ];
+      for (const response of responses) {
+        expect(response.status).toBe(503);
+        expect(response.json).toMatchObject({ status: 503, code: 'unavailable' });
+        expect(response.headers.get('retry-after')).toBeTruthy();
+        expect(response.text).not.toMatch(/ECONNREFUSED|terminated|at /);
+      }
+    } finally {
+      await databaseLink.restore();
+    }
+    expect(await rowCounts()).toEqual(before);
+    expect((await post(order)).status).toBe(202);
+  });
+});

@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type TestDatabase, testDatabase } from '@orders/local-stack';
+import { sql } from 'kysely';
+import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './idempotency-errors';
+import { createIdempotencyKeyStore } from './idempotency-key-store';
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await testDatabase('idempotency-keys');
+});
+afterAll(() => database?.close());
+
+const response = { status: 202, headers: { location: '/orders/1' }, body: '{"orderId":"1"}' };
+let n = 0;
+const newKey = () => `key-${++n}`;
+
+describe('createIdempotencyKeyStore', () => {
+  const store = () => createIdempotencyKeyStore(database.db, { ttlSeconds: 3600, lockSeconds: 30 });
+
+  it('claims a new key, refuses it while in flight, then replays the stored response', async () => {
+    const keys = store();
+    const key = newKey();
+    const claim = await keys.begin('s', key, 'fp');
+    expect(claim.outcome).toBe('started');
+    if (claim.outcome !== 'started') return;
+
+    const inFlight = keys.begin('s', key, 'fp');
+    await expect(inFlight).rejects.toBeInstanceOf(IdempotencyKeyInFlightError);
+    await expect(inFlight).rejects.toMatchObject({ retryAfterSeconds: expect.any(Number) });
+
+    await database.db.transaction().execute((trx) => keys.complete(trx, claim, response));
+    expect(await keys.begin('s', key, 'fp')).toEqual({ outcome: 'replay', response });
+  });
+
+  it('refuses the key with another fingerprint, in flight or completed', async () => {
+    const keys = store();
+    const key = newKey();
+    const claim = await keys.begin('s', key, 'fp');
+    await expect(keys.begin('s', key, 'other')).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
+    if (claim.outcome === 'started')
+      await database.db.transaction().execute((trx) => keys.complete(trx, claim, response));
+    await expect(keys.begin('s', key, 'other')).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
+  });
+
+  it('stores nothing when the transaction rolls back, and frees a released key', async () => {
+    const keys = store();
+    const key = newKey();
+    const claim = await keys.begin('s', key, 'fp');
+    if (claim.outcome !== 'started') throw new Error('expected a new claim');
+    await expect(
+      database.db.transaction().execute(async (trx) => {
+        await keys.complete(trx, claim, response);
+        throw new Error('effects failed');
+      }),
+    ).rejects.toThrow('effects failed');
+    await keys.release(claim);
+    expect((await keys.begin('s', key, 'fp')).outcome).toBe('started');
+  });
+
+  it('lets a retry take over the claim of a request that died, once its lock expires', async () => {
+    const keys = createIdempotencyKeyStore(database.db, { ttlSeconds: 3600, lockSeconds: 1 });
+    const key = newKey();
+    const dead = await keys.begin('s', key, 'fp');
+    await expect(keys.begin('s', key, 'fp')).rejects.toBeInstanceOf(IdempotencyKeyInFlightError);
+    await sql`update idempotency_keys set locked_until = now() - interval '1 second' where key = ${key}`.execute(
+      database.db,
+    );
+    await expect(keys.begin('s', key, 'other')).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
+
+    const retry = await keys.begin('s', key, 'fp');
+    expect(retry.outcome).toBe('started');
+    // The slow original can no longer complete: its transaction fails and writes nothing.
+    if (dead.outcome !== 'started' || retry.outcome !== 'started')
+      throw new Error('expected claims');
+    await expect(
+      database.db.transaction().execute((trx) => keys.complete(trx, dead, response)),
+    ).rejects.toBeInstanceOf(IdempotencyKeyInFlightError);
+    await database.db.transaction().execute((trx) => keys.complete(trx, retry, response));
+    expect(await keys.begin('s', key, 'fp')).toEqual({ outcome: 'replay', response });
+  });
+
+  it('forgets a key after it expires, and purges expired keys', async () => {
+    const keys = store();
+    const key = newKey();
+    const claim = await keys.begin('s', key, 'fp');
+    if (claim.outcome !== 'started') throw new Error('expected a new claim');
+    await database.db.transaction().execute((trx) => keys.complete(trx, claim, response));
+    await sql`update idempotency_keys set expires_at = now() - interval '1 second' where key = ${key}`.execute(
+      database.db,
+    );
+
+    expect((await keys.begin('s', key, 'another body')).outcome).toBe('started');
+    await sql`update idempotency_keys set expires_at = now() - interval '1 second' where key = ${key}`.execute(
+      database.db,
+    );
+    expect(await keys.purgeExpired()).toBeGreaterThanOrEqual(1);
+    const left = await database.db
+      .selectFrom('idempotency_keys')
+      .select('key')
+      .where('key', '=', key)
+      .execute();
+    expect(left).toEqual([]);
+  });
+
+  it('keeps scopes apart', async () => {
+    const keys = store();
+    const key = newKey();
+    expect((await keys.begin('a', key, 'fp')).outcome).toBe('started');
+    expect((await keys.begin('b', key, 'other')).outcome).toBe('started');
+  });
+});

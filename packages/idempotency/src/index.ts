@@ -1,0 +1,10 @@
+export { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './idempotency-errors';
+export {
+  type Claim,
+  createIdempotencyKeyStore,
+  type IdempotencyKeyStore,
+  type IdempotencyKeyStoreOptions,
+  requestFingerprint,
+} from './idempotency-key-store';
+export { claimEvent } from './inbox';
+export { createOutbox, type Outbox, outboxRows } from './outbox';

@@ -1,0 +1,71 @@
+import { currencySchema, quantitySchema, skuSchema } from '@orders/events';
+import type { FieldIssue } from '@orders/runtime';
+import { ValidationError } from '@orders/runtime';
+import { z } from 'zod';
+
+export interface OrderRequest {
+  customerId: string;
+  items: { sku: string; quantity: number }[];
+  currency: string;
+}
+
+function orderRequestSchema(maxItems: number) {
+  return z.strictObject({
+    customerId: z.string().trim().min(1).max(200),
+    items: z
+      .array(z.strictObject({ sku: skuSchema, quantity: quantitySchema }))
+      .min(1, 'must hold at least one item')
+      .max(maxItems, `must hold at most ${maxItems} items`),
+    currency: currencySchema,
+  });
+}
+
+/**
+ * Checks the shape of a `POST /orders` body and names every field at fault: unknown
+ * fields, wrong types, a quantity that is not a positive integer, too many items, the same
+ * sku twice. Skus are checked against the catalog later, by `placeOrder`.
+ * @throws ValidationError
+ */
+export function parseOrderRequest(body: unknown, { maxItems }: { maxItems: number }): OrderRequest {
+  const result = orderRequestSchema(maxItems).safeParse(body);
+  if (!result.success) {
+    // One issue per field: zod may add a length issue to a value of the wrong type.
+    const issues = result.error.issues.flatMap(toFieldIssues);
+    throw new ValidationError(
+      issues.filter(
+        (issue, i) => issues.findIndex((other) => other.pointer === issue.pointer) === i,
+      ),
+    );
+  }
+
+  const firstIndex = new Map<string, number>();
+  const duplicates: FieldIssue[] = [];
+  result.data.items.forEach(({ sku }, index) => {
+    const first = firstIndex.get(sku);
+    if (first === undefined) firstIndex.set(sku, index);
+    else
+      duplicates.push({
+        pointer: `/items/${index}/sku`,
+        detail: `duplicate sku ${sku}, also at /items/${first}/sku`,
+      });
+  });
+  if (duplicates.length > 0) throw new ValidationError(duplicates);
+  return result.data;
+}
+
+function toFieldIssues(issue: z.core.$ZodIssue): (FieldIssue & { pointer: string })[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({
+      pointer: jsonPointer([...issue.path, key]),
+      detail: 'unknown field',
+    }));
+  }
+  return [{ pointer: jsonPointer(issue.path), detail: issue.message }];
+}
+
+/** RFC 6901: `/items/0/quantity`; the whole body is the empty pointer. */
+export function jsonPointer(path: readonly PropertyKey[]): string {
+  return path
+    .map((part) => `/${String(part).replaceAll('~', '~0').replaceAll('/', '~1')}`)
+    .join('');
+}

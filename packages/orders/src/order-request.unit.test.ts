@@ -1,0 +1,98 @@
+import { describe, expect, it } from '@jest/globals';
+import { ValidationError } from '@orders/runtime';
+import { parseOrderRequest } from './order-request';
+
+const valid = { customerId: 'cust-1', currency: 'EUR', items: [{ sku: 'TEA-001', quantity: 2 }] };
+
+function issuesOf(body: unknown) {
+  try {
+    parseOrderRequest(body, { maxItems: 3 });
+  } catch (error) {
+    expect(error).toBeInstanceOf(ValidationError);
+    return (error as ValidationError).issues;
+  }
+  throw new Error('expected a ValidationError');
+}
+
+describe('parseOrderRequest', () => {
+  it('accepts a valid order', () => {
+    expect(parseOrderRequest(valid, { maxItems: 3 })).toEqual(valid);
+  });
+
+  it('names each unknown field, at any depth', () => {
+    const issues = issuesOf({
+      ...valid,
+      price: 1,
+      items: [{ sku: 'TEA-001', quantity: 1, priceMinor: 1 }],
+    });
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        { pointer: '/price', detail: 'unknown field' },
+        { pointer: '/items/0/priceMinor', detail: 'unknown field' },
+      ]),
+    );
+  });
+
+  it.each([
+    ['zero', 0],
+    ['negative', -1],
+    ['fractional', 1.5],
+    ['a string', '2'],
+    ['null', null],
+  ])('refuses a quantity that is %s', (_label, quantity) => {
+    const issues = issuesOf({ ...valid, items: [{ sku: 'TEA-001', quantity }] });
+    expect(issues.map((issue) => 'pointer' in issue && issue.pointer)).toEqual([
+      '/items/0/quantity',
+    ]);
+  });
+
+  it('names every field of the wrong type', () => {
+    const issues = issuesOf({ customerId: 7, currency: 'euro', items: 'TEA-001' });
+    expect(issues.map((issue) => 'pointer' in issue && issue.pointer).sort()).toEqual([
+      '/currency',
+      '/customerId',
+      '/items',
+    ]);
+  });
+
+  it('refuses a body that is not an object', () => {
+    for (const body of [null, [], 'order', 42, undefined]) {
+      expect(issuesOf(body)).toEqual([{ pointer: '', detail: expect.any(String) }]);
+    }
+  });
+
+  it('refuses too many items and no items', () => {
+    const items = ['A', 'B', 'C', 'D'].map((sku) => ({ sku, quantity: 1 }));
+    expect(issuesOf({ ...valid, items })).toEqual([
+      { pointer: '/items', detail: 'must hold at most 3 items' },
+    ]);
+    expect(issuesOf({ ...valid, items: [] })).toEqual([
+      { pointer: '/items', detail: 'must hold at least one item' },
+    ]);
+  });
+
+  it('refuses the same sku twice, pointing at the repeat', () => {
+    const items = [
+      { sku: 'TEA-001', quantity: 1 },
+      { sku: 'MUG-001', quantity: 1 },
+      { sku: 'TEA-001', quantity: 2 },
+    ];
+    expect(issuesOf({ ...valid, items })).toEqual([
+      { pointer: '/items/2/sku', detail: 'duplicate sku TEA-001, also at /items/0/sku' },
+    ]);
+  });
+
+  it('escapes JSON Pointer characters in unknown field names', () => {
+    expect(issuesOf({ ...valid, 'a/b~c': 1 })).toEqual([
+      { pointer: '/a~1b~0c', detail: 'unknown field' },
+    ]);
+  });
+
+  it('ignores prototype-pollution keys rather than merging them', () => {
+    const body = JSON.parse(
+      '{"customerId":"c","currency":"EUR","items":[{"sku":"TEA-001","quantity":1}],"__proto__":{"x":1}}',
+    );
+    expect(issuesOf(body)).toEqual([{ pointer: '/__proto__', detail: 'unknown field' }]);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+});

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import type { Database, StoredResponse } from '@orders/db';
+import { createEvent, type DomainEvent } from '@orders/events';
+import { type IdempotencyKeyStore, type Outbox, requestFingerprint } from '@orders/idempotency';
+import { type FieldIssue, type Logger, ValidationError } from '@orders/runtime';
+import type { Kysely } from 'kysely';
+import { findPrices } from './order-queries';
+import type { OrderRequest } from './order-request';
+import { insertPlacedOrder } from './order-writes';
+
+export interface PlaceOrderDeps {
+  db: Kysely<Database>;
+  outbox: Outbox;
+  idempotencyKeys: IdempotencyKeyStore;
+  /** The producer named in events. */
+  source: string;
+}
+
+export interface PlaceOrderInput {
+  request: OrderRequest;
+  correlationId: string;
+  /** The client's `Idempotency-Key`, if it sent one. */
+  idempotencyKey?: string | undefined;
+  log: Logger;
+}
+
+export type PlaceOrderResult = StoredResponse & { replayed: boolean };
+
+const scope = 'POST /orders';
+
+/**
+ * Places an order:
+ * 1. with an Idempotency-Key, claim it (or replay the stored response, or refuse);
+ * 2. price every line from the catalog (never from the client); unknown skus are refused;
+ * 3. write order, items and the OrderPlaced outbox row in one statement, and with a key,
+ *    store the response in the same transaction;
+ * 4. after commit, publish OrderPlaced (routed to order-saga and analytics); if that
+ *    fails, the outbox relay publishes it later.
+ */
+export async function placeOrder(
+  deps: PlaceOrderDeps,
+  input: PlaceOrderInput,
+): Promise<PlaceOrderResult> {
+  const { db, outbox, idempotencyKeys } = deps;
+  const { request, idempotencyKey, log } = input;
+
+  const claim = idempotencyKey
+    ? await idempotencyKeys.begin(
+        scope,
+        idempotencyKey,
+        requestFingerprint('POST', '/orders', request),
+      )
+    : undefined;
+  if (claim?.outcome === 'replay') {
+    log.info('idempotent replay', { idempotencyKey });
+    return { ...claim.response, replayed: true };
+  }
+
+  let placed: DomainEvent<'OrderPlaced'>;
+  let response: StoredResponse;
+  try {
+    placed = await priceOrder(deps, input);
+    const { orderId } = placed.data;
+    response = {
+      status: 202,
+      headers: { location: `/orders/${orderId}` },
+      // Stored as text, so a replay is byte for byte the same.
+      body: JSON.stringify({ orderId, status: 'PLACED', correlationId: placed.correlationId }),
+    };
+    if (claim) {
+      await db.transaction().execute(async (trx) => {
+        await insertPlacedOrder(trx, placed);
+        await idempotencyKeys.complete(trx, claim, response);
+      });
+    } else {
+      await insertPlacedOrder(db, placed);
+    }
+  } catch (error) {
+    if (claim) await idempotencyKeys.release(claim).catch(() => {});
+    throw error;
+  }
+
+  log.info('order placed', { orderId: placed.data.orderId, totalMinor: placed.data.totalMinor });
+  await outbox.publishCommitted([placed]);
+  return { ...response, replayed: false };
+}
+
+async function priceOrder(
+  { db, source }: PlaceOrderDeps,
+  { request, correlationId }: PlaceOrderInput,
+): Promise<DomainEvent<'OrderPlaced'>> {
+  const prices = await findPrices(
+    db,
+    request.items.map((item) => item.sku),
+  );
+  const issues: FieldIssue[] = request.items.flatMap(({ sku }, index) =>
+    prices.has(sku) ? [] : [{ pointer: `/items/${index}/sku`, detail: `unknown sku ${sku}` }],
+  );
+  const otherCurrencies = request.items.filter(({ sku }) => {
+    const currency = prices.get(sku)?.currency;
+    return currency !== undefined && currency !== request.currency;
+  });
+  if (otherCurrencies.length > 0) {
+    const skus = otherCurrencies.map(({ sku }) => sku).join(', ');
+    issues.push({ pointer: '/currency', detail: `${skus} not priced in ${request.currency}` });
+  }
+  if (issues.length > 0) throw new ValidationError(issues);
+
+  const items = request.items.map(({ sku, quantity }) => ({
+    sku,
+    quantity,
+    unitPriceMinor: prices.get(sku)!.priceMinor,
+  }));
+  return createEvent(
+    'OrderPlaced',
+    {
+      orderId: randomUUID(),
+      customerId: request.customerId,
+      currency: request.currency,
+      items,
+      totalMinor: items.reduce((sum, item) => sum + item.quantity * item.unitPriceMinor, 0),
+    },
+    { source, correlationId },
+  );
+}

@@ -1,0 +1,29 @@
+import type { PubSub } from '@google-cloud/pubsub';
+import { type DeadLetters, deadLetterTopic } from '@orders/events';
+
+/**
+ * Republishes the original bytes and attributes unchanged, plus `dlq_reason`,
+ * `dlq_consumer`, `dlq_source_topic`, `dlq_original_message_id` and `dlq_at`, so the DLQ
+ * tools can show why and replay to the original topic.
+ */
+export function createPubSubDeadLetters(pubsub: PubSub): DeadLetters {
+  return {
+    async send({ topic, message, reason, consumer }) {
+      const data =
+        typeof message.data === 'string'
+          ? Buffer.from(message.data, 'base64')
+          : Buffer.from(message.data ?? []);
+      await pubsub.topic(deadLetterTopic(topic)).publishMessage({
+        data,
+        attributes: {
+          ...message.attributes,
+          dlq_reason: reason.slice(0, 1024),
+          dlq_consumer: consumer,
+          dlq_source_topic: topic,
+          dlq_original_message_id: message.messageId ?? '',
+          dlq_at: new Date().toISOString(),
+        },
+      });
+    },
+  };
+}

@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import type { PubSub } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createEvent, decodeMessage } from '@orders/events';
+import { createTopology, pullMessages, testProjectId } from '@orders/local-stack';
+import { createPubSubDeadLetters } from './dead-letters';
+import { createPubSubBus } from './pubsub-bus';
+import { createPubSubClient } from './pubsub-client';
+
+const projectId = testProjectId('pubsub-bus');
+let pubsub: PubSub;
+
+beforeAll(async () => {
+  const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
+  await createTopology({ emulatorHost, projectId, pushEndpoints: {} });
+  pubsub = createPubSubClient({ projectId, emulatorHost });
+  for (const topic of ['order-saga', 'payments', 'analytics']) {
+    await pubsub.topic(topic).createSubscription(`${topic}-tap`);
+  }
+});
+afterAll(() => pubsub?.close());
+
+describe('createPubSubBus', () => {
+  it('publishes each event to every topic its type routes to, and nowhere else', async () => {
+    const orderId = randomUUID();
+    const origin = { source: 'test', correlationId: randomUUID() };
+    const requested = createEvent(
+      'PaymentRequested',
+      { orderId, paymentId: `pay-${orderId}`, customerId: 'c', amountMinor: 500, currency: 'EUR' },
+      origin,
+    );
+    const confirmed = createEvent(
+      'OrderConfirmed',
+      { orderId, totalMinor: 500, currency: 'EUR' },
+      origin,
+    );
+
+    await createPubSubBus(pubsub).publish([requested, confirmed]);
+
+    const [payment] = await pullMessages(pubsub, 'payments-tap', { count: 1 });
+    expect(decodeMessage(payment!)).toEqual(requested);
+    const analytics = await pullMessages(pubsub, 'analytics-tap', { count: 2 });
+    expect(analytics.map((m) => m.attributes.event_type).sort()).toEqual([
+      'OrderConfirmed',
+      'PaymentRequested',
+    ]);
+    expect(await pullMessages(pubsub, 'order-saga-tap', { count: 1, timeoutMs: 500 })).toEqual([]);
+  });
+});
+
+describe('createPubSubDeadLetters', () => {
+  it('republishes the original bytes and attributes to <topic>-dlq with the reason', async () => {
+    await createPubSubDeadLetters(pubsub).send({
+      topic: 'payments',
+      consumer: 'payment-handler',
+      reason: 'unknown event type PaymentTeleported',
+      message: {
+        data: Buffer.from('{"x":1}').toString('base64'),
+        attributes: { event_type: 'PaymentTeleported' },
+        messageId: '42',
+      },
+    });
+    const [dead] = await pullMessages(pubsub, 'payments-dlq', { count: 1 });
+    expect(dead?.data.toString()).toBe('{"x":1}');
+    expect(dead?.attributes).toEqual({
+      event_type: 'PaymentTeleported',
+      dlq_reason: 'unknown event type PaymentTeleported',
+      dlq_consumer: 'payment-handler',
+      dlq_source_topic: 'payments',
+      dlq_original_message_id: '42',
+      dlq_at: expect.stringMatching(/Z$/),
+    });
+  });
+});

@@ -1,0 +1,248 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as functions from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import type { PubSub } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { causedBy, createEvent, type DomainEvent, encodeEvent } from '@orders/events';
+import { createOutbox } from '@orders/idempotency';
+import {
+  createTopology,
+  pullMessages,
+  type TestDatabase,
+  testDatabase,
+  testProjectId,
+} from '@orders/local-stack';
+import { createPubSubBus, createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
+import { sql } from 'kysely';
+import { createConsumer, UnprocessableEventError } from './consumer';
+import { createLogger } from './logger';
+
+/**
+ * A test-only consumer of `order-saga`: it records each event it handles in a table of its
+ * own (no unique key, so a second effect would show), emits OrderConfirmed for an
+ * OrderPlaced, fails transiently while `failing` holds the customer, and refuses customer
+ * `impossible` as unprocessable.
+ */
+const projectId = testProjectId('consumer');
+const topic = 'order-saga';
+const failing = new Set<string>();
+let database: TestDatabase;
+let pubsub: PubSub;
+let server: Server;
+let baseUrl: string;
+
+beforeAll(async () => {
+  database = await testDatabase('consumer');
+  await sql`create table test_effects (event_id uuid not null, order_id uuid not null)`.execute(
+    database.db,
+  );
+  const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
+  pubsub = createPubSubClient({ projectId, emulatorHost });
+
+  functions.cloudEvent(
+    'testConsumer',
+    createConsumer({
+      name: 'test-consumer',
+      topic,
+      projectId,
+      db: database.db,
+      outbox: createOutbox(database.db, createPubSubBus(pubsub)),
+      deadLetters: createPubSubDeadLetters(pubsub),
+      logger: createLogger({ level: 'error' }),
+      async handle(event, { trx, emit }) {
+        if (event.type !== 'OrderPlaced') return;
+        if (failing.has(event.data.customerId))
+          throw Object.assign(new Error('lock timeout'), { code: '55P03' });
+        if (event.data.customerId === 'impossible')
+          throw new UnprocessableEventError('no such transition');
+        await sql`insert into test_effects values (${event.id}, ${event.data.orderId})`.execute(
+          trx,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 30)); // widen the race window
+        const { orderId, totalMinor, currency } = event.data;
+        await emit(
+          createEvent(
+            'OrderConfirmed',
+            { orderId, totalMinor, currency },
+            causedBy(event, 'test-consumer'),
+          ),
+        );
+      },
+    }),
+  );
+  server = getTestServer('testConsumer');
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  await createTopology({
+    emulatorHost,
+    projectId,
+    pushEndpoints: { [topic]: `${baseUrl}/projects/${projectId}/topics/${topic}` },
+  });
+  await pubsub.topic('analytics').createSubscription('analytics-tap');
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server?.close(resolve));
+  await pubsub?.close();
+  await database?.close();
+});
+
+function orderPlaced(customerId = 'cust-1'): DomainEvent<'OrderPlaced'> {
+  return createEvent(
+    'OrderPlaced',
+    {
+      orderId: randomUUID(),
+      customerId,
+      currency: 'EUR',
+      items: [{ sku: 'TEA-001', quantity: 1, unitPriceMinor: 1299 }],
+      totalMinor: 1299,
+    },
+    { source: 'test', correlationId: randomUUID() },
+  );
+}
+
+function messageBody(message: { data: Buffer; attributes: Record<string, string> }) {
+  return {
+    message: {
+      data: message.data.toString('base64'),
+      attributes: message.attributes,
+      messageId: randomUUID(),
+      publishTime: new Date().toISOString(),
+    },
+    subscription: `projects/${projectId}/subscriptions/process-order`,
+  };
+}
+
+/** A raw Pub/Sub push, as the emulator (or a push subscription of your own) sends it. */
+function rawPush(message: { data: Buffer; attributes: Record<string, string> }) {
+  return fetch(`${baseUrl}/projects/${projectId}/topics/${topic}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(messageBody(message)),
+  });
+}
+
+/** A binary-mode CloudEvent, as Eventarc delivers it. */
+function eventarcPush(message: { data: Buffer; attributes: Record<string, string> }) {
+  return fetch(`${baseUrl}/`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'ce-id': randomUUID(),
+      'ce-specversion': '1.0',
+      'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
+      'ce-source': `//pubsub.googleapis.com/projects/${projectId}/topics/${topic}`,
+      'ce-time': new Date().toISOString(),
+    },
+    body: JSON.stringify(messageBody(message)),
+  });
+}
+
+async function effectsOf(event: DomainEvent) {
+  const { rows } = await sql<{
+    n: number;
+  }>`select count(*)::int as n from test_effects where event_id = ${event.id}`.execute(database.db);
+  return rows[0]!.n;
+}
+
+describe('createConsumer', () => {
+  it('handles the same event sent 8 times concurrently exactly once, and emits once', async () => {
+    const event = orderPlaced();
+    const message = encodeEvent(event);
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => (i % 2 ? rawPush(message) : eventarcPush(message))),
+    );
+
+    expect(responses.map((r) => r.status)).toEqual(Array(8).fill(204));
+    expect(await effectsOf(event)).toBe(1);
+    const emitted = await pullMessages(pubsub, 'analytics-tap', { count: 8, timeoutMs: 1500 });
+    expect(emitted.map((m) => m.attributes)).toEqual([
+      expect.objectContaining({
+        event_type: 'OrderConfirmed',
+        correlation_id: event.correlationId,
+      }),
+    ]);
+    expect(JSON.parse(emitted[0]!.data.toString())).toMatchObject({
+      causationId: event.id,
+      subject: event.subject,
+    });
+    const outbox = await database.db.selectFrom('outbox').select(['id', 'sent_at']).execute();
+    expect(outbox.filter((row) => row.sent_at === null)).toEqual([]);
+  });
+
+  it('accepts both delivery shapes', async () => {
+    const viaPush = orderPlaced();
+    const viaEventarc = orderPlaced();
+    expect((await rawPush(encodeEvent(viaPush))).status).toBe(204);
+    expect((await eventarcPush(encodeEvent(viaEventarc))).status).toBe(204);
+    expect(await effectsOf(viaPush)).toBe(1);
+    expect(await effectsOf(viaEventarc)).toBe(1);
+    await pullMessages(pubsub, 'analytics-tap', { count: 2, timeoutMs: 1500 });
+  });
+
+  it('answers 500 on a transient failure, with no effect, so Pub/Sub redelivers; the redelivery succeeds', async () => {
+    const event = orderPlaced('flaky');
+    failing.add('flaky');
+    const failed = await rawPush(encodeEvent(event));
+    expect(failed.status).toBe(500);
+    expect(await effectsOf(event)).toBe(0);
+
+    failing.delete('flaky');
+    expect((await rawPush(encodeEvent(event))).status).toBe(204);
+    expect(await effectsOf(event)).toBe(1);
+    await pullMessages(pubsub, 'analytics-tap', { count: 1, timeoutMs: 1500 });
+  });
+
+  it('dead-letters a message that fails its schema, with the reason, and acks it', async () => {
+    const event = orderPlaced();
+    const broken = { ...event, data: { ...event.data, currency: 'euro' } };
+    const message = {
+      data: Buffer.from(JSON.stringify(broken)),
+      attributes: encodeEvent(event).attributes,
+    };
+    expect((await rawPush(message)).status).toBe(204);
+
+    const [dead] = await pullMessages(pubsub, `${topic}-dlq`, { count: 1 });
+    expect(dead?.attributes).toMatchObject({
+      ...message.attributes,
+      dlq_reason: expect.stringMatching(
+        /^OrderPlaced v2 data: data\.currency: must be an ISO 4217/,
+      ),
+      dlq_consumer: 'test-consumer',
+      dlq_source_topic: topic,
+    });
+    expect(dead?.data.toString()).toBe(message.data.toString());
+    expect(await effectsOf(event)).toBe(0);
+  });
+
+  it('dead-letters an event the handler finds unprocessable', async () => {
+    const event = orderPlaced('impossible');
+    expect((await eventarcPush(encodeEvent(event))).status).toBe(204);
+    const [dead] = await pullMessages(pubsub, `${topic}-dlq`, { count: 1 });
+    expect(dead?.attributes).toMatchObject({
+      event_id: event.id,
+      dlq_reason: 'no such transition',
+    });
+  });
+
+  it('through the emulator: a push subscription delivers once, and a malformed message ends on the DLQ with its reason', async () => {
+    const event = orderPlaced();
+    await pubsub.topic(topic).publishMessage(encodeEvent(event));
+    await pubsub
+      .topic(topic)
+      .publishMessage({ data: Buffer.from('{"oops"'), attributes: { event_type: 'OrderPlaced' } });
+
+    const [dead] = await pullMessages(pubsub, `${topic}-dlq`, { count: 1, timeoutMs: 20_000 });
+    expect(dead?.attributes).toMatchObject({
+      dlq_reason: 'message data is not JSON',
+      dlq_source_topic: topic,
+    });
+    const deadline = Date.now() + 10_000;
+    while ((await effectsOf(event)) === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await effectsOf(event)).toBe(1);
+  });
+});

@@ -1,0 +1,128 @@
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import type { Database } from '@orders/db';
+import {
+  type DeadLetters,
+  type DomainEvent,
+  decodeMessage,
+  type Envelope,
+  InvalidEventError,
+  type PubSubMessage,
+} from '@orders/events';
+import { claimEvent, type Outbox } from '@orders/idempotency';
+import type { Kysely } from 'kysely';
+import type { Logger } from './logger';
+import { traceFields } from './logger';
+
+/** The body of a Pub/Sub message delivered as a CloudEvent, in either delivery shape. */
+export interface MessagePublishedData {
+  message?: PubSubMessage & { messageId?: string; publishTime?: string };
+  subscription?: string;
+}
+
+export interface ConsumerContext {
+  /** The transaction that holds the inbox claim: write every effect through it. */
+  trx: Kysely<Database>;
+  log: Logger;
+  /** Queues events in the outbox of this transaction; they are published after commit. */
+  emit(...events: Envelope[]): Promise<void>;
+}
+
+/**
+ * A message that is valid but can never be handled (an impossible transition, say): the
+ * consumer dead-letters it with `reason` instead of retrying.
+ */
+export class UnprocessableEventError extends Error {
+  override readonly name = 'UnprocessableEventError';
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+export interface ConsumerOptions {
+  /** The consumer's name in the inbox: a function name. */
+  name: string;
+  /** The topic it consumes; permanent failures go to `<topic>-dlq`. */
+  topic: string;
+  projectId: string;
+  db: Kysely<Database>;
+  outbox: Outbox;
+  deadLetters: DeadLetters;
+  logger: Logger;
+  handle(event: DomainEvent, context: ConsumerContext): Promise<void>;
+}
+
+/**
+ * The wrapper of every CloudEvent function. It accepts an Eventarc `messagePublished`
+ * CloudEvent and a raw push that functions-framework converted (both carry `{message}`),
+ * and maps outcomes onto Pub/Sub's delivery contract:
+ * 1. decode and upcast; a message that can never be handled goes to `<topic>-dlq` (ack);
+ * 2. in one transaction, claim the event id in the inbox, then run the handler; a
+ *    duplicate finds the claim and does nothing (ack);
+ * 3. after commit, publish what the handler emitted (the outbox relay covers a crash);
+ * 4. any other failure throws: functions-framework answers 500 and Pub/Sub redelivers
+ *    with backoff, then dead-letters after the topic's max delivery attempts.
+ */
+export function createConsumer(options: ConsumerOptions) {
+  const { name, topic, projectId, db, outbox, deadLetters, logger, handle } = options;
+
+  const deadLetter = async (message: DeadLetterMessage, reason: string, log: Logger) => {
+    await deadLetters.send({ topic, message, reason, consumer: name });
+    log.warn('message dead-lettered', { reason, topic });
+  };
+
+  return async (cloudEvent: CloudEvent<MessagePublishedData>): Promise<void> => {
+    const trace = traceFields({ traceparent: cloudEvent.traceparent }, projectId);
+    const message = cloudEvent.data?.message;
+    if (!message) {
+      const raw = Buffer.from(JSON.stringify(cloudEvent.data ?? null));
+      return deadLetter({ data: raw }, 'not a Pub/Sub message', logger.child(trace));
+    }
+    const attributes = message.attributes ?? {};
+    let log = logger.child({
+      ...trace,
+      ...(attributes.correlation_id ? { correlationId: attributes.correlation_id } : {}),
+      messageId: message.messageId,
+    });
+
+    let event: DomainEvent;
+    try {
+      event = decodeMessage(message);
+    } catch (error) {
+      if (error instanceof InvalidEventError) return deadLetter(message, error.reason, log);
+      throw error;
+    }
+    log = log.child({
+      correlationId: event.correlationId,
+      eventId: event.id,
+      eventType: event.type,
+    });
+
+    const emitted: Envelope[] = [];
+    try {
+      const handled = await db.transaction().execute(async (trx) => {
+        if (!(await claimEvent(trx, name, event.id))) return false;
+        await handle(event, {
+          trx,
+          log,
+          emit: async (...events) => {
+            await outbox.write(trx, events);
+            emitted.push(...events);
+          },
+        });
+        return true;
+      });
+      if (!handled) {
+        log.info('duplicate delivery ignored');
+        return;
+      }
+    } catch (error) {
+      if (error instanceof UnprocessableEventError) return deadLetter(message, error.reason, log);
+      log.error('handling failed; Pub/Sub will redeliver', { error });
+      throw error;
+    }
+    await outbox.publishCommitted(emitted);
+    log.info('event handled', { emitted: emitted.map((e) => e.type) });
+  };
+}
+
+type DeadLetterMessage = Parameters<DeadLetters['send']>[0]['message'];

@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import type { HttpFunction, Request } from '@google-cloud/functions-framework';
+import { bodyErrorOf, limitRequestBodies } from './body-limit';
+import { MalformedJsonError, toProblem, UnsupportedMediaTypeError } from './http-problems';
+import { type Logger, traceFields } from './logger';
+
+export interface HttpContext {
+  /** Carries the correlation id and the request's trace on every line. */
+  log: Logger;
+  /** From a valid `X-Correlation-Id` header, else new; echoed in the response. */
+  correlationId: string;
+}
+
+export interface HttpResult {
+  status: number;
+  headers?: Record<string, string>;
+  /** A value to send as JSON, or JSON text already serialized (a stored response). */
+  body?: unknown;
+}
+
+export interface HttpFunctionOptions {
+  logger: Logger;
+  projectId: string;
+  /** Bodies over this many bytes are refused with 413 before they are parsed. */
+  maxBodyBytes: number;
+  handle(req: Request, context: HttpContext): Promise<HttpResult>;
+}
+
+const uuidPattern = /^[\da-f]{8}-[\da-f]{4}-[1-8][\da-f]{3}-[89ab][\da-f]{3}-[\da-f]{12}$/i;
+
+/**
+ * The wrapper of every HTTP function: correlation id and trace in the log context, body
+ * limits, one access log line, and every failure mapped to problem+json by `toProblem`.
+ */
+export function createHttpFunction({
+  logger,
+  projectId,
+  maxBodyBytes,
+  handle,
+}: HttpFunctionOptions): HttpFunction {
+  limitRequestBodies(maxBodyBytes);
+  return async (req, res) => {
+    const started = performance.now();
+    const header = req.get('x-correlation-id');
+    const correlationId = header && uuidPattern.test(header) ? header.toLowerCase() : randomUUID();
+    const log = logger.child({
+      correlationId,
+      ...traceFields(
+        {
+          traceparent: req.get('traceparent'),
+          'x-cloud-trace-context': req.get('x-cloud-trace-context'),
+        },
+        projectId,
+      ),
+    });
+
+    let result: HttpResult;
+    try {
+      const bodyError = bodyErrorOf(req);
+      if (bodyError) throw bodyError;
+      result = await handle(req, { log, correlationId });
+    } catch (error) {
+      const problem = toProblem(error);
+      if (problem.status === 500) log.error('request failed', { error });
+      else if (problem.status > 500) log.warn('request failed on a dependency', { error });
+      else log.info('request refused', { code: problem.body.code, detail: problem.body.detail });
+      result = {
+        ...problem,
+        headers: { ...problem.headers, 'content-type': 'application/problem+json' },
+      };
+    }
+
+    res.status(result.status).set({
+      'content-type': 'application/json',
+      'x-correlation-id': correlationId,
+      ...result.headers,
+    });
+    if (result.body === undefined) res.end();
+    else res.send(typeof result.body === 'string' ? result.body : JSON.stringify(result.body));
+
+    log.info(`${req.method} ${req.path} ${result.status}`, {
+      httpRequest: {
+        requestMethod: req.method,
+        requestUrl: req.originalUrl,
+        status: result.status,
+        latency: `${((performance.now() - started) / 1000).toFixed(4)}s`,
+        userAgent: req.get('user-agent'),
+      },
+    });
+  };
+}
+
+/** The parsed JSON body; refuses other content types with 415 and an empty body with 400. */
+export function jsonBody(req: Request): unknown {
+  const type = req.get('content-type');
+  if (!type || !/^application\/json\s*(;|$)/i.test(type)) throw new UnsupportedMediaTypeError(type);
+  if (!req.rawBody?.length) throw new MalformedJsonError('the body is empty');
+  return req.body;
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from '@jest/globals';
+import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/idempotency';
+import {
+  MalformedJsonError,
+  NotFoundError,
+  PayloadTooLargeError,
+  toProblem,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from './http-problems';
+
+describe('toProblem', () => {
+  it.each([
+    [
+      new ValidationError([{ pointer: '/items/0/sku', detail: 'unknown sku X' }]),
+      400,
+      'validation_failed',
+    ],
+    [new MalformedJsonError('bad'), 400, 'malformed_json'],
+    [new NotFoundError('no order'), 404, 'not_found'],
+    [new IdempotencyKeyInFlightError('k', 7), 409, 'idempotency_key_in_flight'],
+    [new PayloadTooLargeError(65536), 413, 'payload_too_large'],
+    [new UnsupportedMediaTypeError('text/plain'), 415, 'unsupported_media_type'],
+    [new IdempotencyKeyReusedError('k'), 422, 'idempotency_key_reused'],
+    [
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+      503,
+      'unavailable',
+    ],
+    [Object.assign(new Error('terminating connection'), { code: '57P01' }), 503, 'unavailable'],
+  ])('maps %p to %p', (error, status, code) => {
+    const { body } = toProblem(error);
+    expect(body).toMatchObject({ type: 'about:blank', status, code });
+  });
+
+  it('names the fields at fault', () => {
+    const issues = [{ pointer: '/currency', detail: 'must be an ISO 4217 currency code' }];
+    expect(toProblem(new ValidationError(issues)).body.errors).toEqual(issues);
+  });
+
+  it('tells a client when to retry', () => {
+    expect(toProblem(new IdempotencyKeyInFlightError('k', 7)).headers).toEqual({
+      'retry-after': '7',
+    });
+  });
+
+  it('never reveals an unexpected error', () => {
+    const secret = new TypeError('cannot read properties of undefined (reading "password")');
+    const problem = toProblem(secret);
+    expect(problem.status).toBe(500);
+    expect(JSON.stringify(problem)).not.toMatch(/password|TypeError|at /);
+  });
+});
