@@ -22,6 +22,8 @@ const shared = {
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Integration tests start processes and wait for deliveries; unit tests finish in ms anyway.
+  testTimeout: 60_000,
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['**/src/**/*.unit.test.ts'] },
     {
@@ -30,7 +32,6 @@ module.exports = {
       testMatch: ['**/src/**/*.int.test.ts'],
       globalSetup: '<rootDir>/packages/local-stack/src/jest-global-setup.ts',
       globalTeardown: '<rootDir>/packages/local-stack/src/jest-global-teardown.ts',
-      testTimeout: 60_000,
     },
   ],
 };

@@ -12,7 +12,7 @@ const config = placeOrderConfig();
 const logger = createLogger({ level: config.LOG_LEVEL, fields: { service: name } });
 const db = createDb(config.DATABASE_URL, {
   maxConnections: config.DB_POOL_SIZE,
-  onIdleConnectionError: (error) => logger.warn('idle database connection lost', { error }),
+  onConnectionError: (error) => logger.warn('database connection lost', { error }),
 });
 const pubsub = createPubSubClient({
   projectId: config.GOOGLE_CLOUD_PROJECT,

@@ -8,8 +8,8 @@ export interface DbOptions {
   /** Milliseconds to wait for a connection before failing (the request then answers 503). */
   connectionTimeoutMs?: number;
   statementTimeoutMs?: number;
-  /** Told when an idle pooled connection dies (the pool drops it and carries on). */
-  onIdleConnectionError?: (error: Error) => void;
+  /** Told when a pooled connection dies (the pool drops it and carries on). */
+  onConnectionError?: (error: Error) => void;
 }
 
 const INT8 = 20;
@@ -39,9 +39,12 @@ export function createPool(url: string, options: DbOptions = {}): pg.Pool {
     options: '-c TimeZone=UTC',
     types,
   });
-  // Without a listener, a connection killed while idle (a restart, a failover) would crash
-  // the process; the pool has already discarded it.
-  pool.on('error', options.onIdleConnectionError ?? (() => {}));
+  // A connection that dies (a restart, a failover, a network cut) emits 'error': on the pool
+  // while idle, on the client while checked out between two queries. Without listeners that
+  // would crash the process; the failed query reports it, and the pool drops the connection.
+  const onError = options.onConnectionError ?? (() => {});
+  pool.on('error', onError);
+  pool.on('connect', (client) => client.on('error', onError));
   return pool;
 }
 

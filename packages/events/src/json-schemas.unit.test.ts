@@ -26,7 +26,7 @@ describe('eventJsonSchemas', () => {
     expect(placed.properties.data.properties.totalMinor.type).toBe('integer');
   });
 
-  it('matches the committed files in schemas/ (run `pnpm schemas` after changing an event)', () => {
+  it('matches the committed files in schemas/ (run `pnpm generate` after changing an event)', () => {
     const folder = join(__dirname, '..', 'schemas');
     const committed = Object.fromEntries(
       readdirSync(folder).map((file) => [

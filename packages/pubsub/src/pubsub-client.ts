@@ -9,6 +9,14 @@ export interface PubSubClientOptions {
 /** One client per process: it holds the gRPC channels and the publishers' batches. */
 export function createPubSubClient({ projectId, emulatorHost }: PubSubClientOptions): PubSub {
   return new PubSub(
-    emulatorHost ? { projectId, apiEndpoint: emulatorHost, emulatorMode: true } : { projectId },
+    emulatorHost
+      ? // The universe domain, given, spares a metadata-server lookup that fails off Google Cloud.
+        {
+          projectId,
+          apiEndpoint: emulatorHost,
+          emulatorMode: true,
+          universeDomain: 'googleapis.com',
+        }
+      : { projectId },
   );
 }

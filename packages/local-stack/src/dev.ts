@@ -1,0 +1,65 @@
+import { startLocalStack } from './local-stack';
+import { describeExit } from './spawn-managed';
+
+/**
+ * `pnpm dev`: the whole stack on this machine until Ctrl-C. stdout carries exactly one line,
+ * the JSON that says where everything is, so scripts can wait for it and parse it; every
+ * log (ours and the functions') goes to stderr.
+ */
+async function main(): Promise<void> {
+  const env = process.env;
+  const log = (line: string) => process.stderr.write(`local-stack | ${line}\n`);
+  // Registered before starting: a SIGTERM during startup must not kill us before we can stop
+  // what has started (a Ctrl-C reaches the servers too, they share our process group).
+  let stopRequested: NodeJS.Signals | undefined;
+  let shutdown = (signal: NodeJS.Signals) => {
+    stopRequested = signal;
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, (received) => shutdown(received));
+  }
+
+  const stack = await startLocalStack({
+    projectId: env.GOOGLE_CLOUD_PROJECT || 'orders-local',
+    functions: 'all-existing',
+    durable: true,
+    env,
+    log,
+    functionStdout: process.stderr,
+    functionStderr: process.stderr,
+    onFunctionExit: (name, exit) => log(`function ${name} ${describeExit(exit)}`),
+  });
+
+  shutdown = (signal) => {
+    log(`${signal}: stopping`);
+    shutdown = () => {};
+    stack.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log(`stop failed: ${error instanceof Error ? error.stack : String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  if (stopRequested) {
+    shutdown(stopRequested);
+    return;
+  }
+
+  process.stdout.write(
+    `${JSON.stringify({
+      ready: true,
+      databaseUrl: stack.databaseUrl,
+      pubsubEmulatorHost: stack.pubsubEmulatorHost,
+      projectId: stack.projectId,
+      functions: stack.functions,
+    })}\n`,
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `local-stack | failed to start: ${error instanceof Error ? error.stack : String(error)}\n`,
+  );
+  process.exit(1);
+});

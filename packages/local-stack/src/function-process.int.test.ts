@@ -1,0 +1,70 @@
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from '@jest/globals';
+import { startFunction } from './function-process';
+import { isProcessAlive } from './test-harness';
+
+const fixture = (name: string) => join(__dirname, 'fixtures', name);
+
+function collect(): { sink: Writable; text: () => string } {
+  const chunks: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  });
+  return { sink, text: () => chunks.join('') };
+}
+
+// Timeouts are per test: jest-circus ignores a project's testTimeout in a multi-project
+// config, so the 60 s in jest.config.js does not apply and the default would be 5 s.
+describe('startFunction', () => {
+  it('serves a function on functions-framework with the given env, and stops it', async () => {
+    const output = collect();
+    const fn = await startFunction({
+      name: 'echo-http',
+      dir: fixture('echo-http'),
+      entryPoint: 'echo',
+      signatureType: 'http',
+      env: { PATH: process.env.PATH, GOOGLE_CLOUD_PROJECT: 'echo-project' },
+      stdout: output.sink,
+      stderr: output.sink,
+    });
+    try {
+      expect(fn.url).toBe(`http://127.0.0.1:${fn.port}`);
+      const response = await fetch(`${fn.url}/some/path`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', connection: 'close' },
+        body: JSON.stringify({ hello: 'world' }),
+      });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({
+        method: 'POST',
+        path: '/some/path',
+        body: { hello: 'world' },
+        env: { GOOGLE_CLOUD_PROJECT: 'echo-project' },
+      });
+    } finally {
+      await fn.stop();
+    }
+    expect(isProcessAlive(fn.pid!)).toBe(false);
+    // functions-framework handles SIGTERM itself: it closes the server and exits with 0.
+    await expect(fn.exited).resolves.toMatchObject({ code: 0 });
+  }, 30_000);
+
+  it('rejects with the output of a function that cannot start', async () => {
+    const output = collect();
+    await expect(
+      startFunction({
+        name: 'broken',
+        dir: fixture('echo-http'),
+        entryPoint: 'noSuchFunction',
+        signatureType: 'http',
+        env: { PATH: process.env.PATH },
+        stdout: output.sink,
+        stderr: output.sink,
+      }),
+    ).rejects.toThrow(/function broken exited with code \d+ before it was ready:.*noSuchFunction/s);
+  }, 30_000);
+});

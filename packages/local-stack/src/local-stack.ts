@@ -1,0 +1,210 @@
+import { access, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
+import { createDb, migrateToLatest, seedCatalog } from '@orders/db';
+import { functions as declaredFunctions, type FunctionName, type Trigger } from '@orders/events';
+import { type FunctionProcess, startFunction } from './function-process';
+import { type PostgresServer, startPostgres } from './postgres-server';
+import { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator';
+import type { ProcessExit } from './spawn-managed';
+import { createTopology, pushEndpoint } from './topology-setup';
+
+/** A function to serve that is not (or not only) in the declaration, e.g. a test fixture. */
+export interface FunctionSpec {
+  name: string;
+  /** Its workspace directory (package.json `main` is what gets loaded). */
+  dir: string;
+  entryPoint: string;
+  /** A topic trigger makes it the push target of that topic's consumer subscription. */
+  trigger: Trigger;
+}
+
+export interface LocalStackOptions {
+  projectId: string;
+  /**
+   * Declared functions to serve from `functions/<name>`, explicit specs, or 'all-existing':
+   * every declared function whose workspace has been built.
+   */
+  functions: readonly (FunctionName | FunctionSpec)[] | 'all-existing';
+  /** Default true; false for tests (see startPostgres). */
+  durable?: boolean;
+  /** Read for DATABASE_URL and PUBSUB_EMULATOR_HOST (reuse), PATH, LOG_LEVEL; passed on to the functions. */
+  env?: NodeJS.ProcessEnv;
+  /** Extra environment for one function, applied last. */
+  functionEnv?: (name: string) => NodeJS.ProcessEnv;
+  /** The monorepo root holding `functions/`; default: two levels above this package. */
+  rootDir?: string;
+  /** The Cloud SDK root for the emulator; found from env when not given. */
+  sdkRoot?: string;
+  /** Lifecycle lines of the stack. */
+  log?: (line: string) => void;
+  /** Function output; default process.stdout/stderr. Lines are prefixed with the function name. */
+  functionStdout?: Writable;
+  functionStderr?: Writable;
+  /** Called when a function process ends while the stack is not stopping. */
+  onFunctionExit?: (name: string, exit: ProcessExit) => void;
+}
+
+export interface LocalStack {
+  databaseUrl: string;
+  pubsubEmulatorHost: string;
+  projectId: string;
+  /** Function name -> `http://127.0.0.1:PORT`. */
+  functions: Record<string, string>;
+  /** The processes this stack owns (absent when reused from env). */
+  pids: {
+    postgres?: number;
+    pubsubEmulator?: number;
+    functions: Record<string, number | undefined>;
+  };
+  /** Stops functions, then the emulator and PostgreSQL. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Everything a function needs on one machine: PostgreSQL migrated and seeded, the Pub/Sub
+ * emulator, each function on functions-framework, and the topology with push subscriptions
+ * to the consumers that run. A failure part way stops what had started, then rethrows.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const env = options.env ?? process.env;
+  const log = options.log ?? (() => {});
+  const rootDir = options.rootDir ?? resolve(__dirname, '..', '..', '..');
+  const { projectId } = options;
+  const running: FunctionProcess[] = [];
+  let postgres: PostgresServer | undefined;
+  let emulator: PubSubEmulator | undefined;
+  let stopping: Promise<void> | undefined;
+
+  const stopAll = async () => {
+    const failures: unknown[] = [];
+    const collect = (results: PromiseSettledResult<unknown>[]) => {
+      for (const result of results) if (result.status === 'rejected') failures.push(result.reason);
+    };
+    collect(await Promise.allSettled(running.map((fn) => fn.stop())));
+    collect(await Promise.allSettled([emulator?.stop(), postgres?.stop()]));
+    if (failures.length > 0) throw failures[0];
+  };
+  const stop = () => {
+    stopping ??= stopAll();
+    return stopping;
+  };
+
+  try {
+    // Both are slow to start (the JVM most), so in parallel; whichever fails, the other is
+    // still awaited so that it can be stopped, never leaked.
+    const [pg, ps] = await Promise.allSettled([
+      startPostgres({ durable: options.durable, env, log }),
+      startPubSubEmulator({ env, log, sdkRoot: options.sdkRoot }),
+    ]);
+    if (pg.status === 'fulfilled') postgres = pg.value;
+    if (ps.status === 'fulfilled') emulator = ps.value;
+    if (pg.status === 'rejected') throw pg.reason;
+    if (ps.status === 'rejected') throw ps.reason;
+    const databaseUrl = postgres!.url;
+    const pubsubEmulatorHost = emulator!.host;
+
+    const db = createDb(databaseUrl);
+    try {
+      await migrateToLatest(db);
+      await seedCatalog(db);
+    } finally {
+      await db.destroy();
+    }
+
+    const specs = await resolveFunctions(options.functions, rootDir);
+    const started = await Promise.allSettled(
+      specs.map(async (spec) => {
+        const fn = await startFunction({
+          name: spec.name,
+          dir: spec.dir,
+          entryPoint: spec.entryPoint,
+          signatureType: spec.trigger.kind === 'http' ? 'http' : 'cloudevent',
+          env: {
+            ...env,
+            DATABASE_URL: databaseUrl,
+            PUBSUB_EMULATOR_HOST: pubsubEmulatorHost,
+            GOOGLE_CLOUD_PROJECT: projectId,
+            // What Cloud Run functions sets, so logs and config can name the function.
+            K_SERVICE: spec.name,
+            FUNCTION_NAME: spec.name,
+            FUNCTION_TARGET: spec.entryPoint,
+            NODE_ENV: 'production',
+            LOG_LEVEL: env.LOG_LEVEL ?? 'info',
+            ...options.functionEnv?.(spec.name),
+          },
+          stdout: options.functionStdout,
+          stderr: options.functionStderr,
+          linePrefix: `${spec.name} | `,
+        });
+        running.push(fn);
+        log(`function ${spec.name} ready (pid ${fn.pid}) at ${fn.url}`);
+        return fn;
+      }),
+    );
+    for (const result of started) if (result.status === 'rejected') throw result.reason;
+
+    const urls: Record<string, string> = {};
+    const pushEndpoints: Partial<Record<string, string>> = {};
+    for (const spec of specs) {
+      const fn = running.find((candidate) => candidate.name === spec.name)!;
+      urls[spec.name] = fn.url;
+      if (spec.trigger.kind === 'topic') {
+        const topic = spec.trigger.topic;
+        if (pushEndpoints[topic]) throw new Error(`two functions consume topic ${topic}`);
+        pushEndpoints[topic] = pushEndpoint(fn.url, projectId, topic);
+      }
+      fn.exited.then((exit) => {
+        if (!stopping) options.onFunctionExit?.(spec.name, exit);
+      });
+    }
+    await createTopology({ emulatorHost: pubsubEmulatorHost, projectId, pushEndpoints });
+    log(`local stack ready: ${Object.keys(urls).length} function(s) in project ${projectId}`);
+
+    return {
+      databaseUrl,
+      pubsubEmulatorHost,
+      projectId,
+      functions: urls,
+      pids: {
+        postgres: postgres!.pid,
+        pubsubEmulator: emulator!.pid,
+        functions: Object.fromEntries(running.map((fn) => [fn.name, fn.pid])),
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop().catch(() => {});
+    throw error;
+  }
+}
+
+async function resolveFunctions(
+  requested: LocalStackOptions['functions'],
+  rootDir: string,
+): Promise<FunctionSpec[]> {
+  const declared = (name: FunctionName): FunctionSpec => ({
+    name,
+    dir: join(rootDir, 'functions', name),
+    ...declaredFunctions[name],
+  });
+  if (requested !== 'all-existing') {
+    return requested.map((entry) => (typeof entry === 'string' ? declared(entry) : entry));
+  }
+  const specs = (Object.keys(declaredFunctions) as FunctionName[]).map(declared);
+  const built = await Promise.all(specs.map((spec) => isBuilt(spec.dir)));
+  return specs.filter((_, index) => built[index]);
+}
+
+/** A workspace is servable once the file its package.json `main` names exists. */
+export async function isBuilt(dir: string): Promise<boolean> {
+  try {
+    const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
+      main?: string;
+    };
+    await access(join(dir, manifest.main ?? 'index.js'));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { testDatabase } from './test-harness';
+
+async function databaseExists(name: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  try {
+    const result = await client.query('select 1 from pg_database where datname = $1', [name]);
+    return result.rowCount === 1;
+  } finally {
+    await client.end();
+  }
+}
+
+// Timeouts are per test: jest-circus ignores a project's testTimeout in a multi-project
+// config, so the 60 s in jest.config.js does not apply and the default would be 5 s.
+describe('testDatabase', () => {
+  it('gives each caller its own migrated, seeded database, and drops it', async () => {
+    const first = await testDatabase('Harness: first');
+    const second = await testDatabase('Harness: first');
+    try {
+      expect(first.name).toMatch(/^t_harness_first_[0-9a-f]{8}$/);
+      expect(second.name).not.toBe(first.name);
+      const products = await first.db.selectFrom('products').select('sku').execute();
+      expect(products.length).toBeGreaterThan(0);
+      await first.db.deleteFrom('products').where('stock', '=', 0).execute();
+      const untouched = await second.db.selectFrom('products').select('sku').execute();
+      expect(untouched).toHaveLength(products.length);
+    } finally {
+      await first.drop();
+      await second.drop();
+    }
+    expect(await databaseExists(first.name)).toBe(false);
+    expect(await databaseExists(second.name)).toBe(false);
+  }, 30_000);
+});

@@ -1,0 +1,116 @@
+import { PubSub, type Subscription } from '@google-cloud/pubsub';
+import { type Delivery, deadLetterTopic, topics as declaredTopics } from '@orders/events';
+
+export interface TopologyOptions {
+  /** `host:port` of the Pub/Sub emulator. */
+  emulatorHost: string;
+  projectId: string;
+  /** Topic -> URL its consumer's subscription pushes to; without one it is a pull subscription. */
+  pushEndpoints: Partial<Record<string, string>>;
+  /** Defaults to the declaration in @orders/events. */
+  topics?: Record<string, { consumer: string; delivery: Delivery }>;
+}
+
+export interface CreatedTopology {
+  topics: string[];
+  subscriptions: string[];
+}
+
+const ALREADY_EXISTS = 6;
+
+/**
+ * Creates the declared topology on the emulator: every topic and its `<topic>-dlq`, a pull
+ * subscription `<topic>-dlq` for inspecting dead letters, and on each topic a subscription
+ * named after its consumer with the declared retry and dead-letter policy: push to the
+ * consumer's endpoint when it runs, pull otherwise. Safe to run again: existing topics stay,
+ * existing subscriptions are pointed at the new endpoint (function ports change between runs).
+ *
+ * Subscriptions are unordered on purpose: the emulator's push loop for an ordered
+ * subscription with a dead-letter policy stops delivering.
+ */
+/** A client of the emulator at `emulatorHost`, for the topology and for tests. */
+export function emulatorClient({
+  projectId,
+  emulatorHost,
+}: {
+  projectId: string;
+  emulatorHost: string;
+}) {
+  return new PubSub({
+    projectId,
+    apiEndpoint: emulatorHost,
+    emulatorMode: true,
+    // Named, else google-auth asks the GCE metadata server for it (a warning and a wasted
+    // lookup on every machine that is not on Google Cloud).
+    universeDomain: 'googleapis.com',
+  });
+}
+
+export async function createTopology(options: TopologyOptions): Promise<CreatedTopology> {
+  const { projectId } = options;
+  const pubsub = emulatorClient({ projectId, emulatorHost: options.emulatorHost });
+  const created: CreatedTopology = { topics: [], subscriptions: [] };
+  try {
+    for (const [topic, { consumer, delivery }] of Object.entries(
+      options.topics ?? declaredTopics,
+    )) {
+      const dlq = deadLetterTopic(topic);
+      await ignoreExisting(pubsub.createTopic(topic));
+      await ignoreExisting(pubsub.createTopic(dlq));
+      await ignoreExisting(pubsub.createSubscription(dlq, dlq));
+      created.topics.push(topic, dlq);
+      created.subscriptions.push(dlq);
+
+      // A consumer that is not running gets a pull subscription: its messages wait there
+      // (and can be inspected) until it runs and the subscription is switched to push.
+      const pushEndpoint = options.pushEndpoints[topic];
+      const settings = {
+        pushConfig: pushEndpoint ? { pushEndpoint } : {},
+        ackDeadlineSeconds: delivery.ackDeadlineSeconds,
+        retryPolicy: {
+          minimumBackoff: { seconds: delivery.minimumBackoffSeconds },
+          maximumBackoff: { seconds: delivery.maximumBackoffSeconds },
+        },
+        deadLetterPolicy: {
+          deadLetterTopic: `projects/${projectId}/topics/${dlq}`,
+          maxDeliveryAttempts: delivery.maxDeliveryAttempts,
+        },
+        enableMessageOrdering: false,
+      };
+      const subscription = pubsub.subscription(consumer);
+      if (!(await ignoreExisting(pubsub.createSubscription(topic, consumer, settings)))) {
+        await updatePushSubscription(subscription, settings);
+      }
+      created.subscriptions.push(consumer);
+    }
+  } finally {
+    await pubsub.close();
+  }
+  return created;
+}
+
+/** The push URL for a function: functions-framework only turns a raw Pub/Sub push body into
+ * a CloudEvent when the request path names the topic as `/projects/P/topics/T`. */
+export function pushEndpoint(functionUrl: string, projectId: string, topic: string): string {
+  return `${functionUrl.replace(/\/+$/, '')}/projects/${projectId}/topics/${topic}`;
+}
+
+/** Resolves true when created, false when it already existed. */
+async function ignoreExisting(creation: Promise<unknown>): Promise<boolean> {
+  try {
+    await creation;
+    return true;
+  } catch (error) {
+    if ((error as { code?: number }).code === ALREADY_EXISTS) return false;
+    throw error;
+  }
+}
+
+async function updatePushSubscription(
+  subscription: Subscription,
+  settings: { pushConfig: { pushEndpoint?: string } } & Record<string, unknown>,
+): Promise<void> {
+  await subscription.modifyPushConfig(settings.pushConfig);
+  const { pushConfig: _, enableMessageOrdering: __, ...policies } = settings;
+  await subscription.setMetadata(policies);
+}
