@@ -1,5 +1,6 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import type { Database } from '@orders/db';
+import { isTransientDbError } from '@orders/db';
 import {
   type DeadLetters,
   type DomainEvent,
@@ -10,8 +11,7 @@ import {
 } from '@orders/events';
 import { claimEvent, type Outbox } from '@orders/idempotency';
 import type { Kysely } from 'kysely';
-import type { Logger } from './logger';
-import { traceFields } from './logger';
+import { type Logger, traceFields } from './logger';
 
 /** The body of a Pub/Sub message delivered as a CloudEvent, in either delivery shape. */
 export interface MessagePublishedData {
@@ -65,64 +65,87 @@ export interface ConsumerOptions {
 export function createConsumer(options: ConsumerOptions) {
   const { name, topic, projectId, db, outbox, deadLetters, logger, handle } = options;
 
-  const deadLetter = async (message: DeadLetterMessage, reason: string, log: Logger) => {
-    await deadLetters.send({ topic, message, reason, consumer: name });
-    log.warn('message dead-lettered', { reason, topic });
-  };
+  async function consume(cloudEvent: CloudEvent<MessagePublishedData>, context: { log: Logger }) {
+    const deadLetter = async (message: DeadLetterMessage, reason: string) => {
+      await deadLetters.send({ topic, message, reason, consumer: name });
+      context.log.warn('message dead-lettered', { reason, topic });
+    };
 
-  return async (cloudEvent: CloudEvent<MessagePublishedData>): Promise<void> => {
-    const trace = traceFields({ traceparent: cloudEvent.traceparent }, projectId);
+    // 1. Decode and upcast; what can never be handled is dead-lettered and acked.
     const message = cloudEvent.data?.message;
     if (!message) {
       const raw = Buffer.from(JSON.stringify(cloudEvent.data ?? null));
-      return deadLetter({ data: raw }, 'not a Pub/Sub message', logger.child(trace));
+      return deadLetter({ data: raw }, 'not a Pub/Sub message');
     }
-    const attributes = message.attributes ?? {};
-    let log = logger.child({
-      ...trace,
-      ...(attributes.correlation_id ? { correlationId: attributes.correlation_id } : {}),
+    const correlationId = message.attributes?.correlation_id;
+    context.log = context.log.child({
       messageId: message.messageId,
+      ...(correlationId ? { correlationId } : {}),
     });
-
     let event: DomainEvent;
     try {
       event = decodeMessage(message);
     } catch (error) {
-      if (error instanceof InvalidEventError) return deadLetter(message, error.reason, log);
+      if (error instanceof InvalidEventError) return deadLetter(message, error.reason);
       throw error;
     }
-    log = log.child({
+    const log = context.log.child({
       correlationId: event.correlationId,
       eventId: event.id,
       eventType: event.type,
     });
+    context.log = log;
 
+    // 2. Claim and handle in one transaction; a duplicate finds the claim.
     const emitted: Envelope[] = [];
+    let handled: boolean;
     try {
-      const handled = await db.transaction().execute(async (trx) => {
+      handled = await db.transaction().execute(async (trx) => {
         if (!(await claimEvent(trx, name, event.id))) return false;
-        await handle(event, {
-          trx,
-          log,
-          emit: async (...events) => {
-            await outbox.write(trx, events);
-            emitted.push(...events);
-          },
-        });
+        const emit = async (...events: Envelope[]) => {
+          await outbox.write(trx, events);
+          emitted.push(...events);
+        };
+        await handle(event, { trx, log, emit });
         return true;
       });
-      if (!handled) {
-        log.info('duplicate delivery ignored');
-        return;
-      }
     } catch (error) {
-      if (error instanceof UnprocessableEventError) return deadLetter(message, error.reason, log);
-      log.error('handling failed; Pub/Sub will redeliver', { error });
+      if (error instanceof UnprocessableEventError) return deadLetter(message, error.reason);
       throw error;
     }
+    if (!handled) return log.info('duplicate delivery ignored');
+
+    // 3. Publish what was emitted; the outbox relay covers a crash before this.
     await outbox.publishCommitted(emitted);
     log.info('event handled', { emitted: emitted.map((e) => e.type) });
+  }
+
+  return async (cloudEvent: CloudEvent<MessagePublishedData>): Promise<void> => {
+    const context = {
+      log: logger.child(traceFields({ traceparent: cloudEvent.traceparent }, projectId)),
+    };
+    try {
+      await consume(cloudEvent, context);
+    } catch (error) {
+      // 4. Anything else: answer 500 so that Pub/Sub redelivers, then dead-letters.
+      const level = isTransientDbError(error) ? 'warn' : 'error';
+      context.log[level]('handling failed; Pub/Sub will redeliver', { error });
+      throw new RedeliveryRequestedError(error);
+    }
   };
+}
+
+/**
+ * Makes functions-framework answer 500. The framework prints the stack of what a function
+ * throws to stderr as plain text; this error's stack is one line, since the details are
+ * already in the structured log entry above it.
+ */
+class RedeliveryRequestedError extends Error {
+  override readonly name = 'RedeliveryRequestedError';
+  constructor(cause: unknown) {
+    super('handling failed; Pub/Sub will redeliver', { cause });
+    this.stack = `${this.name}: ${this.message}`;
+  }
 }
 
 type DeadLetterMessage = Parameters<DeadLetters['send']>[0]['message'];
