@@ -46,7 +46,9 @@ module.exports = {
   options: {
     doNotFollow: { path: 'node_modules' },
     exclude: { path: '^(packages|functions)/[^/]+/(dist|artifact|src/fixtures)/' },
-    tsPreCompilationDeps: true,
+    // swc parses TypeScript itself (TypeScript 7 has no JS API yet) and reports type-only
+    // imports too, so a type import of a driver into the core is caught as well.
+    tsPreCompilationDeps: false,
     parser: 'swc',
     enhancedResolveOptions: {
       exportsFields: ['exports'],

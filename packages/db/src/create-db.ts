@@ -29,7 +29,7 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
-export function createPool(url: string, options: DbOptions = {}): pg.Pool {
+function createPool(url: string, options: DbOptions = {}): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.maxConnections ?? 10,

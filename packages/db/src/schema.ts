@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { ColumnType, JSONColumnType } from 'kysely';
 
 /** Column types of every table, as kysely sees them. Money columns are integer minor units. */
 export interface Database {
@@ -12,7 +12,7 @@ export interface Database {
 
 type CreatedAt = ColumnType<Date, Date | undefined, never>;
 
-export interface ProductsTable {
+interface ProductsTable {
   sku: string;
   name: string;
   price_minor: number;
@@ -21,16 +21,14 @@ export interface ProductsTable {
   created_at: CreatedAt;
 }
 
-export const orderStatuses = [
-  'PLACED',
-  'AWAITING_PAYMENT',
-  'CONFIRMED',
-  'CANCELLED',
-  'NEEDS_ATTENTION',
-] as const;
-export type OrderStatus = (typeof orderStatuses)[number];
+export type OrderStatus =
+  | 'PLACED'
+  | 'AWAITING_PAYMENT'
+  | 'CONFIRMED'
+  | 'CANCELLED'
+  | 'NEEDS_ATTENTION';
 
-export interface OrdersTable {
+interface OrdersTable {
   id: string;
   customer_id: string;
   currency: string;
@@ -42,20 +40,20 @@ export interface OrdersTable {
   updated_at: ColumnType<Date, Date | undefined, Date>;
 }
 
-export interface OrderItemsTable {
+interface OrderItemsTable {
   order_id: string;
   sku: string;
   quantity: number;
   unit_price_minor: number;
 }
 
-export interface ProcessedEventsTable {
+interface ProcessedEventsTable {
   consumer: string;
   event_id: string;
   processed_at: CreatedAt;
 }
 
-export interface OutboxTable {
+interface OutboxTable {
   /** The event id. */
   id: string;
   /** The whole envelope. */
@@ -71,7 +69,7 @@ export interface StoredResponse {
   body: string;
 }
 
-export interface IdempotencyKeysTable {
+interface IdempotencyKeysTable {
   scope: string;
   key: string;
   /** sha256 of the request, so the same key with another body is refused. */
@@ -84,5 +82,3 @@ export interface IdempotencyKeysTable {
   created_at: CreatedAt;
   expires_at: Date;
 }
-
-export type { Generated };

@@ -40,8 +40,6 @@ const orderPlacedV2 = z
 
 const money = { amountMinor: minorUnitsSchema, currency: currencySchema };
 
-export const cancelReasons = ['out_of_stock', 'payment_declined', 'payment_timeout'] as const;
-
 /**
  * Every event type, each with its schema per version and the latest version that handlers
  * see. One schema per (type, version); an older version reaches handlers only through an
@@ -100,7 +98,7 @@ export const catalog = {
     schemas: {
       1: z.strictObject({
         orderId,
-        reason: z.enum(cancelReasons),
+        reason: z.enum(['out_of_stock', 'payment_declined', 'payment_timeout']),
         detail: z.string().max(500).optional(),
       }),
     },
@@ -118,7 +116,7 @@ export type EventData<T extends EventType> = z.output<
 
 export const eventTypes = Object.keys(catalog) as EventType[];
 
-export function isEventType(type: string): type is EventType {
+function isEventType(type: string): type is EventType {
   return Object.hasOwn(catalog, type);
 }
 
@@ -129,4 +127,4 @@ export function schemaOf(type: string, version: number): z.ZodType | undefined {
   return Object.hasOwn(schemas, version) ? schemas[version] : undefined;
 }
 
-export { lineItem as lineItemSchema, quantity as quantitySchema, sku as skuSchema };
+export { quantity as quantitySchema, sku as skuSchema };

@@ -1,11 +1,8 @@
 export {
-  cancelReasons,
   catalog,
   type EventData,
   type EventType,
   eventTypes,
-  isEventType,
-  lineItemSchema,
   quantitySchema,
   skuSchema,
 } from './catalog';
@@ -19,14 +16,13 @@ export {
   envelopeSchema,
 } from './envelope';
 export type { EventBus } from './event-bus';
-export { describeIssues, InvalidEventError } from './invalid-event-error';
+export { InvalidEventError } from './invalid-event-error';
 export { eventJsonSchemas } from './json-schemas';
-export { currencySchema, minorUnitExponent, minorUnitsSchema, toMinorUnits } from './money';
+export { currencySchema, minorUnitsSchema, toMinorUnits } from './money';
 export {
   decodeMessage,
   type EncodedMessage,
   encodeEvent,
-  eventAttributes,
   type PubSubMessage,
 } from './pubsub-codec';
 export {
@@ -38,5 +34,4 @@ export {
   type TopicName,
   type Trigger,
   topics,
-  topicsFor,
 } from './topology';

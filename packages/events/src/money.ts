@@ -35,7 +35,7 @@ const exponents: Record<string, number> = {
   XPF: 0,
 };
 
-export function minorUnitExponent(currency: string): number {
+function minorUnitExponent(currency: string): number {
   return exponents[currency] ?? 2;
 }
 

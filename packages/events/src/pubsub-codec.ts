@@ -17,7 +17,7 @@ export interface EncodedMessage {
 }
 
 /** Attributes repeat what filters, logs and the DLQ tools need without decoding the body. */
-export function eventAttributes(event: Envelope): Record<string, string> {
+function eventAttributes(event: Envelope): Record<string, string> {
   return {
     event_type: event.type,
     event_version: String(event.version),

@@ -56,10 +56,6 @@ export const functions = {
 
 export type FunctionName = keyof typeof functions;
 
-export function topicsFor(type: EventType): readonly TopicName[] {
-  return routes[type];
-}
-
 /** Dead letters of `topic` go to `<topic>-dlq`, read by a pull subscription of that name. */
 export function deadLetterTopic(topic: string): string {
   return `${topic}-dlq`;

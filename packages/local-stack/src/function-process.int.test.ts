@@ -17,8 +17,6 @@ function collect(): { sink: Writable; text: () => string } {
   return { sink, text: () => chunks.join('') };
 }
 
-// Timeouts are per test: jest-circus ignores a project's testTimeout in a multi-project
-// config, so the 60 s in jest.config.js does not apply and the default would be 5 s.
 describe('startFunction', () => {
   it('serves a function on functions-framework with the given env, and stops it', async () => {
     const output = collect();

@@ -4,7 +4,7 @@ import { freePort } from './free-port';
 import { type ProcessExit, spawnManaged } from './spawn-managed';
 import { httpAnswers, waitForReady } from './wait-for-ready';
 
-export type SignatureType = 'http' | 'cloudevent';
+type SignatureType = 'http' | 'cloudevent';
 
 export interface FunctionProcessOptions {
   name: string;

@@ -50,8 +50,6 @@ async function readRecords(file: string): Promise<Recorded[]> {
     .map((line) => JSON.parse(line));
 }
 
-// Timeouts are per test: jest-circus ignores a project's testTimeout in a multi-project
-// config, so the 60 s in jest.config.js does not apply and the default would be 5 s.
 describe('startLocalStack', () => {
   it('serves the functions and pushes a published message to the topic consumer', async () => {
     const databaseUrl = await createDatabase(

@@ -197,7 +197,7 @@ async function resolveFunctions(
 }
 
 /** A workspace is servable once the file its package.json `main` names exists. */
-export async function isBuilt(dir: string): Promise<boolean> {
+async function isBuilt(dir: string): Promise<boolean> {
   try {
     const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
       main?: string;

@@ -14,8 +14,6 @@ async function query(url: string, text: string): Promise<pg.QueryResult> {
   }
 }
 
-// Timeouts are per test: jest-circus ignores a project's testTimeout in a multi-project
-// config, so the 60 s in jest.config.js does not apply and the default would be 5 s.
 describe('startPostgres', () => {
   it('starts a throwaway server that answers queries and leaves nothing behind on stop', async () => {
     // No DATABASE_URL in this env: the global setup's server must not be reused here.

@@ -115,7 +115,7 @@ async function serverVersion(url: string): Promise<string> {
 }
 
 /** env PG_BIN, then the newest /usr/lib/postgresql/N/bin (Debian's layout), then PATH. */
-export async function findPostgresBin(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+async function findPostgresBin(env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const debianRoot = '/usr/lib/postgresql';
   const debianVersions = await readdir(debianRoot).catch(() => [] as string[]);
   const candidates = [

@@ -7,8 +7,6 @@ import { emulatorClient } from './topology-setup';
 // No PUBSUB_EMULATOR_HOST: these tests start their own emulator, not the global one.
 const env = { PATH: process.env.PATH, JAVA_HOME: process.env.JAVA_HOME };
 
-// Timeouts are per test: jest-circus ignores a project's testTimeout in a multi-project
-// config, so the 60 s in jest.config.js does not apply and the default would be 5 s.
 describe('startPubSubEmulator', () => {
   it('starts the emulator, serves the Pub/Sub API, and leaves no JVM behind on stop', async () => {
     const emulator = await startPubSubEmulator({ env });

@@ -105,7 +105,7 @@ export async function startPubSubEmulator(
  * The Cloud SDK root holding the emulator: env CLOUDSDK_ROOT_DIR, the Debian and snap-less
  * package locations, and last `gcloud info` (slow: it starts Python).
  */
-export async function findCloudSdk(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+async function findCloudSdk(env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const candidates = [
     env.CLOUDSDK_ROOT_DIR,
     '/usr/lib/google-cloud-sdk',

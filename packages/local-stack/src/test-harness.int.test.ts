@@ -13,8 +13,6 @@ async function databaseExists(name: string): Promise<boolean> {
   }
 }
 
-// Timeouts are per test: jest-circus ignores a project's testTimeout in a multi-project
-// config, so the 60 s in jest.config.js does not apply and the default would be 5 s.
 describe('testDatabase', () => {
   it('gives each caller its own migrated, seeded database, and drops it', async () => {
     const first = await testDatabase('Harness: first');

@@ -16,8 +16,6 @@ function client(projectId: string): PubSub {
   return emulatorClient({ projectId, emulatorHost: emulatorHost() });
 }
 
-// Timeouts are per test: jest-circus ignores a project's testTimeout in a multi-project
-// config, so the 60 s in jest.config.js does not apply and the default would be 5 s.
 describe('createTopology', () => {
   it('creates the declared topics, DLQs and consumer subscriptions with their delivery policy', async () => {
     const projectId = testProjectId('topology');

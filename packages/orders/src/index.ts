@@ -1,13 +1,6 @@
 export { createIntakeApi, type IntakeApiOptions } from './intake-api';
-export {
-  findOrder,
-  findPrices,
-  listProducts,
-  type OrderView,
-  type Product,
-} from './order-queries';
-export { jsonPointer, type OrderRequest, parseOrderRequest } from './order-request';
-export { insertPlacedOrder } from './order-writes';
+export type { OrderView, Product } from './order-queries';
+export { type OrderRequest, parseOrderRequest } from './order-request';
 export {
   type PlaceOrderDeps,
   type PlaceOrderInput,

@@ -64,7 +64,7 @@ function toFieldIssues(issue: z.core.$ZodIssue): (FieldIssue & { pointer: string
 }
 
 /** RFC 6901: `/items/0/quantity`; the whole body is the empty pointer. */
-export function jsonPointer(path: readonly PropertyKey[]): string {
+function jsonPointer(path: readonly PropertyKey[]): string {
   return path
     .map((part) => `/${String(part).replaceAll('~', '~0').replaceAll('/', '~1')}`)
     .join('');

@@ -63,7 +63,7 @@ export async function placeOrder(
     const { orderId } = placed.data;
     response = {
       status: 202,
-      headers: { location: `/orders/${orderId}` },
+      headers: { location: `/orders/${orderId}`, 'x-correlation-id': placed.correlationId },
       // Stored as text, so a replay is byte for byte the same.
       body: JSON.stringify({ orderId, status: 'PLACED', correlationId: placed.correlationId }),
     };

@@ -63,7 +63,7 @@ export function createHttpFunction({
       const problem = toProblem(error);
       if (problem.status === 500) log.error('request failed', { error });
       else if (problem.status > 500) log.warn('request failed on a dependency', { error });
-      else log.info('request refused', { code: problem.body.code, detail: problem.body.detail });
+      else log.info('request refused', { code: problem.body.code, errors: problem.body.errors });
       result = {
         ...problem,
         headers: { ...problem.headers, 'content-type': 'application/problem+json' },

@@ -15,13 +15,9 @@ export {
 } from './http-function';
 export {
   type FieldIssue,
-  MalformedJsonError,
   MethodNotAllowedError,
   NotFoundError,
-  PayloadTooLargeError,
   type Problem,
-  toProblem,
-  UnsupportedMediaTypeError,
   ValidationError,
 } from './http-problems';
-export { createLogger, type LogFields, type Logger, type LogLevel, traceFields } from './logger';
+export { createLogger, type LogFields, type Logger, type LogLevel } from './logger';
