@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from '@jest/globals';
+import { isProcessAlive, testProjectId } from './test-harness';
+
+/** Every process below `pid`, from /proc. */
+function descendants(pid: number): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  const visit = (parent: number) => {
+    for (const [child, ppid] of parents) {
+      if (ppid === parent) {
+        found.push(child);
+        visit(child);
+      }
+    }
+  };
+  visit(pid);
+  return found;
+}
+
+describe('pnpm dev (dist/dev.js)', () => {
+  it('prints one ready line, serves place-order, and leaves no process behind on Ctrl-C', async () => {
+    // Without DATABASE_URL or PUBSUB_EMULATOR_HOST: it starts PostgreSQL and the emulator itself.
+    const projectId = testProjectId('dev');
+    const dev = spawn(process.execPath, [join(__dirname, '..', 'dist', 'dev.js')], {
+      env: { PATH: process.env.PATH, GOOGLE_CLOUD_PROJECT: projectId, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    dev.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    dev.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => dev.on('exit', resolve));
+
+    const deadline = Date.now() + 60_000;
+    while (!stdout.includes('\n') && Date.now() < deadline && dev.exitCode === null)
+      await sleep(100);
+    expect({ stdout, exitCode: dev.exitCode }).toMatchObject({ exitCode: null });
+    const ready = JSON.parse(stdout.split('\n')[0]!);
+    expect(ready).toEqual({
+      ready: true,
+      databaseUrl: expect.stringMatching(/^postgres:\/\/.+@127\.0\.0\.1:\d+\//),
+      pubsubEmulatorHost: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      projectId,
+      functions: expect.objectContaining({
+        'place-order': expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      }),
+    });
+
+    const response = await fetch(`${ready.functions['place-order']}/orders`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        customerId: 'c-1',
+        currency: 'EUR',
+        items: [{ sku: 'MUG-001', quantity: 1 }],
+      }),
+    });
+    expect(response.status).toBe(202);
+
+    const children = descendants(dev.pid!);
+    const commands = children.map((pid) =>
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '),
+    );
+    expect(commands).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/\/postgres -D /),
+        expect.stringMatching(/^java .*cloud-pubsub-emulator/),
+        expect.stringMatching(/functions-framework.*main\.js --target=placeOrder/),
+      ]),
+    );
+    dev.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const until = Date.now() + 10_000;
+    while (children.some(isProcessAlive) && Date.now() < until) await sleep(100);
+    expect(children.filter(isProcessAlive)).toEqual([]);
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toContain('stopping');
+  }, 90_000);
+});
