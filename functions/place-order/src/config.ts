@@ -1,7 +1,7 @@
-import { baseConfigSchema, parseConfig } from '@orders/runtime';
+import { databaseConfigSchema, parseConfig } from '@orders/runtime';
 import { z } from 'zod';
 
-const schema = baseConfigSchema.extend({
+const schema = databaseConfigSchema.extend({
   /** Most lines one order may have (the event schema allows 50). */
   MAX_ORDER_ITEMS: z.coerce.number().int().min(1).max(50).default(20),
   /** Bodies over this size are refused with 413. */

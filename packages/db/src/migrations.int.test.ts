@@ -27,7 +27,12 @@ afterAll(async () => {
 describe('migrateToLatest', () => {
   it('runs forward on an empty database, concurrently, and is idempotent', async () => {
     const [first, second] = await Promise.all([migrateToLatest(db), migrateToLatest(db)]);
-    expect([...first, ...second].sort()).toEqual(['0001-catalog-and-orders', '0002-exactly-once']);
+    expect([...first, ...second].sort()).toEqual([
+      '0001-catalog-and-orders',
+      '0002-exactly-once',
+      '0003-order-saga',
+      '0004-payments',
+    ]);
     expect(await migrateToLatest(db)).toEqual([]);
 
     const { rows } = await sql<{ table_name: string }>`

@@ -8,6 +8,11 @@ export interface Database {
   processed_events: ProcessedEventsTable;
   outbox: OutboxTable;
   idempotency_keys: IdempotencyKeysTable;
+  stock_reservations: StockReservationsTable;
+  sagas: SagasTable;
+  saga_transitions: SagaTransitionsTable;
+  payments: PaymentsTable;
+  sandbox_provider_operations: SandboxProviderOperationsTable;
 }
 
 type CreatedAt = ColumnType<Date, Date | undefined, never>;
@@ -81,4 +86,64 @@ interface IdempotencyKeysTable {
   response: JSONColumnType<StoredResponse> | null;
   created_at: CreatedAt;
   expires_at: Date;
+}
+
+interface StockReservationsTable {
+  order_id: string;
+  sku: string;
+  quantity: number;
+  state: 'reserved' | 'sold' | 'released';
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+interface SagasTable {
+  id: string;
+  type: string;
+  status: string;
+  version: number;
+  state: JSONColumnType<Record<string, unknown>>;
+  deadline_at: Date | null;
+  correlation_id: string;
+  failed_attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+interface SagaTransitionsTable {
+  saga_id: string;
+  version: number;
+  from_status: string | null;
+  to_status: string;
+  cause_type: string;
+  cause_event_id: string | null;
+  note: string | null;
+  at: CreatedAt;
+}
+
+interface PaymentsTable {
+  payment_id: string;
+  order_id: string;
+  customer_id: string;
+  amount_minor: number;
+  currency: string;
+  status: 'charged' | 'declined' | 'voided' | 'refunded';
+  provider_ref: string | null;
+  failure_reason: string | null;
+  refund_id: string | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+interface SandboxProviderOperationsTable {
+  idempotency_key: string;
+  kind: 'charge' | 'refund';
+  payment_id: string;
+  order_id: string;
+  amount_minor: number;
+  currency: string;
+  outcome: 'succeeded' | 'declined';
+  decline_code: string | null;
+  provider_ref: string;
+  created_at: CreatedAt;
 }

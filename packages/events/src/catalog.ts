@@ -65,7 +65,8 @@ export const catalog = {
       1: z.strictObject({
         orderId,
         paymentId,
-        reason: z.enum(['declined', 'insufficient_funds', 'fraud_suspected', 'provider_error']),
+        /** `voided`: the payment was voided (its order timed out) before it could be charged. */
+        reason: z.enum(['declined', 'insufficient_funds', 'fraud_suspected', 'voided']),
         message: z.string().max(500).optional(),
       }),
     },
@@ -77,14 +78,25 @@ export const catalog = {
         orderId,
         paymentId,
         ...money,
-        reason: z.enum(['late_payment', 'order_cancelled']),
+        /**
+         * `payment_timeout`: the order gave up waiting; the payment is voided if it was never
+         * charged, refunded if it was. `late_payment`: it succeeded after the order was cancelled.
+         */
+        reason: z.enum(['payment_timeout', 'late_payment']),
       }),
     },
   },
   PaymentRefunded: {
     latest: 1,
     schemas: {
-      1: z.strictObject({ orderId, paymentId, refundId: z.string().min(1).max(200), ...money }),
+      1: z.strictObject({
+        orderId,
+        paymentId,
+        refundId: z.string().min(1).max(200),
+        /** `void`: nothing had been charged, so nothing was paid back (amountMinor is 0). */
+        kind: z.enum(['refund', 'void']),
+        ...money,
+      }),
     },
   },
   OrderConfirmed: {

@@ -26,6 +26,8 @@ export const topics = {
   'order-saga': { consumer: 'process-order', delivery: defaultDelivery },
   payments: { consumer: 'payment-handler', delivery: defaultDelivery },
   analytics: { consumer: 'analytics-loader', delivery: defaultDelivery },
+  /** Ticks from Cloud Scheduler (locally, from `pnpm dev`): no domain events. */
+  housekeeping: { consumer: 'housekeeping', delivery: defaultDelivery },
 } as const satisfies Record<string, { consumer: string; delivery: Delivery }>;
 
 export type TopicName = keyof typeof topics;
@@ -51,6 +53,10 @@ export const functions = {
   'analytics-loader': {
     entryPoint: 'loadAnalytics',
     trigger: { kind: 'topic', topic: 'analytics' },
+  },
+  housekeeping: {
+    entryPoint: 'runHousekeeping',
+    trigger: { kind: 'topic', topic: 'housekeeping' },
   },
 } as const satisfies Record<string, { entryPoint: string; trigger: Trigger }>;
 

@@ -10,6 +10,10 @@ describe('topology', () => {
     }
   });
 
+  it('routes no domain event to the housekeeping topic', () => {
+    expect(Object.values(routes).flat()).not.toContain('housekeeping');
+  });
+
   it('gives every topic a consumer function triggered by that topic', () => {
     for (const [topic, { consumer }] of Object.entries(topics)) {
       expect(functions[consumer].trigger).toEqual({ kind: 'topic', topic });

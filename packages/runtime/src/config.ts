@@ -3,11 +3,15 @@ import { z } from 'zod';
 /** Settings every function reads. Functions extend this schema with their own. */
 export const baseConfigSchema = z.object({
   GOOGLE_CLOUD_PROJECT: z.string().min(1).default('orders-local'),
-  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
   /** `host:port` of the Pub/Sub emulator; leave unset in production. */
   PUBSUB_EMULATOR_HOST: z.string().min(1).optional(),
-  DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+/** What a function with a PostgreSQL database reads besides. */
+export const databaseConfigSchema = baseConfigSchema.extend({
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
+  DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
 });
 
 export class ConfigError extends Error {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { baseConfigSchema, ConfigError, parseConfig } from './config';
+import { ConfigError, databaseConfigSchema, parseConfig } from './config';
 
 describe('parseConfig', () => {
   it('parses and defaults the environment it is given', () => {
-    const config = parseConfig(baseConfigSchema, {
+    const config = parseConfig(databaseConfigSchema, {
       DATABASE_URL: 'postgres://u@localhost:5432/db',
       DB_POOL_SIZE: '4',
     });
@@ -17,10 +17,10 @@ describe('parseConfig', () => {
 
   it('names every bad setting', () => {
     expect(() =>
-      parseConfig(baseConfigSchema, { DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud' }),
+      parseConfig(databaseConfigSchema, { DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud' }),
     ).toThrow(ConfigError);
-    expect(() => parseConfig(baseConfigSchema, { LOG_LEVEL: 'loud' })).toThrow(
-      /DATABASE_URL: .*LOG_LEVEL: /,
-    );
+    const parse = () => parseConfig(databaseConfigSchema, { LOG_LEVEL: 'loud' });
+    expect(parse).toThrow(/DATABASE_URL: /);
+    expect(parse).toThrow(/LOG_LEVEL: /);
   });
 });

@@ -38,17 +38,29 @@ export class UnprocessableEventError extends Error {
   }
 }
 
-export interface ConsumerOptions {
-  /** The consumer's name in the inbox: a function name. */
+interface CommonConsumerOptions {
+  /** The consumer's name in the inbox and the logs: a function name. */
   name: string;
   /** The topic it consumes; permanent failures go to `<topic>-dlq`. */
   topic: string;
   projectId: string;
-  db: Kysely<Database>;
-  outbox: Outbox;
   deadLetters: DeadLetters;
   logger: Logger;
+}
+
+/** A consumer whose effects are database writes: claimed, written and emitted atomically. */
+export interface ConsumerOptions extends CommonConsumerOptions {
+  db: Kysely<Database>;
+  outbox: Outbox;
   handle(event: DomainEvent, context: ConsumerContext): Promise<void>;
+}
+
+/**
+ * A consumer whose one effect is idempotent by itself (a warehouse insert keyed by event id):
+ * no inbox, no transaction, nothing emitted.
+ */
+export interface IdempotentEffectConsumerOptions extends CommonConsumerOptions {
+  handle(event: DomainEvent, context: { log: Logger }): Promise<void>;
 }
 
 /**
@@ -62,8 +74,12 @@ export interface ConsumerOptions {
  * 4. any other failure throws: functions-framework answers 500 and Pub/Sub redelivers
  *    with backoff, then dead-letters after the topic's max delivery attempts.
  */
-export function createConsumer(options: ConsumerOptions) {
-  const { name, topic, projectId, db, outbox, deadLetters, logger, handle } = options;
+export function createConsumer(options: ConsumerOptions): ConsumerFunction;
+export function createConsumer(options: IdempotentEffectConsumerOptions): ConsumerFunction;
+export function createConsumer(
+  options: ConsumerOptions | IdempotentEffectConsumerOptions,
+): ConsumerFunction {
+  const { name, topic, projectId, deadLetters, logger } = options;
 
   async function consume(cloudEvent: CloudEvent<MessagePublishedData>, context: { log: Logger }) {
     const deadLetter = async (message: DeadLetterMessage, reason: string) => {
@@ -97,10 +113,14 @@ export function createConsumer(options: ConsumerOptions) {
     context.log = log;
 
     // 2. Claim and handle in one transaction; a duplicate finds the claim.
-    const emitted: Envelope[] = [];
-    let handled: boolean;
     try {
-      handled = await db.transaction().execute(async (trx) => {
+      if (!('db' in options)) {
+        await options.handle(event, { log });
+        return log.info('event handled');
+      }
+      const { db, outbox, handle } = options;
+      const emitted: Envelope[] = [];
+      const handled = await db.transaction().execute(async (trx) => {
         if (!(await claimEvent(trx, name, event.id))) return false;
         const emit = async (...events: Envelope[]) => {
           await outbox.write(trx, events);
@@ -109,15 +129,15 @@ export function createConsumer(options: ConsumerOptions) {
         await handle(event, { trx, log, emit });
         return true;
       });
+      if (!handled) return log.info('duplicate delivery ignored');
+
+      // 3. Publish what was emitted; the outbox relay covers a crash before this.
+      await outbox.publishCommitted(emitted);
+      log.info('event handled', { emitted: emitted.map((e) => e.type) });
     } catch (error) {
       if (error instanceof UnprocessableEventError) return deadLetter(message, error.reason);
       throw error;
     }
-    if (!handled) return log.info('duplicate delivery ignored');
-
-    // 3. Publish what was emitted; the outbox relay covers a crash before this.
-    await outbox.publishCommitted(emitted);
-    log.info('event handled', { emitted: emitted.map((e) => e.type) });
   }
 
   return async (cloudEvent: CloudEvent<MessagePublishedData>): Promise<void> => {
@@ -149,3 +169,4 @@ class RedeliveryRequestedError extends Error {
 }
 
 type DeadLetterMessage = Parameters<DeadLetters['send']>[0]['message'];
+type ConsumerFunction = (cloudEvent: CloudEvent<MessagePublishedData>) => Promise<void>;

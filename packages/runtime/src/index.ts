@@ -1,8 +1,9 @@
-export { baseConfigSchema, ConfigError, parseConfig } from './config';
+export { baseConfigSchema, ConfigError, databaseConfigSchema, parseConfig } from './config';
 export {
   type ConsumerContext,
   type ConsumerOptions,
   createConsumer,
+  type IdempotentEffectConsumerOptions,
   type MessagePublishedData,
   UnprocessableEventError,
 } from './consumer';
