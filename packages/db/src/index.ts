@@ -1,5 +1,5 @@
 export { createDb, type DbOptions } from './create-db';
 export { migrateToLatest } from './migrations';
 export type { Database, OrderStatus, StoredResponse } from './schema';
-export { seedCatalog } from './seed';
+export { seedCatalog, seedProducts } from './seed';
 export { isTransientDbError } from './transient';

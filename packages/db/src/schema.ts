@@ -124,7 +124,8 @@ interface SagaTransitionsTable {
 interface PaymentsTable {
   payment_id: string;
   order_id: string;
-  customer_id: string;
+  /** Null when the payment was voided before any request for it arrived. */
+  customer_id: string | null;
   amount_minor: number;
   currency: string;
   status: 'charged' | 'declined' | 'voided' | 'refunded';
@@ -140,10 +141,13 @@ interface SandboxProviderOperationsTable {
   kind: 'charge' | 'refund';
   payment_id: string;
   order_id: string;
+  customer_id: string;
   amount_minor: number;
   currency: string;
   outcome: 'succeeded' | 'declined';
   decline_code: string | null;
   provider_ref: string;
+  /** A refund's charge, by that charge's idempotency key; null for a charge. */
+  charge_key: string | null;
   created_at: CreatedAt;
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import { sql } from 'kysely';
 import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './idempotency-errors';
-import { createIdempotencyKeyStore } from './idempotency-key-store';
+import { createIdempotencyKeyStore, purgeExpiredKeys } from './idempotency-key-store';
 
 let database: TestDatabase;
 beforeAll(async () => {
@@ -93,7 +93,7 @@ describe('createIdempotencyKeyStore', () => {
     await sql`update idempotency_keys set expires_at = now() - interval '1 second' where key = ${key}`.execute(
       database.db,
     );
-    expect(await keys.purgeExpired()).toBeGreaterThanOrEqual(1);
+    expect(await purgeExpiredKeys(database.db)).toBeGreaterThanOrEqual(1);
     const left = await database.db
       .selectFrom('idempotency_keys')
       .select('key')

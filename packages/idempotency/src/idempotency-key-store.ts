@@ -31,8 +31,15 @@ export interface IdempotencyKeyStore {
     response: StoredResponse,
   ): Promise<void>;
   release(claim: Extract<Claim, { outcome: 'started' }>): Promise<void>;
-  /** Deletes keys past their expiry; returns how many. */
-  purgeExpired(): Promise<number>;
+}
+
+/** Deletes Idempotency-Keys past their expiry (housekeeping); returns how many. */
+export async function purgeExpiredKeys(db: Kysely<Database>): Promise<number> {
+  const result = await db
+    .deleteFrom('idempotency_keys')
+    .where('expires_at', '<', sql<Date>`now()`)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
 
 /** sha256 over the method, path and the body with object keys sorted. */
@@ -149,14 +156,6 @@ export function createIdempotencyKeyStore(
         .where('key', '=', claim.key)
         .where('lock_token', '=', claim.token)
         .execute();
-    },
-
-    async purgeExpired() {
-      const result = await db
-        .deleteFrom('idempotency_keys')
-        .where('expires_at', '<', sql<Date>`now()`)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows);
     },
   };
 }

@@ -4,6 +4,7 @@ export {
   createIdempotencyKeyStore,
   type IdempotencyKeyStore,
   type IdempotencyKeyStoreOptions,
+  purgeExpiredKeys,
   requestFingerprint,
 } from './idempotency-key-store';
 export { claimEvent } from './inbox';

@@ -1,4 +1,6 @@
-import { startLocalStack } from './local-stack';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { devStackFile, startLocalStack } from './local-stack';
 import { describeExit } from './spawn-managed';
 
 /**
@@ -8,6 +10,7 @@ import { describeExit } from './spawn-managed';
  */
 async function main(): Promise<void> {
   const env = process.env;
+  const readyFile = devStackFile();
   const log = (line: string) => process.stderr.write(`local-stack | ${line}\n`);
   // Registered before starting: a SIGTERM during startup must not kill us before we can stop
   // what has started (a Ctrl-C reaches the servers too, they share our process group).
@@ -33,7 +36,7 @@ async function main(): Promise<void> {
   shutdown = (signal) => {
     log(`${signal}: stopping`);
     shutdown = () => {};
-    stack.stop().then(
+    Promise.all([stack.stop(), rm(readyFile, { force: true })]).then(
       () => process.exit(0),
       (error: unknown) => {
         log(`stop failed: ${error instanceof Error ? error.stack : String(error)}`);
@@ -46,15 +49,17 @@ async function main(): Promise<void> {
     return;
   }
 
-  process.stdout.write(
-    `${JSON.stringify({
-      ready: true,
-      databaseUrl: stack.databaseUrl,
-      pubsubEmulatorHost: stack.pubsubEmulatorHost,
-      projectId: stack.projectId,
-      functions: stack.functions,
-    })}\n`,
-  );
+  const ready = JSON.stringify({
+    ready: true,
+    databaseUrl: stack.databaseUrl,
+    pubsubEmulatorHost: stack.pubsubEmulatorHost,
+    projectId: stack.projectId,
+    functions: stack.functions,
+  });
+  // Where `pnpm demo` and `pnpm dlq` find the running stack; removed on stop.
+  await mkdir(dirname(readyFile), { recursive: true });
+  await writeFile(readyFile, `${ready}\n`);
+  process.stdout.write(`${ready}\n`);
 }
 
 main().catch((error: unknown) => {

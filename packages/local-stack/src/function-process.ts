@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { freePort } from './free-port';
 import { type ProcessExit, spawnManaged } from './spawn-managed';
-import { httpAnswers, waitForReady } from './wait-for-ready';
+import { portAccepts, waitForReady } from './wait-for-ready';
 
 type SignatureType = 'http' | 'cloudevent';
 
@@ -72,9 +72,9 @@ export async function startFunction(options: FunctionProcessOptions): Promise<Fu
     return stopping;
   };
   try {
-    // robots.txt: functions-framework answers it with 404 for HTTP functions without calling
-    // the function, and a cloudevent function only handles POST, so no probe reaches user code.
-    await waitForReady(() => httpAnswers(`${url}/robots.txt`), {
+    // functions-framework listens only once the function is loaded. A request would not do:
+    // a cloudevent function's middleware fails on any request without a body.
+    await waitForReady(() => portAccepts(port), {
       what: `function ${options.name}`,
       process: child,
       timeoutMs: options.startTimeoutMs ?? 30_000,

@@ -1,5 +1,6 @@
 export { type FunctionProcess, startFunction } from './function-process';
 export {
+  devStackFile,
   type FunctionSpec,
   type LocalStack,
   type LocalStackOptions,

@@ -6,6 +6,7 @@ import { functions as declaredFunctions, type FunctionName, type Trigger } from 
 import { type FunctionProcess, startFunction } from './function-process';
 import { type PostgresServer, startPostgres } from './postgres-server';
 import { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator';
+import { type Scheduler, startScheduler } from './scheduler';
 import type { ProcessExit } from './spawn-managed';
 import { createTopology, pushEndpoint } from './topology-setup';
 
@@ -43,6 +44,8 @@ export interface LocalStackOptions {
   functionStderr?: Writable;
   /** Called when a function process ends while the stack is not stopping. */
   onFunctionExit?: (name: string, exit: ProcessExit) => void;
+  /** How often the housekeeping function gets a tick, when it runs; default 5 s. */
+  housekeepingIntervalMs?: number;
 }
 
 export interface LocalStack {
@@ -66,14 +69,23 @@ export interface LocalStack {
  * emulator, each function on functions-framework, and the topology with push subscriptions
  * to the consumers that run. A failure part way stops what had started, then rethrows.
  */
+/** The monorepo root: functions/ and .local/ live there. */
+const repoRoot = resolve(__dirname, '..', '..', '..');
+
+/** The file `pnpm dev` writes its ready line to, for the tools that use a running stack. */
+export function devStackFile(rootDir = repoRoot): string {
+  return join(rootDir, '.local', 'dev-stack.json');
+}
+
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const env = options.env ?? process.env;
   const log = options.log ?? (() => {});
-  const rootDir = options.rootDir ?? resolve(__dirname, '..', '..', '..');
+  const rootDir = options.rootDir ?? repoRoot;
   const { projectId } = options;
   const running: FunctionProcess[] = [];
   let postgres: PostgresServer | undefined;
   let emulator: PubSubEmulator | undefined;
+  let scheduler: Scheduler | undefined;
   let stopping: Promise<void> | undefined;
 
   const stopAll = async () => {
@@ -81,6 +93,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const collect = (results: PromiseSettledResult<unknown>[]) => {
       for (const result of results) if (result.status === 'rejected') failures.push(result.reason);
     };
+    collect(await Promise.allSettled([scheduler?.stop()]));
     collect(await Promise.allSettled(running.map((fn) => fn.stop())));
     collect(await Promise.allSettled([emulator?.stop(), postgres?.stop()]));
     if (failures.length > 0) throw failures[0];
@@ -159,6 +172,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       });
     }
     await createTopology({ emulatorHost: pubsubEmulatorHost, projectId, pushEndpoints });
+    if (pushEndpoints.housekeeping) {
+      scheduler = startScheduler({
+        emulatorHost: pubsubEmulatorHost,
+        projectId,
+        topic: 'housekeeping',
+        intervalMs: options.housekeepingIntervalMs ?? 5_000,
+        log,
+      });
+    }
     log(`local stack ready: ${Object.keys(urls).length} function(s) in project ${projectId}`);
 
     return {

@@ -31,6 +31,8 @@ describe('createTopology', () => {
       expect(topicList.map((topic) => topic.name.split('/').pop()).sort()).toEqual([
         'analytics',
         'analytics-dlq',
+        'housekeeping',
+        'housekeeping-dlq',
         'order-saga',
         'order-saga-dlq',
         'payments',
@@ -40,6 +42,8 @@ describe('createTopology', () => {
       expect(subscriptionList.map((sub) => sub.name.split('/').pop()).sort()).toEqual([
         'analytics-dlq',
         'analytics-loader',
+        'housekeeping',
+        'housekeeping-dlq',
         'order-saga-dlq',
         'payment-handler',
         'payments-dlq',

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeExit, type ManagedProcess } from './spawn-managed';
 
@@ -51,5 +52,19 @@ export function httpAnswers(url: string, timeoutMs = 1_000): Promise<boolean> {
     req.once('timeout', () => req.destroy());
     req.once('error', () => resolve(false));
     req.end();
+  });
+}
+
+/** True once something accepts a TCP connection on `port` of 127.0.0.1. */
+export function portAccepts(port: number, timeoutMs = 1_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port, timeout: timeoutMs });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => socket.destroy());
+    socket.once('error', () => resolve(false));
+    socket.once('close', () => resolve(false));
   });
 }

@@ -1,6 +1,5 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import type { Database } from '@orders/db';
-import { isTransientDbError } from '@orders/db';
 import {
   type DeadLetters,
   type DomainEvent,
@@ -12,6 +11,7 @@ import {
 import { claimEvent, type Outbox } from '@orders/idempotency';
 import type { Kysely } from 'kysely';
 import { type Logger, traceFields } from './logger';
+import { isRetryable } from './retryable';
 
 /** The body of a Pub/Sub message delivered as a CloudEvent, in either delivery shape. */
 export interface MessagePublishedData {
@@ -148,7 +148,7 @@ export function createConsumer(
       await consume(cloudEvent, context);
     } catch (error) {
       // 4. Anything else: answer 500 so that Pub/Sub redelivers, then dead-letters.
-      const level = isTransientDbError(error) ? 'warn' : 'error';
+      const level = isRetryable(error) ? 'warn' : 'error';
       context.log[level]('handling failed; Pub/Sub will redeliver', { error });
       throw new RedeliveryRequestedError(error);
     }
@@ -160,7 +160,7 @@ export function createConsumer(
  * throws to stderr as plain text; this error's stack is one line, since the details are
  * already in the structured log entry above it.
  */
-class RedeliveryRequestedError extends Error {
+export class RedeliveryRequestedError extends Error {
   override readonly name = 'RedeliveryRequestedError';
   constructor(cause: unknown) {
     super('handling failed; Pub/Sub will redeliver', { cause });

@@ -7,6 +7,7 @@ export {
   type MessagePublishedData,
   UnprocessableEventError,
 } from './consumer';
+export { createFunctionResources } from './function-resources';
 export {
   createHttpFunction,
   type HttpContext,
@@ -22,3 +23,4 @@ export {
   ValidationError,
 } from './http-problems';
 export { createLogger, type LogFields, type Logger, type LogLevel } from './logger';
+export { createScheduledJob } from './scheduled-job';

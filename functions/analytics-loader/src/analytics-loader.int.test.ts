@@ -1,0 +1,289 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import type { PubSub } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  causedBy,
+  createEvent,
+  type DomainEvent,
+  type EncodedMessage,
+  encodeEvent,
+} from '@orders/events';
+import { createTopology, pullMessages, testProjectId } from '@orders/local-stack';
+import { createPubSubBus, createPubSubClient } from '@orders/pubsub';
+import { createDuckDbWarehouse, type Warehouse } from '@orders/warehouse';
+
+// The function reads its config from the environment at load, as on Cloud Run.
+const projectId = testProjectId('analytics-loader');
+const topic = 'analytics';
+let dir: string;
+let warehousePath: string;
+let pubsub: PubSub;
+let server: Server;
+let baseUrl: string;
+/** The same file, read as `pnpm analytics` does, from outside the function. */
+let warehouse: Warehouse;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'analytics-loader-'));
+  warehousePath = join(dir, '.local', 'warehouse.duckdb');
+  const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
+  Object.assign(process.env, {
+    GOOGLE_CLOUD_PROJECT: projectId,
+    LOG_LEVEL: 'error',
+    WAREHOUSE: 'duckdb',
+    DUCKDB_PATH: warehousePath,
+    DUCKDB_LOCK_TIMEOUT_MS: '300',
+  });
+  require('./index');
+  server = getTestServer('loadAnalytics');
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // The consumer subscription pushes to this server, as under `pnpm dev`.
+  await createTopology({
+    emulatorHost,
+    projectId,
+    pushEndpoints: { [topic]: `${baseUrl}/projects/${projectId}/topics/${topic}` },
+  });
+  pubsub = createPubSubClient({ projectId, emulatorHost });
+  warehouse = createDuckDbWarehouse({ path: warehousePath });
+});
+
+afterAll(async () => {
+  await warehouse?.close();
+  await new Promise((resolve) => server?.close(resolve));
+  await pubsub?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+type Message = Pick<EncodedMessage, 'data' | 'attributes'>;
+
+function messageBody(message: Message) {
+  return {
+    message: {
+      data: message.data.toString('base64'),
+      attributes: message.attributes,
+      messageId: randomUUID(),
+      publishTime: new Date().toISOString(),
+    },
+    subscription: `projects/${projectId}/subscriptions/analytics-loader`,
+  };
+}
+
+/** A raw Pub/Sub push, as the emulator sends it. */
+function rawPush(message: Message) {
+  return fetch(`${baseUrl}/projects/${projectId}/topics/${topic}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(messageBody(message)),
+  });
+}
+
+/** A binary-mode CloudEvent, as Eventarc delivers it. */
+function eventarcPush(message: Message) {
+  return fetch(`${baseUrl}/`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'ce-id': randomUUID(),
+      'ce-specversion': '1.0',
+      'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
+      'ce-source': `//pubsub.googleapis.com/projects/${projectId}/topics/${topic}`,
+      'ce-time': new Date().toISOString(),
+    },
+    body: JSON.stringify(messageBody(message)),
+  });
+}
+
+/** Every event of one order that was confirmed after a declined first attempt... in short, one of each type. */
+function oneOfEachType(): DomainEvent[] {
+  const orderId = randomUUID();
+  const paymentId = `pay-${orderId}`;
+  const placed = createEvent(
+    'OrderPlaced',
+    {
+      orderId,
+      customerId: 'cust-1',
+      currency: 'EUR',
+      items: [{ sku: 'TEA-001', quantity: 2, unitPriceMinor: 1299 }],
+      totalMinor: 2598,
+    },
+    { source: 'place-order', correlationId: randomUUID() },
+  );
+  const money = { amountMinor: 2598, currency: 'EUR' };
+  const requested = createEvent(
+    'PaymentRequested',
+    { orderId, paymentId, customerId: 'cust-1', ...money },
+    causedBy(placed, 'process-order'),
+  );
+  return [
+    placed,
+    requested,
+    createEvent(
+      'PaymentSucceeded',
+      { orderId, paymentId, providerRef: 'ref-1', ...money },
+      causedBy(requested, 'payment-handler'),
+    ),
+    createEvent(
+      'PaymentFailed',
+      { orderId, paymentId, reason: 'declined' },
+      causedBy(requested, 'payment-handler'),
+    ),
+    createEvent(
+      'RefundRequested',
+      { orderId, paymentId, ...money, reason: 'late_payment' },
+      causedBy(placed, 'process-order'),
+    ),
+    createEvent(
+      'PaymentRefunded',
+      { orderId, paymentId, refundId: 'rf-1', kind: 'refund', ...money },
+      causedBy(placed, 'payment-handler'),
+    ),
+    createEvent(
+      'OrderConfirmed',
+      { orderId, totalMinor: 2598, currency: 'EUR' },
+      causedBy(placed, 'process-order'),
+    ),
+    createEvent(
+      'OrderCancelled',
+      { orderId, reason: 'payment_timeout' },
+      causedBy(placed, 'process-order'),
+    ),
+  ];
+}
+
+describe('analytics-loader', () => {
+  it('loads events of every type, from both delivery shapes, with their envelope', async () => {
+    const events = oneOfEachType();
+    const responses = await Promise.all(
+      events.map((event, i) => (i % 2 ? rawPush : eventarcPush)(encodeEvent(event))),
+    );
+    expect(responses.map((response) => response.status)).toEqual(events.map(() => 204));
+
+    const audit = await warehouse.auditEvents({ orderIds: [events[0]!.subject] });
+    expect(
+      audit.map(({ eventId, eventType, rawRows, exactlyOnce }) => ({
+        eventId,
+        eventType,
+        rawRows,
+        exactlyOnce,
+      })),
+    ).toEqual(
+      expect.arrayContaining(
+        events.map((event) => ({
+          eventId: event.id,
+          eventType: event.type,
+          rawRows: 1,
+          exactlyOnce: true,
+        })),
+      ),
+    );
+    expect(audit).toHaveLength(8);
+  });
+
+  it('keeps one row per event in the dedup view when the same event arrives 8 times at once', async () => {
+    const event = oneOfEachType()[0]!;
+    const message = encodeEvent(event);
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => (i % 2 ? rawPush(message) : eventarcPush(message))),
+    );
+    expect(responses.map((response) => response.status)).toEqual(Array(8).fill(204));
+
+    expect(await warehouse.auditEvents({ orderIds: [event.subject] })).toEqual([
+      {
+        eventId: event.id,
+        eventType: 'OrderPlaced',
+        orderId: event.subject,
+        rawRows: 8,
+        viewRows: 1,
+        exactlyOnce: true,
+      },
+    ]);
+  });
+
+  it('dead-letters a malformed message to analytics-dlq with its reason, and loads nothing', async () => {
+    const event = oneOfEachType()[6] as DomainEvent<'OrderConfirmed'>;
+    const broken = { ...event, data: { ...event.data, totalMinor: 12.5 } };
+    const schemaFailure = {
+      data: Buffer.from(JSON.stringify(broken)),
+      attributes: encodeEvent(event).attributes,
+    };
+    const notJson = { data: Buffer.from('{"oops"'), attributes: { event_type: 'OrderConfirmed' } };
+    expect((await rawPush(schemaFailure)).status).toBe(204);
+    expect((await eventarcPush(notJson)).status).toBe(204);
+
+    const dead = await pullMessages(pubsub, `${topic}-dlq`, { count: 2 });
+    expect(
+      dead
+        .map((message) => message.attributes)
+        .sort((a, b) => a.dlq_reason!.localeCompare(b.dlq_reason!)),
+    ).toEqual([
+      expect.objectContaining({
+        dlq_reason: 'message data is not JSON',
+        dlq_consumer: 'analytics-loader',
+        dlq_source_topic: topic,
+      }),
+      expect.objectContaining({
+        event_id: event.id,
+        dlq_reason: expect.stringMatching(/^OrderConfirmed v1 data: data\.totalMinor: /),
+        dlq_consumer: 'analytics-loader',
+        dlq_source_topic: topic,
+      }),
+    ]);
+    expect(await warehouse.auditEvents({ orderIds: [event.subject] })).toEqual([]);
+  });
+
+  it('answers 500 while another process holds the warehouse file, so that Pub/Sub redelivers', async () => {
+    const event = oneOfEachType()[0]!;
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const { DuckDBInstance } = require('@duckdb/node-api');
+         DuckDBInstance.create(process.argv[1]).then((db) => {
+           process.stdout.write('locked\\n');
+           const release = () => { db.closeSync(); process.exit(0); };
+           process.stdin.on('data', release).on('end', release);
+           setTimeout(release, 20000);
+         });`,
+        warehousePath,
+      ],
+      {
+        cwd: join(__dirname, '..', '..', '..', 'packages', 'warehouse'),
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
+    const exited = new Promise((resolve) => holder.on('exit', resolve));
+    await new Promise<void>((resolve) => holder.stdout!.on('data', () => resolve()));
+    try {
+      expect((await rawPush(encodeEvent(event))).status).toBe(500);
+    } finally {
+      holder.stdin!.write('go\n');
+      await exited;
+    }
+    expect(await warehouse.auditEvents({ orderIds: [event.subject] })).toEqual([]);
+    expect((await rawPush(encodeEvent(event))).status).toBe(204);
+    expect(await warehouse.auditEvents({ orderIds: [event.subject] })).toEqual([
+      expect.objectContaining({ eventId: event.id, rawRows: 1, exactlyOnce: true }),
+    ]);
+  });
+
+  it('through the emulator: what producers publish reaches the warehouse by push', async () => {
+    const events = oneOfEachType().slice(0, 2);
+    await createPubSubBus(pubsub).publish(events);
+    const deadline = Date.now() + 20_000;
+    let audit = await warehouse.auditEvents({ orderIds: [events[0]!.subject] });
+    while (audit.length < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      audit = await warehouse.auditEvents({ orderIds: [events[0]!.subject] });
+    }
+    expect(audit.map((row) => row.eventId).sort()).toEqual(events.map((e) => e.id).sort());
+    expect(audit.every((row) => row.exactlyOnce)).toBe(true);
+  });
+});

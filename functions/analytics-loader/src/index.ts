@@ -1,0 +1,28 @@
+import * as functions from '@google-cloud/functions-framework';
+import { functions as declared } from '@orders/events';
+import { createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
+import { createConsumer, createLogger } from '@orders/runtime';
+import { createAnalyticsLoadHandler, describeWarehouse, openWarehouse } from '@orders/warehouse';
+import { analyticsLoaderConfig } from './config';
+
+const name = 'analytics-loader';
+const config = analyticsLoaderConfig();
+const logger = createLogger({ level: config.LOG_LEVEL, fields: { service: name } });
+const pubsub = createPubSubClient({
+  projectId: config.GOOGLE_CLOUD_PROJECT,
+  emulatorHost: config.PUBSUB_EMULATOR_HOST,
+});
+const { entryPoint, trigger } = declared[name];
+logger.info('loading events into the warehouse', { warehouse: describeWarehouse(config) });
+
+functions.cloudEvent(
+  entryPoint,
+  createConsumer({
+    name,
+    topic: trigger.topic,
+    projectId: config.GOOGLE_CLOUD_PROJECT,
+    deadLetters: createPubSubDeadLetters(pubsub),
+    logger,
+    handle: createAnalyticsLoadHandler(openWarehouse(config)),
+  }),
+);

@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import type { PubSub } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createEvent } from '@orders/events';
+import { outboxRows } from '@orders/idempotency';
+import {
+  createTopology,
+  pullMessages,
+  type TestDatabase,
+  testDatabase,
+  testProjectId,
+} from '@orders/local-stack';
+import { createPubSubClient } from '@orders/pubsub';
+
+const projectId = testProjectId('housekeeping');
+let database: TestDatabase;
+let pubsub: PubSub;
+let server: Server;
+let baseUrl: string;
+
+beforeAll(async () => {
+  database = await testDatabase('housekeeping');
+  const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
+  await createTopology({ emulatorHost, projectId, pushEndpoints: {} });
+  pubsub = createPubSubClient({ projectId, emulatorHost });
+  await pubsub.topic('analytics').createSubscription('analytics-tap');
+  Object.assign(process.env, {
+    DATABASE_URL: database.url,
+    GOOGLE_CLOUD_PROJECT: projectId,
+    LOG_LEVEL: 'error',
+    OUTBOX_RELAY_MIN_AGE_MS: '0',
+  });
+  require('./index');
+  server = getTestServer('runHousekeeping');
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server?.close(resolve));
+  await pubsub?.close();
+  await database?.close();
+});
+
+/** A Cloud Scheduler tick, as Pub/Sub pushes it. */
+function tick() {
+  return fetch(`${baseUrl}/projects/${projectId}/topics/housekeeping`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      message: {
+        data: Buffer.from('{"job":"housekeeping"}').toString('base64'),
+        messageId: randomUUID(),
+      },
+      subscription: `projects/${projectId}/subscriptions/housekeeping`,
+    }),
+  });
+}
+
+describe('housekeeping', () => {
+  it('publishes outbox rows a crash left unsent, exactly once', async () => {
+    const event = createEvent(
+      'OrderConfirmed',
+      { orderId: randomUUID(), totalMinor: 100, currency: 'EUR' },
+      { source: 'test', correlationId: randomUUID() },
+    );
+    await database.db
+      .insertInto('outbox')
+      .values(outboxRows([event]))
+      .execute();
+
+    expect((await tick()).status).toBe(204);
+    expect((await tick()).status).toBe(204);
+    const published = await pullMessages(pubsub, 'analytics-tap', { count: 2, timeoutMs: 1500 });
+    expect(published.map((message) => message.attributes.event_id)).toEqual([event.id]);
+    const row = await database.db
+      .selectFrom('outbox')
+      .select('sent_at')
+      .where('id', '=', event.id)
+      .executeTakeFirstOrThrow();
+    expect(row.sent_at).not.toBeNull();
+  });
+
+  it('wakes an order whose payment deadline passed: it is cancelled and its payment voided', async () => {
+    const orderId = randomUUID();
+    const correlationId = randomUUID();
+    await database.db
+      .insertInto('orders')
+      .values({
+        id: orderId,
+        customer_id: 'c',
+        currency: 'EUR',
+        total_minor: 350,
+        status: 'AWAITING_PAYMENT',
+        correlation_id: correlationId,
+      })
+      .execute();
+    await database.db
+      .updateTable('products')
+      .set((eb) => ({ stock: eb('stock', '-', 1) }))
+      .where('sku', '=', 'FILTER-10')
+      .execute();
+    await database.db
+      .insertInto('stock_reservations')
+      .values({ order_id: orderId, sku: 'FILTER-10', quantity: 1, state: 'reserved' })
+      .execute();
+    const state = {
+      status: 'AWAITING_PAYMENT',
+      orderId,
+      customerId: 'c',
+      currency: 'EUR',
+      totalMinor: 350,
+      items: [{ sku: 'FILTER-10', quantity: 1 }],
+      correlationId,
+      paymentId: `pay_${orderId}`,
+    };
+    await database.db
+      .insertInto('sagas')
+      .values({
+        id: orderId,
+        type: 'order',
+        status: 'AWAITING_PAYMENT',
+        version: 2,
+        state: JSON.stringify(state),
+        deadline_at: new Date(Date.now() - 1000),
+        correlation_id: correlationId,
+      })
+      .execute();
+
+    expect((await tick()).status).toBe(204);
+    const order = await database.db
+      .selectFrom('orders')
+      .select(['status', 'cancel_reason'])
+      .where('id', '=', orderId)
+      .executeTakeFirstOrThrow();
+    expect(order).toEqual({ status: 'CANCELLED', cancel_reason: 'payment_timeout' });
+    const voids = await pullMessages(pubsub, 'payment-handler', { count: 1 });
+    expect(voids[0]?.attributes).toMatchObject({
+      event_type: 'RefundRequested',
+      correlation_id: correlationId,
+    });
+    const reservation = await database.db
+      .selectFrom('stock_reservations')
+      .select('state')
+      .where('order_id', '=', orderId)
+      .executeTakeFirstOrThrow();
+    expect(reservation.state).toBe('released');
+  });
+
+  it('forgets expired Idempotency-Keys', async () => {
+    await database.db
+      .insertInto('idempotency_keys')
+      .values({
+        scope: 's',
+        key: 'old',
+        fingerprint: 'f',
+        status: 'in_flight',
+        lock_token: randomUUID(),
+        locked_until: new Date(0),
+        expires_at: new Date(Date.now() - 1000),
+      })
+      .execute();
+    expect((await tick()).status).toBe(204);
+    expect(
+      await database.db
+        .selectFrom('idempotency_keys')
+        .select('key')
+        .where('key', '=', 'old')
+        .execute(),
+    ).toEqual([]);
+  });
+});

@@ -1,0 +1,32 @@
+import * as functions from '@google-cloud/functions-framework';
+import { functions as declared } from '@orders/events';
+import { createPaymentHandler, createSandboxProvider } from '@orders/payments';
+import { createConsumer, createFunctionResources } from '@orders/runtime';
+import { paymentHandlerConfig } from './config';
+
+const name = 'payment-handler';
+const config = paymentHandlerConfig();
+const { logger, db, openDatabase, outbox, deadLetters } = createFunctionResources(name, config);
+// The sandbox stands for a remote provider: a pool of its own, so that its calls never wait
+// for a connection held by the handler transactions that are waiting for them.
+const providerDb = openDatabase();
+
+functions.cloudEvent(
+  declared[name].entryPoint,
+  createConsumer({
+    name,
+    topic: declared[name].trigger.topic,
+    projectId: config.GOOGLE_CLOUD_PROJECT,
+    db,
+    outbox,
+    deadLetters,
+    logger,
+    handle: createPaymentHandler({
+      provider: createSandboxProvider(providerDb, {
+        latencyMs: config.SANDBOX_LATENCY_MS,
+        transientErrorRate: config.SANDBOX_TRANSIENT_ERROR_RATE,
+      }),
+      source: name,
+    }),
+  }),
+);

@@ -1,0 +1,493 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  createEvent,
+  type DomainEvent,
+  type Envelope,
+  type EventType,
+  encodeEvent,
+} from '@orders/events';
+import {
+  createTopology,
+  pullMessages,
+  type TestDatabase,
+  testDatabase,
+  testProjectId,
+} from '@orders/local-stack';
+import { createPubSubClient } from '@orders/pubsub';
+import { sql } from 'kysely';
+
+/**
+ * payment-handler as Cloud Run serves it: functions-framework's server, the real database and
+ * emulator, the sandbox provider (the one double: it stands for a remote payment provider).
+ * What it emits is read where the saga would: from a tap subscription on `order-saga`.
+ */
+const projectId = testProjectId('payment-handler');
+const topic = 'payments';
+let database: TestDatabase;
+let pubsub: PubSub;
+let tap: Subscription;
+let server: Server;
+let baseUrl: string;
+const published: Envelope[] = [];
+
+beforeAll(async () => {
+  database = await testDatabase('payment-handler');
+  const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
+  Object.assign(process.env, {
+    DATABASE_URL: database.url,
+    GOOGLE_CLOUD_PROJECT: projectId,
+    LOG_LEVEL: 'error',
+    SANDBOX_LATENCY_MS: '20',
+  });
+  require('./index');
+  server = getTestServer('handlePayment');
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  await createTopology({
+    emulatorHost,
+    projectId,
+    pushEndpoints: { [topic]: `${baseUrl}/projects/${projectId}/topics/${topic}` },
+  });
+  pubsub = createPubSubClient({ projectId, emulatorHost });
+  [tap] = await pubsub.topic('order-saga').createSubscription('order-saga-tap');
+  tap.on('message', (message: Message) => {
+    message.ack();
+    published.push(JSON.parse(message.data.toString()));
+  });
+});
+
+afterAll(async () => {
+  tap?.removeAllListeners();
+  await tap?.close();
+  await new Promise((resolve) => server?.close(resolve));
+  await pubsub?.close();
+  await database?.close();
+});
+
+let amounts = 1000;
+
+interface PaymentFields {
+  orderId?: string;
+  paymentId?: string;
+  amountMinor?: number;
+}
+
+/** A request for a new payment, or another request for the payment of `fields`. */
+function paymentRequested(
+  customerId: string,
+  fields: PaymentFields = {},
+): DomainEvent<'PaymentRequested'> {
+  const { orderId = randomUUID(), amountMinor = ++amounts } = fields;
+  const paymentId = fields.paymentId ?? `pay-${orderId}`;
+  return createEvent(
+    'PaymentRequested',
+    { orderId, paymentId, customerId, amountMinor, currency: 'EUR' },
+    { source: 'process-order', correlationId: randomUUID(), causationId: randomUUID() },
+  );
+}
+
+function refundRequested(
+  request: DomainEvent<'PaymentRequested'>,
+  reason: 'payment_timeout' | 'late_payment' = 'payment_timeout',
+): DomainEvent<'RefundRequested'> {
+  const { orderId, paymentId, amountMinor, currency } = request.data;
+  return createEvent(
+    'RefundRequested',
+    { orderId, paymentId, amountMinor, currency, reason },
+    { source: 'process-order', correlationId: request.correlationId, causationId: randomUUID() },
+  );
+}
+
+/** Delivers an event as a raw Pub/Sub push or as an Eventarc CloudEvent; answers the status. */
+async function deliver(event: Envelope, shape: 'push' | 'eventarc' = 'push'): Promise<number> {
+  const { data, attributes } = encodeEvent(event);
+  const body = JSON.stringify({
+    message: {
+      data: data.toString('base64'),
+      attributes,
+      messageId: randomUUID(),
+      publishTime: new Date().toISOString(),
+    },
+    subscription: `projects/${projectId}/subscriptions/payment-handler`,
+  });
+  const response =
+    shape === 'push'
+      ? await fetch(`${baseUrl}/projects/${projectId}/topics/${topic}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        })
+      : await fetch(`${baseUrl}/`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'ce-id': randomUUID(),
+            'ce-specversion': '1.0',
+            'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
+            'ce-source': `//pubsub.googleapis.com/projects/${projectId}/topics/${topic}`,
+            'ce-time': new Date().toISOString(),
+          },
+          body,
+        });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+/**
+ * The events published about an order: waits until `count` arrived, then a little longer so
+ * that one too many would show.
+ */
+async function publishedFor(orderId: string, count: number, timeoutMs = 10_000) {
+  const of = () => published.filter((event) => event.subject === orderId);
+  const deadline = Date.now() + timeoutMs;
+  while (of().length < count && Date.now() < deadline) await sleep(50);
+  await sleep(300);
+  return of();
+}
+
+/** The outbox rows of an order, which must all have been published. */
+async function outboxFor(orderId: string) {
+  const rows = await database.db
+    .selectFrom('outbox')
+    .selectAll()
+    .where(sql<string>`event->>'subject'`, '=', orderId)
+    .execute();
+  return rows.map((row) => ({ type: row.event.type as EventType, sent: row.sent_at !== null }));
+}
+
+function ledgerOf(paymentId: string) {
+  return database.db
+    .selectFrom('sandbox_provider_operations')
+    .selectAll()
+    .where('payment_id', '=', paymentId)
+    .orderBy('kind')
+    .execute();
+}
+
+function paymentOf(paymentId: string) {
+  return database.db
+    .selectFrom('payments')
+    .selectAll()
+    .where('payment_id', '=', paymentId)
+    .executeTakeFirst();
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What every event this function emits carries about its cause. */
+function causedByRequest(cause: Envelope) {
+  return {
+    id: expect.any(String),
+    version: 1,
+    source: 'payment-handler',
+    occurredAt: expect.stringMatching(/Z$/),
+    correlationId: cause.correlationId,
+    causationId: cause.id,
+    subject: (cause.data as { orderId: string }).orderId,
+  };
+}
+
+describe('PaymentRequested', () => {
+  it('charges once when the same event is delivered 8 times concurrently, in both shapes', async () => {
+    const request = paymentRequested('cust-1');
+    const { orderId, paymentId, amountMinor } = request.data;
+
+    const statuses = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => deliver(request, i % 2 ? 'push' : 'eventarc')),
+    );
+
+    expect(statuses).toEqual(Array(8).fill(204));
+    const ledger = await ledgerOf(paymentId);
+    expect(ledger).toEqual([
+      expect.objectContaining({
+        kind: 'charge',
+        outcome: 'succeeded',
+        idempotency_key: `${paymentId}:charge`,
+        amount_minor: amountMinor,
+      }),
+    ]);
+    const providerRef = ledger[0]!.provider_ref;
+    expect(await paymentOf(paymentId)).toMatchObject({
+      status: 'charged',
+      order_id: orderId,
+      customer_id: 'cust-1',
+      amount_minor: amountMinor,
+      currency: 'EUR',
+      provider_ref: providerRef,
+    });
+    expect(await publishedFor(orderId, 1)).toEqual([
+      {
+        ...causedByRequest(request),
+        type: 'PaymentSucceeded',
+        data: { orderId, paymentId, providerRef, amountMinor, currency: 'EUR' },
+      },
+    ]);
+    expect(await outboxFor(orderId)).toEqual([{ type: 'PaymentSucceeded', sent: true }]);
+  });
+
+  it('charges once when different events carry the same payment id, delivered concurrently', async () => {
+    const first = paymentRequested('cust-2');
+    const { orderId, paymentId } = first.data;
+    const requests = [
+      first,
+      ...Array.from({ length: 3 }, () => paymentRequested('cust-2', first.data)),
+    ];
+    expect(new Set(requests.map((request) => request.id)).size).toBe(4);
+
+    const statuses = await Promise.all(
+      [...requests, ...requests].map((request) => deliver(request)),
+    );
+
+    expect(statuses).toEqual(Array(8).fill(204));
+    expect((await ledgerOf(paymentId)).map((row) => [row.kind, row.outcome])).toEqual([
+      ['charge', 'succeeded'],
+    ]);
+    const events = await publishedFor(orderId, 1);
+    expect(events.map((event) => event.type)).toEqual(['PaymentSucceeded']);
+    expect(requests.map((request) => request.id)).toContain(events[0]!.causationId);
+    expect(await paymentOf(paymentId)).toMatchObject({ status: 'charged' });
+  });
+
+  it.each([
+    ['decline-1', 'declined'],
+    ['nofunds-1', 'insufficient_funds'],
+    ['fraud-1', 'fraud_suspected'],
+  ])(
+    'answers customer %s with PaymentFailed %s, and charges nothing',
+    async (customerId, reason) => {
+      const request = paymentRequested(customerId);
+      const { orderId, paymentId } = request.data;
+
+      expect(await deliver(request)).toBe(204);
+
+      expect(await publishedFor(orderId, 1)).toEqual([
+        {
+          ...causedByRequest(request),
+          type: 'PaymentFailed',
+          data: { orderId, paymentId, reason },
+        },
+      ]);
+      expect(await paymentOf(paymentId)).toMatchObject({
+        status: 'declined',
+        failure_reason: reason,
+        provider_ref: null,
+      });
+      expect(await ledgerOf(paymentId)).toEqual([
+        expect.objectContaining({ kind: 'charge', outcome: 'declined', decline_code: reason }),
+      ]);
+
+      // A later request for the same payment (another event) answers nothing more.
+      expect(await deliver(paymentRequested(customerId, request.data))).toBe(204);
+      expect(await publishedFor(orderId, 2, 500)).toHaveLength(1);
+      expect(await ledgerOf(paymentId)).toHaveLength(1);
+    },
+  );
+
+  it('answers 500 twice for a flaky- customer, with no effect of ours, then charges once', async () => {
+    const request = paymentRequested('flaky-1');
+    const { orderId, paymentId } = request.data;
+
+    expect(await deliver(request)).toBe(500);
+    expect(await ledgerOf(paymentId)).toEqual([]);
+    expect(await deliver(request)).toBe(500);
+    // The provider charged, but its answer was lost: our transaction rolled back.
+    expect(await ledgerOf(paymentId)).toHaveLength(1);
+    expect(await paymentOf(paymentId)).toBeUndefined();
+    expect(await outboxFor(orderId)).toEqual([]);
+
+    expect(await deliver(request)).toBe(204);
+    const ledger = await ledgerOf(paymentId);
+    expect(ledger).toHaveLength(1);
+    expect(await paymentOf(paymentId)).toMatchObject({
+      status: 'charged',
+      provider_ref: ledger[0]!.provider_ref,
+    });
+    const events = await publishedFor(orderId, 1);
+    expect(events.map((event) => [event.type, event.causationId])).toEqual([
+      ['PaymentSucceeded', request.id],
+    ]);
+  });
+
+  it('through the emulator: a flaky- charge is redelivered by Pub/Sub until it succeeds, once', async () => {
+    const request = paymentRequested('flaky-2');
+    const { orderId, paymentId } = request.data;
+
+    await pubsub.topic(topic).publishMessage(encodeEvent(request));
+
+    const events = await publishedFor(orderId, 1, 30_000);
+    expect(events.map((event) => event.type)).toEqual(['PaymentSucceeded']);
+    expect(await ledgerOf(paymentId)).toHaveLength(1);
+    expect(await paymentOf(paymentId)).toMatchObject({ status: 'charged' });
+  });
+});
+
+describe('RefundRequested', () => {
+  it('refunds a charged payment in full, once', async () => {
+    const request = paymentRequested('cust-3');
+    const { orderId, paymentId, amountMinor } = request.data;
+    expect(await deliver(request)).toBe(204);
+    const refund = refundRequested(request, 'late_payment');
+
+    const statuses = await Promise.all([deliver(refund), deliver(refund, 'eventarc')]);
+
+    expect(statuses).toEqual([204, 204]);
+    const ledger = await ledgerOf(paymentId);
+    expect(ledger.map((row) => [row.kind, row.outcome, row.amount_minor])).toEqual([
+      ['charge', 'succeeded', amountMinor],
+      ['refund', 'succeeded', amountMinor],
+    ]);
+    const refundId = ledger[1]!.provider_ref;
+    expect(await paymentOf(paymentId)).toMatchObject({ status: 'refunded', refund_id: refundId });
+    const events = await publishedFor(orderId, 2);
+    expect(events.map((event) => event.type).sort()).toEqual([
+      'PaymentRefunded',
+      'PaymentSucceeded',
+    ]);
+    expect(events.find((event) => event.type === 'PaymentRefunded')).toEqual({
+      ...causedByRequest(refund),
+      type: 'PaymentRefunded',
+      data: { orderId, paymentId, refundId, kind: 'refund', amountMinor, currency: 'EUR' },
+    });
+
+    // Another refund request for it (another event) pays nothing more and answers nothing.
+    expect(await deliver(refundRequested(request))).toBe(204);
+    expect(await publishedFor(orderId, 3, 500)).toHaveLength(2);
+    expect(await ledgerOf(paymentId)).toHaveLength(2);
+  });
+
+  it('voids a payment never requested, then refuses its late request with PaymentFailed voided', async () => {
+    const request = paymentRequested('cust-4');
+    const { orderId, paymentId, amountMinor } = request.data;
+    const refund = refundRequested(request);
+
+    expect(await deliver(refund)).toBe(204);
+    const voided = await paymentOf(paymentId);
+    expect(voided).toMatchObject({
+      status: 'voided',
+      customer_id: null,
+      amount_minor: amountMinor,
+      provider_ref: null,
+    });
+    const [voidEvent] = await publishedFor(orderId, 1);
+    expect(voidEvent).toEqual({
+      ...causedByRequest(refund),
+      type: 'PaymentRefunded',
+      data: {
+        orderId,
+        paymentId,
+        refundId: voided!.refund_id,
+        kind: 'void',
+        amountMinor: 0,
+        currency: 'EUR',
+      },
+    });
+
+    expect(await deliver(request)).toBe(204);
+
+    const events = await publishedFor(orderId, 2);
+    expect(events[1]).toEqual({
+      ...causedByRequest(request),
+      type: 'PaymentFailed',
+      data: {
+        orderId,
+        paymentId,
+        reason: 'voided',
+        message: 'the payment was voided before it was charged',
+      },
+    });
+    expect(await ledgerOf(paymentId)).toEqual([]);
+    expect(await paymentOf(paymentId)).toMatchObject({ status: 'voided' });
+  });
+
+  it('voids a declined payment', async () => {
+    const request = paymentRequested('nofunds-2');
+    const { orderId, paymentId } = request.data;
+    expect(await deliver(request)).toBe(204);
+
+    expect(await deliver(refundRequested(request))).toBe(204);
+
+    const events = await publishedFor(orderId, 2);
+    expect(events.map((event) => [event.type, (event.data as { kind?: string }).kind])).toEqual([
+      ['PaymentFailed', undefined],
+      ['PaymentRefunded', 'void'],
+    ]);
+    expect(await paymentOf(paymentId)).toMatchObject({
+      status: 'voided',
+      failure_reason: 'insufficient_funds',
+    });
+    expect((await ledgerOf(paymentId)).map((row) => row.kind)).toEqual(['charge']);
+  });
+
+  it('refunds a charge whose answer was lost before the order gave up, so the order nets zero', async () => {
+    // Two lost answers: the provider charged on the second attempt, and the order's saga
+    // timed out before a third delivery.
+    const request = paymentRequested('flaky-3');
+    const { orderId, paymentId, amountMinor } = request.data;
+    expect(await deliver(request)).toBe(500);
+    expect(await deliver(request)).toBe(500);
+    expect(await paymentOf(paymentId)).toBeUndefined();
+
+    const refund = refundRequested(request);
+    // The flaky- customer's refund fails twice too, then is paid back.
+    expect(await deliver(refund)).toBe(500);
+    expect(await deliver(refund)).toBe(500);
+    expect(await deliver(refund)).toBe(204);
+
+    expect((await ledgerOf(paymentId)).map((row) => [row.kind, row.amount_minor])).toEqual([
+      ['charge', amountMinor],
+      ['refund', amountMinor],
+    ]);
+    expect(await paymentOf(paymentId)).toMatchObject({ status: 'refunded' });
+    const [refunded] = await publishedFor(orderId, 1);
+    expect(refunded).toMatchObject({
+      type: 'PaymentRefunded',
+      data: { kind: 'refund', amountMinor },
+    });
+
+    // The late third delivery of the request finds the payment settled: nothing more.
+    expect(await deliver(request)).toBe(204);
+    expect(await publishedFor(orderId, 2, 500)).toHaveLength(1);
+    expect(await ledgerOf(paymentId)).toHaveLength(2);
+  });
+});
+
+describe('events that do not belong on topic payments', () => {
+  it('dead-letters an OrderPlaced with the reason, and does nothing else', async () => {
+    const orderPlaced = createEvent(
+      'OrderPlaced',
+      {
+        orderId: randomUUID(),
+        customerId: 'cust-5',
+        currency: 'EUR',
+        items: [{ sku: 'TEA-001', quantity: 1, unitPriceMinor: 1299 }],
+        totalMinor: 1299,
+      },
+      { source: 'place-order', correlationId: randomUUID() },
+    );
+
+    expect(await deliver(orderPlaced)).toBe(204);
+
+    const [dead] = await pullMessages(pubsub, `${topic}-dlq`, { count: 1 });
+    expect(dead?.attributes).toMatchObject({
+      event_id: orderPlaced.id,
+      event_type: 'OrderPlaced',
+      dlq_reason: 'payment-handler does not handle OrderPlaced events',
+      dlq_consumer: 'payment-handler',
+      dlq_source_topic: topic,
+    });
+    expect(JSON.parse(dead!.data.toString())).toEqual(orderPlaced);
+    const claims = await database.db
+      .selectFrom('processed_events')
+      .select('event_id')
+      .where('event_id', '=', orderPlaced.id)
+      .execute();
+    expect(claims).toEqual([]);
+    expect(await outboxFor(orderPlaced.data.orderId)).toEqual([]);
+  });
+});

@@ -1,0 +1,28 @@
+import * as functions from '@google-cloud/functions-framework';
+import { functions as declared } from '@orders/events';
+import {
+  createOrderSagaEngine,
+  orderSagaConfigSchema,
+  orderSagaHandler,
+  orderSagaOptions,
+} from '@orders/orders';
+import { createConsumer, createFunctionResources, parseConfig } from '@orders/runtime';
+
+const name = 'process-order';
+const config = parseConfig(orderSagaConfigSchema);
+const { logger, db, outbox, deadLetters } = createFunctionResources(name, config);
+const { entryPoint, trigger } = declared[name];
+
+functions.cloudEvent(
+  entryPoint,
+  createConsumer({
+    name,
+    topic: trigger.topic,
+    projectId: config.GOOGLE_CLOUD_PROJECT,
+    db,
+    outbox,
+    deadLetters,
+    logger,
+    handle: orderSagaHandler(createOrderSagaEngine(db, orderSagaOptions(config))),
+  }),
+);

@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import type { PubSub } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createEvent, type DomainEvent, encodeEvent } from '@orders/events';
+import {
+  createTopology,
+  pullMessages,
+  type TestDatabase,
+  testDatabase,
+  testProjectId,
+} from '@orders/local-stack';
+import { createPubSubClient } from '@orders/pubsub';
+
+const projectId = testProjectId('process-order');
+let database: TestDatabase;
+let pubsub: PubSub;
+let server: Server;
+let baseUrl: string;
+
+beforeAll(async () => {
+  database = await testDatabase('process-order');
+  const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
+  await createTopology({ emulatorHost, projectId, pushEndpoints: {} });
+  pubsub = createPubSubClient({ projectId, emulatorHost });
+  Object.assign(process.env, {
+    DATABASE_URL: database.url,
+    GOOGLE_CLOUD_PROJECT: projectId,
+    LOG_LEVEL: 'error',
+  });
+  require('./index');
+  server = getTestServer('processOrder');
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server?.close(resolve));
+  await pubsub?.close();
+  await database?.close();
+});
+
+function push(event: DomainEvent | { data: Buffer; attributes: Record<string, string> }) {
+  const message = 'type' in event ? encodeEvent(event) : event;
+  return fetch(`${baseUrl}/projects/${projectId}/topics/order-saga`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      message: {
+        data: message.data.toString('base64'),
+        attributes: message.attributes,
+        messageId: randomUUID(),
+      },
+      subscription: `projects/${projectId}/subscriptions/process-order`,
+    }),
+  });
+}
+
+async function placeOrder(quantity: number) {
+  const orderId = randomUUID();
+  const items = [{ sku: 'POT-001', quantity, unitPriceMinor: 4500 }];
+  const placed = createEvent(
+    'OrderPlaced',
+    { orderId, customerId: 'cust-1', currency: 'EUR', items, totalMinor: 4500 * quantity },
+    { source: 'place-order', correlationId: randomUUID() },
+  );
+  await database.db
+    .insertInto('orders')
+    .values({
+      id: orderId,
+      customer_id: 'cust-1',
+      currency: 'EUR',
+      total_minor: 4500 * quantity,
+      status: 'PLACED',
+      correlation_id: placed.correlationId,
+    })
+    .execute();
+  return placed;
+}
+
+describe('process-order', () => {
+  it('moves an order once however often OrderPlaced is delivered, and requests its payment once', async () => {
+    const placed = await placeOrder(2);
+    const responses = await Promise.all(Array.from({ length: 8 }, () => push(placed)));
+    expect(responses.map((response) => response.status)).toEqual(Array(8).fill(204));
+
+    const reservations = await database.db
+      .selectFrom('stock_reservations')
+      .selectAll()
+      .where('order_id', '=', placed.data.orderId)
+      .execute();
+    expect(reservations).toEqual([
+      expect.objectContaining({ sku: 'POT-001', quantity: 2, state: 'reserved' }),
+    ]);
+    const requests = await pullMessages(pubsub, 'payment-handler', { count: 8, timeoutMs: 1500 });
+    expect(requests.map((message) => message.attributes.event_type)).toEqual(['PaymentRequested']);
+    expect(requests[0]!.attributes.correlation_id).toBe(placed.correlationId);
+  });
+
+  it('confirms the order when its payment succeeds', async () => {
+    const placed = await placeOrder(1);
+    await push(placed);
+    const { orderId } = placed.data;
+    const succeeded = createEvent(
+      'PaymentSucceeded',
+      {
+        orderId,
+        paymentId: `pay_${orderId}`,
+        providerRef: 'ch_1',
+        amountMinor: 4500,
+        currency: 'EUR',
+      },
+      { source: 'payment-handler', correlationId: placed.correlationId },
+    );
+    expect((await push(succeeded)).status).toBe(204);
+    const order = await database.db
+      .selectFrom('orders')
+      .select('status')
+      .where('id', '=', orderId)
+      .executeTakeFirstOrThrow();
+    expect(order.status).toBe('CONFIRMED');
+  });
+
+  it('dead-letters an event the saga does not handle, and one that fails its schema', async () => {
+    const placed = await placeOrder(1);
+    const stray = createEvent(
+      'OrderConfirmed',
+      { orderId: placed.data.orderId, totalMinor: 4500, currency: 'EUR' },
+      { source: 'test', correlationId: placed.correlationId },
+    );
+    expect((await push(stray)).status).toBe(204);
+    const broken = encodeEvent(placed);
+    expect(
+      (await push({ data: Buffer.from('{"id": 1}'), attributes: broken.attributes })).status,
+    ).toBe(204);
+
+    const dead = await pullMessages(pubsub, 'order-saga-dlq', { count: 2 });
+    expect(dead.map((message) => message.attributes.dlq_reason).sort()).toEqual([
+      expect.stringMatching(/^invalid envelope: /),
+      'the order saga does not handle OrderConfirmed',
+    ]);
+  });
+});

@@ -1,0 +1,259 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  isProcessAlive,
+  type LocalStack,
+  startLocalStack,
+  type TestDatabase,
+  testDatabase,
+  testProjectId,
+} from '@orders/local-stack';
+
+/**
+ * `pnpm demo` (dist/demo.js) as a user runs it, against a stack of every built function:
+ * real PostgreSQL, the emulator, functions-framework processes.
+ */
+const run = promisify(execFile);
+const cli = join(__dirname, '..', 'dist', 'demo.js');
+let tmp: string;
+let database: TestDatabase;
+let stack: LocalStack;
+/** What the stack's functions print; shown when a test fails. */
+let functionOutput = '';
+
+async function demo(args: string[], env: NodeJS.ProcessEnv) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
+      env: {
+        DEV_STACK_FILE: join(tmp, 'no-dev-stack.json'),
+        DUCKDB_PATH: join(tmp, 'warehouse.duckdb'),
+        ...env,
+      },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+function sink() {
+  const stream = new PassThrough();
+  stream.on('data', (chunk) => {
+    functionOutput = `${functionOutput}${chunk}`.slice(-20_000);
+  });
+  return stream;
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'demo-test-'));
+  database = await testDatabase('demo');
+  stack = await startLocalStack({
+    projectId: testProjectId('demo'),
+    functions: 'all-existing',
+    env: {
+      ...process.env,
+      DATABASE_URL: database.url,
+      DUCKDB_PATH: join(tmp, 'warehouse.duckdb'),
+      LOG_LEVEL: 'warn',
+    },
+    functionStdout: sink(),
+    functionStderr: sink(),
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await database?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+const stackEnv = () => ({
+  PLACE_ORDER_URL: stack.functions['place-order'],
+  PUBSUB_EMULATOR_HOST: stack.pubsubEmulatorHost,
+  GOOGLE_CLOUD_PROJECT: stack.projectId,
+});
+
+interface DemoJson {
+  placed: number;
+  confirmed: number;
+  cancelled: number;
+  pending: number;
+  deadLettered: number;
+  p50LatencyMs: number | null;
+  p95LatencyMs: number | null;
+  needsAttention: number;
+  notPlaced: number;
+}
+
+describe('pnpm demo against the running pipeline', () => {
+  it('places the mix, waits until every order is final, and prints one JSON object', async () => {
+    const result = await demo(
+      ['--orders', '12', '--json', '--seed', '7', '--timeout', '90'],
+      stackEnv(),
+    );
+    expect({ code: result.code, stderr: result.stderr, functionOutput }).toMatchObject({ code: 0 });
+    expect(result.stdout.endsWith('\n')).toBe(true);
+    expect(result.stdout.trimEnd().split('\n')).toHaveLength(1);
+    const summary = JSON.parse(result.stdout) as DemoJson;
+    expect(summary).toEqual({
+      placed: 12,
+      confirmed: expect.any(Number),
+      cancelled: expect.any(Number),
+      pending: 0,
+      deadLettered: 0,
+      p50LatencyMs: expect.any(Number),
+      p95LatencyMs: expect.any(Number),
+      needsAttention: 0,
+      notPlaced: 0,
+    });
+    expect(summary.confirmed + summary.cancelled).toBe(summary.placed);
+    // Seed 7's mix of 12 holds one out-of-stock, one declined and one no-funds order.
+    expect(summary.cancelled).toBeGreaterThanOrEqual(3);
+    expect(summary.confirmed).toBeGreaterThanOrEqual(1);
+    expect(summary.p50LatencyMs!).toBeLessThanOrEqual(summary.p95LatencyMs!);
+    expect(result.stderr).toContain('demo: placing 12 orders (seed 7');
+
+    // The summary is what the database holds.
+    const rows = await database.db
+      .selectFrom('orders')
+      .select(['status', 'cancel_reason'])
+      .execute();
+    expect(rows).toHaveLength(12);
+    expect(rows.filter((row) => row.status === 'CONFIRMED')).toHaveLength(summary.confirmed);
+    expect(rows.filter((row) => row.status === 'CANCELLED')).toHaveLength(summary.cancelled);
+    expect(new Set(rows.map((row) => row.cancel_reason))).toEqual(
+      new Set([null, 'out_of_stock', 'payment_declined']),
+    );
+  }, 120_000);
+
+  it('prints the summary table by scenario and the analytics of the warehouse', async () => {
+    const result = await demo(['--orders', '6', '--seed', '3', '--timeout', '90'], stackEnv());
+    expect({ code: result.code, stderr: result.stderr }).toMatchObject({ code: 0 });
+    const { stdout } = result;
+    expect(stdout).toMatch(/^placed\s+6$/m);
+    expect(stdout).toMatch(/^pending\s+0$/m);
+    expect(stdout).toMatch(/^dead-lettered \(on the DLQs now\)\s+0$/m);
+    expect(stdout).toMatch(/^placed -> final p95\s+\d+ ms$/m);
+    expect(stdout).toMatch(/^out-of-stock\s+1\s+0\s+1\s+0\s+0\s+0$/m);
+    expect(stdout).toMatch(/^standard\s+4\s+4\s+0\s+0\s+0\s+0$/m);
+    // Both runs are in the warehouse: 18 orders placed.
+    expect(stdout).toMatch(/^funnel: /m);
+    expect(stdout).toMatch(/^placed\s+-\s+18$/m);
+    expect(stdout).toMatch(/^latency: /m);
+    expect(stdout).toMatch(/^all\s+18\s+\d+\s+\d+\s+\d+$/m);
+  }, 120_000);
+});
+
+describe('pnpm demo without a running stack', () => {
+  it('starts one of its own, runs, and stops every process it started', async () => {
+    const own = await testDatabase('demo-own');
+    try {
+      const result = await demo(['--orders', '4', '--json', '--timeout', '90'], {
+        DATABASE_URL: own.url,
+        PUBSUB_EMULATOR_HOST: stack.pubsubEmulatorHost,
+        LOG_LEVEL: 'warn',
+      });
+      expect({ code: result.code, stderr: result.stderr }).toMatchObject({ code: 0 });
+      expect(JSON.parse(result.stdout)).toMatchObject({ placed: 4, pending: 0 });
+      expect(result.stderr).toContain('demo: no running stack: starting one');
+      expect(result.stderr).toContain('demo: stopping the stack it started');
+      const pids = [...result.stderr.matchAll(/function \S+ ready \(pid (\d+)\)/g)].map((m) =>
+        Number(m[1]),
+      );
+      expect(pids.length).toBeGreaterThanOrEqual(3);
+      expect(pids.filter(isProcessAlive)).toEqual([]);
+      // The functions' logs went to a file beside the (absent) dev stack file.
+      expect(await readFile(join(tmp, 'demo-stack.log'), 'utf8')).toBeDefined();
+    } finally {
+      await own.close();
+    }
+  }, 120_000);
+});
+
+describe('pnpm demo when orders do not become final', () => {
+  it('still exits 0 at the timeout, and says how many are pending', async () => {
+    const intakeOnly = await testDatabase('demo-intake-only');
+    const partial = await startLocalStack({
+      projectId: testProjectId('demo-intake-only'),
+      functions: ['place-order'],
+      env: { ...process.env, DATABASE_URL: intakeOnly.url, LOG_LEVEL: 'warn' },
+      functionStdout: sink(),
+      functionStderr: sink(),
+    });
+    try {
+      const result = await demo(['--orders', '3', '--json', '--timeout', '1'], {
+        PLACE_ORDER_URL: partial.functions['place-order'],
+        PUBSUB_EMULATOR_HOST: partial.pubsubEmulatorHost,
+        GOOGLE_CLOUD_PROJECT: partial.projectId,
+      });
+      expect({ code: result.code, stderr: result.stderr }).toMatchObject({ code: 0 });
+      expect(JSON.parse(result.stdout)).toEqual({
+        placed: 3,
+        confirmed: 0,
+        cancelled: 0,
+        pending: 3,
+        deadLettered: 0,
+        p50LatencyMs: null,
+        p95LatencyMs: null,
+        needsAttention: 0,
+        notPlaced: 0,
+      });
+      expect(result.stderr).toContain('demo: 3 order(s) still pending after 1 s');
+    } finally {
+      await partial.stop();
+      await intakeOnly.close();
+    }
+  }, 60_000);
+});
+
+describe('pnpm demo failures', () => {
+  it('exits 1 when the stack cannot be reached, with nothing on stdout', async () => {
+    const result = await demo(['--orders', '2', '--json'], {
+      PLACE_ORDER_URL: 'http://127.0.0.1:9',
+      PUBSUB_EMULATOR_HOST: stack.pubsubEmulatorHost,
+      GOOGLE_CLOUD_PROJECT: stack.projectId,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(
+      /cannot reach the stack: GET \/products: no answer from http:\/\/127\.0\.0\.1:9/,
+    );
+  }, 30_000);
+
+  it('exits 1 when the dev stack file is stale, and says what to do', async () => {
+    const stale = join(tmp, 'stale-dev-stack.json');
+    await writeFile(
+      stale,
+      JSON.stringify({
+        ready: true,
+        databaseUrl: 'postgres://postgres@127.0.0.1:9/postgres',
+        pubsubEmulatorHost: '127.0.0.1:9',
+        projectId: 'orders-local',
+        functions: { 'place-order': 'http://127.0.0.1:9' },
+      }),
+    );
+    const result = await demo(['--orders', '2'], { DEV_STACK_FILE: stale });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain(`(from ${stale})`);
+    expect(result.stderr).toContain(`if \`pnpm dev\` is not running any more, delete ${stale}`);
+
+    await writeFile(stale, 'not json');
+    const corrupt = await demo(['--orders', '2'], { DEV_STACK_FILE: stale });
+    expect(corrupt).toMatchObject({ code: 1, stdout: '' });
+    expect(corrupt.stderr).toContain(`${stale} is not JSON: delete it or restart pnpm dev`);
+  }, 30_000);
+
+  it('exits 2 on a usage error', async () => {
+    const result = await demo(['--orders', '0'], {});
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/--orders must be between 1 and 10000[\s\S]*usage: pnpm demo/);
+  });
+});

@@ -1,0 +1,275 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { topics as declaredTopics } from '@orders/events';
+import { type LocalStack, startLocalStack } from '@orders/local-stack';
+import { ConfigError, parseConfig } from '@orders/runtime';
+import {
+  describeWarehouse,
+  openWarehouse,
+  type WarehouseConfig,
+  warehouseConfigSchema,
+} from '@orders/warehouse';
+import { analyticsReport } from './analytics-report';
+import { createPubSubDeadLetterQueue } from './dead-letter-queue';
+import { type DemoArgs, demoUsage, parseDemoArgs } from './demo-args';
+import { formatDemoSummary } from './demo-report';
+import { runDemo } from './demo-run';
+import { summaryJson } from './demo-summary';
+import { createHttpIntakeClient, IntakeUnreachableError } from './intake-client';
+import { createProgress } from './progress';
+import {
+  type CliConfig,
+  cliConfig,
+  describePubSub,
+  devStackPath,
+  locateStack,
+  readDevStack,
+} from './stack-location';
+import { UsageError } from './usage-error';
+
+/** The functions without which orders never become final. */
+const pipeline = ['place-order', 'process-order', 'payment-handler'];
+/** How long the analytics part waits for the loader to catch up with the run. */
+const analyticsWaitMs = 30_000;
+
+type Say = (text: string) => void;
+
+interface Target {
+  placeOrderUrl: string;
+  pubsub: { projectId: string; emulatorHost: string | undefined };
+  /** The functions that run, when known (from the stack file or the stack started here). */
+  running: string[] | undefined;
+}
+
+/**
+ * `pnpm demo`: a realistic mix of orders through the running stack, or through one it
+ * starts (and stops) itself, then a summary and two analytics queries. stdout holds only
+ * the result (with --json, one JSON object); progress and diagnostics go to stderr.
+ * Exit codes: 0 the run completed (pending orders included), 1 the stack could not be
+ * reached or failed, 2 usage, 130 interrupted.
+ */
+async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const say: Say = (text) => process.stderr.write(`demo: ${text}\n`);
+  let args: DemoArgs;
+  let config: CliConfig;
+  let warehouseConfig: Omit<WarehouseConfig, 'GOOGLE_CLOUD_PROJECT'>;
+  try {
+    args = parseDemoArgs(argv);
+    config = cliConfig(env);
+    warehouseConfig = parseConfig(warehouseConfigSchema, env);
+  } catch (error) {
+    if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
+    say(`${error.message}\n\n${demoUsage}`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(`${demoUsage}\n`);
+    return 0;
+  }
+
+  // 1. Find the stack: the running dev stack, the environment's, or none.
+  const path = devStackPath(config);
+  const devStack = await readDevStack(path);
+  const location = locateStack(config, devStack, path);
+  if (location.placeOrderUrl && !location.pubsub) {
+    say('PLACE_ORDER_URL needs PUBSUB_EMULATOR_HOST or GOOGLE_CLOUD_PROJECT too (the DLQs)');
+    return 2;
+  }
+
+  let ownStack: LocalStack | undefined;
+  let starting = false;
+  let interrupted = false;
+  // A signal while this process starts its own stack waits for the start to end (the
+  // servers got the signal too, they share our process group), then stops what started.
+  const onSignal = (signal: NodeJS.Signals) => {
+    say(`${signal}: stopping`);
+    interrupted = true;
+    if (!starting) {
+      (ownStack ? ownStack.stop() : Promise.resolve()).finally(() => process.exit(130));
+    }
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, onSignal);
+
+  try {
+    // 2. With none, start one of our own.
+    let target: Target;
+    if (location.placeOrderUrl && location.pubsub) {
+      const from = location.devStackFile ? ` (from ${location.devStackFile})` : '';
+      say(`using the stack at ${location.placeOrderUrl}${from}`);
+      target = {
+        placeOrderUrl: location.placeOrderUrl,
+        pubsub: location.pubsub,
+        running: devStack && !config.PLACE_ORDER_URL ? Object.keys(devStack.functions) : undefined,
+      };
+    } else {
+      starting = true;
+      const logFile = join(dirname(path), 'demo-stack.log');
+      const projectId = config.GOOGLE_CLOUD_PROJECT ?? 'orders-demo';
+      ownStack = await startOwnStack(env, projectId, logFile, say).finally(() => {
+        starting = false;
+      });
+      if (interrupted) return 130;
+      target = {
+        placeOrderUrl: ownStack.functions['place-order']!,
+        pubsub: { projectId: ownStack.projectId, emulatorHost: ownStack.pubsubEmulatorHost },
+        running: Object.keys(ownStack.functions),
+      };
+    }
+    const missing = target.running && pipeline.filter((name) => !target.running!.includes(name));
+    if (missing && missing.length > 0) {
+      say(`not running: ${missing.join(', ')}; orders will stay pending until the timeout`);
+    }
+
+    // 3. Run, then report.
+    return await demo(
+      args,
+      target,
+      { ...warehouseConfig, GOOGLE_CLOUD_PROJECT: target.pubsub.projectId },
+      say,
+    );
+  } catch (error) {
+    if (interrupted) return 130;
+    if (error instanceof IntakeUnreachableError) {
+      const stale =
+        location.devStackFile && !ownStack
+          ? `; if \`pnpm dev\` is not running any more, delete ${location.devStackFile}`
+          : '';
+      say(`cannot reach the stack: ${error.message}${stale}`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    if (ownStack) {
+      say('stopping the stack it started');
+      await ownStack.stop();
+    }
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, onSignal);
+  }
+}
+
+async function demo(
+  args: DemoArgs,
+  target: Target,
+  warehouseConfig: WarehouseConfig,
+  say: Say,
+): Promise<number> {
+  const seed = args.seed ?? randomInt(2 ** 32);
+  say(
+    `placing ${args.orders} orders (seed ${seed}: --seed ${seed} repeats this mix); ` +
+      `dead letters from ${describePubSub(target.pubsub)}`,
+  );
+  const deadLetters = createPubSubDeadLetterQueue({
+    ...target.pubsub,
+    topics: Object.keys(declaredTopics),
+  });
+  let run: Awaited<ReturnType<typeof runDemo>>;
+  try {
+    run = await runDemo({
+      intake: createHttpIntakeClient(target.placeOrderUrl),
+      countDeadLetters: async () => (await deadLetters.list()).length,
+      orders: args.orders,
+      seed,
+      concurrency: args.concurrency,
+      timeoutMs: args.timeoutSeconds * 1000,
+      runId: randomBytes(6).toString('hex'),
+      progress: createProgress(process.stderr),
+    });
+  } finally {
+    await deadLetters.close();
+  }
+  const { summary } = run;
+  if (summary.pending > 0) {
+    say(`${summary.pending} order(s) still pending after ${args.timeoutSeconds} s`);
+  }
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify(summaryJson(summary))}\n`);
+    return 0;
+  }
+  process.stdout.write(`${formatDemoSummary(summary)}\n`);
+
+  // Analytics over the whole warehouse, once the loader has caught up with this run.
+  if (target.running && !target.running.includes('analytics-loader')) {
+    say('analytics-loader is not running: no analytics');
+    return 0;
+  }
+  const finalOrders = run.orders.flatMap((order) =>
+    order.orderId && (order.state?.status === 'CONFIRMED' || order.state?.status === 'CANCELLED')
+      ? [order.orderId]
+      : [],
+  );
+  const warehouse = openWarehouse(warehouseConfig);
+  try {
+    const report = await analyticsReport({
+      warehouse,
+      orderIds: finalOrders,
+      waitMs: analyticsWaitMs,
+    });
+    process.stdout.write(
+      `\nanalytics (${describeWarehouse(warehouseConfig)}, every run so far)\n\n${report.text}\n`,
+    );
+    if (report.notLoaded > 0 && report.notLoaded === finalOrders.length) {
+      say(
+        `none of this run's orders reached the warehouse in ${analyticsWaitMs / 1000} s: ` +
+          'is analytics-loader running, on the same warehouse?',
+      );
+    } else if (report.notLoaded > 0) {
+      say(`${report.notLoaded} order(s) of this run not in the warehouse yet`);
+    }
+  } catch (error) {
+    say(`analytics unavailable: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    await warehouse.close();
+  }
+  return 0;
+}
+
+/** A stack of its own, with every built function; their logs go to a file, not the terminal. */
+async function startOwnStack(
+  env: NodeJS.ProcessEnv,
+  projectId: string,
+  logFile: string,
+  say: Say,
+): Promise<LocalStack> {
+  await mkdir(dirname(logFile), { recursive: true });
+  const functionLog = createWriteStream(logFile, { flags: 'w' });
+  say(`no running stack: starting one (function logs in ${logFile})`);
+  let stack: LocalStack;
+  try {
+    stack = await startLocalStack({
+      projectId,
+      functions: 'all-existing',
+      durable: false,
+      env,
+      log: say,
+      functionStdout: functionLog,
+      functionStderr: functionLog,
+    });
+  } catch (error) {
+    functionLog.end();
+    throw error;
+  }
+  if (!stack.functions['place-order']) {
+    await stack.stop();
+    functionLog.end();
+    throw new Error('place-order is not built: run `pnpm build` (pnpm demo does)');
+  }
+  return {
+    ...stack,
+    stop: async () => {
+      await stack.stop();
+      await new Promise<void>((resolve) => functionLog.end(resolve));
+    },
+  };
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

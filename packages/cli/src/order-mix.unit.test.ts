@@ -1,0 +1,95 @@
+import { describe, expect, it } from '@jest/globals';
+import { type CatalogProduct, type OrderScenario, planOrders } from './order-mix';
+
+/** The seeded catalog of @orders/db, as GET /products lists it. */
+const catalog: CatalogProduct[] = [
+  { sku: 'FILTER-10', priceMinor: 350, currency: 'EUR', stock: 1000 },
+  { sku: 'GIFT-BOX', priceMinor: 3900, currency: 'EUR', stock: 5 },
+  { sku: 'KETTLE-01', priceMinor: 6400, currency: 'EUR', stock: 50 },
+  { sku: 'MUG-001', priceMinor: 1850, currency: 'EUR', stock: 200 },
+  { sku: 'POT-001', priceMinor: 4500, currency: 'EUR', stock: 30 },
+  { sku: 'RARE-001', priceMinor: 2750, currency: 'EUR', stock: 0 },
+  { sku: 'TEA-001', priceMinor: 1299, currency: 'EUR', stock: 500 },
+  { sku: 'TEA-002', priceMinor: 899, currency: 'EUR', stock: 500 },
+];
+const stockOf = new Map(catalog.map((product) => [product.sku, product.stock]));
+
+function countScenarios(scenarios: OrderScenario[]) {
+  const counts: Partial<Record<OrderScenario, number>> = {};
+  for (const scenario of scenarios) counts[scenario] = (counts[scenario] ?? 0) + 1;
+  return counts;
+}
+
+describe('planOrders', () => {
+  it('is deterministic for a seed, and another seed gives another mix', () => {
+    const first = planOrders({ count: 40, seed: 1234, products: catalog });
+    expect(planOrders({ count: 40, seed: 1234, products: catalog })).toEqual(first);
+    // The catalog's order does not matter either.
+    expect(planOrders({ count: 40, seed: 1234, products: [...catalog].reverse() })).toEqual(first);
+    expect(planOrders({ count: 40, seed: 1235, products: catalog })).not.toEqual(first);
+  });
+
+  it('holds exactly the shares of each scenario, shuffled', () => {
+    const plan = planOrders({ count: 100, seed: 9, products: catalog });
+    expect(countScenarios(plan.map((order) => order.scenario))).toEqual({
+      standard: 66,
+      'multi-line': 10,
+      'out-of-stock': 8,
+      declined: 6,
+      'insufficient-funds': 5,
+      'flaky-payment': 5,
+    });
+    // Not grouped by scenario: the first ten are not all standard orders.
+    expect(new Set(plan.slice(0, 10).map((order) => order.scenario)).size).toBeGreaterThan(1);
+  });
+
+  it('gives a small run the rarer scenarios before more standard orders', () => {
+    const scenarios = planOrders({ count: 5, seed: 3, products: catalog }).map((o) => o.scenario);
+    expect(countScenarios(scenarios)).toEqual({ standard: 3, 'multi-line': 1, 'out-of-stock': 1 });
+    expect(planOrders({ count: 1, seed: 3, products: catalog })).toHaveLength(1);
+  });
+
+  it('builds each scenario as documented', () => {
+    const plan = planOrders({ count: 300, seed: 42, products: catalog });
+    for (const { scenario, body } of plan) {
+      expect(body.currency).toBe('EUR');
+      const skus = body.items.map((item) => item.sku);
+      expect(new Set(skus).size).toBe(skus.length);
+      for (const item of body.items) expect(Number.isInteger(item.quantity)).toBe(true);
+
+      if (scenario === 'out-of-stock') {
+        // More than the scarce product has, so it is cancelled whatever else is ordered.
+        expect(body.items).toHaveLength(1);
+        const [item] = body.items;
+        expect(['RARE-001', 'GIFT-BOX']).toContain(item!.sku);
+        expect(item!.quantity).toBeGreaterThan(stockOf.get(item!.sku)!);
+        expect(body.customerId).toMatch(/^cust-\d+$/);
+        continue;
+      }
+      // Everything else orders well-stocked products only, 1 to 3 of each.
+      for (const item of body.items) {
+        expect(stockOf.get(item.sku)).toBeGreaterThanOrEqual(10);
+        expect(item.quantity).toBeGreaterThanOrEqual(1);
+        expect(item.quantity).toBeLessThanOrEqual(3);
+      }
+      const lines = scenario === 'multi-line' ? [2, 4] : [1, 1];
+      expect(body.items.length).toBeGreaterThanOrEqual(lines[0]!);
+      expect(body.items.length).toBeLessThanOrEqual(lines[1]!);
+      const prefix = {
+        standard: 'cust-',
+        'multi-line': 'cust-',
+        declined: 'decline-',
+        'insufficient-funds': 'nofunds-',
+        'flaky-payment': 'flaky-cust-',
+      }[scenario];
+      expect(body.customerId.startsWith(prefix)).toBe(true);
+    }
+  });
+
+  it('still plans when the catalog has sold out, and refuses an empty one', () => {
+    const soldOut = catalog.map((product) => ({ ...product, stock: 0 }));
+    const plan = planOrders({ count: 10, seed: 5, products: soldOut });
+    expect(plan).toHaveLength(10);
+    expect(() => planOrders({ count: 10, seed: 5, products: [] })).toThrow(/catalog is empty/);
+  });
+});

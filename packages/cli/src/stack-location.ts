@@ -1,0 +1,110 @@
+import { readFile } from 'node:fs/promises';
+import { devStackFile } from '@orders/local-stack';
+import { parseConfig } from '@orders/runtime';
+import { z } from 'zod';
+
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
+/** What the tools read from the environment; each setting overrides the running stack's. */
+const cliConfigSchema = z.object({
+  /** `host:port` of the Pub/Sub emulator. */
+  PUBSUB_EMULATOR_HOST: optional(z.string().regex(/^[^\s/]+:\d+$/, 'must be host:port')),
+  /** The project of the topics; alone (no emulator, no dev stack) it means production. */
+  GOOGLE_CLOUD_PROJECT: optional(z.string().min(1)),
+  /** Reused by a stack the demo starts (see @orders/local-stack); checked here only. */
+  DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/ })),
+  /** The place-order function, e.g. `http://127.0.0.1:8080`. */
+  PLACE_ORDER_URL: optional(z.url({ protocol: /^https?$/ })),
+  /** Where `pnpm dev` writes its ready line; default `<repo>/.local/dev-stack.json`. */
+  DEV_STACK_FILE: optional(z.string().min(1)),
+});
+
+export type CliConfig = z.output<typeof cliConfigSchema>;
+
+export function cliConfig(env: Record<string, string | undefined>): CliConfig {
+  return parseConfig(cliConfigSchema, env);
+}
+
+/** The ready line of `pnpm dev`, as it writes it to `.local/dev-stack.json`. */
+const devStackSchema = z.object({
+  databaseUrl: z.string().min(1),
+  pubsubEmulatorHost: z.string().min(1),
+  projectId: z.string().min(1),
+  functions: z.record(z.string(), z.string()),
+});
+
+export type DevStack = z.output<typeof devStackSchema>;
+
+export interface StackLocation {
+  /** Where the Pub/Sub topics are; undefined when nothing says. */
+  pubsub: { projectId: string; emulatorHost: string | undefined } | undefined;
+  placeOrderUrl: string | undefined;
+  /** The dev stack file that was read, if any. */
+  devStackFile: string | undefined;
+}
+
+/** The dev stack file exists but is not what `pnpm dev` writes. */
+export class DevStackFileError extends Error {
+  override readonly name = 'DevStackFileError';
+}
+
+/** The running dev stack, from its file; undefined when none runs (no file). */
+export async function readDevStack(path: string): Promise<DevStack | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new DevStackFileError(`${path} is not JSON: delete it or restart pnpm dev`, {
+      cause: error,
+    });
+  }
+  const result = devStackSchema.safeParse(json);
+  if (!result.success) {
+    throw new DevStackFileError(`${path} is not a pnpm dev ready line: ${result.error.message}`);
+  }
+  return result.data;
+}
+
+export function devStackPath(config: CliConfig): string {
+  return config.DEV_STACK_FILE ?? devStackFile();
+}
+
+/**
+ * Where the stack is: the running dev stack's file, each setting overridden by the
+ * environment. Without an emulator (from either), GOOGLE_CLOUD_PROJECT names a production
+ * project; with one and no project, the project is the local default `orders-local`.
+ */
+export function locateStack(
+  config: CliConfig,
+  devStack: DevStack | undefined,
+  path?: string,
+): StackLocation {
+  const emulatorHost = config.PUBSUB_EMULATOR_HOST ?? devStack?.pubsubEmulatorHost;
+  const projectId =
+    config.GOOGLE_CLOUD_PROJECT ??
+    devStack?.projectId ??
+    (emulatorHost ? 'orders-local' : undefined);
+  return {
+    pubsub: projectId ? { projectId, emulatorHost } : undefined,
+    placeOrderUrl: config.PLACE_ORDER_URL ?? devStack?.functions['place-order'],
+    devStackFile: devStack ? path : undefined,
+  };
+}
+
+/** Where the Pub/Sub topics are, for messages: `project p on the emulator at h`. */
+export function describePubSub({
+  projectId,
+  emulatorHost,
+}: NonNullable<StackLocation['pubsub']>): string {
+  return emulatorHost
+    ? `project ${projectId} on the emulator at ${emulatorHost}`
+    : `project ${projectId} (Google Cloud)`;
+}

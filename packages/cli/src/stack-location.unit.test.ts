@@ -1,0 +1,61 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError } from '@orders/runtime';
+import { cliConfig, type DevStack, describePubSub, locateStack } from './stack-location';
+
+const devStack: DevStack = {
+  databaseUrl: 'postgres://postgres@127.0.0.1:5000/postgres',
+  pubsubEmulatorHost: '127.0.0.1:8085',
+  projectId: 'orders-local',
+  functions: { 'place-order': 'http://127.0.0.1:9000', 'process-order': 'http://127.0.0.1:9001' },
+};
+const file = '/repo/.local/dev-stack.json';
+
+describe('locateStack', () => {
+  it('takes the running dev stack from its file', () => {
+    expect(locateStack(cliConfig({}), devStack, file)).toEqual({
+      pubsub: { projectId: 'orders-local', emulatorHost: '127.0.0.1:8085' },
+      placeOrderUrl: 'http://127.0.0.1:9000',
+      devStackFile: file,
+    });
+  });
+
+  it('lets each environment setting override the file', () => {
+    const config = cliConfig({
+      PUBSUB_EMULATOR_HOST: 'localhost:1',
+      GOOGLE_CLOUD_PROJECT: 'other',
+      PLACE_ORDER_URL: 'http://localhost:2',
+    });
+    expect(locateStack(config, devStack, file)).toEqual({
+      pubsub: { projectId: 'other', emulatorHost: 'localhost:1' },
+      placeOrderUrl: 'http://localhost:2',
+      devStackFile: file,
+    });
+  });
+
+  it('without a dev stack: the emulator of the environment, else production, else nothing', () => {
+    expect(locateStack(cliConfig({ PUBSUB_EMULATOR_HOST: 'localhost:1' }), undefined)).toEqual({
+      pubsub: { projectId: 'orders-local', emulatorHost: 'localhost:1' },
+      placeOrderUrl: undefined,
+      devStackFile: undefined,
+    });
+    const production = locateStack(cliConfig({ GOOGLE_CLOUD_PROJECT: 'acme-prod' }), undefined);
+    expect(production.pubsub).toEqual({ projectId: 'acme-prod', emulatorHost: undefined });
+    expect(describePubSub(production.pubsub!)).toBe('project acme-prod (Google Cloud)');
+    expect(locateStack(cliConfig({ GOOGLE_CLOUD_PROJECT: '' }), undefined).pubsub).toBeUndefined();
+  });
+});
+
+describe('cliConfig', () => {
+  it('names each bad setting', () => {
+    const parse = () =>
+      cliConfig({
+        PUBSUB_EMULATOR_HOST: 'http://x',
+        PLACE_ORDER_URL: 'ftp://x',
+        DATABASE_URL: 'x',
+      });
+    expect(parse).toThrow(ConfigError);
+    expect(parse).toThrow(/PUBSUB_EMULATOR_HOST: must be host:port/);
+    expect(parse).toThrow(/PLACE_ORDER_URL: /);
+    expect(parse).toThrow(/DATABASE_URL: /);
+  });
+});

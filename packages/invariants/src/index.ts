@@ -1,0 +1,6 @@
+export {
+  checkInvariants,
+  type InvariantInputs,
+  type Violation,
+  type WarehouseCounts,
+} from './check-invariants';

@@ -1,0 +1,65 @@
+import type { Database } from '@orders/db';
+import { type Kysely, sql } from 'kysely';
+
+type Items = readonly { sku: string; quantity: number }[];
+
+/**
+ * Takes `items` out of available stock for the order, all or nothing. Rows are locked in sku
+ * order so that concurrent orders never deadlock. Stock is conserved: per sku, available +
+ * reserved + sold never changes.
+ */
+export async function reserveStock(
+  trx: Kysely<Database>,
+  orderId: string,
+  items: Items,
+): Promise<{ reserved: true } | { reserved: false; short: string[] }> {
+  const skus = items.map((item) => item.sku);
+  const stock = await trx
+    .selectFrom('products')
+    .select(['sku', 'stock'])
+    .where('sku', '=', sql<string>`any(${skus}::text[])`)
+    .orderBy('sku')
+    .forUpdate()
+    .execute();
+  const available = new Map(stock.map((row) => [row.sku, row.stock]));
+  const short = items.filter((item) => (available.get(item.sku) ?? 0) < item.quantity);
+  if (short.length > 0) return { reserved: false, short: short.map((item) => item.sku) };
+
+  const quantities = items.map((item) => item.quantity);
+  await sql`
+    with wanted (sku, quantity) as (select * from unnest(${skus}::text[], ${quantities}::int[])),
+    taken as (
+      update products p set stock = p.stock - w.quantity from wanted w where p.sku = w.sku
+    )
+    insert into stock_reservations (order_id, sku, quantity, state)
+    select ${orderId}::uuid, sku, quantity, 'reserved' from wanted
+  `.execute(trx);
+  return { reserved: true };
+}
+
+/** Puts an order's reserved stock back. Idempotent: only what is still reserved moves. */
+export async function releaseStock(trx: Kysely<Database>, orderId: string): Promise<void> {
+  await sql`
+    select 1 from products
+    where sku in (select sku from stock_reservations where order_id = ${orderId} and state = 'reserved')
+    order by sku for update
+  `.execute(trx);
+  await sql`
+    with released as (
+      update stock_reservations set state = 'released', updated_at = now()
+      where order_id = ${orderId} and state = 'reserved'
+      returning sku, quantity
+    )
+    update products p set stock = p.stock + r.quantity from released r where p.sku = r.sku
+  `.execute(trx);
+}
+
+/** Turns an order's reservation into a sale (it leaves the warehouse). Idempotent. */
+export async function sellStock(trx: Kysely<Database>, orderId: string): Promise<void> {
+  await trx
+    .updateTable('stock_reservations')
+    .set({ state: 'sold', updated_at: sql<Date>`now()` })
+    .where('order_id', '=', orderId)
+    .where('state', '=', 'reserved')
+    .execute();
+}

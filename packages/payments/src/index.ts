@@ -1,0 +1,12 @@
+export { createPaymentHandler, type PaymentHandlerOptions } from './payment-handler';
+export type {
+  ChargeDeclineCode,
+  ChargeOutcome,
+  ChargeRequest,
+  PaymentProvider,
+  RefundDeclineCode,
+  RefundOutcome,
+  RefundRequest,
+} from './payment-provider';
+export { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
+export { createSandboxProvider, type SandboxProviderOptions } from './sandbox-provider';

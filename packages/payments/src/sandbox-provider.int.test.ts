@@ -1,0 +1,256 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createDb } from '@orders/db';
+import { type TestDatabase, testDatabase } from '@orders/local-stack';
+import type { ChargeRequest } from './payment-provider';
+import { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
+import { createSandboxProvider } from './sandbox-provider';
+
+let database: TestDatabase;
+let otherPool: ReturnType<typeof createDb>;
+
+beforeAll(async () => {
+  database = await testDatabase('sandbox-provider');
+  otherPool = createDb(database.url);
+});
+
+afterAll(async () => {
+  await otherPool?.destroy();
+  await database?.close();
+});
+
+function chargeRequest(customerId = 'cust-1', amountMinor = 4448): ChargeRequest {
+  const paymentId = `pay-${randomUUID()}`;
+  return {
+    idempotencyKey: `${paymentId}:charge`,
+    paymentId,
+    orderId: randomUUID(),
+    customerId,
+    amountMinor,
+    currency: 'EUR',
+  };
+}
+
+function ledgerOf(paymentId: string) {
+  return database.db
+    .selectFrom('sandbox_provider_operations')
+    .selectAll()
+    .where('payment_id', '=', paymentId)
+    .orderBy('kind')
+    .execute();
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: unknown) => error,
+  );
+}
+
+describe('the sandbox provider', () => {
+  it('charges, records the charge in its ledger, and takes its latency', async () => {
+    const provider = createSandboxProvider(database.db, { latencyMs: 50 });
+    const request = chargeRequest();
+    const started = performance.now();
+    const outcome = await provider.charge(request);
+    const elapsed = performance.now() - started;
+
+    expect(outcome).toEqual({
+      status: 'succeeded',
+      providerRef: expect.stringMatching(/^sbx_ch_/),
+    });
+    expect(elapsed).toBeGreaterThanOrEqual(49);
+    expect(await ledgerOf(request.paymentId)).toEqual([
+      expect.objectContaining({
+        idempotency_key: request.idempotencyKey,
+        kind: 'charge',
+        customer_id: 'cust-1',
+        amount_minor: 4448,
+        currency: 'EUR',
+        outcome: 'succeeded',
+        decline_code: null,
+        provider_ref: outcome.status === 'succeeded' ? outcome.providerRef : '',
+        charge_key: null,
+      }),
+    ]);
+  });
+
+  it('charges once for 20 concurrent calls with one key from two processes, all answered alike', async () => {
+    const request = chargeRequest();
+    const providers = [database.db, otherPool].map((db) =>
+      createSandboxProvider(db, { latencyMs: 0 }),
+    );
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => providers[i % 2]!.charge(request)),
+    );
+
+    const ledger = await ledgerOf(request.paymentId);
+    expect(ledger).toHaveLength(1);
+    expect(new Set(outcomes.map((outcome) => JSON.stringify(outcome)))).toEqual(
+      new Set([JSON.stringify({ status: 'succeeded', providerRef: ledger[0]!.provider_ref })]),
+    );
+  });
+
+  it('answers a key with its first outcome after a restart (a fresh provider and pool)', async () => {
+    const request = chargeRequest();
+    const first = await createSandboxProvider(database.db, { latencyMs: 0 }).charge(request);
+    const restartedPool = createDb(database.url);
+    try {
+      const again = await createSandboxProvider(restartedPool, { latencyMs: 0 }).charge(request);
+      expect(again).toEqual(first);
+    } finally {
+      await restartedPool.destroy();
+    }
+    expect(await ledgerOf(request.paymentId)).toHaveLength(1);
+  });
+
+  it.each([
+    ['decline-1', 'declined'],
+    ['nofunds-1', 'insufficient_funds'],
+    ['fraud-1', 'fraud_suspected'],
+  ])('declines customer %s with %s, and records the decline', async (customerId, code) => {
+    const provider = createSandboxProvider(database.db, { latencyMs: 0 });
+    const request = chargeRequest(customerId);
+    expect(await provider.charge(request)).toEqual({ status: 'declined', code });
+    expect(await provider.charge(request)).toEqual({ status: 'declined', code });
+    expect(await ledgerOf(request.paymentId)).toEqual([
+      expect.objectContaining({ kind: 'charge', outcome: 'declined', decline_code: code }),
+    ]);
+  });
+
+  it('refuses a key reused for another amount, and charges nothing more', async () => {
+    const provider = createSandboxProvider(database.db, { latencyMs: 0 });
+    const request = chargeRequest();
+    await provider.charge(request);
+    const error = await rejection(provider.charge({ ...request, amountMinor: 1 }));
+    expect(error).toBeInstanceOf(ProviderIdempotencyConflictError);
+    expect((error as Error).message).toMatch(/was used for another request.*4448 EUR/);
+    expect(await ledgerOf(request.paymentId)).toHaveLength(1);
+  });
+
+  it('fails a flaky- customer before recording, then after recording, then answers the one charge', async () => {
+    const provider = createSandboxProvider(database.db, { latencyMs: 0 });
+    const request = chargeRequest('flaky-1');
+
+    const first = await rejection(provider.charge(request));
+    expect(first).toBeInstanceOf(TransientProviderError);
+    expect((first as Error).message).toMatch(/unavailable/);
+    expect(await ledgerOf(request.paymentId)).toEqual([]);
+
+    const second = await rejection(provider.charge(request));
+    expect(second).toBeInstanceOf(TransientProviderError);
+    expect((second as Error).message).toMatch(/answer was lost/);
+    const ledger = await ledgerOf(request.paymentId);
+    expect(ledger).toHaveLength(1);
+
+    expect(await provider.charge(request)).toEqual({
+      status: 'succeeded',
+      providerRef: ledger[0]!.provider_ref,
+    });
+    expect(await ledgerOf(request.paymentId)).toHaveLength(1);
+  });
+
+  it('fails every call at a transient error rate of 1, half of them after recording', async () => {
+    const draws = [0, 0.9, 0, 0.1];
+    const provider = createSandboxProvider(database.db, {
+      latencyMs: 0,
+      transientErrorRate: 1,
+      random: () => draws.shift()!,
+    });
+    const request = chargeRequest();
+    expect(await rejection(provider.charge(request))).toBeInstanceOf(TransientProviderError);
+    expect(await ledgerOf(request.paymentId)).toHaveLength(1); // failed after: recorded
+    const other = chargeRequest();
+    expect(await rejection(provider.charge(other))).toBeInstanceOf(TransientProviderError);
+    expect(await ledgerOf(other.paymentId)).toEqual([]); // failed before: nothing
+  });
+
+  describe('refunds', () => {
+    it('pays a charge back in full, once, whatever the number of calls with its key', async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0 });
+      const charge = chargeRequest();
+      await provider.charge(charge);
+      const refund = {
+        idempotencyKey: `${charge.paymentId}:refund`,
+        chargeIdempotencyKey: charge.idempotencyKey,
+      };
+      const outcomes = await Promise.all(Array.from({ length: 6 }, () => provider.refund(refund)));
+
+      const ledger = await ledgerOf(charge.paymentId);
+      expect(ledger.map((row) => [row.kind, row.outcome, row.amount_minor])).toEqual([
+        ['charge', 'succeeded', 4448],
+        ['refund', 'succeeded', 4448],
+      ]);
+      expect(ledger[1]).toMatchObject({ charge_key: charge.idempotencyKey, customer_id: 'cust-1' });
+      for (const outcome of outcomes) {
+        expect(outcome).toEqual({
+          status: 'succeeded',
+          providerRef: ledger[1]!.provider_ref,
+          amountMinor: 4448,
+          currency: 'EUR',
+        });
+      }
+    });
+
+    it('pays a charge back once when refunds under different keys race', async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0 });
+      const charge = chargeRequest();
+      await provider.charge(charge);
+      const outcomes = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          provider.refund({
+            idempotencyKey: `${charge.paymentId}:refund-${i}`,
+            chargeIdempotencyKey: charge.idempotencyKey,
+          }),
+        ),
+      );
+      expect(outcomes.filter((outcome) => outcome.status === 'succeeded')).toHaveLength(1);
+      expect(outcomes.filter((outcome) => outcome.status === 'declined')).toEqual(
+        Array(5).fill({ status: 'declined', code: 'already_refunded' }),
+      );
+      expect((await ledgerOf(charge.paymentId)).map((row) => row.kind)).toEqual([
+        'charge',
+        'refund',
+      ]);
+    });
+
+    it('declines to refund a declined charge or one never made, and records nothing', async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0 });
+      const declined = chargeRequest('nofunds-2');
+      await provider.charge(declined);
+      for (const chargeIdempotencyKey of [declined.idempotencyKey, 'no-such-charge']) {
+        expect(
+          await provider.refund({
+            idempotencyKey: `${chargeIdempotencyKey}:r`,
+            chargeIdempotencyKey,
+          }),
+        ).toEqual({ status: 'declined', code: 'charge_not_found' });
+      }
+      expect(await ledgerOf(declined.paymentId)).toHaveLength(1);
+    });
+
+    it("fails a flaky- customer's refund twice, then pays back once", async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0 });
+      const charge = chargeRequest('flaky-3');
+      await rejection(provider.charge(charge));
+      await rejection(provider.charge(charge));
+      await provider.charge(charge);
+      const refund = {
+        idempotencyKey: `${charge.paymentId}:refund`,
+        chargeIdempotencyKey: charge.idempotencyKey,
+      };
+      expect(await rejection(provider.refund(refund))).toBeInstanceOf(TransientProviderError);
+      expect(await rejection(provider.refund(refund))).toBeInstanceOf(TransientProviderError);
+      expect(await provider.refund(refund)).toMatchObject({
+        status: 'succeeded',
+        amountMinor: 4448,
+      });
+      expect((await ledgerOf(charge.paymentId)).map((row) => row.kind)).toEqual([
+        'charge',
+        'refund',
+      ]);
+    });
+  });
+});

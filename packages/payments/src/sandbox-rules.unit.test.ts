@@ -1,0 +1,80 @@
+import { describe, expect, it } from '@jest/globals';
+import { declineCodeOf, faultOf, isFlakyCustomer } from './sandbox-rules';
+
+const never = () => {
+  throw new Error('randomness must not be drawn');
+};
+
+describe('declineCodeOf', () => {
+  it.each([
+    ['decline-42', 'declined'],
+    ['nofunds-42', 'insufficient_funds'],
+    ['fraud-42', 'fraud_suspected'],
+    ['flaky-decline-1', 'declined'],
+    ['flaky-nofunds-1', 'insufficient_funds'],
+    ['flaky-fraud-1', 'fraud_suspected'],
+    ['decline-flaky-1', 'declined'],
+  ])('declines %s with %s', (customerId, code) => {
+    expect(declineCodeOf(customerId)).toBe(code);
+  });
+
+  it.each(['cust-1', 'flaky-1', 'Decline-1', 'my-decline-1', 'decline', 'nofunds', 'fraudster'])(
+    'charges %s',
+    (customerId) => {
+      expect(declineCodeOf(customerId)).toBeUndefined();
+    },
+  );
+});
+
+describe('faultOf', () => {
+  const calm = { transientErrorRate: 0, random: never };
+
+  it('fails a flaky- customer before recording on attempt 1, after on attempt 2, then never', () => {
+    const faults = [1, 2, 3, 4].map((attempt) =>
+      faultOf({ customerId: 'flaky-7', attempt, ...calm }),
+    );
+    expect(faults).toEqual(['before', 'after', undefined, undefined]);
+  });
+
+  it('takes flaky- as a prefix only', () => {
+    expect(isFlakyCustomer('flaky-1')).toBe(true);
+    expect(isFlakyCustomer('decline-flaky-1')).toBe(false);
+    expect(isFlakyCustomer('Flaky-1')).toBe(false);
+  });
+
+  it('never fails another customer when the rate is 0', () => {
+    expect(faultOf({ customerId: 'cust-1', attempt: 0, ...calm })).toBeUndefined();
+    expect(faultOf({ customerId: 'decline-1', attempt: 0, ...calm })).toBeUndefined();
+  });
+
+  it('fails a call when its draw is below the rate, then draws before or after', () => {
+    const draws = [0.05, 0.2, 0.05, 0.7, 0.5, 0.1, 0.99];
+    const random = () => draws.shift()!;
+    const fault = () =>
+      faultOf({ customerId: 'cust-1', attempt: 0, transientErrorRate: 0.1, random });
+    expect([fault(), fault(), fault(), fault(), fault()]).toEqual([
+      'before',
+      'after',
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(draws).toEqual([]);
+  });
+
+  it('fails about the share of calls the rate asks for, half of them before recording', () => {
+    // A fixed-seed generator (a 32-bit LCG): the same draws on every run.
+    let seed = 12345;
+    const random = () => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const faults = Array.from({ length: 20_000 }, () =>
+      faultOf({ customerId: 'cust-1', attempt: 0, transientErrorRate: 0.25, random }),
+    );
+    const before = faults.filter((fault) => fault === 'before').length;
+    const after = faults.filter((fault) => fault === 'after').length;
+    expect((before + after) / faults.length).toBeCloseTo(0.25, 1);
+    expect(before / (before + after)).toBeCloseTo(0.5, 1);
+  });
+});

@@ -1,0 +1,47 @@
+import { createDb, type Database } from '@orders/db';
+import type { DeadLetters } from '@orders/events';
+import { createOutbox, type Outbox } from '@orders/idempotency';
+import { createPubSubBus, createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
+import type { Kysely } from 'kysely';
+import type { z } from 'zod';
+import type { databaseConfigSchema } from './config';
+import { createLogger, type Logger } from './logger';
+
+/**
+ * What a function with a database builds once per instance, at start: its logger, a pool,
+ * one Pub/Sub client, the outbox publishing through it, and dead letters. Failures of the
+ * pool and of publishing after commit are logged, never thrown at a request.
+ */
+export interface FunctionResources {
+  logger: Logger;
+  db: Kysely<Database>;
+  /** Another pool with the same settings, for a client that must not share one. */
+  openDatabase(): Kysely<Database>;
+  outbox: Outbox;
+  deadLetters: DeadLetters;
+}
+
+export function createFunctionResources(
+  name: string,
+  config: z.output<typeof databaseConfigSchema>,
+): FunctionResources {
+  const logger = createLogger({ level: config.LOG_LEVEL, fields: { service: name } });
+  const openDatabase = () =>
+    createDb(config.DATABASE_URL, {
+      maxConnections: config.DB_POOL_SIZE,
+      onConnectionError: (error) => logger.warn('database connection lost', { error }),
+    });
+  const db = openDatabase();
+  const pubsub = createPubSubClient({
+    projectId: config.GOOGLE_CLOUD_PROJECT,
+    emulatorHost: config.PUBSUB_EMULATOR_HOST,
+  });
+  const outbox = createOutbox(db, createPubSubBus(pubsub), (error, events) =>
+    logger.warn('publish failed; the outbox relay will retry', {
+      error,
+      eventIds: events.map((event) => event.id),
+      correlationId: events[0]?.correlationId,
+    }),
+  );
+  return { logger, db, openDatabase, outbox, deadLetters: createPubSubDeadLetters(pubsub) };
+}

@@ -1,0 +1,265 @@
+import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
+import { type DecideContext, decision, NEW, type Outcome, type SagaDefinition } from './saga';
+
+export type OrderSagaStatus =
+  | 'RESERVING_STOCK'
+  | 'AWAITING_PAYMENT'
+  | 'CONFIRMED'
+  | 'CANCELLED'
+  | 'NEEDS_ATTENTION';
+
+type CancelReason = EventData<'OrderCancelled'>['reason'];
+
+export interface OrderSagaState {
+  status: OrderSagaStatus;
+  orderId: string;
+  customerId: string;
+  currency: string;
+  totalMinor: number;
+  items: { sku: string; quantity: number }[];
+  correlationId: string;
+  /** Derived from the order, so that a retried request can never charge twice. */
+  paymentId: string;
+  cancelReason?: CancelReason;
+  /** The compensation of the payment step, once asked for. */
+  refund?: { reason: EventData<'RefundRequested'>['reason']; requests: number; done: boolean };
+}
+
+/** What wakes the saga: its events, the outcome of its own stock step, and its deadline. */
+export type OrderSagaInput =
+  | DomainEvent<'OrderPlaced' | 'PaymentSucceeded' | 'PaymentFailed' | 'PaymentRefunded'>
+  | { type: 'StockReserved' }
+  | { type: 'StockUnavailable'; skus: string[] }
+  | { type: 'DeadlinePassed' };
+
+export type OrderSagaCommand =
+  | { kind: 'reserveStock'; orderId: string; items: { sku: string; quantity: number }[] }
+  | { kind: 'releaseStock'; orderId: string; compensation: true }
+  | { kind: 'sellStock'; orderId: string }
+  | {
+      kind: 'updateOrder';
+      orderId: string;
+      status: 'AWAITING_PAYMENT' | 'CONFIRMED' | 'CANCELLED' | 'NEEDS_ATTENTION';
+      cancelReason?: CancelReason;
+    }
+  | { kind: 'emit'; event: DomainEvent };
+
+export interface OrderSagaOptions {
+  /** How long to wait for the payment's outcome before giving up on it. */
+  paymentTimeoutMs: number;
+  /** How long to wait for a refund (or void) to be confirmed before asking again. */
+  refundTimeoutMs: number;
+  /** Refund requests before the saga is parked in NEEDS_ATTENTION. */
+  maxRefundRequests: number;
+}
+
+export type OrderSaga = SagaDefinition<OrderSagaState, OrderSagaInput, OrderSagaCommand>;
+type OrderOutcome = Outcome<OrderSagaState, OrderSagaCommand>;
+
+export const paymentIdOf = (orderId: string) => `pay_${orderId}`;
+
+/**
+ * The order saga of ARCHITECTURE.md:
+ *
+ *   OrderPlaced      -> reserve stock -> request payment                 -> AWAITING_PAYMENT
+ *                       out of stock  -> cancel                          -> CANCELLED
+ *   PaymentSucceeded -> sell stock, confirm                              -> CONFIRMED
+ *   PaymentFailed    -> release stock, cancel                            -> CANCELLED
+ *   deadline passed  -> request refund (void), release stock, cancel     -> CANCELLED
+ *   late PaymentSucceeded after cancellation -> request refund
+ *   refund not confirmed after maxRefundRequests deadlines               -> NEEDS_ATTENTION
+ *
+ * Compensations run in reverse order of the steps they undo: the payment first, then stock.
+ */
+export function createOrderSaga(options: OrderSagaOptions): OrderSaga {
+  return {
+    type: 'order',
+    transitions: {
+      [NEW]: ['RESERVING_STOCK'],
+      RESERVING_STOCK: ['AWAITING_PAYMENT', 'CANCELLED', 'NEEDS_ATTENTION'],
+      AWAITING_PAYMENT: ['CONFIRMED', 'CANCELLED', 'NEEDS_ATTENTION'],
+      CANCELLED: ['NEEDS_ATTENTION'],
+      CONFIRMED: [],
+      NEEDS_ATTENTION: [],
+    },
+    decide: (state, input, context) => decide(options, state, input, context),
+    deadlinePassed: { type: 'DeadlinePassed' },
+    park: (state) => ({
+      state: { ...state, status: 'NEEDS_ATTENTION' },
+      commands: [{ kind: 'updateOrder', orderId: state.orderId, status: 'NEEDS_ATTENTION' }],
+    }),
+  };
+}
+
+function decide(
+  options: OrderSagaOptions,
+  state: OrderSagaState | undefined,
+  input: OrderSagaInput,
+  context: DecideContext,
+): OrderOutcome {
+  if (!state) {
+    if (input.type !== 'OrderPlaced') {
+      return { kind: 'retry-later', reason: `${input.type} before its OrderPlaced` };
+    }
+    const { orderId, customerId, currency, totalMinor, items } = input.data;
+    const placed: OrderSagaState = {
+      status: 'RESERVING_STOCK',
+      orderId,
+      customerId,
+      currency,
+      totalMinor,
+      items: items.map(({ sku, quantity }) => ({ sku, quantity })),
+      correlationId: input.correlationId,
+      paymentId: paymentIdOf(orderId),
+    };
+    return decision(placed, [{ kind: 'reserveStock', orderId, items: placed.items }], null);
+  }
+
+  const emit = <T extends EventType>(type: T, data: EventData<T>): OrderSagaCommand => ({
+    kind: 'emit',
+    event: createEvent(type, data, {
+      source: 'process-order',
+      correlationId: state.correlationId,
+      causationId: context.causationId,
+      occurredAt: context.now,
+    }) as DomainEvent,
+  });
+  const { orderId, paymentId, currency } = state;
+  const cancel = (reason: CancelReason, detail?: string): OrderSagaCommand[] => [
+    { kind: 'updateOrder', orderId, status: 'CANCELLED', cancelReason: reason },
+    emit('OrderCancelled', { orderId, reason, ...(detail ? { detail } : {}) }),
+  ];
+  const requestRefund = (reason: EventData<'RefundRequested'>['reason']) =>
+    emit('RefundRequested', {
+      orderId,
+      paymentId,
+      amountMinor: state.totalMinor,
+      currency,
+      reason,
+    });
+  const refundDeadline = () => new Date(context.now.getTime() + options.refundTimeoutMs);
+
+  switch (input.type) {
+    case 'OrderPlaced':
+      return { kind: 'ignore', note: 'order already placed' };
+
+    case 'StockReserved':
+      if (state.status !== 'RESERVING_STOCK')
+        return { kind: 'ignore', note: 'stock already settled' };
+      return decision(
+        { ...state, status: 'AWAITING_PAYMENT' },
+        [
+          { kind: 'updateOrder', orderId, status: 'AWAITING_PAYMENT' },
+          emit('PaymentRequested', {
+            orderId,
+            paymentId,
+            customerId: state.customerId,
+            amountMinor: state.totalMinor,
+            currency,
+          }),
+        ],
+        new Date(context.now.getTime() + options.paymentTimeoutMs),
+      );
+
+    case 'StockUnavailable':
+      if (state.status !== 'RESERVING_STOCK')
+        return { kind: 'ignore', note: 'stock already settled' };
+      return decision(
+        { ...state, status: 'CANCELLED', cancelReason: 'out_of_stock' },
+        cancel('out_of_stock', `not enough stock of ${input.skus.join(', ')}`),
+        null,
+      );
+
+    case 'PaymentSucceeded':
+      if (state.status === 'AWAITING_PAYMENT') {
+        return decision(
+          { ...state, status: 'CONFIRMED' },
+          [
+            { kind: 'sellStock', orderId },
+            { kind: 'updateOrder', orderId, status: 'CONFIRMED' },
+            emit('OrderConfirmed', { orderId, totalMinor: state.totalMinor, currency }),
+          ],
+          null,
+        );
+      }
+      if (state.status === 'CONFIRMED') return { kind: 'ignore', note: 'already confirmed' };
+      if (state.refund) return { kind: 'ignore', note: 'refund already requested' };
+      // Never keep money for an order that is not confirmed.
+      return decision(
+        { ...state, refund: { reason: 'late_payment', requests: 1, done: false } },
+        [requestRefund('late_payment')],
+        refundDeadline(),
+        'payment arrived after cancellation: refund requested',
+      );
+
+    case 'PaymentFailed':
+      if (state.status === 'AWAITING_PAYMENT') {
+        return decision(
+          { ...state, status: 'CANCELLED', cancelReason: 'payment_declined' },
+          [
+            { kind: 'releaseStock', orderId, compensation: true },
+            ...cancel('payment_declined', input.data.reason),
+          ],
+          null,
+        );
+      }
+      if (state.status === 'CONFIRMED') {
+        return {
+          kind: 'reject',
+          reason: `PaymentFailed (${input.data.reason}) for a confirmed order`,
+        };
+      }
+      return { kind: 'ignore', note: `payment failed (${input.data.reason}) after cancellation` };
+
+    case 'PaymentRefunded':
+      if (state.status === 'AWAITING_PAYMENT' || state.status === 'CONFIRMED' || !state.refund) {
+        return {
+          kind: 'reject',
+          reason: `PaymentRefunded for a ${state.status} order that asked for no refund`,
+        };
+      }
+      if (state.refund.done) return { kind: 'ignore', note: 'refund already confirmed' };
+      return decision(
+        { ...state, refund: { ...state.refund, done: true } },
+        [],
+        null,
+        `payment ${input.data.kind === 'void' ? 'voided' : 'refunded'}`,
+      );
+
+    case 'DeadlinePassed':
+      if (state.status === 'AWAITING_PAYMENT') {
+        // Undo in reverse: the payment step (void it, or refund it if it was charged), then stock.
+        return decision(
+          {
+            ...state,
+            status: 'CANCELLED',
+            cancelReason: 'payment_timeout',
+            refund: { reason: 'payment_timeout', requests: 1, done: false },
+          },
+          [
+            requestRefund('payment_timeout'),
+            { kind: 'releaseStock', orderId, compensation: true },
+            ...cancel('payment_timeout'),
+          ],
+          refundDeadline(),
+        );
+      }
+      if (state.refund && !state.refund.done && state.status === 'CANCELLED') {
+        if (state.refund.requests >= options.maxRefundRequests) {
+          return decision(
+            { ...state, status: 'NEEDS_ATTENTION' },
+            [{ kind: 'updateOrder', orderId, status: 'NEEDS_ATTENTION' }],
+            null,
+            `refund not confirmed after ${state.refund.requests} requests`,
+          );
+        }
+        return decision(
+          { ...state, refund: { ...state.refund, requests: state.refund.requests + 1 } },
+          [requestRefund(state.refund.reason)],
+          refundDeadline(),
+          'refund not confirmed yet: asked again',
+        );
+      }
+      return { kind: 'ignore', note: 'deadline no longer relevant' };
+  }
+}

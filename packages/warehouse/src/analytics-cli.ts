@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+import { runAnalyticsCommand } from './analytics-command';
+
+// `pnpm analytics [<query>] [--json]`: see runAnalyticsCommand.
+runAnalyticsCommand(process.argv.slice(2), {
+  env: process.env,
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,34 @@
+export { createAnalyticsLoadHandler } from './analytics-load-handler';
+export {
+  type AnalyticsColumn,
+  type AnalyticsQuery,
+  type AnalyticsQueryName,
+  type AnalyticsRows,
+  analyticsQueries,
+  type DailyRevenueRow,
+  type DeclineRateRow,
+  type FunnelRow,
+  type LatencyRow,
+} from './analytics-queries';
+export { type BigQueryWarehouseOptions, createBigQueryWarehouse } from './bigquery-warehouse';
+export { createDuckDbWarehouse, type DuckDbWarehouseOptions } from './duckdb-warehouse';
+export {
+  bigQuerySchemaScript,
+  dedupViewName,
+  duckDbSchemaStatements,
+  eventColumns,
+} from './events-schema';
+export type { AuditFilter, EventLoadAudit, Warehouse } from './warehouse';
+export {
+  defaultDuckDbPath,
+  describeWarehouse,
+  openWarehouse,
+  type WarehouseConfig,
+  warehouseConfigSchema,
+} from './warehouse-config';
+export {
+  EventsRejectedError,
+  type RejectedEvent,
+  UnknownQueryError,
+  WarehouseUnavailableError,
+} from './warehouse-errors';
