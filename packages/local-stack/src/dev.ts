@@ -1,5 +1,5 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { devStackFile, startLocalStack } from './local-stack';
 import { describeExit } from './spawn-managed';
 
@@ -20,6 +20,14 @@ async function main(): Promise<void> {
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, (received) => shutdown(received));
+  }
+
+  // A throwaway database gets a fresh warehouse too, so that analytics describe this run's
+  // orders only. With your own DATABASE_URL, the warehouse you had is kept.
+  if (!env.DATABASE_URL && env.WAREHOUSE !== 'bigquery') {
+    const warehouse = env.DUCKDB_PATH ?? join(dirname(readyFile), 'warehouse.duckdb');
+    await Promise.all([rm(warehouse, { force: true }), rm(`${warehouse}.wal`, { force: true })]);
+    log(`fresh local warehouse at ${warehouse}`);
   }
 
   const stack = await startLocalStack({

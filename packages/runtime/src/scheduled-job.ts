@@ -27,7 +27,12 @@ export function createScheduledJob({
     const started = performance.now();
     try {
       const report = await run(log);
-      log.info(`${name} done`, { ...report, durationMs: Math.round(performance.now() - started) });
+      // A tick that found nothing to do is only worth a debug line.
+      const worked = Object.values(report).some((value) => typeof value === 'number' && value > 0);
+      log[worked ? 'info' : 'debug'](`${name} done`, {
+        ...report,
+        durationMs: Math.round(performance.now() - started),
+      });
     } catch (error) {
       log[isRetryable(error) ? 'warn' : 'error'](`${name} failed; Pub/Sub will redeliver`, {
         error,
