@@ -23,7 +23,8 @@ const refundKeyOf = (paymentId: string) => `${paymentId}:refund`;
  *   already settled answers nothing more, except that a voided one answers PaymentFailed
  *   `voided` (its order gave up; the request may be a late replay);
  * - RefundRequested pays a charge back (PaymentRefunded `refund`) or, when nothing was
- *   charged, voids the payment so that no later request charges it (PaymentRefunded `void`).
+ *   charged, voids the payment so that no later request charges it (PaymentRefunded `void`);
+ *   asked again, it pays nothing more and confirms again (the order asks when it has not heard).
  * Work on one payment is serialized, so two events about it never both reach the provider.
  * A transient provider error propagates (Pub/Sub redelivers, and the same idempotency key
  * settles it); any other type of event is dead-lettered: routing sent it here by mistake.
@@ -109,10 +110,23 @@ export function createPaymentHandler({ provider, source }: PaymentHandlerOptions
     const { orderId, paymentId, reason } = event.data;
     const payment = await lockPayment(trx, paymentId);
     if (payment?.status === 'refunded' || payment?.status === 'voided') {
-      return log.info('payment already paid back; nothing to do', {
-        paymentId,
-        status: payment.status,
-      });
+      // Answered again, without paying anything: the order asks again when it has not heard.
+      log.info('payment already paid back: confirmed again', { paymentId, status: payment.status });
+      const voided = payment.status === 'voided';
+      return emit(
+        createEvent(
+          'PaymentRefunded',
+          {
+            orderId,
+            paymentId,
+            refundId: payment.refund_id ?? `void-${paymentId}`,
+            kind: voided ? 'void' : 'refund',
+            amountMinor: voided ? 0 : payment.amount_minor,
+            currency: payment.currency,
+          },
+          causedBy(event, source),
+        ),
+      );
     }
 
     // Asked even when this service never recorded a charge: a charge whose answer was lost
