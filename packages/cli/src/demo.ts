@@ -207,7 +207,7 @@ async function demo(
       waitMs: analyticsWaitMs,
     });
     process.stdout.write(
-      `\nanalytics (${describeWarehouse(warehouseConfig)}, every run so far)\n\n${report.text}\n`,
+      `\nanalytics (${describeWarehouse(warehouseConfig)}, every order since pnpm dev started)\n\n${report.text}\n`,
     );
     if (report.notLoaded > 0 && report.notLoaded === finalOrders.length) {
       say(
