@@ -1,11 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
@@ -15,7 +12,13 @@ import {
   type EncodedMessage,
   encodeEvent,
 } from '@orders/events';
-import { createTopology, pullMessages, testProjectId } from '@orders/local-stack';
+import {
+  createTopology,
+  pullMessages,
+  type ServedFunction,
+  serveFunction,
+  testProjectId,
+} from '@orders/local-stack';
 import { createPubSubBus, createPubSubClient } from '@orders/pubsub';
 import { createDuckDbWarehouse, type Warehouse } from '@orders/warehouse';
 
@@ -25,8 +28,7 @@ const topic = 'analytics';
 let dir: string;
 let warehousePath: string;
 let pubsub: PubSub;
-let server: Server;
-let baseUrl: string;
+let served: ServedFunction;
 /** The same file, read as `pnpm analytics` does, from outside the function. */
 let warehouse: Warehouse;
 
@@ -42,14 +44,12 @@ beforeAll(async () => {
     DUCKDB_LOCK_TIMEOUT_MS: '300',
   });
   require('./index');
-  server = getTestServer('loadAnalytics');
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serveFunction('loadAnalytics', { projectId, topic });
   // The consumer subscription pushes to this server, as under `pnpm dev`.
   await createTopology({
     emulatorHost,
     projectId,
-    pushEndpoints: { [topic]: `${baseUrl}/projects/${projectId}/topics/${topic}` },
+    pushEndpoints: { [topic]: `${served.url}/projects/${projectId}/topics/${topic}` },
   });
   pubsub = createPubSubClient({ projectId, emulatorHost });
   warehouse = createDuckDbWarehouse({ path: warehousePath });
@@ -57,49 +57,18 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await warehouse?.close();
-  await new Promise((resolve) => server?.close(resolve));
+  await served?.close();
   await pubsub?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
 type Message = Pick<EncodedMessage, 'data' | 'attributes'>;
 
-function messageBody(message: Message) {
-  return {
-    message: {
-      data: message.data.toString('base64'),
-      attributes: message.attributes,
-      messageId: randomUUID(),
-      publishTime: new Date().toISOString(),
-    },
-    subscription: `projects/${projectId}/subscriptions/analytics-loader`,
-  };
-}
-
 /** A raw Pub/Sub push, as the emulator sends it. */
-function rawPush(message: Message) {
-  return fetch(`${baseUrl}/projects/${projectId}/topics/${topic}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(messageBody(message)),
-  });
-}
+const rawPush = (message: Message) => served.deliver(message, 'push');
 
 /** A binary-mode CloudEvent, as Eventarc delivers it. */
-function eventarcPush(message: Message) {
-  return fetch(`${baseUrl}/`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'ce-id': randomUUID(),
-      'ce-specversion': '1.0',
-      'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
-      'ce-source': `//pubsub.googleapis.com/projects/${projectId}/topics/${topic}`,
-      'ce-time': new Date().toISOString(),
-    },
-    body: JSON.stringify(messageBody(message)),
-  });
-}
+const eventarcPush = (message: Message) => served.deliver(message, 'eventarc');
 
 /** Every event of one order that was confirmed after a declined first attempt... in short, one of each type. */
 function oneOfEachType(): DomainEvent[] {

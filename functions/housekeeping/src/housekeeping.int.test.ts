@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent } from '@orders/events';
@@ -9,6 +6,8 @@ import { outboxRows } from '@orders/idempotency';
 import {
   createTopology,
   pullMessages,
+  type ServedFunction,
+  serveFunction,
   type TestDatabase,
   testDatabase,
   testProjectId,
@@ -18,8 +17,7 @@ import { createPubSubClient } from '@orders/pubsub';
 const projectId = testProjectId('housekeeping');
 let database: TestDatabase;
 let pubsub: PubSub;
-let server: Server;
-let baseUrl: string;
+let served: ServedFunction;
 
 beforeAll(async () => {
   database = await testDatabase('housekeeping');
@@ -34,30 +32,18 @@ beforeAll(async () => {
     OUTBOX_RELAY_MIN_AGE_MS: '0',
   });
   require('./index');
-  server = getTestServer('runHousekeeping');
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serveFunction('runHousekeeping', { projectId, topic: 'housekeeping' });
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => server?.close(resolve));
+  await served?.close();
   await pubsub?.close();
   await database?.close();
 });
 
 /** A Cloud Scheduler tick, as Pub/Sub pushes it. */
 function tick() {
-  return fetch(`${baseUrl}/projects/${projectId}/topics/housekeeping`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      message: {
-        data: Buffer.from('{"job":"housekeeping"}').toString('base64'),
-        messageId: randomUUID(),
-      },
-      subscription: `projects/${projectId}/subscriptions/housekeeping`,
-    }),
-  });
+  return served.deliver({ data: Buffer.from('{"job":"housekeeping"}') });
 }
 
 describe('housekeeping', () => {

@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
@@ -14,6 +11,8 @@ import {
 import {
   createTopology,
   pullMessages,
+  type ServedFunction,
+  serveFunction,
   type TestDatabase,
   testDatabase,
   testProjectId,
@@ -31,8 +30,7 @@ const topic = 'payments';
 let database: TestDatabase;
 let pubsub: PubSub;
 let tap: Subscription;
-let server: Server;
-let baseUrl: string;
+let served: ServedFunction;
 const published: Envelope[] = [];
 
 beforeAll(async () => {
@@ -45,14 +43,12 @@ beforeAll(async () => {
     SANDBOX_LATENCY_MS: '20',
   });
   require('./index');
-  server = getTestServer('handlePayment');
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serveFunction('handlePayment', { projectId, topic });
 
   await createTopology({
     emulatorHost,
     projectId,
-    pushEndpoints: { [topic]: `${baseUrl}/projects/${projectId}/topics/${topic}` },
+    pushEndpoints: { [topic]: `${served.url}/projects/${projectId}/topics/${topic}` },
   });
   pubsub = createPubSubClient({ projectId, emulatorHost });
   [tap] = await pubsub.topic('order-saga').createSubscription('order-saga-tap');
@@ -65,7 +61,7 @@ beforeAll(async () => {
 afterAll(async () => {
   tap?.removeAllListeners();
   await tap?.close();
-  await new Promise((resolve) => server?.close(resolve));
+  await served?.close();
   await pubsub?.close();
   await database?.close();
 });
@@ -106,35 +102,7 @@ function refundRequested(
 
 /** Delivers an event as a raw Pub/Sub push or as an Eventarc CloudEvent; answers the status. */
 async function deliver(event: Envelope, shape: 'push' | 'eventarc' = 'push'): Promise<number> {
-  const { data, attributes } = encodeEvent(event);
-  const body = JSON.stringify({
-    message: {
-      data: data.toString('base64'),
-      attributes,
-      messageId: randomUUID(),
-      publishTime: new Date().toISOString(),
-    },
-    subscription: `projects/${projectId}/subscriptions/payment-handler`,
-  });
-  const response =
-    shape === 'push'
-      ? await fetch(`${baseUrl}/projects/${projectId}/topics/${topic}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body,
-        })
-      : await fetch(`${baseUrl}/`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'ce-id': randomUUID(),
-            'ce-specversion': '1.0',
-            'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
-            'ce-source': `//pubsub.googleapis.com/projects/${projectId}/topics/${topic}`,
-            'ce-time': new Date().toISOString(),
-          },
-          body,
-        });
+  const response = await served.deliver(encodeEvent(event), shape);
   await response.arrayBuffer();
   return response.status;
 }

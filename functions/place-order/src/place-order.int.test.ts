@@ -1,11 +1,10 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   createTopology,
   pullMessages,
+  type ServedFunction,
+  serveFunction,
   startTcpProxy,
   type TcpProxy,
   type TestDatabase,
@@ -20,7 +19,7 @@ const projectId = testProjectId('place-order');
 let database: TestDatabase;
 let databaseLink: TcpProxy;
 let pubsub: PubSub;
-let server: Server;
+let served: ServedFunction;
 let baseUrl: string;
 
 beforeAll(async () => {
@@ -42,13 +41,12 @@ beforeAll(async () => {
     IDEMPOTENCY_LOCK_SECONDS: '2',
   });
   require('./index');
-  server = getTestServer('placeOrder');
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serveFunction('placeOrder', { projectId });
+  baseUrl = served.url;
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => server?.close(resolve));
+  await served?.close();
   await pubsub?.close();
   await databaseLink?.close();
   await database?.close();

@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent, encodeEvent } from '@orders/events';
 import {
   createTopology,
   pullMessages,
+  type ServedFunction,
+  serveFunction,
   type TestDatabase,
   testDatabase,
   testProjectId,
@@ -17,8 +16,7 @@ import { createPubSubClient } from '@orders/pubsub';
 const projectId = testProjectId('process-order');
 let database: TestDatabase;
 let pubsub: PubSub;
-let server: Server;
-let baseUrl: string;
+let served: ServedFunction;
 
 beforeAll(async () => {
   database = await testDatabase('process-order');
@@ -31,31 +29,17 @@ beforeAll(async () => {
     LOG_LEVEL: 'error',
   });
   require('./index');
-  server = getTestServer('processOrder');
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serveFunction('processOrder', { projectId, topic: 'order-saga' });
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => server?.close(resolve));
+  await served?.close();
   await pubsub?.close();
   await database?.close();
 });
 
 function push(event: DomainEvent | { data: Buffer; attributes: Record<string, string> }) {
-  const message = 'type' in event ? encodeEvent(event) : event;
-  return fetch(`${baseUrl}/projects/${projectId}/topics/order-saga`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      message: {
-        data: message.data.toString('base64'),
-        attributes: message.attributes,
-        messageId: randomUUID(),
-      },
-      subscription: `projects/${projectId}/subscriptions/process-order`,
-    }),
-  });
+  return served.deliver('type' in event ? encodeEvent(event) : event);
 }
 
 async function placeOrder(quantity: number) {

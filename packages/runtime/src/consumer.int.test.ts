@@ -1,8 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as functions from '@google-cloud/functions-framework';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { causedBy, createEvent, type DomainEvent, encodeEvent } from '@orders/events';
@@ -10,6 +7,8 @@ import { createOutbox } from '@orders/idempotency';
 import {
   createTopology,
   pullMessages,
+  type ServedFunction,
+  serveFunction,
   type TestDatabase,
   testDatabase,
   testProjectId,
@@ -30,8 +29,7 @@ const topic = 'order-saga';
 const failing = new Set<string>();
 let database: TestDatabase;
 let pubsub: PubSub;
-let server: Server;
-let baseUrl: string;
+let served: ServedFunction;
 
 beforeAll(async () => {
   database = await testDatabase('consumer');
@@ -72,20 +70,18 @@ beforeAll(async () => {
       },
     }),
   );
-  server = getTestServer('testConsumer');
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serveFunction('testConsumer', { projectId, topic });
 
   await createTopology({
     emulatorHost,
     projectId,
-    pushEndpoints: { [topic]: `${baseUrl}/projects/${projectId}/topics/${topic}` },
+    pushEndpoints: { [topic]: `${served.url}/projects/${projectId}/topics/${topic}` },
   });
   await pubsub.topic('analytics').createSubscription('analytics-tap');
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => server?.close(resolve));
+  await served?.close();
   await pubsub?.close();
   await database?.close();
 });
@@ -104,42 +100,10 @@ function orderPlaced(customerId = 'cust-1'): DomainEvent<'OrderPlaced'> {
   );
 }
 
-function messageBody(message: { data: Buffer; attributes: Record<string, string> }) {
-  return {
-    message: {
-      data: message.data.toString('base64'),
-      attributes: message.attributes,
-      messageId: randomUUID(),
-      publishTime: new Date().toISOString(),
-    },
-    subscription: `projects/${projectId}/subscriptions/process-order`,
-  };
-}
-
-/** A raw Pub/Sub push, as the emulator (or a push subscription of your own) sends it. */
-function rawPush(message: { data: Buffer; attributes: Record<string, string> }) {
-  return fetch(`${baseUrl}/projects/${projectId}/topics/${topic}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(messageBody(message)),
-  });
-}
-
-/** A binary-mode CloudEvent, as Eventarc delivers it. */
-function eventarcPush(message: { data: Buffer; attributes: Record<string, string> }) {
-  return fetch(`${baseUrl}/`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'ce-id': randomUUID(),
-      'ce-specversion': '1.0',
-      'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
-      'ce-source': `//pubsub.googleapis.com/projects/${projectId}/topics/${topic}`,
-      'ce-time': new Date().toISOString(),
-    },
-    body: JSON.stringify(messageBody(message)),
-  });
-}
+const rawPush = (message: { data: Buffer; attributes: Record<string, string> }) =>
+  served.deliver(message, 'push');
+const eventarcPush = (message: { data: Buffer; attributes: Record<string, string> }) =>
+  served.deliver(message, 'eventarc');
 
 async function effectsOf(event: DomainEvent) {
   const { rows } = await sql<{
