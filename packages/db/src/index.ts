@@ -1,4 +1,9 @@
-export { createDb, type DbOptions } from './create-db';
+export {
+  type CloudSqlConnector,
+  type CloudSqlLocation,
+  createDb,
+  type DbOptions,
+} from './create-db';
 export { migrateToLatest } from './migrations';
 export type { Database, OrderStatus, StoredResponse } from './schema';
 export { seedCatalog, seedProducts } from './seed';

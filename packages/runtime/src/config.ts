@@ -8,11 +8,42 @@ export const baseConfigSchema = z.object({
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
-/** What a function with a PostgreSQL database reads besides. */
-export const databaseConfigSchema = baseConfigSchema.extend({
-  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
-  DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
-});
+// Checked even when other settings are bad, so that one run names every problem.
+const always = { when: () => true };
+const present = (value: unknown) => value !== undefined && value !== '';
+
+/**
+ * What a function with a PostgreSQL database reads besides: DATABASE_URL locally, or in
+ * production CLOUD_SQL_INSTANCE with the IAM database user and database to connect as.
+ */
+export const databaseConfigSchema = baseConfigSchema
+  .extend({
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    /** `project:region:instance`; when set, connections go through the Cloud SQL connector. */
+    CLOUD_SQL_INSTANCE: z
+      .string()
+      .regex(/^[a-z0-9.:-]+:[a-z0-9-]+:[a-z0-9-]+$/, 'expected project:region:instance')
+      .optional(),
+    /** The IAM database user, e.g. `fn-place-order@my-project.iam` for a service account. */
+    DB_USER: z.string().min(1).optional(),
+    DB_NAME: z.string().min(1).optional(),
+    DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  })
+  .refine((env) => present(env.DATABASE_URL) || present(env.CLOUD_SQL_INSTANCE), {
+    ...always,
+    path: ['DATABASE_URL'],
+    message: 'required unless CLOUD_SQL_INSTANCE is set',
+  })
+  .refine((env) => !present(env.CLOUD_SQL_INSTANCE) || present(env.DB_USER), {
+    ...always,
+    path: ['DB_USER'],
+    message: 'required with CLOUD_SQL_INSTANCE (the IAM database user)',
+  })
+  .refine((env) => !present(env.CLOUD_SQL_INSTANCE) || present(env.DB_NAME), {
+    ...always,
+    path: ['DB_NAME'],
+    message: 'required with CLOUD_SQL_INSTANCE',
+  });
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -28,6 +59,14 @@ export function parseConfig<S extends z.ZodType>(
 ): z.output<S> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  // In the schema's order of settings, checks across settings (refinements) included.
+  const keys = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+  const rank = (issue: z.core.$ZodIssue) => {
+    const index = keys.indexOf(String(issue.path[0]));
+    return index < 0 ? keys.length : index;
+  };
+  const problems = result.error.issues
+    .toSorted((a, b) => rank(a) - rank(b))
+    .map((issue) => `${issue.path.join('.')}: ${issue.message}`);
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 }

@@ -23,4 +23,19 @@ describe('parseConfig', () => {
     expect(parse).toThrow(/DATABASE_URL: /);
     expect(parse).toThrow(/LOG_LEVEL: /);
   });
+
+  it('takes a Cloud SQL instance instead of DATABASE_URL, with the user and database', () => {
+    const cloudSql = {
+      CLOUD_SQL_INSTANCE: 'my-project:europe-west1:orders',
+      DB_USER: 'fn-place-order@my-project.iam',
+      DB_NAME: 'orders',
+    };
+    expect(parseConfig(databaseConfigSchema, cloudSql)).toMatchObject(cloudSql);
+    const parse = () =>
+      parseConfig(databaseConfigSchema, { CLOUD_SQL_INSTANCE: 'orders', LOG_LEVEL: 'loud' });
+    expect(parse).toThrow(
+      /LOG_LEVEL: .*; CLOUD_SQL_INSTANCE: expected project:region:instance; DB_USER: required .*; DB_NAME: required with CLOUD_SQL_INSTANCE$/,
+    );
+    expect(parse).not.toThrow(/DATABASE_URL/);
+  });
 });

@@ -26,8 +26,16 @@ export function createFunctionResources(
   config: z.output<typeof databaseConfigSchema>,
 ): FunctionResources {
   const logger = createLogger({ level: config.LOG_LEVEL, fields: { service: name } });
+  // Validated by the schema: a Cloud SQL instance comes with its user and database.
+  const location = config.CLOUD_SQL_INSTANCE
+    ? {
+        instanceConnectionName: config.CLOUD_SQL_INSTANCE,
+        user: config.DB_USER ?? '',
+        database: config.DB_NAME ?? '',
+      }
+    : (config.DATABASE_URL ?? '');
   const openDatabase = () =>
-    createDb(config.DATABASE_URL, {
+    createDb(location, {
       maxConnections: config.DB_POOL_SIZE,
       onConnectionError: (error) => logger.warn('database connection lost', { error }),
     });

@@ -1,0 +1,30 @@
+# serviceusage and cloudresourcemanager must be enabled by hand before the first apply
+# (see README, Deploy > Terraform): Terraform needs them to enable the rest.
+locals {
+  apis = toset([
+    "artifactregistry.googleapis.com",
+    "bigquery.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "compute.googleapis.com",
+    "eventarc.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "logging.googleapis.com",
+    "cloudtrace.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "servicenetworking.googleapis.com",
+    "sqladmin.googleapis.com",
+    "sts.googleapis.com",
+    "vpcaccess.googleapis.com",
+  ])
+}
+
+resource "google_project_service" "api" {
+  for_each = local.apis
+
+  service            = each.value
+  disable_on_destroy = false
+}

@@ -1,0 +1,131 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { functions as declared, type FunctionName } from '@orders/events';
+import { build, type Plugin } from 'esbuild';
+import { isExternalPackage, packageNameOf } from './external-packages';
+
+export interface FunctionArtifact {
+  name: FunctionName;
+  /** `functions/<name>/artifact` */
+  dir: string;
+  /** Size of index.js in bytes. */
+  bundleBytes: number;
+  /** The externals the bundle imports, with the exact versions installed here. */
+  dependencies: Record<string, string>;
+}
+
+export class UnknownFunctionError extends Error {
+  override readonly name = 'UnknownFunctionError';
+}
+
+/** Two parts of one bundle import different versions of a package an artifact installs once. */
+export class ConflictingDependencyError extends Error {
+  override readonly name = 'ConflictingDependencyError';
+}
+
+export class BundleError extends Error {
+  override readonly name = 'BundleError';
+}
+
+function isFunctionName(name: string): name is FunctionName {
+  return Object.hasOwn(declared, name);
+}
+
+/**
+ * Writes `functions/<name>/artifact/`: index.js (the function with the workspace packages and
+ * small pure-JS dependencies bundled in), its source map, and a package.json whose
+ * dependencies are exactly the external packages the bundle imports at their installed
+ * versions. The bundle starts from the TypeScript sources (the `source` condition), so it
+ * never picks up a stale dist/.
+ */
+export async function bundleFunction(repoRoot: string, name: string): Promise<FunctionArtifact> {
+  if (!isFunctionName(name)) {
+    throw new UnknownFunctionError(
+      `unknown function ${name}; declared: ${Object.keys(declared).join(', ')}`,
+    );
+  }
+  const functionDir = join(repoRoot, 'functions', name);
+  const dir = join(functionDir, 'artifact');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+
+  const versions = new Map<string, string>();
+  const result = await build({
+    entryPoints: [join(functionDir, 'src', 'index.ts')],
+    outfile: join(dir, 'index.js'),
+    absWorkingDir: repoRoot,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'cjs',
+    conditions: ['source'],
+    sourcemap: 'linked',
+    // Stack traces map to file and line without shipping the sources.
+    sourcesContent: false,
+    metafile: true,
+    logLevel: 'silent',
+    plugins: [externalsAtInstalledVersions(versions)],
+  }).catch((error: unknown) => {
+    throw new BundleError(`bundling ${name} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  });
+
+  const imported = new Set<string>();
+  for (const output of Object.values(result.metafile.outputs)) {
+    for (const { path, external } of output.imports) {
+      if (external && !path.startsWith('node:')) imported.add(packageNameOf(path));
+    }
+  }
+  const dependencies = Object.fromEntries(
+    [...imported].sort().map((dependency) => [dependency, versions.get(dependency)!]),
+  );
+  const packageJson = {
+    name: `${name}-function`,
+    private: true,
+    main: 'index.js',
+    engines: { node: '24' },
+    dependencies,
+  };
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify(packageJson, null, 2)}\n`);
+  return { name, dir, bundleBytes: statSync(join(dir, 'index.js')).size, dependencies };
+}
+
+/**
+ * Leaves the external packages to the artifact's own install and records the version each
+ * one has where it is imported from (Node's lookup: node_modules/<name> in the importer's
+ * directory or a parent).
+ */
+function externalsAtInstalledVersions(versions: Map<string, string>): Plugin {
+  return {
+    name: 'externals-at-installed-versions',
+    setup(pluginBuild) {
+      pluginBuild.onResolve({ filter: /^[^./]/ }, ({ path, resolveDir }) => {
+        if (path.startsWith('node:')) return undefined;
+        const name = packageNameOf(path);
+        if (!isExternalPackage(name)) return undefined;
+        const version = installedVersion(name, resolveDir);
+        const seen = versions.get(name);
+        if (seen && seen !== version) {
+          throw new ConflictingDependencyError(
+            `${name} is imported at ${seen} and at ${version} (from ${resolveDir}); align them in the catalog`,
+          );
+        }
+        versions.set(name, version);
+        return { path, external: true };
+      });
+    },
+  };
+}
+
+function installedVersion(name: string, fromDir: string): string {
+  for (let dir = fromDir; ; dir = dirname(dir)) {
+    const manifest = join(dir, 'node_modules', name, 'package.json');
+    if (existsSync(manifest)) {
+      return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
+    }
+    if (dirname(dir) === dir) {
+      throw new BundleError(`${name} is imported from ${fromDir} but not installed there`);
+    }
+  }
+}

@@ -1,0 +1,305 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import type { PubSub } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  createEvent,
+  type DomainEvent,
+  functions as declared,
+  encodeEvent,
+  type FunctionName,
+} from '@orders/events';
+import { outboxRows } from '@orders/idempotency';
+import {
+  createTopology,
+  emulatorClient,
+  type FunctionProcess,
+  pullMessages,
+  startFunction,
+  type TestDatabase,
+  testDatabase,
+  testProjectId,
+} from '@orders/local-stack';
+import { createDuckDbWarehouse } from '@orders/warehouse';
+import { bundleFunction, type FunctionArtifact, UnknownFunctionError } from './index';
+
+/**
+ * Cloud Build, simulated: each function's artifact alone in an empty folder, installed by npm
+ * from the registry as the Node.js buildpack does, served by the functions-framework it
+ * installed, answering a real request with real PostgreSQL, the Pub/Sub emulator and DuckDB.
+ */
+const run = promisify(execFile);
+const repoRoot = join(__dirname, '..', '..', '..');
+const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
+const names = Object.keys(declared) as FunctionName[];
+
+interface Deployed {
+  artifact: FunctionArtifact;
+  /** The empty folder the artifact was copied to and installed in. */
+  dir: string;
+  projectId: string;
+  database: TestDatabase;
+  pubsub: PubSub;
+}
+
+const workDir = mkdtempSync(join(tmpdir(), 'cloud-build-'));
+const deployed = new Map<FunctionName, Deployed>();
+const started: FunctionProcess[] = [];
+/** functions-framework's start-up banner; errors still go to stderr. */
+const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
+
+beforeAll(async () => {
+  // esbuild is quick; the installs share npm's cache and run side by side.
+  await Promise.all(
+    names.map(async (name) => {
+      const artifact = await bundleFunction(repoRoot, name);
+      const dir = join(workDir, name);
+      cpSync(artifact.dir, dir, { recursive: true });
+      await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund'], {
+        cwd: dir,
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      const projectId = testProjectId(`bundler-${name}`);
+      await createTopology({ emulatorHost, projectId, pushEndpoints: {} });
+      deployed.set(name, {
+        artifact,
+        dir,
+        projectId,
+        database: await testDatabase(`bundler-${name}`),
+        pubsub: emulatorClient({ projectId, emulatorHost }),
+      });
+    }),
+  );
+}, 300_000);
+
+afterAll(async () => {
+  await Promise.all(started.map((fn) => fn.stop()));
+  for (const { pubsub, database } of deployed.values()) {
+    await pubsub.close();
+    await database.close();
+  }
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+function deployment(name: FunctionName): Deployed {
+  const found = deployed.get(name);
+  if (!found) throw new Error(`${name} was not deployed`);
+  return found;
+}
+
+async function start(name: FunctionName, env: NodeJS.ProcessEnv = {}): Promise<FunctionProcess> {
+  const { dir, projectId, database } = deployment(name);
+  const fn = await startFunction({
+    name,
+    dir,
+    entryPoint: declared[name].entryPoint,
+    signatureType: declared[name].trigger.kind === 'http' ? 'http' : 'cloudevent',
+    stdout: discard,
+    env: {
+      GOOGLE_CLOUD_PROJECT: projectId,
+      PUBSUB_EMULATOR_HOST: emulatorHost,
+      DATABASE_URL: database.url,
+      LOG_LEVEL: 'error',
+      ...env,
+    },
+  });
+  started.push(fn);
+  return fn;
+}
+
+/** The raw body a Pub/Sub push subscription posts, on the path functions-framework converts. */
+function push(fn: FunctionProcess, name: FunctionName, data: Buffer, attributes = {}) {
+  const { trigger } = declared[name];
+  const topic = trigger.kind === 'topic' ? trigger.topic : 'none';
+  const { projectId } = deployment(name);
+  return fetch(`${fn.url}/projects/${projectId}/topics/${topic}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      message: {
+        data: data.toString('base64'),
+        attributes,
+        messageId: randomUUID(),
+        publishTime: new Date().toISOString(),
+      },
+      subscription: `projects/${projectId}/subscriptions/${name}`,
+    }),
+  });
+}
+
+function pushEvent(fn: FunctionProcess, name: FunctionName, event: DomainEvent) {
+  const { data, attributes } = encodeEvent(event);
+  return push(fn, name, data, attributes);
+}
+
+describe.each(names)('the artifact of %s', (name) => {
+  it('declares exactly the packages its bundle requires, at the versions npm installed', () => {
+    const { artifact, dir } = deployment(name);
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    expect(Object.keys(manifest).sort()).toEqual([
+      'dependencies',
+      'engines',
+      'main',
+      'name',
+      'private',
+    ]);
+    expect(manifest.main).toBe('index.js');
+    expect(manifest.dependencies).toEqual(artifact.dependencies);
+
+    // Read from the bundle itself, not from the metafile the manifest was written from; a
+    // dynamic import() of an external stays import() in a CommonJS bundle.
+    const bundle = readFileSync(join(dir, 'index.js'), 'utf8');
+    const required = new Set(
+      [...bundle.matchAll(/\b(?:require|import)\("([^"]+)"\)/g)]
+        .map(([, specifier]) => specifier!)
+        .filter((specifier) => !isBuiltin(specifier))
+        .map((specifier) =>
+          specifier
+            .split('/')
+            .slice(0, specifier.startsWith('@') ? 2 : 1)
+            .join('/'),
+        ),
+    );
+    expect([...required].sort()).toEqual(Object.keys(manifest.dependencies));
+    expect(required).toContain('@google-cloud/functions-framework');
+    for (const [dependency, version] of Object.entries(manifest.dependencies)) {
+      const installed = JSON.parse(
+        readFileSync(join(dir, 'node_modules', dependency, 'package.json'), 'utf8'),
+      );
+      expect(`${dependency}@${installed.version}`).toBe(`${dependency}@${version}`);
+    }
+  });
+});
+
+describe('a Cloud Build of each function serves a real request', () => {
+  it('place-order lists the catalog over HTTP', async () => {
+    const fn = await start('place-order');
+    const response = await fetch(`${fn.url}/products`);
+    expect(response.status).toBe(200);
+    const products = (await response.json()) as { sku: string }[];
+    expect(products.map((product) => product.sku)).toContain('POT-001');
+  });
+
+  it('process-order reserves stock for an OrderPlaced and requests its payment', async () => {
+    const { database, pubsub } = deployment('process-order');
+    const orderId = randomUUID();
+    const items = [{ sku: 'POT-001', quantity: 1, unitPriceMinor: 4500 }];
+    const placed = createEvent(
+      'OrderPlaced',
+      { orderId, customerId: 'cust-1', currency: 'EUR', items, totalMinor: 4500 },
+      { source: 'place-order', correlationId: randomUUID() },
+    );
+    await database.db
+      .insertInto('orders')
+      .values({
+        id: orderId,
+        customer_id: 'cust-1',
+        currency: 'EUR',
+        total_minor: 4500,
+        status: 'PLACED',
+        correlation_id: placed.correlationId,
+      })
+      .execute();
+    const fn = await start('process-order');
+
+    expect((await pushEvent(fn, 'process-order', placed)).status).toBe(204);
+    const reservation = await database.db
+      .selectFrom('stock_reservations')
+      .select(['sku', 'state'])
+      .where('order_id', '=', orderId)
+      .executeTakeFirstOrThrow();
+    expect(reservation).toEqual({ sku: 'POT-001', state: 'reserved' });
+    const [request] = await pullMessages(pubsub, 'payment-handler', { count: 1 });
+    expect(request?.attributes).toMatchObject({
+      event_type: 'PaymentRequested',
+      correlation_id: placed.correlationId,
+    });
+  });
+
+  it('payment-handler charges a PaymentRequested and publishes PaymentSucceeded', async () => {
+    const { database, pubsub } = deployment('payment-handler');
+    const orderId = randomUUID();
+    const paymentId = `pay-${orderId}`;
+    const requested = createEvent(
+      'PaymentRequested',
+      { orderId, paymentId, customerId: 'cust-1', amountMinor: 4500, currency: 'EUR' },
+      { source: 'process-order', correlationId: randomUUID(), causationId: randomUUID() },
+    );
+    const fn = await start('payment-handler');
+
+    expect((await pushEvent(fn, 'payment-handler', requested)).status).toBe(204);
+    const payment = await database.db
+      .selectFrom('payments')
+      .select('status')
+      .where('payment_id', '=', paymentId)
+      .executeTakeFirstOrThrow();
+    expect(payment.status).toBe('charged');
+    const [succeeded] = await pullMessages(pubsub, 'process-order', { count: 1 });
+    expect(succeeded?.attributes).toMatchObject({
+      event_type: 'PaymentSucceeded',
+      correlation_id: requested.correlationId,
+    });
+  });
+
+  it('analytics-loader loads an event into DuckDB', async () => {
+    const duckDbPath = join(workDir, 'analytics', 'warehouse.duckdb');
+    const confirmed = createEvent(
+      'OrderConfirmed',
+      { orderId: randomUUID(), totalMinor: 4500, currency: 'EUR' },
+      { source: 'process-order', correlationId: randomUUID() },
+    );
+    const fn = await start('analytics-loader', { WAREHOUSE: 'duckdb', DUCKDB_PATH: duckDbPath });
+
+    expect((await pushEvent(fn, 'analytics-loader', confirmed)).status).toBe(204);
+    // The function holds the file while it runs; read it as `pnpm analytics` does, after.
+    await fn.stop();
+    const warehouse = createDuckDbWarehouse({ path: duckDbPath });
+    try {
+      const audit = await warehouse.auditEvents({ orderIds: [confirmed.subject] });
+      expect(audit.map((row) => [row.eventId, row.eventType])).toEqual([
+        [confirmed.id, 'OrderConfirmed'],
+      ]);
+    } finally {
+      await warehouse.close();
+    }
+  });
+
+  it('housekeeping publishes an outbox row a crash left unsent on a scheduler tick', async () => {
+    const { database, pubsub } = deployment('housekeeping');
+    const confirmed = createEvent(
+      'OrderConfirmed',
+      { orderId: randomUUID(), totalMinor: 100, currency: 'EUR' },
+      { source: 'process-order', correlationId: randomUUID() },
+    );
+    await database.db
+      .insertInto('outbox')
+      .values(outboxRows([confirmed]))
+      .execute();
+    const fn = await start('housekeeping', { OUTBOX_RELAY_MIN_AGE_MS: '0' });
+
+    const tick = await push(fn, 'housekeeping', Buffer.from('{"job":"housekeeping"}'));
+    expect(tick.status).toBe(204);
+    const [published] = await pullMessages(pubsub, 'analytics-loader', { count: 1 });
+    expect(published?.attributes.event_id).toBe(confirmed.id);
+    const row = await database.db
+      .selectFrom('outbox')
+      .select('sent_at')
+      .where('id', '=', confirmed.id)
+      .executeTakeFirstOrThrow();
+    expect(row.sent_at).not.toBeNull();
+  });
+});
+
+describe('bundleFunction', () => {
+  it('refuses a function that topology.ts does not declare', async () => {
+    await expect(bundleFunction(repoRoot, 'no-such-function')).rejects.toThrow(
+      UnknownFunctionError,
+    );
+  });
+});

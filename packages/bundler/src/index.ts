@@ -1,0 +1,7 @@
+export {
+  BundleError,
+  bundleFunction,
+  ConflictingDependencyError,
+  type FunctionArtifact,
+  UnknownFunctionError,
+} from './bundle-function';

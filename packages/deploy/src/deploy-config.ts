@@ -1,0 +1,62 @@
+import { z } from 'zod';
+
+const noComma = (field: z.ZodString) => field.regex(/^[^,]*$/, 'must not contain a comma');
+
+/** Where and how `pnpm run deploy` deploys; read from the environment once. */
+const deployConfigSchema = z
+  .object({
+    DEPLOY_PROJECT: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a project id')
+      .optional(),
+    GOOGLE_CLOUD_PROJECT: z.string().min(1).optional(),
+    DEPLOY_REGION: z.string().regex(/^[a-z]+-[a-z]+[0-9]$/, 'a region such as europe-west1'),
+    /** `project:region:instance` of the Cloud SQL for PostgreSQL instance. */
+    CLOUD_SQL_INSTANCE: z
+      .string()
+      .regex(/^[a-z0-9.:-]+:[a-z0-9-]+:[a-z0-9-]+$/, 'expected project:region:instance'),
+    /** Serverless VPC Access connector through which database functions reach Cloud SQL's private IP. */
+    DEPLOY_VPC_CONNECTOR: z
+      .string()
+      .regex(/^[a-z0-9/-]+$/, 'a connector name or projects/<p>/locations/<r>/connectors/<name>'),
+    DB_NAME: noComma(z.string().min(1)).default('orders'),
+    BIGQUERY_DATASET: z
+      .string()
+      .regex(/^[A-Za-z0-9_]{1,1024}$/, 'letters, digits and underscores')
+      .default('orders'),
+    BIGQUERY_LOCATION: noComma(z.string().min(1)).optional(),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /** place-order's ingress: `all` (IAM still required) or `internal-and-gclb` behind a load balancer. */
+    DEPLOY_HTTP_INGRESS: z.enum(['all', 'internal-and-gclb', 'internal-only']).default('all'),
+    /** Override the declared sizing of every function deployed in this run. */
+    DEPLOY_MEMORY: z
+      .string()
+      .regex(/^[0-9]+(Mi|Gi)$/, 'such as 512Mi')
+      .optional(),
+    DEPLOY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).optional(),
+    DEPLOY_MIN_INSTANCES: z.coerce.number().int().min(0).max(1000).optional(),
+    DEPLOY_MAX_INSTANCES: z.coerce.number().int().min(1).max(1000).optional(),
+  })
+  .refine((env) => env.DEPLOY_PROJECT ?? env.GOOGLE_CLOUD_PROJECT, {
+    path: ['DEPLOY_PROJECT'],
+    message: 'required (or GOOGLE_CLOUD_PROJECT)',
+    when: () => true,
+  })
+  .transform(({ DEPLOY_PROJECT, GOOGLE_CLOUD_PROJECT, DEPLOY_REGION, ...rest }) => ({
+    ...rest,
+    project: DEPLOY_PROJECT ?? GOOGLE_CLOUD_PROJECT ?? '',
+    region: DEPLOY_REGION,
+  }));
+
+export type DeployConfig = z.output<typeof deployConfigSchema>;
+
+export class DeployConfigError extends Error {
+  override readonly name = 'DeployConfigError';
+}
+
+export function parseDeployConfig(env: Record<string, string | undefined>): DeployConfig {
+  const result = deployConfigSchema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  throw new DeployConfigError(`invalid deploy configuration: ${problems.sort().join('; ')}`);
+}

@@ -1,0 +1,82 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FunctionName } from '@orders/events';
+import { parseDeployArgs } from './deploy-args';
+import { parseDeployConfig } from './deploy-config';
+import { deployPlan, formatStep, type Step } from './deploy-plan';
+
+export class MissingArtifactError extends Error {
+  override readonly name = 'MissingArtifactError';
+}
+
+export class CommandFailedError extends Error {
+  override readonly name = 'CommandFailedError';
+}
+
+export interface DeployIo {
+  argv: readonly string[];
+  env: Record<string, string | undefined>;
+  /** The repository root: gcloud runs there, and `functions/<name>/artifact` is found there. */
+  root: string;
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+function missingArtifacts(names: readonly FunctionName[], root: string): FunctionName[] {
+  return names.filter(
+    (name) => !existsSync(join(root, 'functions', name, 'artifact', 'package.json')),
+  );
+}
+
+/** Replaces `$NAME` by what an earlier step captured. */
+function expand(arg: string, captured: ReadonlyMap<string, string>): string {
+  return arg.replace(/\$([A-Z_]+)/g, (whole, name: string) => captured.get(name) ?? whole);
+}
+
+function run(step: Step, io: DeployIo, captured: Map<string, string>): void {
+  const [command, ...args] = step.argv.map((arg) => expand(arg, captured));
+  io.err(`$ ${formatStep(step)}`);
+  const result = spawnSync(command ?? 'gcloud', args, {
+    cwd: io.root,
+    env: io.env,
+    encoding: 'utf8',
+    stdio: step.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit',
+  });
+  if (result.error) throw new CommandFailedError(`${command}: ${result.error.message}`);
+  if (result.status !== 0) {
+    throw new CommandFailedError(`exit ${result.status ?? result.signal}: ${formatStep(step)}`);
+  }
+  if (step.capture) {
+    const value = result.stdout.trim();
+    if (!value) throw new CommandFailedError(`no output from: ${formatStep(step)}`);
+    captured.set(step.capture, value);
+  }
+}
+
+/**
+ * `pnpm run deploy`: deploys the named functions' artifacts in order and reconciles their
+ * subscriptions; stops at the first failing command. With --dry-run, prints the commands as
+ * a shell script and runs nothing. Returns the exit code.
+ */
+export function runDeploy(io: DeployIo): number {
+  const { names, dryRun } = parseDeployArgs(io.argv);
+  const config = parseDeployConfig(io.env);
+  const missing = missingArtifacts(names, io.root);
+  const plan = deployPlan(names, config);
+  if (dryRun) {
+    for (const name of missing)
+      io.err(`note: functions/${name}/artifact is missing: run \`pnpm bundle\``);
+    for (const step of plan) io.out(formatStep(step));
+    return 0;
+  }
+  if (missing.length > 0) {
+    throw new MissingArtifactError(
+      `no artifact for ${missing.join(', ')} (functions/<name>/artifact): run \`pnpm bundle\` first`,
+    );
+  }
+  const captured = new Map<string, string>();
+  for (const step of plan) run(step, io, captured);
+  io.err(`deployed ${names.join(', ')}`);
+  return 0;
+}

@@ -1,0 +1,15 @@
+export {
+  changedFunctions,
+  functionInputs,
+  sharedInputs,
+  UnknownFunctionError,
+  type WorkspaceManifest,
+} from './function-inputs';
+export { checkInfraPolicy, type TopologyVariables } from './infra-policy';
+export {
+  type HclBody,
+  loadTerraform,
+  parseTerraform,
+  type TerraformConfig,
+  TerraformParseError,
+} from './terraform-config';
