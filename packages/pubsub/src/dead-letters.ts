@@ -1,5 +1,6 @@
 import type { PubSub } from '@google-cloud/pubsub';
 import { type DeadLetters, deadLetterTopic } from '@orders/events';
+import { topicPublishers } from './topic-publishers';
 
 /**
  * Republishes the original bytes and attributes unchanged, plus `dlq_reason`,
@@ -7,13 +8,14 @@ import { type DeadLetters, deadLetterTopic } from '@orders/events';
  * tools can show why and replay to the original topic.
  */
 export function createPubSubDeadLetters(pubsub: PubSub): DeadLetters {
+  const publisher = topicPublishers(pubsub, { batching: { maxMessages: 100, maxMilliseconds: 2 } });
   return {
     async send({ topic, message, reason, consumer }) {
       const data =
         typeof message.data === 'string'
           ? Buffer.from(message.data, 'base64')
           : Buffer.from(message.data ?? []);
-      await pubsub.topic(deadLetterTopic(topic)).publishMessage({
+      await publisher(deadLetterTopic(topic)).publishMessage({
         data,
         attributes: {
           ...message.attributes,

@@ -1,5 +1,6 @@
-import type { PubSub, Topic } from '@google-cloud/pubsub';
+import type { PubSub } from '@google-cloud/pubsub';
 import { type Envelope, type EventBus, encodeEvent, routes, type TopicName } from '@orders/events';
+import { topicPublishers } from './topic-publishers';
 
 /**
  * Publishes each event to every topic its type routes to, with the order id as ordering
@@ -9,18 +10,10 @@ export function createPubSubBus(
   pubsub: PubSub,
   { maxBatchDelayMs = 2 }: { maxBatchDelayMs?: number } = {},
 ): EventBus {
-  const publishers = new Map<TopicName, Topic>();
-  const publisher = (name: TopicName) => {
-    let topic = publishers.get(name);
-    if (!topic) {
-      topic = pubsub.topic(name, {
-        messageOrdering: true,
-        batching: { maxMessages: 100, maxMilliseconds: maxBatchDelayMs },
-      });
-      publishers.set(name, topic);
-    }
-    return topic;
-  };
+  const publisher = topicPublishers(pubsub, {
+    messageOrdering: true,
+    batching: { maxMessages: 100, maxMilliseconds: maxBatchDelayMs },
+  });
 
   async function publishTo(name: TopicName, event: Envelope) {
     const topic = publisher(name);
