@@ -75,10 +75,23 @@ describe('pnpm dev (dist/dev.js)', () => {
     });
     expect(response.status).toBe(202);
 
+    // Self-healing: a function process that dies is started again on the same port.
+    const commandOf = (pid: number) =>
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    const placeOrderPid = descendants(dev.pid!).find((pid) =>
+      /--target=placeOrder/.test(commandOf(pid)),
+    )!;
+    process.kill(placeOrderPid, 'SIGKILL');
+    const restartDeadline = Date.now() + 30_000;
+    while (!/function place-order restarted/.test(stderr) && Date.now() < restartDeadline)
+      await sleep(100);
+    expect(stderr).toMatch(/function place-order was killed by SIGKILL; restarting/);
+    expect(stderr).toMatch(/function place-order restarted \(pid \d+\)/);
+    const again = await fetch(`${ready.functions['place-order']}/products`);
+    expect(again.status).toBe(200);
+
     const children = descendants(dev.pid!);
-    const commands = children.map((pid) =>
-      readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '),
-    );
+    const commands = children.map(commandOf);
     expect(commands).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/\/postgres -D /),

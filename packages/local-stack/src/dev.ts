@@ -1,7 +1,6 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { devStackFile, startLocalStack } from './local-stack';
-import { describeExit } from './spawn-managed';
 
 /**
  * `pnpm dev`: the whole stack on this machine until Ctrl-C. stdout carries exactly one line,
@@ -38,7 +37,6 @@ async function main(): Promise<void> {
     log,
     functionStdout: process.stderr,
     functionStderr: process.stderr,
-    onFunctionExit: (name, exit) => log(`function ${name} ${describeExit(exit)}`),
   });
 
   shutdown = (signal) => {

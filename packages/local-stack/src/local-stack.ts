@@ -3,11 +3,11 @@ import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { createDb, migrateToLatest, seedCatalog } from '@orders/db';
 import { functions as declaredFunctions, type FunctionName, type Trigger } from '@orders/events';
-import { type FunctionProcess, startFunction } from './function-process';
 import { type PostgresServer, startPostgres } from './postgres-server';
 import { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator';
 import { type Scheduler, startScheduler } from './scheduler';
 import type { ProcessExit } from './spawn-managed';
+import { type SupervisedFunction, superviseFunction } from './supervised-function';
 import { createTopology, pushEndpoint } from './topology-setup';
 
 /** A function to serve that is not (or not only) in the declaration, e.g. a test fixture. */
@@ -44,6 +44,11 @@ export interface LocalStackOptions {
   functionStderr?: Writable;
   /** Called when a function process ends while the stack is not stopping. */
   onFunctionExit?: (name: string, exit: ProcessExit) => void;
+  /**
+   * Start a function again when its process dies, on the same port, as Cloud Run starts a
+   * new instance; default true.
+   */
+  restartFunctions?: boolean;
   /** How often the housekeeping function gets a tick, when it runs; default 5 s. */
   housekeepingIntervalMs?: number;
 }
@@ -54,12 +59,14 @@ export interface LocalStack {
   projectId: string;
   /** Function name -> `http://127.0.0.1:PORT`. */
   functions: Record<string, string>;
-  /** The processes this stack owns (absent when reused from env). */
+  /** The processes this stack owns (absent when reused from env), as started. */
   pids: {
     postgres?: number;
     pubsubEmulator?: number;
     functions: Record<string, number | undefined>;
   };
+  /** The PID a function runs under now (it changes when a dead process is restarted). */
+  functionPid(name: string): number | undefined;
   /** Stops functions, then the emulator and PostgreSQL. Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -82,7 +89,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const log = options.log ?? (() => {});
   const rootDir = options.rootDir ?? repoRoot;
   const { projectId } = options;
-  const running: FunctionProcess[] = [];
+  const running: SupervisedFunction[] = [];
   let postgres: PostgresServer | undefined;
   let emulator: PubSubEmulator | undefined;
   let scheduler: Scheduler | undefined;
@@ -128,30 +135,37 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const specs = await resolveFunctions(options.functions, rootDir);
     const started = await Promise.allSettled(
       specs.map(async (spec) => {
-        const fn = await startFunction({
-          name: spec.name,
-          dir: spec.dir,
-          entryPoint: spec.entryPoint,
-          signatureType: spec.trigger.kind === 'http' ? 'http' : 'cloudevent',
-          env: {
-            ...env,
-            DATABASE_URL: databaseUrl,
-            PUBSUB_EMULATOR_HOST: pubsubEmulatorHost,
-            GOOGLE_CLOUD_PROJECT: projectId,
-            // What Cloud Run functions sets, so logs and config can name the function.
-            K_SERVICE: spec.name,
-            FUNCTION_NAME: spec.name,
-            FUNCTION_TARGET: spec.entryPoint,
-            NODE_ENV: 'production',
-            LOG_LEVEL: env.LOG_LEVEL ?? 'info',
-            ...options.functionEnv?.(spec.name),
+        const fn = await superviseFunction(
+          {
+            name: spec.name,
+            dir: spec.dir,
+            entryPoint: spec.entryPoint,
+            signatureType: spec.trigger.kind === 'http' ? 'http' : 'cloudevent',
+            env: {
+              ...env,
+              DATABASE_URL: databaseUrl,
+              PUBSUB_EMULATOR_HOST: pubsubEmulatorHost,
+              GOOGLE_CLOUD_PROJECT: projectId,
+              // What Cloud Run functions sets, so logs and config can name the function.
+              K_SERVICE: spec.name,
+              FUNCTION_NAME: spec.name,
+              FUNCTION_TARGET: spec.entryPoint,
+              NODE_ENV: 'production',
+              LOG_LEVEL: env.LOG_LEVEL ?? 'info',
+              ...options.functionEnv?.(spec.name),
+            },
+            stdout: options.functionStdout,
+            stderr: options.functionStderr,
+            linePrefix: `${spec.name} | `,
           },
-          stdout: options.functionStdout,
-          stderr: options.functionStderr,
-          linePrefix: `${spec.name} | `,
-        });
+          {
+            log,
+            restart: options.restartFunctions ?? true,
+            onExit: (exit) => options.onFunctionExit?.(spec.name, exit),
+          },
+        );
         running.push(fn);
-        log(`function ${spec.name} ready (pid ${fn.pid}) at ${fn.url}`);
+        log(`function ${spec.name} ready (pid ${fn.pid()}) at ${fn.url}`);
         return fn;
       }),
     );
@@ -167,9 +181,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         if (pushEndpoints[topic]) throw new Error(`two functions consume topic ${topic}`);
         pushEndpoints[topic] = pushEndpoint(fn.url, projectId, topic);
       }
-      fn.exited.then((exit) => {
-        if (!stopping) options.onFunctionExit?.(spec.name, exit);
-      });
     }
     await createTopology({ emulatorHost: pubsubEmulatorHost, projectId, pushEndpoints });
     if (pushEndpoints.housekeeping) {
@@ -191,8 +202,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       pids: {
         postgres: postgres!.pid,
         pubsubEmulator: emulator!.pid,
-        functions: Object.fromEntries(running.map((fn) => [fn.name, fn.pid])),
+        functions: Object.fromEntries(running.map((fn) => [fn.name, fn.pid()])),
       },
+      functionPid: (name) => running.find((fn) => fn.name === name)?.pid(),
       stop,
     };
   } catch (error) {

@@ -28,6 +28,9 @@ export const databaseConfigSchema = baseConfigSchema
     DB_USER: z.string().min(1).optional(),
     DB_NAME: z.string().min(1).optional(),
     DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+    /** Fault injection for `pnpm chaos` and crash tests (see fault-injection.ts); never in production. */
+    FAULT_CRASH_BEFORE_PUBLISH_RATE: z.coerce.number().min(0).max(1).default(0),
+    FAULT_SEED: z.string().default('0'),
   })
   .refine((env) => present(env.DATABASE_URL) || present(env.CLOUD_SQL_INSTANCE), {
     ...always,

@@ -5,6 +5,7 @@ import { createPubSubBus, createPubSubClient, createPubSubDeadLetters } from '@o
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import type { databaseConfigSchema } from './config';
+import { crashBeforePublish } from './fault-injection';
 import { createLogger, type Logger } from './logger';
 
 /**
@@ -44,12 +45,15 @@ export function createFunctionResources(
     projectId: config.GOOGLE_CLOUD_PROJECT,
     emulatorHost: config.PUBSUB_EMULATOR_HOST,
   });
-  const outbox = createOutbox(db, createPubSubBus(pubsub), (error, events) =>
-    logger.warn('publish failed; the outbox relay will retry', {
-      error,
-      eventIds: events.map((event) => event.id),
-      correlationId: events[0]?.correlationId,
-    }),
+  const outbox = crashBeforePublish(
+    createOutbox(db, createPubSubBus(pubsub), (error, events) =>
+      logger.warn('publish failed; the outbox relay will retry', {
+        error,
+        eventIds: events.map((event) => event.id),
+        correlationId: events[0]?.correlationId,
+      }),
+    ),
+    { rate: config.FAULT_CRASH_BEFORE_PUBLISH_RATE, seed: config.FAULT_SEED, logger },
   );
   return { logger, db, openDatabase, outbox, deadLetters: createPubSubDeadLetters(pubsub) };
 }
