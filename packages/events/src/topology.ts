@@ -19,7 +19,9 @@ const defaultDelivery: Delivery = {
   ackDeadlineSeconds: 60,
   minimumBackoffSeconds: 1,
   maximumBackoffSeconds: 60,
-  maxDeliveryAttempts: 5,
+  // With the backoff above, ten attempts span about four minutes: a database failover or a
+  // redeploy is retried through, not dead-lettered (five spanned about thirty seconds).
+  maxDeliveryAttempts: 10,
 };
 
 export const topics = {

@@ -49,6 +49,11 @@ export interface LocalStackOptions {
    * new instance; default true.
    */
   restartFunctions?: boolean;
+  /**
+   * A base URL that push subscriptions target instead of the functions (a proxy that
+   * forwards `/projects/P/topics/T` to the topic's function; see `pnpm chaos`).
+   */
+  pushVia?: string;
   /** How often the housekeeping function gets a tick, when it runs; default 5 s. */
   housekeepingIntervalMs?: number;
 }
@@ -179,7 +184,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       if (spec.trigger.kind === 'topic') {
         const topic = spec.trigger.topic;
         if (pushEndpoints[topic]) throw new Error(`two functions consume topic ${topic}`);
-        pushEndpoints[topic] = pushEndpoint(fn.url, projectId, topic);
+        pushEndpoints[topic] = pushEndpoint(options.pushVia ?? fn.url, projectId, topic);
       }
     }
     await createTopology({ emulatorHost: pubsubEmulatorHost, projectId, pushEndpoints });

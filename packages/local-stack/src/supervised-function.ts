@@ -29,7 +29,7 @@ export interface SuperviseOptions {
   restart?: boolean;
 }
 
-/** A process that lived shorter than this after being ready is crash-looping: back off. */
+/** A process that exits by itself sooner than this after being ready is crash-looping. */
 const healthyAfterMs = 5_000;
 const maxBackoffMs = 10_000;
 
@@ -58,8 +58,10 @@ export async function superviseFunction(
       current = undefined;
       onExit?.(exit);
       if (!restart) return;
-      backoffMs =
-        Date.now() - readyAt < healthyAfterMs ? Math.min(maxBackoffMs, backoffMs * 2 || 250) : 0;
+      // A process that ends by itself soon after starting is crash-looping: back off. One
+      // killed from outside (a chaos run, the OOM killer) is replaced at once.
+      const crashLooping = exit.signal === null && Date.now() - readyAt < healthyAfterMs;
+      backoffMs = crashLooping ? Math.min(maxBackoffMs, backoffMs * 2 || 250) : 0;
       log(
         `function ${options.name} ${describeExit(exit)}; restarting${backoffMs ? ` in ${backoffMs} ms` : ''}`,
       );

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,13 +8,24 @@ import { describe, expect, it } from '@jest/globals';
 import { topics } from '@orders/events';
 import { startFunction } from './function-process';
 import { testProjectId } from './test-harness';
-import { createTopology, emulatorClient, pushEndpoint } from './topology-setup';
+import {
+  createTopology,
+  emulatorClient,
+  localDeliveryAttempts,
+  pushEndpoint,
+} from './topology-setup';
 
 const emulatorHost = () => process.env.PUBSUB_EMULATOR_HOST!;
 
 function client(projectId: string): PubSub {
   return emulatorClient({ projectId, emulatorHost: emulatorHost() });
 }
+
+const discardOutput = new Writable({
+  write(_chunk, _encoding, done) {
+    done();
+  },
+});
 
 describe('createTopology', () => {
   it('creates the declared topics, DLQs and consumer subscriptions with their delivery policy', async () => {
@@ -52,17 +63,15 @@ describe('createTopology', () => {
 
       const delivery = topics['order-saga'].delivery;
       const [processOrder] = await pubsub.subscription('process-order').getMetadata();
+      // Redelivery at once: the emulator stalls messages under a retry policy (see below).
+      expect(processOrder.retryPolicy ?? null).toBeNull();
       expect(processOrder).toMatchObject({
         topic: `projects/${projectId}/topics/order-saga`,
         pushConfig: { pushEndpoint: saga },
         ackDeadlineSeconds: delivery.ackDeadlineSeconds,
-        retryPolicy: {
-          minimumBackoff: { seconds: String(delivery.minimumBackoffSeconds) },
-          maximumBackoff: { seconds: String(delivery.maximumBackoffSeconds) },
-        },
         deadLetterPolicy: {
           deadLetterTopic: `projects/${projectId}/topics/order-saga-dlq`,
-          maxDeliveryAttempts: delivery.maxDeliveryAttempts,
+          maxDeliveryAttempts: localDeliveryAttempts(delivery),
         },
         enableMessageOrdering: false,
       });
@@ -85,7 +94,7 @@ describe('createTopology', () => {
       });
       const [after] = await pubsub.subscription('process-order').getMetadata();
       expect(after.pushConfig?.pushEndpoint).toBe(moved);
-      expect(after.deadLetterPolicy?.maxDeliveryAttempts).toBe(delivery.maxDeliveryAttempts);
+      expect(after.deadLetterPolicy?.maxDeliveryAttempts).toBe(localDeliveryAttempts(delivery));
       // payment-handler no longer runs: back to pull.
       const [stopped] = await pubsub.subscription('payment-handler').getMetadata();
       expect(stopped.pushConfig?.pushEndpoint ?? '').toBe('');
@@ -119,7 +128,6 @@ describe('createTopology', () => {
       await createTopology({
         emulatorHost: emulatorHost(),
         projectId,
-        // Short backoff: the emulator still waits ~3 s between attempts, whatever we set.
         topics: {
           'flaky-topic': {
             consumer: 'flaky-consumer',
@@ -163,6 +171,50 @@ describe('createTopology', () => {
       const bodies = deliveries.map((message) => Buffer.from(message.data, 'base64').toString());
       expect(bodies.filter((body) => body === 'poison')).toHaveLength(5);
       expect(bodies.filter((body) => body === 'fine')).toHaveLength(1);
+    } finally {
+      await pubsub.close();
+      await fn.stop();
+      await rm(recordDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('keeps redelivering pushes that failed while their consumer was down, until handled', async () => {
+    const projectId = testProjectId('stubborn');
+    const recordDir = await mkdtemp(join(tmpdir(), 'recorder-'));
+    const recordFile = join(recordDir, 'events.jsonl');
+    const fn = await startFunction({
+      name: 'event-recorder',
+      dir: join(__dirname, 'fixtures', 'event-recorder'),
+      entryPoint: 'record',
+      signatureType: 'cloudevent',
+      env: { PATH: process.env.PATH, RECORD_FILE: recordFile },
+      stdout: discardOutput,
+      stderr: discardOutput,
+    });
+    const pubsub = client(projectId);
+    try {
+      await createTopology({
+        emulatorHost: emulatorHost(),
+        projectId,
+        pushEndpoints: { 'order-saga': pushEndpoint(fn.url, projectId, 'order-saga') },
+      });
+      // Twenty messages pushed while their consumer is down for 5 s (as after a crash):
+      // under a retry policy the emulator would stop pushing them for good.
+      await writeFile(`${recordFile}.down`, '');
+      const topic = pubsub.topic('order-saga');
+      await Promise.all(
+        Array.from({ length: 20 }, (_, n) => topic.publishMessage({ data: Buffer.from(`m-${n}`) })),
+      );
+      await sleep(5_000);
+      await rm(`${recordFile}.down`);
+      const handled = async () => {
+        const lines = (await readFile(recordFile, 'utf8')).trim().split('\n');
+        const after = lines.map((line) => JSON.parse(line)).filter((r) => r.handled);
+        return new Set(after.map((r) => r.cloudEvent.data.message.messageId)).size;
+      };
+      const deadline = Date.now() + 30_000;
+      while ((await handled()) < 20 && Date.now() < deadline) await sleep(250);
+      expect(await handled()).toBe(20);
     } finally {
       await pubsub.close();
       await fn.stop();

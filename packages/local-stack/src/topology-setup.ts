@@ -21,7 +21,7 @@ const ALREADY_EXISTS = 6;
 /**
  * Creates the declared topology on the emulator: every topic and its `<topic>-dlq`, a pull
  * subscription `<topic>-dlq` for inspecting dead letters, and on each topic a subscription
- * named after its consumer with the declared retry and dead-letter policy: push to the
+ * named after its consumer with the declared dead-letter policy: push to the
  * consumer's endpoint when it runs, pull otherwise. Safe to run again: existing topics stay,
  * existing subscriptions are pointed at the new endpoint (function ports change between runs).
  *
@@ -67,13 +67,14 @@ export async function createTopology(options: TopologyOptions): Promise<CreatedT
       const settings = {
         pushConfig: pushEndpoint ? { pushEndpoint } : {},
         ackDeadlineSeconds: delivery.ackDeadlineSeconds,
-        retryPolicy: {
-          minimumBackoff: { seconds: delivery.minimumBackoffSeconds },
-          maximumBackoff: { seconds: delivery.maximumBackoffSeconds },
-        },
+        // No retry policy here (Pub/Sub's default: redeliver at once; the emulator does so
+        // about once a second). Under a retry policy the emulator (0.8.20) stops pushing
+        // messages whose pushes failed together (a consumer down for a few seconds), for
+        // good: neither redelivered nor dead-lettered. Production subscriptions get the
+        // declared backoff (see deploy/); here the attempts make up for it.
         deadLetterPolicy: {
           deadLetterTopic: `projects/${projectId}/topics/${dlq}`,
-          maxDeliveryAttempts: delivery.maxDeliveryAttempts,
+          maxDeliveryAttempts: localDeliveryAttempts(delivery),
         },
         enableMessageOrdering: false,
       };
@@ -87,6 +88,22 @@ export async function createTopology(options: TopologyOptions): Promise<CreatedT
     await pubsub.close();
   }
   return created;
+}
+
+/**
+ * Delivery attempts without backoff that last about as long as the declared ones do with
+ * it (the emulator redelivers about once a second), so that an outage a production
+ * subscription rides out is ridden out here too. Pub/Sub accepts 5 to 100.
+ */
+export function localDeliveryAttempts(delivery: Delivery): number {
+  let windowSeconds = 0;
+  for (let retry = 0; retry < delivery.maxDeliveryAttempts - 1; retry++) {
+    windowSeconds += Math.min(
+      delivery.maximumBackoffSeconds,
+      delivery.minimumBackoffSeconds * 2 ** retry,
+    );
+  }
+  return Math.min(100, Math.max(delivery.maxDeliveryAttempts, Math.ceil(windowSeconds)));
 }
 
 /** The push URL for a function: functions-framework only turns a raw Pub/Sub push body into

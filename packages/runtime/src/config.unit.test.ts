@@ -12,6 +12,9 @@ describe('parseConfig', () => {
       DATABASE_URL: 'postgres://u@localhost:5432/db',
       DB_POOL_SIZE: 4,
       LOG_LEVEL: 'info',
+      // Fault injection is off unless a chaos run or a crash test turns it on.
+      FAULT_CRASH_BEFORE_PUBLISH_RATE: 0,
+      FAULT_SEED: '0',
     });
   });
 

@@ -23,6 +23,8 @@ export interface OrderSagaState {
   cancelReason?: CancelReason;
   /** The compensation of the payment step, once asked for. */
   refund?: { reason: EventData<'RefundRequested'>['reason']; requests: number; done: boolean };
+  /** Why a saga in NEEDS_ATTENTION was parked, when the news it waited for may still come. */
+  parkedFor?: 'unconfirmed_refund';
 }
 
 /** What wakes the saga: its events, the outcome of its own stock step, and its deadline. */
@@ -68,6 +70,7 @@ export const paymentIdOf = (orderId: string) => `pay_${orderId}`;
  *   deadline passed  -> request refund (void), release stock, cancel     -> CANCELLED
  *   late PaymentSucceeded after cancellation -> request refund
  *   refund not confirmed after maxRefundRequests deadlines               -> NEEDS_ATTENTION
+ *   that refund confirmed after all                                      -> CANCELLED
  *
  * Compensations run in reverse order of the steps they undo: the payment first, then stock.
  */
@@ -80,7 +83,8 @@ export function createOrderSaga(options: OrderSagaOptions): OrderSaga {
       AWAITING_PAYMENT: ['CONFIRMED', 'CANCELLED', 'NEEDS_ATTENTION'],
       CANCELLED: ['NEEDS_ATTENTION'],
       CONFIRMED: [],
-      NEEDS_ATTENTION: [],
+      // Only the refund it was parked waiting for, confirmed at last, settles it.
+      NEEDS_ATTENTION: ['CANCELLED'],
     },
     decide: (state, input, context) => decide(options, state, input, context),
     deadlinePassed: { type: 'DeadlinePassed' },
@@ -219,6 +223,16 @@ function decide(
         };
       }
       if (state.refund.done) return { kind: 'ignore', note: 'refund already confirmed' };
+      if (state.status === 'NEEDS_ATTENTION' && state.parkedFor === 'unconfirmed_refund') {
+        // The confirmation came after all: nothing is left for an operator to do.
+        const { parkedFor: _settled, ...rest } = state;
+        return decision(
+          { ...rest, status: 'CANCELLED', refund: { ...state.refund, done: true } },
+          [{ kind: 'updateOrder', orderId, status: 'CANCELLED', cancelReason: state.cancelReason }],
+          null,
+          `payment ${input.data.kind === 'void' ? 'voided' : 'refunded'} after the saga was parked: cancelled`,
+        );
+      }
       return decision(
         { ...state, refund: { ...state.refund, done: true } },
         [],
@@ -247,8 +261,15 @@ function decide(
       if (state.refund && !state.refund.done && state.status === 'CANCELLED') {
         if (state.refund.requests >= options.maxRefundRequests) {
           return decision(
-            { ...state, status: 'NEEDS_ATTENTION' },
-            [{ kind: 'updateOrder', orderId, status: 'NEEDS_ATTENTION' }],
+            { ...state, status: 'NEEDS_ATTENTION', parkedFor: 'unconfirmed_refund' },
+            [
+              {
+                kind: 'updateOrder',
+                orderId,
+                status: 'NEEDS_ATTENTION',
+                cancelReason: state.cancelReason,
+              },
+            ],
             null,
             `refund not confirmed after ${state.refund.requests} requests`,
           );

@@ -212,8 +212,33 @@ describe('order saga', () => {
       note: 'refund not confirmed after 3 requests',
     });
     expect(commandsOf(parked)).toEqual([
-      { kind: 'updateOrder', orderId, status: 'NEEDS_ATTENTION' },
+      { kind: 'updateOrder', orderId, status: 'NEEDS_ATTENTION', cancelReason: 'payment_timeout' },
     ]);
+  });
+
+  it('settles a saga parked for its refund when the refund is confirmed after all', () => {
+    const settled = given(placed, reserved, deadline, deadline, deadline, deadline).when(refunded);
+    expect(decided(settled)).toMatchObject({
+      state: { status: 'CANCELLED', refund: { done: true } },
+      deadlineAt: null,
+      note: 'payment refunded after the saga was parked: cancelled',
+    });
+    expect(decided(settled).state.parkedFor).toBeUndefined();
+    expect(commandsOf(settled)).toEqual([
+      { kind: 'updateOrder', orderId, status: 'CANCELLED', cancelReason: 'payment_timeout' },
+    ]);
+    expect(
+      given(placed, reserved, deadline, deadline, deadline, deadline, refunded).when(refunded).kind,
+    ).toBe('ignore');
+  });
+
+  it('keeps a saga parked by a failing compensation parked, and records its refund', () => {
+    // Its stock release kept failing after the timeout: the refund alone does not settle it.
+    const cancelled = decided(given(placed, reserved).when(deadline)).state;
+    const parked = saga.park(cancelled, 'release refused').state;
+    const outcome = decided(saga.decide(parked, refunded, { now, causationId: null }));
+    expect(outcome.state).toMatchObject({ status: 'NEEDS_ATTENTION', refund: { done: true } });
+    expect(outcome.commands).toEqual([]);
   });
 
   it('treats duplicates and late news as normal inputs', () => {
