@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+
+/** What `pnpm chaos` injects, by kind; the report counts each. */
+export const faultKinds = [
+  /** A push delivered twice at once. */
+  'duplicate-delivery',
+  /** An event already handled, published again (twice, concurrently). */
+  'republish',
+  /** A push refused once, so Pub/Sub delivers it again later, after events published after it. */
+  'delay',
+  /** A push handled, but its acknowledgement lost: Pub/Sub delivers it again, later. */
+  'ack-lost',
+  /** A payment result refused until after its order's payment deadline has passed. */
+  'late-result',
+  /** A function process SIGKILLed at a random moment. */
+  'crash',
+  /** A function process killed after a commit, before publishing what it emitted. */
+  'crash-before-publish',
+  /** A transient payment provider error (a `flaky-` customer's first two attempts). */
+  'provider-error',
+  /** A payment the provider declines. */
+  'decline',
+  /** A database connection terminated in the middle of a transaction. */
+  'db-connection-killed',
+  /** A message that can never be handled (bad JSON or schema, unknown type or version). */
+  'poison',
+] as const;
+
+export type FaultKind = (typeof faultKinds)[number];
+export type FaultCounts = Record<FaultKind, number>;
+
+export function noFaults(): FaultCounts {
+  return Object.fromEntries(faultKinds.map((kind) => [kind, 0])) as FaultCounts;
+}
+
+/** A number in [0, 1) that depends only on the seed and `parts`: the same run decides alike. */
+export function seededShare(seed: string, ...parts: (string | number)[]): number {
+  return (
+    createHash('sha256')
+      .update([seed, ...parts].join(':'))
+      .digest()
+      .readUInt32BE(0) /
+    2 ** 32
+  );
+}
+
+/** A seeded generator of numbers in [0, 1) (mulberry32), for sequences such as the crash times. */
+export function seededRandom(seed: string, stream: string): () => number {
+  let state = Math.floor(seededShare(seed, stream) * 2 ** 32);
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** A UUID (v4 layout) that depends only on the seed and `parts`. */
+export function seededUuid(seed: string, ...parts: (string | number)[]): string {
+  const hex = createHash('sha256')
+    .update([seed, 'uuid', ...parts].join(':'))
+    .digest('hex');
+  const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+export interface DeliveryRates {
+  duplicate: number;
+  delay: number;
+  ackLost: number;
+  /** Of payment results on their way to the saga. */
+  lateResult: number;
+}
+
+export interface Delivery {
+  topic: string;
+  eventType: string;
+  correlationId: string;
+  /** What the decision is keyed by: the same in every run of a seed (event ids are not). */
+  messageKey: string;
+  /** How many times this very message has reached the proxy before, from 0. */
+  previousDeliveries: number;
+}
+
+export type DeliveryFault =
+  | { kind: 'pass' }
+  | { kind: 'duplicate-delivery' | 'ack-lost' | 'delay' }
+  | { kind: 'late-result'; holdMs: number };
+
+const paymentResults = new Set(['PaymentSucceeded', 'PaymentFailed']);
+
+/**
+ * What happens to one push. Only a message's first two deliveries are tampered with, so no
+ * message is pushed past its topic's delivery attempts by faults alone.
+ */
+export function deliveryFault(
+  seed: string,
+  delivery: Delivery,
+  rates: DeliveryRates,
+  { lateHoldMs }: { lateHoldMs: number },
+): DeliveryFault {
+  if (delivery.previousDeliveries > 1) return { kind: 'pass' };
+  const share = seededShare(
+    seed,
+    'delivery',
+    delivery.topic,
+    delivery.messageKey,
+    delivery.previousDeliveries,
+  );
+  const late =
+    delivery.topic === 'order-saga' &&
+    paymentResults.has(delivery.eventType) &&
+    delivery.previousDeliveries === 0;
+  // Consecutive slices of [0, 1): the share falls in at most one.
+  const slices: [number, DeliveryFault][] = [
+    [late ? rates.lateResult : 0, { kind: 'late-result', holdMs: lateHoldMs }],
+    [rates.duplicate, { kind: 'duplicate-delivery' }],
+    [rates.ackLost, { kind: 'ack-lost' }],
+    [rates.delay, { kind: 'delay' }],
+  ];
+  let bound = 0;
+  for (const [width, fault] of slices) {
+    bound += width;
+    if (share < bound) return fault;
+  }
+  return { kind: 'pass' };
+}
