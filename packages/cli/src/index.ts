@@ -21,6 +21,8 @@ export {
   type PlannedOrder,
   planOrders,
 } from './order-mix';
+export { findSagaHistory, type SagaHistory } from './saga-history';
+export { type ListSagasOptions, listSagas, type SagaListing } from './saga-listing';
 export {
   DevStackFileError,
   locateStack,

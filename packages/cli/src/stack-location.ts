@@ -12,7 +12,7 @@ const cliConfigSchema = z.object({
   PUBSUB_EMULATOR_HOST: optional(z.string().regex(/^[^\s/]+:\d+$/, 'must be host:port')),
   /** The project of the topics; alone (no emulator, no dev stack) it means production. */
   GOOGLE_CLOUD_PROJECT: optional(z.string().min(1)),
-  /** Reused by a stack the demo starts (see @orders/local-stack); checked here only. */
+  /** The PostgreSQL of `pnpm sagas`; also reused by a stack the demo starts (see @orders/local-stack). */
   DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/ })),
   /** The place-order function, e.g. `http://127.0.0.1:8080`. */
   PLACE_ORDER_URL: optional(z.url({ protocol: /^https?$/ })),
@@ -40,6 +40,8 @@ export interface StackLocation {
   /** Where the Pub/Sub topics are; undefined when nothing says. */
   pubsub: { projectId: string; emulatorHost: string | undefined } | undefined;
   placeOrderUrl: string | undefined;
+  /** The order database (`postgres://`); undefined when nothing says. */
+  databaseUrl: string | undefined;
   /** The dev stack file that was read, if any. */
   devStackFile: string | undefined;
 }
@@ -95,8 +97,20 @@ export function locateStack(
   return {
     pubsub: projectId ? { projectId, emulatorHost } : undefined,
     placeOrderUrl: config.PLACE_ORDER_URL ?? devStack?.functions['place-order'],
+    databaseUrl: config.DATABASE_URL ?? devStack?.databaseUrl,
     devStackFile: devStack ? path : undefined,
   };
+}
+
+/** Where the database is, for messages: its URL without the password. */
+export function describeDatabase(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return `the database at ${parsed.toString()}`;
+  } catch {
+    return 'the database at DATABASE_URL';
+  }
 }
 
 /** Where the Pub/Sub topics are, for messages: `project p on the emulator at h`. */

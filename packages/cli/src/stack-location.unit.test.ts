@@ -1,6 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError } from '@orders/runtime';
-import { cliConfig, type DevStack, describePubSub, locateStack } from './stack-location';
+import {
+  cliConfig,
+  type DevStack,
+  describeDatabase,
+  describePubSub,
+  locateStack,
+} from './stack-location';
 
 const devStack: DevStack = {
   databaseUrl: 'postgres://postgres@127.0.0.1:5000/postgres',
@@ -15,6 +21,7 @@ describe('locateStack', () => {
     expect(locateStack(cliConfig({}), devStack, file)).toEqual({
       pubsub: { projectId: 'orders-local', emulatorHost: '127.0.0.1:8085' },
       placeOrderUrl: 'http://127.0.0.1:9000',
+      databaseUrl: 'postgres://postgres@127.0.0.1:5000/postgres',
       devStackFile: file,
     });
   });
@@ -24,10 +31,12 @@ describe('locateStack', () => {
       PUBSUB_EMULATOR_HOST: 'localhost:1',
       GOOGLE_CLOUD_PROJECT: 'other',
       PLACE_ORDER_URL: 'http://localhost:2',
+      DATABASE_URL: 'postgresql://ops@db.internal:5432/orders',
     });
     expect(locateStack(config, devStack, file)).toEqual({
       pubsub: { projectId: 'other', emulatorHost: 'localhost:1' },
       placeOrderUrl: 'http://localhost:2',
+      databaseUrl: 'postgresql://ops@db.internal:5432/orders',
       devStackFile: file,
     });
   });
@@ -36,12 +45,25 @@ describe('locateStack', () => {
     expect(locateStack(cliConfig({ PUBSUB_EMULATOR_HOST: 'localhost:1' }), undefined)).toEqual({
       pubsub: { projectId: 'orders-local', emulatorHost: 'localhost:1' },
       placeOrderUrl: undefined,
+      databaseUrl: undefined,
       devStackFile: undefined,
     });
     const production = locateStack(cliConfig({ GOOGLE_CLOUD_PROJECT: 'acme-prod' }), undefined);
     expect(production.pubsub).toEqual({ projectId: 'acme-prod', emulatorHost: undefined });
     expect(describePubSub(production.pubsub!)).toBe('project acme-prod (Google Cloud)');
     expect(locateStack(cliConfig({ GOOGLE_CLOUD_PROJECT: '' }), undefined).pubsub).toBeUndefined();
+  });
+});
+
+describe('describeDatabase', () => {
+  it('names the database without its password', () => {
+    expect(describeDatabase('postgres://ops:s3cret@db.internal:5432/orders')).toBe(
+      'the database at postgres://ops:***@db.internal:5432/orders',
+    );
+    expect(describeDatabase('postgres://postgres@127.0.0.1:5000/postgres')).toBe(
+      'the database at postgres://postgres@127.0.0.1:5000/postgres',
+    );
+    expect(describeDatabase('not a url')).toBe('the database at DATABASE_URL');
   });
 });
 

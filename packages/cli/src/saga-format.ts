@@ -1,0 +1,104 @@
+import type { SagaHistory } from './saga-history';
+import type { SagaListing } from './saga-listing';
+import { textTable } from './text-table';
+
+/** What `sagas list` prints: one line per saga, then the count. */
+export function formatSagaTable(sagas: readonly SagaListing[], limit: number): string {
+  if (sagas.length === 0) return 'no sagas';
+  const rows = sagas.map((saga) => [
+    saga.orderId,
+    saga.status,
+    saga.version,
+    saga.correlationId,
+    saga.deadlineAt,
+    saga.updatedAt,
+    saga.totalMinor === null ? null : formatMoney(saga.totalMinor, saga.currency!),
+    whyOf(saga),
+  ]);
+  const header = [
+    'ORDER ID',
+    'STATUS',
+    'VERSION',
+    'CORRELATION ID',
+    'DEADLINE',
+    'UPDATED',
+    'TOTAL',
+    'REASON / LAST ERROR',
+  ];
+  const count = `${sagas.length} saga${sagas.length === 1 ? '' : 's'}`;
+  const more = sagas.length === limit ? ` (the ${limit} most recent: --limit shows more)` : '';
+  return `${textTable(header, rows, [6])}\n${count}${more}`;
+}
+
+/** What `sagas show` prints: the saga, its order, its history in version order, its state. */
+export function formatSagaHistory({ saga, order, transitions }: SagaHistory): string {
+  const history = textTable(
+    ['VERSION', 'AT', 'TRANSITION', 'CAUSE', 'CAUSE EVENT ID', 'NOTE'],
+    transitions.map((transition) => [
+      transition.version,
+      transition.at,
+      `${transition.from ?? '-'} -> ${transition.to}`,
+      transition.cause,
+      transition.causeEventId,
+      transition.note,
+    ]),
+  );
+  return [
+    ...labelled([
+      ['order id', saga.orderId],
+      ['saga', saga.type],
+      ['status', saga.status],
+      ['version', saga.version],
+      ['correlation id', saga.correlationId],
+      ['deadline', saga.deadlineAt],
+      ['failed attempts', saga.failedAttempts],
+      ['last error', saga.lastError],
+      ['created at', saga.createdAt],
+      ['updated at', saga.updatedAt],
+    ]),
+    '',
+    'order:',
+    ...(order
+      ? labelled([
+          ['status', order.status],
+          ['cancel reason', order.cancelReason],
+          ['total', formatMoney(order.totalMinor, order.currency)],
+          ['customer', order.customerId],
+        ]).map((line) => `  ${line}`)
+      : ['  none: no order row with this id']),
+    '',
+    `history (${transitions.length} transition${transitions.length === 1 ? '' : 's'}):`,
+    history,
+    '',
+    'state:',
+    JSON.stringify(saga.state, null, 2),
+  ].join('\n');
+}
+
+function whyOf(saga: SagaListing): string | null {
+  if (saga.reason) return saga.reason;
+  if (saga.lastError) return `last error (${saga.failedAttempts}×): ${saga.lastError}`;
+  return null;
+}
+
+function labelled(pairs: [string, unknown][]): string[] {
+  const width = Math.max(...pairs.map(([label]) => label.length));
+  return pairs.map(([label, value]) => `${label.padEnd(width)}  ${value ?? '-'}`);
+}
+
+/** `2697 EUR` -> `26.97 EUR`, with the currency's own number of decimals. */
+function formatMoney(minor: number, currency: string): string {
+  let digits = 2;
+  try {
+    digits =
+      new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions()
+        .maximumFractionDigits ?? 2;
+  } catch {
+    // Not a currency Intl knows: assume cents.
+  }
+  const sign = minor < 0 ? '-' : '';
+  const units = Math.abs(minor);
+  const whole = Math.floor(units / 10 ** digits);
+  const fraction = digits > 0 ? `.${String(units % 10 ** digits).padStart(digits, '0')}` : '';
+  return `${sign}${whole}${fraction} ${currency}`;
+}

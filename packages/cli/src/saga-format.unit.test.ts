@@ -1,0 +1,132 @@
+import { describe, expect, it } from '@jest/globals';
+import { formatSagaHistory, formatSagaTable } from './saga-format';
+import type { SagaHistory } from './saga-history';
+import type { SagaListing } from './saga-listing';
+
+const parked: SagaListing = {
+  orderId: '0b0f8a64-5d4c-4f3e-9a47-6f1c2d3e4f50',
+  status: 'NEEDS_ATTENTION',
+  version: 3,
+  correlationId: '5a3e1c2d-0000-4000-8000-000000000001',
+  deadlineAt: null,
+  updatedAt: '2026-11-28T10:00:00.000Z',
+  reason: 'compensation failed 3 times: release refused',
+  failedAttempts: 3,
+  lastError: 'release refused',
+  totalMinor: 899,
+  currency: 'EUR',
+};
+const waiting: SagaListing = {
+  ...parked,
+  orderId: '1b0f8a64-5d4c-4f3e-9a47-6f1c2d3e4f51',
+  status: 'AWAITING_PAYMENT',
+  version: 2,
+  deadlineAt: '2026-11-28T10:02:00.000Z',
+  reason: null,
+  failedAttempts: 1,
+  lastError: 'connection reset',
+  totalMinor: 120_000,
+  currency: 'JPY',
+};
+
+describe('formatSagaTable', () => {
+  it('prints one aligned line per saga, the money in major units, and the reason', () => {
+    const lines = formatSagaTable([parked, waiting], 100).split('\n');
+    expect(lines[0]).toMatch(/^ORDER ID\s+STATUS\s+VERSION\s+CORRELATION ID\s+DEADLINE\s+UPDATED/);
+    expect(lines[1]).toContain('NEEDS_ATTENTION');
+    expect(lines[1]).toContain('8.99 EUR');
+    expect(lines[1]).toMatch(/compensation failed 3 times: release refused$/);
+    expect(lines[2]).toContain('120000 JPY');
+    expect(lines[2]).toMatch(/last error \(1×\): connection reset$/);
+    // The total column is right-aligned: both totals end at the same column.
+    expect(lines[1]!.indexOf('8.99 EUR') + 8).toBe(lines[2]!.indexOf('120000 JPY') + 10);
+    expect(lines[3]).toBe('2 sagas');
+  });
+
+  it('says when the limit cut the list, and when there is nothing', () => {
+    expect(formatSagaTable([parked], 1)).toMatch(
+      /\n1 saga \(the 1 most recent: --limit shows more\)$/,
+    );
+    expect(formatSagaTable([], 100)).toBe('no sagas');
+  });
+});
+
+describe('formatSagaHistory', () => {
+  it('prints the saga, its order, its transitions in order and its state', () => {
+    const history: SagaHistory = {
+      saga: {
+        orderId: parked.orderId,
+        type: 'order',
+        status: 'NEEDS_ATTENTION',
+        version: 3,
+        correlationId: parked.correlationId,
+        deadlineAt: null,
+        failedAttempts: 3,
+        lastError: 'release refused',
+        createdAt: '2026-11-28T09:59:00.000Z',
+        updatedAt: '2026-11-28T10:00:00.000Z',
+        state: { status: 'NEEDS_ATTENTION', totalMinor: 899 },
+      },
+      order: {
+        status: 'NEEDS_ATTENTION',
+        cancelReason: null,
+        totalMinor: 899,
+        currency: 'EUR',
+        customerId: 'cust-1',
+      },
+      transitions: [
+        {
+          version: 1,
+          from: 'NEW',
+          to: 'RESERVING_STOCK',
+          cause: 'OrderPlaced',
+          causeEventId: 'e1',
+          note: null,
+          at: '2026-11-28T09:59:00.000Z',
+        },
+        {
+          version: 2,
+          from: 'RESERVING_STOCK',
+          to: 'AWAITING_PAYMENT',
+          cause: 'StockReserved',
+          causeEventId: 'e1',
+          note: null,
+          at: '2026-11-28T09:59:00.000Z',
+        },
+        {
+          version: 3,
+          from: 'AWAITING_PAYMENT',
+          to: 'NEEDS_ATTENTION',
+          cause: 'PaymentFailed',
+          causeEventId: 'e2',
+          note: 'compensation failed 3 times: release refused',
+          at: '2026-11-28T10:00:00.000Z',
+        },
+      ],
+    };
+    const text = formatSagaHistory(history);
+    expect(text).toMatch(/^order id {9}0b0f8a64-5d4c-4f3e-9a47-6f1c2d3e4f50$/m);
+    expect(text).toMatch(/^deadline {9}-$/m);
+    expect(text).toMatch(/^ {2}total {10}8\.99 EUR$/m);
+    expect(text).toContain('history (3 transitions):');
+    const steps = text.split('\n').filter((line) => / -> /.test(line));
+    expect(
+      steps.map((line) =>
+        line
+          .trim()
+          .split(/\s{2,}/)
+          .slice(0, 4),
+      ),
+    ).toEqual([
+      ['1', '2026-11-28T09:59:00.000Z', 'NEW -> RESERVING_STOCK', 'OrderPlaced'],
+      ['2', '2026-11-28T09:59:00.000Z', 'RESERVING_STOCK -> AWAITING_PAYMENT', 'StockReserved'],
+      ['3', '2026-11-28T10:00:00.000Z', 'AWAITING_PAYMENT -> NEEDS_ATTENTION', 'PaymentFailed'],
+    ]);
+    expect(text).toMatch(
+      /state:\n\{\n {2}"status": "NEEDS_ATTENTION",\n {2}"totalMinor": 899\n\}$/,
+    );
+    expect(formatSagaHistory({ ...history, order: null })).toContain(
+      'order:\n  none: no order row with this id',
+    );
+  });
+});

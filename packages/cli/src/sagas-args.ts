@@ -1,0 +1,88 @@
+import { parseArgs } from 'node:util';
+import { UsageError } from './usage-error';
+
+export type SagasCommand =
+  | { command: 'help' }
+  | { command: 'list'; status: string | undefined; limit: number; json: boolean }
+  | { command: 'show'; orderId: string; json: boolean };
+
+const defaultLimit = 100;
+const maxLimit = 10_000;
+
+export const sagasUsage = (statuses: readonly string[]) => `usage: pnpm sagas <command> [options]
+
+  list [--status S] [--limit N] [--json]  order sagas, most recently changed first (default 100)
+  show <orderId> [--json]                 one saga: its state, its order, and every transition
+
+  --status S keeps the sagas in status S: ${statuses.join(', ')}.`;
+
+/**
+ * Parses `pnpm sagas` arguments (without the node and script paths); `statuses` are the
+ * statuses of the order saga.
+ * @throws UsageError
+ */
+export function parseSagasArgs(argv: readonly string[], statuses: readonly string[]): SagasCommand {
+  const { values, positionals } = parse(argv);
+  if (values.help) return { command: 'help' };
+  const [command, ...rest] = positionals;
+  const json = values.json ?? false;
+
+  switch (command) {
+    case undefined:
+      throw new UsageError('a command is needed: list or show');
+    case 'help':
+      return { command: 'help' };
+    case 'list': {
+      if (rest.length > 0) throw new UsageError(`list takes no argument, got ${rest.join(' ')}`);
+      const { status } = values;
+      if (status !== undefined && !statuses.includes(status)) {
+        throw new UsageError(`unknown status ${status}: one of ${statuses.join(', ')}`);
+      }
+      return { command, status, limit: limit(values.limit), json };
+    }
+    case 'show':
+      for (const option of ['status', 'limit'] as const) {
+        if (values[option] !== undefined)
+          throw new UsageError(`--${option} does not apply to show`);
+      }
+      if (rest.length !== 1) throw new UsageError('show takes one order id');
+      return { command, orderId: orderId(rest[0]!), json };
+    default:
+      throw new UsageError(`unknown command ${command}: list or show`);
+  }
+}
+
+function parse(argv: readonly string[]) {
+  try {
+    return parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        status: { type: 'string' },
+        limit: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function limit(value: string | undefined): number {
+  if (value === undefined) return defaultLimit;
+  const number = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!(number >= 1 && number <= maxLimit)) {
+    throw new UsageError(`--limit must be a whole number from 1 to ${maxLimit}, got ${value}`);
+  }
+  return number;
+}
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Order ids are uuids; anything else would only fail in PostgreSQL's cast. */
+function orderId(value: string): string {
+  if (!uuid.test(value)) throw new UsageError(`not an order id (a uuid): ${value}`);
+  return value.toLowerCase();
+}

@@ -1,0 +1,59 @@
+import { describe, expect, it } from '@jest/globals';
+import { parseSagasArgs } from './sagas-args';
+import { UsageError } from './usage-error';
+
+const statuses = [
+  'RESERVING_STOCK',
+  'AWAITING_PAYMENT',
+  'CONFIRMED',
+  'CANCELLED',
+  'NEEDS_ATTENTION',
+];
+const parse = (...argv: string[]) => parseSagasArgs(argv, statuses);
+const orderId = '0b0f8a64-5d4c-4f3e-9a47-6f1c2d3e4f50';
+
+describe('parseSagasArgs', () => {
+  it('parses list and show with their options', () => {
+    expect(parse('list')).toEqual({ command: 'list', status: undefined, limit: 100, json: false });
+    expect(parse('list', '--status', 'NEEDS_ATTENTION', '--json', '--limit=5')).toEqual({
+      command: 'list',
+      status: 'NEEDS_ATTENTION',
+      limit: 5,
+      json: true,
+    });
+    expect(parse('show', orderId)).toEqual({ command: 'show', orderId, json: false });
+    expect(parse('show', '--json', orderId.toUpperCase())).toEqual({
+      command: 'show',
+      orderId,
+      json: true,
+    });
+    expect(parse('--help')).toEqual({ command: 'help' });
+    expect(parse('help')).toEqual({ command: 'help' });
+  });
+
+  it.each([
+    [[], /a command is needed: list or show/],
+    [['purge'], /unknown command purge: list or show/],
+    [['list', 'extra'], /list takes no argument, got extra/],
+    [
+      ['list', '--status', 'STUCK'],
+      /unknown status STUCK: one of RESERVING_STOCK, AWAITING_PAYMENT, CONFIRMED, CANCELLED, NEEDS_ATTENTION/,
+    ],
+    [['list', '--status', 'needs_attention'], /unknown status needs_attention/],
+    [['list', '--status'], /argument missing/],
+    [['list', '--limit', '0'], /--limit must be a whole number from 1 to 10000, got 0/],
+    [['list', '--limit', '2.5'], /--limit must be a whole number/],
+    [['list', '--limit', '10001'], /--limit must be a whole number/],
+    [['list', '--limit', 'all'], /--limit must be a whole number/],
+    [['list', '--verbose'], /Unknown option '--verbose'/],
+    [['show'], /show takes one order id/],
+    [['show', orderId, orderId], /show takes one order id/],
+    [['show', 'order-42'], /not an order id \(a uuid\): order-42/],
+    [['show', `${orderId}'`], /not an order id/],
+    [['show', orderId, '--status', 'CONFIRMED'], /--status does not apply to show/],
+    [['show', orderId, '--limit', '3'], /--limit does not apply to show/],
+  ])('refuses %j with a usage error', (argv, message) => {
+    expect(() => parse(...argv)).toThrow(UsageError);
+    expect(() => parse(...argv)).toThrow(message);
+  });
+});

@@ -1,0 +1,351 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
+import { type TestDatabase, testDatabase } from '@orders/local-stack';
+import { createOrderSagaEngine, insertPlacedOrder, type OrderSagaEngine } from '@orders/orders';
+import { createLogger } from '@orders/runtime';
+import { paymentIdOf } from '@orders/sagas';
+import { sql } from 'kysely';
+import type { SagaHistory } from './saga-history';
+import type { SagaListing } from './saga-listing';
+
+/**
+ * `pnpm sagas` (the built dist/sagas.js) as an operator runs it, on sagas the real order saga
+ * engine drove through PostgreSQL.
+ */
+const run = promisify(execFile);
+const cli = join(__dirname, '..', 'dist', 'sagas.js');
+const maxCompensationAttempts = 3;
+/** Each CLI run starts node (2 to 3 s on a busy machine): more than jest's default 60 s. */
+const cliTestTimeoutMs = 150_000;
+/** What the engine logs (errors only): kept off the test output, and checked. */
+const logged: string[] = [];
+const log = createLogger({ level: 'error', write: (line) => logged.push(line) });
+let tmp: string;
+let database: TestDatabase;
+let engine: OrderSagaEngine;
+let clock = new Date('2026-11-28T10:00:00.000Z');
+let parkedAt: string;
+
+/** The sagas the tests drive, by what became of them. */
+const orders: Record<
+  'confirmed' | 'outOfStock' | 'parked' | 'waiting',
+  DomainEvent<'OrderPlaced'>
+> = {} as never;
+
+async function sagas(args: string[], env: NodeJS.ProcessEnv = { DATABASE_URL: database.url }) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
+      env: { DEV_STACK_FILE: join(tmp, 'no-dev-stack.json'), ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+async function place(items: EventData<'OrderPlaced'>['items']) {
+  const placed = createEvent(
+    'OrderPlaced',
+    {
+      orderId: randomUUID(),
+      customerId: 'cust-ops',
+      currency: 'EUR',
+      items,
+      totalMinor: items.reduce((sum, item) => sum + item.quantity * item.unitPriceMinor, 0),
+    },
+    { source: 'place-order', correlationId: randomUUID(), occurredAt: clock },
+  );
+  await insertPlacedOrder(database.db, placed);
+  return placed;
+}
+
+function followUp<T extends EventType>(
+  placed: DomainEvent<'OrderPlaced'>,
+  type: T,
+  data: Omit<EventData<T>, 'orderId'>,
+) {
+  return createEvent(type, { orderId: placed.data.orderId, ...data } as EventData<T>, {
+    source: 'payment-handler',
+    correlationId: placed.correlationId,
+    causationId: placed.id,
+  });
+}
+
+/** Delivers an event as process-order does: one transaction; a minute passes. */
+async function deliver(event: DomainEvent) {
+  clock = new Date(clock.getTime() + 60_000);
+  return database.db.transaction().execute((trx) =>
+    engine.apply(trx, event.subject, event as never, {
+      log,
+      causationId: event.id,
+      emit: async () => {},
+    }),
+  );
+}
+
+const tea = (quantity: number) => ({ sku: 'TEA-002', quantity, unitPriceMinor: 899 });
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'sagas-cli-'));
+  database = await testDatabase('sagas-cli');
+  engine = createOrderSagaEngine(database.db, {
+    paymentTimeoutMs: 120_000,
+    refundTimeoutMs: 60_000,
+    maxRefundRequests: 3,
+    maxCompensationAttempts,
+    now: () => clock,
+  });
+
+  orders.confirmed = await place([tea(2)]);
+  await deliver(orders.confirmed);
+  await deliver(
+    followUp(orders.confirmed, 'PaymentSucceeded', {
+      paymentId: paymentIdOf(orders.confirmed.data.orderId),
+      providerRef: 'ch_ops_1',
+      amountMinor: 1798,
+      currency: 'EUR',
+    }),
+  );
+
+  orders.outOfStock = await place([{ sku: 'RARE-001', quantity: 1, unitPriceMinor: 2750 }]);
+  expect(await deliver(orders.outOfStock)).toBe('CANCELLED');
+
+  // Its payment fails, and releasing its stock (the compensation) fails every time.
+  orders.parked = await place([tea(1)]);
+  await deliver(orders.parked);
+  await sql`
+    create or replace function refuse_release() returns trigger language plpgsql as $$
+    begin raise exception 'release refused for %', new.order_id; end $$;
+    create trigger refuse_release before update on stock_reservations
+    for each row when (new.state = 'released' and new.order_id = ${sql.lit(orders.parked.data.orderId)}::uuid)
+    execute function refuse_release();
+  `.execute(database.db);
+  const declined = followUp(orders.parked, 'PaymentFailed', {
+    paymentId: paymentIdOf(orders.parked.data.orderId),
+    reason: 'declined',
+  });
+  for (let attempt = 1; attempt < maxCompensationAttempts; attempt++) {
+    await expect(deliver(declined)).rejects.toThrow(/release refused/);
+  }
+  expect(await deliver(declined)).toBe('NEEDS_ATTENTION');
+  parkedAt = clock.toISOString();
+  expect(logged.map((line) => JSON.parse(line).message)).toEqual([
+    'saga parked: a compensation keeps failing',
+  ]);
+
+  orders.waiting = await place([tea(1)]);
+  expect(await deliver(orders.waiting)).toBe('AWAITING_PAYMENT');
+});
+
+afterAll(async () => {
+  await database?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+describe('pnpm sagas', () => {
+  it(
+    'a compensation that fails repeatedly ends NEEDS_ATTENTION, visible in a CLI listing',
+    async () => {
+      const { orderId } = orders.parked.data;
+
+      const json = await sagas(['list', '--status', 'NEEDS_ATTENTION', '--json']);
+      expect(json).toMatchObject({ code: 0, stderr: expect.stringContaining('the database at') });
+      const listed = JSON.parse(json.stdout) as SagaListing[];
+      expect(listed).toEqual([
+        {
+          orderId,
+          status: 'NEEDS_ATTENTION',
+          version: 3,
+          correlationId: orders.parked.correlationId,
+          deadlineAt: null,
+          updatedAt: parkedAt,
+          reason: expect.stringMatching(
+            new RegExp(`^compensation failed 3 times: .*release refused for ${orderId}`),
+          ),
+          failedAttempts: 3,
+          lastError: expect.stringContaining(`release refused for ${orderId}`),
+          totalMinor: 899,
+          currency: 'EUR',
+        },
+      ]);
+
+      const table = await sagas(['list', '--status', 'NEEDS_ATTENTION']);
+      expect(table.code).toBe(0);
+      const lines = table.stdout.trimEnd().split('\n');
+      expect(lines[0]).toMatch(
+        /^ORDER ID +STATUS +VERSION +CORRELATION ID +DEADLINE +UPDATED +TOTAL/,
+      );
+      expect(lines.slice(1)).toEqual([expect.any(String), '1 saga']);
+      const [id, status, version, correlationId, deadline, , total, reason] =
+        lines[1]!.split(/ {2,}/);
+      expect({ id, status, version, correlationId, deadline, total }).toEqual({
+        id: orderId,
+        status: 'NEEDS_ATTENTION',
+        version: '3',
+        correlationId: orders.parked.correlationId,
+        deadline: '-',
+        total: '8.99 EUR',
+      });
+      expect(reason).toMatch(/^compensation failed 3 times: .*release refused/);
+
+      const shown = await sagas(['show', orderId]);
+      expect(shown.code).toBe(0);
+      expect(shown.stdout).toMatch(/^status +NEEDS_ATTENTION$/m);
+      expect(shown.stdout).toMatch(
+        new RegExp(`^correlation id +${orders.parked.correlationId}$`, 'm'),
+      );
+      expect(shown.stdout).toMatch(/^ {2}total +8\.99 EUR$/m);
+      const steps = shown.stdout
+        .split('\n')
+        .filter((line) => line.includes(' -> '))
+        .map((line) => line.trim().split(/ {2,}/));
+      expect(steps.map(([v, , transition, cause]) => `${v}: ${transition} on ${cause}`)).toEqual([
+        '1: NEW -> RESERVING_STOCK on OrderPlaced',
+        '2: RESERVING_STOCK -> AWAITING_PAYMENT on StockReserved',
+        '3: AWAITING_PAYMENT -> NEEDS_ATTENTION on PaymentFailed',
+      ]);
+      expect(steps.at(-1)!.at(-1)).toMatch(/^compensation failed 3 times: .*release refused/);
+    },
+    cliTestTimeoutMs,
+  );
+
+  it(
+    'shows the full record as JSON: saga, order and history in version order',
+    async () => {
+      const { orderId } = orders.parked.data;
+      const shown = await sagas(['show', '--json', orderId]);
+      expect(shown.code).toBe(0);
+      const history = JSON.parse(shown.stdout) as SagaHistory;
+      expect(history.saga).toMatchObject({
+        orderId,
+        type: 'order',
+        status: 'NEEDS_ATTENTION',
+        version: 3,
+        correlationId: orders.parked.correlationId,
+        failedAttempts: 3,
+        state: { status: 'NEEDS_ATTENTION', orderId, totalMinor: 899, currency: 'EUR' },
+      });
+      expect(history.order).toEqual({
+        status: 'NEEDS_ATTENTION',
+        cancelReason: null,
+        totalMinor: 899,
+        currency: 'EUR',
+        customerId: 'cust-ops',
+      });
+      expect(history.transitions.map(({ version, from, to }) => [version, from, to])).toEqual([
+        [1, 'NEW', 'RESERVING_STOCK'],
+        [2, 'RESERVING_STOCK', 'AWAITING_PAYMENT'],
+        [3, 'AWAITING_PAYMENT', 'NEEDS_ATTENTION'],
+      ]);
+      expect(history.transitions[0]!.causeEventId).toBe(orders.parked.id);
+      expect(history.transitions[2]).toMatchObject({
+        cause: 'PaymentFailed',
+        note: expect.stringMatching(/^compensation failed 3 times/),
+      });
+
+      const cancelled = JSON.parse(
+        (await sagas(['show', '--json', orders.outOfStock.data.orderId])).stdout,
+      ) as SagaHistory;
+      expect(cancelled.order).toMatchObject({ status: 'CANCELLED', cancelReason: 'out_of_stock' });
+      expect(cancelled.transitions.map(({ to, cause }) => `${to} on ${cause}`)).toEqual([
+        'RESERVING_STOCK on OrderPlaced',
+        'CANCELLED on StockUnavailable',
+      ]);
+    },
+    cliTestTimeoutMs,
+  );
+
+  it(
+    'lists every saga newest first, within the limit, from the dev stack file as well',
+    async () => {
+      const ids = (stdout: string) => (JSON.parse(stdout) as SagaListing[]).map((s) => s.orderId);
+      const all = await sagas(['list', '--json']);
+      expect(ids(all.stdout)).toEqual(
+        [orders.waiting, orders.parked, orders.outOfStock, orders.confirmed].map(
+          (placed) => placed.data.orderId,
+        ),
+      );
+      expect((JSON.parse(all.stdout) as SagaListing[]).map((s) => s.status)).toEqual([
+        'AWAITING_PAYMENT',
+        'NEEDS_ATTENTION',
+        'CANCELLED',
+        'CONFIRMED',
+      ]);
+      expect(ids((await sagas(['list', '--json', '--limit', '2'])).stdout)).toEqual([
+        orders.waiting.data.orderId,
+        orders.parked.data.orderId,
+      ]);
+      expect((await sagas(['list', '--limit', '2'])).stdout).toMatch(
+        /\n2 sagas \(the 2 most recent: --limit shows more\)\n$/,
+      );
+      expect(ids((await sagas(['list', '--json', '--status', 'CONFIRMED'])).stdout)).toEqual([
+        orders.confirmed.data.orderId,
+      ]);
+      expect((await sagas(['list', '--status', 'RESERVING_STOCK'])).stdout).toBe('no sagas\n');
+
+      // No DATABASE_URL: the running dev stack's database, from its ready line.
+      const devStackFile = join(tmp, 'dev-stack.json');
+      await writeFile(
+        devStackFile,
+        JSON.stringify({
+          databaseUrl: database.url,
+          pubsubEmulatorHost: '127.0.0.1:1',
+          projectId: 'orders-local',
+          functions: {},
+        }),
+      );
+      const fromFile = await sagas(['list', '--json', '--status', 'NEEDS_ATTENTION'], {
+        DEV_STACK_FILE: devStackFile,
+      });
+      expect(fromFile.code).toBe(0);
+      expect(ids(fromFile.stdout)).toEqual([orders.parked.data.orderId]);
+    },
+    cliTestTimeoutMs,
+  );
+
+  it(
+    'answers a wrong command line with usage (2), and what is absent or unreachable with 1',
+    async () => {
+      const missing = randomUUID();
+      // Independent runs: started together, as each pays a node start.
+      const [unknown, notUuid, absent, nowhere, down] = await Promise.all([
+        sagas(['list', '--status', 'STUCK']),
+        sagas(['show', '42']),
+        sagas(['show', missing]),
+        sagas(['list'], {}),
+        sagas(['list'], { DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:1/postgres' }),
+      ]);
+      expect(unknown).toMatchObject({ code: 2, stdout: '' });
+      expect(unknown.stderr).toMatch(
+        /unknown status STUCK: one of RESERVING_STOCK, AWAITING_PAYMENT, CANCELLED, CONFIRMED, NEEDS_ATTENTION/,
+      );
+      expect(unknown.stderr).toContain('usage: pnpm sagas');
+
+      expect(notUuid).toMatchObject({ code: 2, stdout: '' });
+      expect(notUuid.stderr).toContain('not an order id (a uuid): 42');
+
+      expect(absent).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr: expect.stringContaining(`no saga for order ${missing}`),
+      });
+
+      expect(nowhere).toMatchObject({ code: 1, stdout: '' });
+      expect(nowhere.stderr).toMatch(/no database to read: .*no-dev-stack\.json does not exist/);
+
+      expect(down).toMatchObject({ code: 1, stdout: '' });
+      expect(down.stderr).toMatch(
+        /reading the database at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1/,
+      );
+      expect(down.stderr).not.toContain('secret');
+    },
+    cliTestTimeoutMs,
+  );
+});

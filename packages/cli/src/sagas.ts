@@ -1,0 +1,79 @@
+import { createDb } from '@orders/db';
+import { ConfigError } from '@orders/runtime';
+import { createOrderSaga, NEW } from '@orders/sagas';
+import { runSagasCommand } from './run-sagas-command';
+import { parseSagasArgs, sagasUsage } from './sagas-args';
+import {
+  cliConfig,
+  describeDatabase,
+  devStackPath,
+  locateStack,
+  readDevStack,
+} from './stack-location';
+import { UsageError } from './usage-error';
+
+// Only its type and transitions are read here: the timeouts do not matter.
+const orderSaga = createOrderSaga({
+  paymentTimeoutMs: 1,
+  refundTimeoutMs: 1,
+  maxRefundRequests: 1,
+});
+const statuses = Object.keys(orderSaga.transitions).filter((status) => status !== NEW);
+
+/**
+ * `pnpm sagas list|show`: the order sagas as the invariant checker sees them, in the
+ * database at DATABASE_URL or of the running dev stack (`.local/dev-stack.json`). Results go
+ * to stdout, diagnostics to stderr. Exit codes: 0 done, 1 failed or not found, 2 usage.
+ */
+async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const stderr = (text: string) => process.stderr.write(`${text}\n`);
+  let command: ReturnType<typeof parseSagasArgs>;
+  let config: ReturnType<typeof cliConfig>;
+  try {
+    command = parseSagasArgs(argv, statuses);
+    config = cliConfig(env);
+  } catch (error) {
+    if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
+    stderr(`sagas: ${error.message}\n\n${sagasUsage(statuses)}`);
+    return 2;
+  }
+  if (command.command === 'help') {
+    process.stdout.write(`${sagasUsage(statuses)}\n`);
+    return 0;
+  }
+
+  const path = devStackPath(config);
+  const { databaseUrl } = locateStack(config, await readDevStack(path), path);
+  if (!databaseUrl) {
+    stderr(
+      `sagas: no database to read: ${path} does not exist (start \`pnpm dev\`) ` +
+        'and DATABASE_URL is not set',
+    );
+    return 1;
+  }
+  const where = describeDatabase(databaseUrl);
+  stderr(`sagas: ${where}`);
+  const db = createDb(databaseUrl, { maxConnections: 1 });
+  try {
+    return await runSagasCommand(command, db, orderSaga.type, {
+      stdout: (text) => process.stdout.write(`${text}\n`),
+      stderr,
+    });
+  } catch (error) {
+    throw new Error(`reading ${where}: ${error instanceof Error ? error.message : error}`, {
+      cause: error,
+    });
+  } finally {
+    await db.destroy();
+  }
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`sagas: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
