@@ -11,7 +11,14 @@ export interface OrderRequest {
 
 function orderRequestSchema(maxItems: number) {
   return z.strictObject({
-    customerId: z.string().trim().min(1).max(200),
+    customerId: z
+      .string()
+      .trim()
+      .min(1)
+      .max(200)
+      // PostgreSQL text cannot hold NUL, nor jsonb a lone surrogate: refuse them here (400)
+      // rather than fail the insert (500) or store U+FFFD instead of what was sent.
+      .regex(/^[^\p{Cc}\p{Cs}]*$/u, 'must be well-formed Unicode text without control characters'),
     items: z
       .array(z.strictObject({ sku: skuSchema, quantity: quantitySchema }))
       .min(1, 'must hold at least one item')

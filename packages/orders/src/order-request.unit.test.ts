@@ -95,4 +95,28 @@ describe('parseOrderRequest', () => {
     expect(issuesOf(body)).toEqual([{ pointer: '/__proto__', detail: 'unknown field' }]);
     expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
+
+  // Found by the intake fuzz suite: NUL failed the insert (500), a lone surrogate failed the
+  // outbox's jsonb (500) or would have been stored as U+FFFD.
+  it.each([
+    ['NUL', 'a\u0000b'],
+    ['another control character', 'a\u0007b'],
+    ['a tab inside', 'a\tb'],
+    ['a lone high surrogate', 'a\uD800b'],
+    ['a lone low surrogate', '\uDC00'],
+  ])('refuses a customerId with %s', (_label, customerId) => {
+    expect(issuesOf({ ...valid, customerId })).toEqual([
+      { pointer: '/customerId', detail: expect.stringMatching(/control characters/) },
+    ]);
+  });
+
+  it.each([
+    ['emoji', 'cust-\u{1F600}'],
+    ['an RTL mark', '\u200Fcust'],
+    ['NFD', 'Jose\u0301'],
+  ])('keeps a customerId with %s as sent', (_label, customerId) => {
+    expect(parseOrderRequest({ ...valid, customerId }, { maxItems: 3 }).customerId).toBe(
+      customerId,
+    );
+  });
 });

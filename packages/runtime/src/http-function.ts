@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpFunction, Request } from '@google-cloud/functions-framework';
 import { bodyErrorOf, limitRequestBodies } from './body-limit';
+import { answerFrameworkErrors } from './framework-errors';
 import { MalformedJsonError, toProblem, UnsupportedMediaTypeError } from './http-problems';
 import { type Logger, traceFields } from './logger';
 
@@ -39,6 +40,7 @@ export function createHttpFunction({
   handle,
 }: HttpFunctionOptions): HttpFunction {
   limitRequestBodies(maxBodyBytes);
+  answerFrameworkErrors(logger);
   return async (req, res) => {
     const started = performance.now();
     const header = req.get('x-correlation-id');

@@ -20,6 +20,11 @@ export class MalformedJsonError extends Error {
   override readonly name = 'MalformedJsonError';
 }
 
+/** The request target cannot be decoded (a `%` that is not followed by two hex digits). */
+export class MalformedPathError extends Error {
+  override readonly name = 'MalformedPathError';
+}
+
 export class PayloadTooLargeError extends Error {
   override readonly name = 'PayloadTooLargeError';
   constructor(readonly limitBytes: number) {
@@ -86,6 +91,9 @@ export function toProblem(error: unknown): ProblemResponse {
   }
   if (error instanceof MalformedJsonError) {
     return problem(400, 'Bad Request', 'malformed_json', 'The body is not valid JSON.');
+  }
+  if (error instanceof MalformedPathError) {
+    return problem(400, 'Bad Request', 'malformed_path', error.message);
   }
   if (error instanceof NotFoundError) return problem(404, 'Not Found', 'not_found', error.message);
   if (error instanceof MethodNotAllowedError) {

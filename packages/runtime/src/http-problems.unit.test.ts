@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/idempotency';
 import {
   MalformedJsonError,
+  MalformedPathError,
   NotFoundError,
   PayloadTooLargeError,
   toProblem,
@@ -17,6 +18,7 @@ describe('toProblem', () => {
       'validation_failed',
     ],
     [new MalformedJsonError('bad'), 400, 'malformed_json'],
+    [new MalformedPathError('bad'), 400, 'malformed_path'],
     [new NotFoundError('no order'), 404, 'not_found'],
     [new IdempotencyKeyInFlightError('k', 7), 409, 'idempotency_key_in_flight'],
     [new PayloadTooLargeError(65536), 413, 'payload_too_large'],
