@@ -254,6 +254,12 @@ describe('the pipeline, end to end', () => {
       { source: 'place-order', correlationId: randomUUID() },
     );
     await insertPlacedOrder(database.db, good);
+    // The producer published its broken version: the relay must not publish the good one.
+    await database.db
+      .updateTable('outbox')
+      .set({ sent_at: new Date() })
+      .where('id', '=', good.id)
+      .execute();
     const broken = { ...good, data: { ...good.data, currency: 'eur' } };
     await pubsub.topic('order-saga').publishMessage({
       data: Buffer.from(JSON.stringify(broken)),
@@ -274,6 +280,12 @@ describe('the pipeline, end to end', () => {
       20_000,
     );
     expect(letter!.reason).toMatch(/^OrderPlaced v2 data: data\.currency: must be an ISO 4217/);
+    const waiting = await database.db
+      .selectFrom('orders')
+      .select('status')
+      .where('id', '=', good.data.orderId)
+      .executeTakeFirstOrThrow();
+    expect(waiting.status).toBe('PLACED');
 
     const fixed = join(warehouseDir, 'fixed-order-placed.json');
     await writeFile(fixed, JSON.stringify(good));
