@@ -68,9 +68,9 @@ export interface ChaosReport {
 
 const allFunctions = Object.keys(declaredFunctions) as FunctionName[];
 /**
- * Short, so that late results (refused until past it) come after the deadline within the
- * emulator's ten delivery attempts, about 3 s apart; long enough that a crash or a killed
- * connection does not time an order out by itself.
+ * Short, so that a late result (refused until 3 s past it, about one delivery a second)
+ * stays well within a local subscription's delivery attempts; long enough that a crash or a
+ * killed connection does not time an order out by itself.
  */
 const paymentTimeoutSeconds = 15;
 
