@@ -10,8 +10,10 @@ type DuckDbAccess = 'read' | 'write';
 /**
  * One DuckDB file shared by processes: the loader writes it while `pnpm analytics`, the
  * demo and tests read it. DuckDB lets one process hold a file for writing (or several for
- * reading), so every operation opens the file, does its work and closes it; an open that
- * meets another process's lock is retried with backoff until `lockTimeoutMs`.
+ * reading), so the file is held only while there is work: an opening (80 to 100 ms) serves
+ * every operation that follows within `lingerMs`, but the file is let go once idle that
+ * long, or held `maxHoldMs`, so another process gets its turn. An open that meets another
+ * process's lock is retried with backoff until `lockTimeoutMs`.
  *
  * WARNING: DuckDB does not stop one process from opening the same file twice, which can
  * corrupt it; operations on one path are therefore serialized within the process (one
@@ -28,32 +30,69 @@ export interface DuckDbFile {
     work: (connection: DuckDBConnection) => Promise<T>,
     prepareEmpty?: (connection: DuckDBConnection) => Promise<void>,
   ): Promise<T>;
+  /** Closes the file now if it is held open, after the operations already queued. */
+  release(): Promise<void>;
 }
 
-const queues = new Map<string, { tail: Promise<unknown> }>();
+interface Held {
+  instance: DuckDBInstance;
+  access: DuckDbAccess;
+  openedAt: number;
+  idleTimer?: NodeJS.Timeout;
+}
+
+/** Per resolved path: the queue of operations, and the file while it is held open. */
+const paths = new Map<string, { tail: Promise<unknown>; held?: Held }>();
 
 /** Loaded on first use, so that a process on BigQuery never loads DuckDB's native library. */
 const duckdb = () => import('@duckdb/node-api');
 
-export function openDuckDbFile(path: string, { lockTimeoutMs = 5_000 } = {}): DuckDbFile {
+export function openDuckDbFile(
+  path: string,
+  { lockTimeoutMs = 5_000, lingerMs = 200, maxHoldMs = 1_000 } = {},
+): DuckDbFile {
   const absolute = resolve(path);
-  let queue = queues.get(absolute);
-  if (!queue) {
-    queue = { tail: Promise.resolve() };
-    queues.set(absolute, queue);
+  let state = paths.get(absolute);
+  if (!state) {
+    state = { tail: Promise.resolve() };
+    paths.set(absolute, state);
   }
-  const serial = queue;
+  const shared = state;
+
+  // Closing checkpoints the write-ahead log into the file and releases the lock.
+  const letGo = () => {
+    const held = shared.held;
+    shared.held = undefined;
+    if (held?.idleTimer) clearTimeout(held.idleTimer);
+    held?.instance.closeSync();
+  };
 
   async function session<T>(
     access: DuckDbAccess,
     work: (connection: DuckDBConnection) => Promise<T>,
     prepareEmpty?: (connection: DuckDBConnection) => Promise<void>,
   ): Promise<T> {
-    const missing = access === 'read' && !existsSync(absolute);
+    const held = shared.held;
+    if (held) clearTimeout(held.idleTimer);
+    // A file held for reading cannot write; one held too long gives another process a turn.
+    if (
+      held &&
+      ((access === 'write' && held.access === 'read') || Date.now() - held.openedAt > maxHoldMs)
+    ) {
+      letGo();
+    }
+    const missing = !shared.held && access === 'read' && !existsSync(absolute);
     if (access === 'write') await mkdir(dirname(absolute), { recursive: true });
+    if (!shared.held && !missing) {
+      shared.held = {
+        instance: await openWaitingForLock(absolute, access, lockTimeoutMs),
+        access,
+        openedAt: Date.now(),
+      };
+    }
     const instance = missing
       ? await (await duckdb()).DuckDBInstance.create(':memory:')
-      : await openWaitingForLock(absolute, access, lockTimeoutMs);
+      : shared.held!.instance;
     try {
       const connection = await instance.connect();
       try {
@@ -63,21 +102,26 @@ export function openDuckDbFile(path: string, { lockTimeoutMs = 5_000 } = {}): Du
         connection.closeSync();
       }
     } finally {
-      // Closing checkpoints the write-ahead log into the file and releases the lock.
-      instance.closeSync();
+      if (missing) instance.closeSync();
+      else if (lingerMs <= 0) letGo();
+      else if (shared.held) {
+        shared.held.idleTimer = setTimeout(() => {
+          shared.tail = shared.tail.then(letGo, letGo);
+        }, lingerMs).unref();
+      }
     }
   }
 
+  const enqueue = <T>(run: () => Promise<T>): Promise<T> => {
+    const result = shared.tail.then(run, run);
+    shared.tail = result.catch(() => {});
+    return result;
+  };
+
   return {
     path: absolute,
-    use(access, work, prepareEmpty) {
-      const run = serial.tail.then(
-        () => session(access, work, prepareEmpty),
-        () => session(access, work, prepareEmpty),
-      );
-      serial.tail = run.catch(() => {});
-      return run;
-    },
+    use: (access, work, prepareEmpty) => enqueue(() => session(access, work, prepareEmpty)),
+    release: () => enqueue(async () => letGo()),
   };
 }
 

@@ -32,7 +32,8 @@ interface PendingLoad {
 /**
  * The local warehouse: one DuckDB file with the same table and view as BigQuery. Loads
  * that arrive while the file is busy are committed together in the next session (group
- * commit), so concurrent deliveries cost one open of the file, not one each.
+ * commit), and the file stays open while loads keep coming (see `openDuckDbFile`), so a
+ * stream of deliveries costs one opening of the file per second, not one each.
  */
 export function createDuckDbWarehouse({
   path,
@@ -85,7 +86,6 @@ export function createDuckDbWarehouse({
       })
       .then(
         (outcomes) => {
-          // Settled once the file is closed, so that a reader may open it straight away.
           for (const [i, load] of batch!.entries()) {
             const outcome = outcomes[i]!;
             if (outcome.ok) load.resolve();
@@ -142,8 +142,8 @@ export function createDuckDbWarehouse({
 
     async close() {
       closed = true;
-      // Waits for the loads already accepted; the file itself is closed after every operation.
-      await file.use('read', async () => {}).catch(() => {});
+      // Waits for the loads already accepted, then lets the file go.
+      await file.release();
     },
   };
 }
