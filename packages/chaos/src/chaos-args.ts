@@ -16,7 +16,7 @@ export const chaosUsage = `usage: pnpm chaos [--orders N] [--seed S] [--concurre
   --seed S           the fault schedule's seed (default: random, printed); the same seed replays it
   --rate R           orders placed per second (default 4: a load the local stack keeps up with)
   --concurrency C    orders in flight at once, at most (default 8)
-  --drain-timeout S  how long the drain may take before the checks run anyway (default 300)
+  --drain-timeout S  how long the drain may go without progress before the checks run anyway (default 120)
   --json             print one JSON object: {orders, faults, confirmed, cancelled, needsAttention, pending, deadLettered, violations}`;
 
 /** Parses `pnpm chaos` arguments; `randomSeed` supplies the seed when none is given. */
@@ -27,7 +27,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => string
     concurrency: 8,
     rate: 4,
     json: false,
-    drainTimeoutSeconds: 300,
+    drainTimeoutSeconds: 120,
   };
   const count = (flag: string, value: string | undefined, max: number) => {
     const n = Number(value);

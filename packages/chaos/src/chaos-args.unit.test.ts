@@ -11,7 +11,7 @@ describe('pnpm chaos arguments', () => {
       concurrency: 8,
       rate: 4,
       json: false,
-      drainTimeoutSeconds: 300,
+      drainTimeoutSeconds: 120,
     });
     expect(
       parse(

@@ -25,7 +25,7 @@ describe('the chaos soak', () => {
         env: { ...process.env, DATABASE_URL: database.url },
         projectId: testProjectId('chaos-soak'),
         log: (line) => progress.push(line),
-        drainTimeoutMs: 240_000,
+        drainTimeoutMs: 120_000,
         logFile,
       });
       const explain = `${JSON.stringify(report, null, 2)}\n${progress.slice(-20).join('\n')}`;
