@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type PubSub, v1 } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createEvent, encodeEvent } from '@orders/events';
+import { createEvent, topics as declaredTopics, encodeEvent } from '@orders/events';
 import { createTopology, pullMessages, testProjectId } from '@orders/local-stack';
 import { createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
 import type { DeadLetter } from './dead-letter';
@@ -45,7 +45,25 @@ const undelivered = createEvent(
 );
 
 beforeAll(async () => {
-  await createTopology({ emulatorHost: emulatorHost(), projectId, pushEndpoints: {} });
+  // process-order's subscription gives up after 5 attempts here (100 by default locally).
+  const sagaTopic = declaredTopics['order-saga'];
+  await createTopology({
+    emulatorHost: emulatorHost(),
+    projectId,
+    pushEndpoints: {},
+    topics: {
+      ...declaredTopics,
+      'order-saga': {
+        ...sagaTopic,
+        delivery: {
+          ...sagaTopic.delivery,
+          minimumBackoffSeconds: 0,
+          maximumBackoffSeconds: 1,
+          maxDeliveryAttempts: 5,
+        },
+      },
+    },
+  });
   pubsub = createPubSubClient({ projectId, emulatorHost: emulatorHost() });
   subscriber = new v1.SubscriberClient({ ...(await pubsub.getClientConfig()) });
   for (const topic of ['order-saga', 'payments']) {
@@ -67,7 +85,7 @@ beforeAll(async () => {
     },
   });
   // 2. A message its consumer never acks: the process-order subscription (a pull
-  //    subscription here, with the declared dead-letter policy) gives up after 5 attempts.
+  //    subscription here, with a dead-letter policy) gives up after 5 attempts.
   const { orderingKey: _, ...unordered } = encodeEvent(undelivered);
   await pubsub.topic('order-saga').publishMessage(unordered);
   await nackUntilDeadLettered('process-order');
