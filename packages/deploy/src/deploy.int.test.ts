@@ -102,7 +102,7 @@ function consumerCalls(name: string, topic: string) {
       subscription,
       '--project=my-project',
       `--dead-letter-topic=projects/my-project/topics/${topic}-dlq`,
-      '--max-delivery-attempts=5',
+      '--max-delivery-attempts=10',
       '--min-retry-delay=1s',
       '--max-retry-delay=60s',
       '--ack-deadline=60',
