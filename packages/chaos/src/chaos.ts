@@ -19,6 +19,9 @@ async function main(): Promise<number> {
     process.stderr.write(`${error.message}\n${chaosUsage}\n`);
     return 2;
   }
+  // A closed stderr (the terminal or a wrapper gone) must not stop the clean-up below.
+  process.stderr.on('error', () => {});
+  process.stdout.on('error', () => {});
   const log = (line: string) => process.stderr.write(`chaos | ${line}\n`);
   const logFile = join(dirname(devStackFile()), `chaos-seed-${args.seed}.log`);
   log(`seed ${args.seed}: replay this run with --seed ${args.seed}; function logs in ${logFile}`);
