@@ -11,7 +11,7 @@ describe('terraformTopology', () => {
       ack_deadline_seconds: 60,
       minimum_backoff_seconds: 1,
       maximum_backoff_seconds: 60,
-      max_delivery_attempts: 5,
+      max_delivery_attempts: 10,
     });
   });
 
