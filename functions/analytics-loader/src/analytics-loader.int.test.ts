@@ -214,8 +214,11 @@ describe('analytics-loader', () => {
       process.execPath,
       [
         '-e',
+        // Waits its turn like any other process: this one may still hold the file a moment.
         `const { DuckDBInstance } = require('@duckdb/node-api');
-         DuckDBInstance.create(process.argv[1]).then((db) => {
+         const open = () => DuckDBInstance.create(process.argv[1])
+           .catch(() => new Promise((resolve) => setTimeout(resolve, 20)).then(open));
+         open().then((db) => {
            process.stdout.write('locked\\n');
            const release = () => { db.closeSync(); process.exit(0); };
            process.stdin.on('data', release).on('end', release);

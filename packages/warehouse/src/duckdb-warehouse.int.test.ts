@@ -81,7 +81,9 @@ async function holdLock(path: string): Promise<{ release(): Promise<void> }> {
     [
       '-e',
       `const { DuckDBInstance } = require('@duckdb/node-api');
-       DuckDBInstance.create(process.argv[1]).then((db) => {
+       const open = () => DuckDBInstance.create(process.argv[1])
+         .catch(() => new Promise((resolve) => setTimeout(resolve, 20)).then(open));
+       open().then((db) => {
          process.stdout.write('locked\\n');
          const release = () => { db.closeSync(); process.exit(0); };
          process.stdin.on('data', release).on('end', release);
