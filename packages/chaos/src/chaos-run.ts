@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Message } from '@google-cloud/pubsub';
 import { createDb } from '@orders/db';
 import { deadLetterTopic, functions as declaredFunctions, type FunctionName } from '@orders/events';
-import { checkInvariants, type WarehouseCounts } from '@orders/invariants';
+import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from '@orders/invariants';
 import { type LocalStack, pullMessages, startLocalStack } from '@orders/local-stack';
 import { createPubSubBus, createPubSubClient } from '@orders/pubsub';
 import { createOrderSaga } from '@orders/sagas';
@@ -354,10 +354,7 @@ async function drain(
 async function warehouseCounts(path: string): Promise<WarehouseCounts> {
   const warehouse = createDuckDbWarehouse({ path });
   try {
-    const audit = await warehouse.auditEvents();
-    return new Map(
-      audit.map((row) => [row.eventId, { rows: row.rawRows, deduplicated: row.viewRows }]),
-    );
+    return warehouseCountsOf(await warehouse.auditEvents());
   } finally {
     await warehouse.close();
   }

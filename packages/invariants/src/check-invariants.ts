@@ -14,6 +14,15 @@ export interface Violation {
 /** What the warehouse holds: per event id, its copies and its rows in the dedup view. */
 export type WarehouseCounts = ReadonlyMap<string, { rows: number; deduplicated: number }>;
 
+/** The counts of a warehouse's load audit (`Warehouse.auditEvents()`). */
+export function warehouseCountsOf(
+  audit: readonly { eventId: string; rawRows: number; viewRows: number }[],
+): WarehouseCounts {
+  return new Map(
+    audit.map((row) => [row.eventId, { rows: row.rawRows, deduplicated: row.viewRows }]),
+  );
+}
+
 export interface InvariantInputs {
   db: Kysely<Database>;
   /** Stock per sku before any order. */

@@ -3,4 +3,5 @@ export {
   type InvariantInputs,
   type Violation,
   type WarehouseCounts,
+  warehouseCountsOf,
 } from './check-invariants';

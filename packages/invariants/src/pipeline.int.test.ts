@@ -21,7 +21,7 @@ import { createPubSubBus, createPubSubClient } from '@orders/pubsub';
 import { createOrderSaga } from '@orders/sagas';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { sql } from 'kysely';
-import { checkInvariants, type WarehouseCounts } from './check-invariants';
+import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from './check-invariants';
 
 /**
  * The whole pipeline on the local stack: PostgreSQL, the emulator with push subscriptions,
@@ -123,10 +123,7 @@ async function waitFor(what: string, condition: () => Promise<boolean>, timeoutM
 async function warehouseCounts(): Promise<WarehouseCounts> {
   const warehouse = createDuckDbWarehouse({ path: join(warehouseDir, 'warehouse.duckdb') });
   try {
-    const audit = await warehouse.auditEvents();
-    return new Map(
-      audit.map((row) => [row.eventId, { rows: row.rawRows, deduplicated: row.viewRows }]),
-    );
+    return warehouseCountsOf(await warehouse.auditEvents());
   } finally {
     await warehouse.close();
   }

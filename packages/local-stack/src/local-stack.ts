@@ -45,11 +45,6 @@ export interface LocalStackOptions {
   /** Called when a function process ends while the stack is not stopping. */
   onFunctionExit?: (name: string, exit: ProcessExit) => void;
   /**
-   * Start a function again when its process dies, on the same port, as Cloud Run starts a
-   * new instance; default true.
-   */
-  restartFunctions?: boolean;
-  /**
    * A base URL that push subscriptions target instead of the functions (a proxy that
    * forwards `/projects/P/topics/T` to the topic's function; see `pnpm chaos`).
    */
@@ -165,7 +160,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           },
           {
             log,
-            restart: options.restartFunctions ?? true,
             onExit: (exit) => options.onFunctionExit?.(spec.name, exit),
           },
         );
