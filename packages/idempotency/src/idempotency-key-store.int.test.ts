@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './idempotency-errors';
 import { createIdempotencyKeyStore, purgeExpiredKeys } from './idempotency-key-store';
 
@@ -77,6 +77,46 @@ describe('createIdempotencyKeyStore', () => {
     ).rejects.toBeInstanceOf(IdempotencyKeyInFlightError);
     await database.db.transaction().execute((trx) => keys.complete(trx, retry, response));
     expect(await keys.begin('s', key, 'fp')).toEqual({ outcome: 'replay', response });
+  });
+
+  it('completes in the statement of the write, which writes nothing once the key was taken over', async () => {
+    const keys = createIdempotencyKeyStore(database.db, { ttlSeconds: 3600, lockSeconds: 1 });
+    await sql`create table if not exists key_effects (key text primary key)`.execute(database.db);
+    const effect = (key: string) => (completion: RawBuilder<unknown>) =>
+      sql<{ n: number }>`
+        with done as (${completion}),
+        effect as (insert into key_effects (key) select ${key} from done)
+        select count(*)::int as n from done`
+        .execute(database.db)
+        .then(({ rows }) => rows[0]!.n > 0);
+    const effects = async (key: string) =>
+      (
+        await sql<{
+          n: number;
+        }>`select count(*)::int as n from key_effects where key = ${key}`.execute(database.db)
+      ).rows[0]!.n;
+
+    const key = newKey();
+    const claim = await keys.begin('s', key, 'fp');
+    if (claim.outcome !== 'started') throw new Error('expected a claim');
+    await keys.completeWith(claim, response, effect(key));
+    expect(await effects(key)).toBe(1);
+    expect(await keys.begin('s', key, 'fp')).toEqual({ outcome: 'replay', response });
+
+    const slowKey = newKey();
+    const slow = await keys.begin('s', slowKey, 'fp');
+    await sql`update idempotency_keys set locked_until = now() - interval '1 second' where key = ${slowKey}`.execute(
+      database.db,
+    );
+    const retry = await keys.begin('s', slowKey, 'fp');
+    if (slow.outcome !== 'started' || retry.outcome !== 'started')
+      throw new Error('expected claims');
+    await expect(keys.completeWith(slow, response, effect(slowKey))).rejects.toBeInstanceOf(
+      IdempotencyKeyInFlightError,
+    );
+    expect(await effects(slowKey)).toBe(0);
+    await keys.completeWith(retry, response, effect(slowKey));
+    expect(await effects(slowKey)).toBe(1);
   });
 
   it('forgets a key after it expires, and purges expired keys', async () => {

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Database, StoredResponse } from '@orders/db';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './idempotency-errors';
 
 export interface IdempotencyKeyStoreOptions {
@@ -29,6 +29,18 @@ export interface IdempotencyKeyStore {
     trx: Kysely<Database>,
     claim: Extract<Claim, { outcome: 'started' }>,
     response: StoredResponse,
+  ): Promise<void>;
+  /**
+   * `complete` in the caller's own write statement, one round trip for both: `write` runs
+   * `completion` as part of its statement, writes its rows only if `completion` returns one,
+   * and answers whether it wrote them.
+   * @throws IdempotencyKeyInFlightError when another request took the key over meanwhile;
+   * then nothing was written.
+   */
+  completeWith(
+    claim: Extract<Claim, { outcome: 'started' }>,
+    response: StoredResponse,
+    write: (completion: RawBuilder<unknown>) => Promise<boolean>,
   ): Promise<void>;
   release(claim: Extract<Claim, { outcome: 'started' }>): Promise<void>;
 }
@@ -61,43 +73,31 @@ export function createIdempotencyKeyStore(
 ): IdempotencyKeyStore {
   const secondsFromNow = (seconds: number) => sql<Date>`now() + make_interval(secs => ${seconds})`;
 
+  // WARNING: the claim commits without waiting for its WAL flush (synchronous_commit off for
+  // this statement only). A claim lost in a server crash lets a retry claim the key again,
+  // which is right: nothing was written under it yet. The write that completes it is durable,
+  // and flushing its commit flushes every earlier one, the claim's included.
   async function tryClaim(scope: string, key: string, fingerprint: string, token: string) {
-    return db
-      .insertInto('idempotency_keys')
-      .values({
-        scope,
-        key,
-        fingerprint,
-        status: 'in_flight',
-        lock_token: token,
-        locked_until: secondsFromNow(lockSeconds),
-        expires_at: secondsFromNow(ttlSeconds),
-      })
-      .onConflict((conflict) =>
-        conflict
-          .columns(['scope', 'key'])
-          .doUpdateSet((eb) => ({
-            fingerprint: eb.ref('excluded.fingerprint'),
-            status: 'in_flight',
-            lock_token: eb.ref('excluded.lock_token'),
-            locked_until: eb.ref('excluded.locked_until'),
-            response: null,
-            expires_at: eb.ref('excluded.expires_at'),
-          }))
-          // Take over an expired key, or the stale claim of the same request whose holder died.
-          .where((eb) =>
-            eb.or([
-              eb('idempotency_keys.expires_at', '<', sql<Date>`now()`),
-              eb.and([
-                eb('idempotency_keys.status', '=', 'in_flight'),
-                eb('idempotency_keys.locked_until', '<', sql<Date>`now()`),
-                eb('idempotency_keys.fingerprint', '=', eb.ref('excluded.fingerprint')),
-              ]),
-            ]),
-          ),
-      )
-      .returning('lock_token')
-      .executeTakeFirst();
+    const result = await sql<{ lock_token: string }>`
+      with relaxed as (select set_config('synchronous_commit', 'off', true))
+      insert into idempotency_keys as held
+        (scope, key, fingerprint, status, lock_token, locked_until, expires_at)
+      select ${scope}, ${key}, ${fingerprint}, 'in_flight', ${token}::uuid,
+        ${secondsFromNow(lockSeconds)}, ${secondsFromNow(ttlSeconds)}
+      from relaxed
+      on conflict (scope, key) do update set
+        fingerprint = excluded.fingerprint,
+        status = 'in_flight',
+        lock_token = excluded.lock_token,
+        locked_until = excluded.locked_until,
+        response = null,
+        expires_at = excluded.expires_at
+      -- Take over an expired key, or the stale claim of the same request whose holder died.
+      where held.expires_at < now()
+        or (held.status = 'in_flight' and held.locked_until < now()
+          and held.fingerprint = excluded.fingerprint)
+      returning lock_token`.execute(db);
+    return result.rows[0];
   }
 
   return {
@@ -145,6 +145,18 @@ export function createIdempotencyKeyStore(
         .where('lock_token', '=', claim.token)
         .executeTakeFirst();
       if (updated.numUpdatedRows === 0n) {
+        throw new IdempotencyKeyInFlightError(claim.key, lockSeconds);
+      }
+    },
+
+    async completeWith(claim, response, write) {
+      const completion = sql`
+        update idempotency_keys
+        set status = 'completed', response = ${JSON.stringify(response)}::jsonb,
+          lock_token = null, locked_until = null
+        where scope = ${claim.scope} and key = ${claim.key} and lock_token = ${claim.token}::uuid
+        returning 1`;
+      if (!(await write(completion))) {
         throw new IdempotencyKeyInFlightError(claim.key, lockSeconds);
       }
     },

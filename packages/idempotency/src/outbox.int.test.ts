@@ -50,6 +50,30 @@ describe('createOutbox', () => {
     expect(await unsent()).toBe(0);
   });
 
+  it('marks the rows of concurrent publishes sent, each caller once its own rows are', async () => {
+    const { bus, published } = recordingBus({ delayMs: 5 });
+    const outbox = createOutbox(database.db, bus);
+    const batches = Array.from({ length: 40 }, () => [confirmed()]);
+    await database.db.transaction().execute((trx) => outbox.write(trx, batches.flat()));
+    const results = await Promise.all(
+      batches.map(async (events) => {
+        const ok = await outbox.publishCommitted(events);
+        const { rows } = await sql<{ n: number }>`
+          select count(*)::int as n from outbox
+          where id = ${events[0]!.id} and sent_at is not null`.execute(database.db);
+        return { ok, marked: rows[0]!.n };
+      }),
+    );
+    expect(results).toEqual(batches.map(() => ({ ok: true, marked: 1 })));
+    expect(published.sort()).toEqual(
+      batches
+        .flat()
+        .map((event) => event.id)
+        .sort(),
+    );
+    expect(await unsent()).toBe(0);
+  });
+
   it('writes nothing when the transaction rolls back', async () => {
     const outbox = createOutbox(database.db, recordingBus().bus);
     const event = confirmed();

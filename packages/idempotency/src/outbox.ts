@@ -28,14 +28,20 @@ export function createOutbox(
   bus: EventBus,
   onPublishError: (error: unknown, events: readonly Envelope[]) => void = () => {},
 ): Outbox {
+  // WARNING: the mark commits without waiting for its WAL flush (synchronous_commit off for
+  // this statement's transaction only): a mark lost in a server crash only makes the relay
+  // publish those events again, and consumers ignore the duplicates (their inbox).
   async function markSent(executor: Kysely<Database>, ids: string[]) {
-    await executor
-      .updateTable('outbox')
-      .set({ sent_at: sql<Date>`now()` })
-      .where('id', '=', sql<string>`any(${ids}::uuid[])`)
-      .where('sent_at', 'is', null)
-      .execute();
+    await sql`
+      with relaxed as (select set_config('synchronous_commit', 'off', true))
+      update outbox set sent_at = now()
+      from relaxed
+      where id = any(${ids}::uuid[]) and sent_at is null`.execute(executor);
   }
+
+  // Rows published by concurrent requests are marked in one statement (one commit) while
+  // the previous one runs; each caller still waits for its own rows.
+  const markCommittedSent = groupedCalls((ids: string[]) => markSent(db, ids));
 
   return {
     async write(trx, events) {
@@ -46,10 +52,7 @@ export function createOutbox(
       if (events.length === 0) return true;
       try {
         await bus.publish(events);
-        await markSent(
-          db,
-          events.map((event) => event.id),
-        );
+        await markCommittedSent(events.map((event) => event.id));
         return true;
       } catch (error) {
         onPublishError(error, events);
@@ -85,4 +88,39 @@ export function createOutbox(
       }
     },
   };
+}
+
+/**
+ * Calls `run` at once for the first caller; callers arriving while it runs are queued and
+ * served together by the next call, as a database groups commits. Each caller's promise
+ * settles with the call that included its items.
+ */
+function groupedCalls<T>(run: (items: T[]) => Promise<void>): (items: T[]) => Promise<void> {
+  let queued: T[] = [];
+  let waiting: { resolve(): void; reject(error: unknown): void }[] = [];
+  let running = false;
+
+  async function drain() {
+    running = true;
+    while (queued.length > 0) {
+      const items = queued;
+      const callers = waiting;
+      queued = [];
+      waiting = [];
+      try {
+        await run(items);
+        for (const caller of callers) caller.resolve();
+      } catch (error) {
+        for (const caller of callers) caller.reject(error);
+      }
+    }
+    running = false;
+  }
+
+  return (items) =>
+    new Promise<void>((resolve, reject) => {
+      queued.push(...items);
+      waiting.push({ resolve, reject });
+      if (!running) void drain();
+    });
 }

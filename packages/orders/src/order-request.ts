@@ -9,7 +9,20 @@ export interface OrderRequest {
   currency: string;
 }
 
+// Built once per limit: zod compiles a schema on its first parse, and building one per
+// request cost more CPU than the rest of the validation.
+const schemas = new Map<number, ReturnType<typeof buildOrderRequestSchema>>();
+
 function orderRequestSchema(maxItems: number) {
+  let schema = schemas.get(maxItems);
+  if (!schema) {
+    schema = buildOrderRequestSchema(maxItems);
+    schemas.set(maxItems, schema);
+  }
+  return schema;
+}
+
+function buildOrderRequestSchema(maxItems: number) {
   return z.strictObject({
     customerId: z
       .string()

@@ -1,41 +1,46 @@
 import type { Database } from '@orders/db';
 import type { DomainEvent } from '@orders/events';
 import { outboxRows } from '@orders/idempotency';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 
 /**
- * Writes the order, its items and the outbox row of its OrderPlaced in one statement:
- * one round trip, atomic on its own, and usable inside a larger transaction.
+ * Writes the order, its items and the outbox row of its OrderPlaced in one statement: one
+ * round trip, atomic on its own, and usable inside a larger transaction. With `onlyIf` (a
+ * data-modifying statement, such as the completion of an Idempotency-Key, run as part of this
+ * one), the rows are written only when it returns a row. Returns whether they were written.
  */
 export async function insertPlacedOrder(
   db: Kysely<Database>,
   placed: DomainEvent<'OrderPlaced'>,
-): Promise<void> {
+  { onlyIf }: { onlyIf?: RawBuilder<unknown> } = {},
+): Promise<boolean> {
   const { orderId, customerId, currency, totalMinor, items } = placed.data;
-  await db
-    .with('new_order', (q) =>
-      q.insertInto('orders').values({
-        id: orderId,
-        customer_id: customerId,
-        currency,
-        total_minor: totalMinor,
-        status: 'PLACED',
-        correlation_id: placed.correlationId,
-        created_at: new Date(placed.occurredAt),
-        updated_at: new Date(placed.occurredAt),
-      }),
+  const at = placed.occurredAt;
+  const [outbox] = outboxRows([placed]);
+  const itemRows = sql.join(
+    items.map(
+      (item) =>
+        sql`(${orderId}::uuid, ${item.sku}::text, ${item.quantity}::integer, ${item.unitPriceMinor}::bigint)`,
+    ),
+  );
+  // Each insert selects from `guard`: no row there, nothing written, in the same statement.
+  const result = await sql<{ written: number }>`
+    with guard as (${onlyIf ?? sql`select 1`}),
+    new_order as (
+      insert into orders
+        (id, customer_id, currency, total_minor, status, correlation_id, created_at, updated_at)
+      select ${orderId}::uuid, ${customerId}::text, ${currency}::char(3), ${totalMinor}::bigint,
+        'PLACED', ${placed.correlationId}::uuid, ${at}::timestamptz, ${at}::timestamptz
+      from guard
+    ),
+    new_items as (
+      insert into order_items (order_id, sku, quantity, unit_price_minor)
+      select item.* from guard
+      cross join (values ${itemRows}) as item (order_id, sku, quantity, unit_price_minor)
+    ),
+    new_outbox as (
+      insert into outbox (id, event) select ${outbox!.id}::uuid, ${outbox!.event}::jsonb from guard
     )
-    .with('new_items', (q) =>
-      q.insertInto('order_items').values(
-        items.map((item) => ({
-          order_id: orderId,
-          sku: item.sku,
-          quantity: item.quantity,
-          unit_price_minor: item.unitPriceMinor,
-        })),
-      ),
-    )
-    .with('new_outbox', (q) => q.insertInto('outbox').values(outboxRows([placed])))
-    .selectNoFrom(sql<number>`1`.as('written'))
-    .execute();
+    select count(*)::integer as written from guard`.execute(db);
+  return result.rows[0]!.written > 0;
 }

@@ -33,7 +33,7 @@ const scope = 'POST /orders';
  * 1. with an Idempotency-Key, claim it (or replay the stored response, or refuse);
  * 2. price every line from the catalog (never from the client); unknown skus are refused;
  * 3. write order, items and the OrderPlaced outbox row in one statement, and with a key,
- *    store the response in the same transaction;
+ *    store the response in that same statement;
  * 4. after commit, publish OrderPlaced (routed to order-saga and analytics); if that
  *    fails, the outbox relay publishes it later.
  */
@@ -68,10 +68,9 @@ export async function placeOrder(
       body: JSON.stringify({ orderId, status: 'PLACED', correlationId: placed.correlationId }),
     };
     if (claim) {
-      await db.transaction().execute(async (trx) => {
-        await insertPlacedOrder(trx, placed);
-        await idempotencyKeys.complete(trx, claim, response);
-      });
+      await idempotencyKeys.completeWith(claim, response, (completion) =>
+        insertPlacedOrder(db, placed, { onlyIf: completion }),
+      );
     } else {
       await insertPlacedOrder(db, placed);
     }

@@ -1,13 +1,13 @@
-import type { PubSub } from '@google-cloud/pubsub';
 import { type DeadLetters, deadLetterTopic } from '@orders/events';
-import { topicPublishers } from './topic-publishers';
+import { type PubSubSource, topicPublishers } from './topic-publishers';
 
 /**
  * Republishes the original bytes and attributes unchanged, plus `dlq_reason`,
  * `dlq_consumer`, `dlq_source_topic`, `dlq_original_message_id` and `dlq_at`, so the DLQ
- * tools can show why and replay to the original topic.
+ * tools can show why and replay to the original topic. Given a function, makes the client on
+ * the first dead letter.
  */
-export function createPubSubDeadLetters(pubsub: PubSub): DeadLetters {
+export function createPubSubDeadLetters(pubsub: PubSubSource): DeadLetters {
   const publisher = topicPublishers(pubsub, { batching: { maxMessages: 100, maxMilliseconds: 2 } });
   return {
     async send({ topic, message, reason, consumer }) {

@@ -10,8 +10,9 @@ import { createLogger, type Logger } from './logger';
 
 /**
  * What a function with a database builds once per instance, at start: its logger, a pool,
- * one Pub/Sub client, the outbox publishing through it, and dead letters. Failures of the
- * pool and of publishing after commit are logged, never thrown at a request.
+ * one Pub/Sub client (made on first use), the outbox publishing through it, and dead
+ * letters. Failures of the pool and of publishing after commit are logged, never thrown at a
+ * request.
  */
 export interface FunctionResources {
   logger: Logger;
@@ -41,12 +42,19 @@ export function createFunctionResources(
       onConnectionError: (error) => logger.warn('database connection lost', { error }),
     });
   const db = openDatabase();
-  const pubsub = createPubSubClient({
-    projectId: config.GOOGLE_CLOUD_PROJECT,
-    emulatorHost: config.PUBSUB_EMULATOR_HOST,
-  });
+  // The Pub/Sub client is made on the first publish: its library takes about a second and
+  // 50 MiB to load, which a request that publishes nothing (GET /products, a quiet
+  // housekeeping tick) then never waits for.
+  let pubsub: ReturnType<typeof createPubSubClient> | undefined;
+  const lazyPubSub = () => {
+    pubsub ??= createPubSubClient({
+      projectId: config.GOOGLE_CLOUD_PROJECT,
+      emulatorHost: config.PUBSUB_EMULATOR_HOST,
+    });
+    return pubsub;
+  };
   const outbox = crashBeforePublish(
-    createOutbox(db, createPubSubBus(pubsub), (error, events) =>
+    createOutbox(db, createPubSubBus(lazyPubSub), (error, events) =>
       logger.warn('publish failed; the outbox relay will retry', {
         error,
         eventIds: events.map((event) => event.id),
@@ -55,5 +63,5 @@ export function createFunctionResources(
     ),
     { rate: config.FAULT_CRASH_BEFORE_PUBLISH_RATE, seed: config.FAULT_SEED, logger },
   );
-  return { logger, db, openDatabase, outbox, deadLetters: createPubSubDeadLetters(pubsub) };
+  return { logger, db, openDatabase, outbox, deadLetters: createPubSubDeadLetters(lazyPubSub) };
 }

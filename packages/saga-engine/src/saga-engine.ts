@@ -88,6 +88,11 @@ export function createSagaEngine<
     };
   }
 
+  /**
+   * Saves the saga row (insert, or update at the expected version) and its transitions in one
+   * statement: when the row is not written (a concurrent change), no transition is either,
+   * and the caller's transaction fails as retryable.
+   */
   async function save(
     trx: Kysely<Database>,
     id: string,
@@ -97,45 +102,37 @@ export function createSagaEngine<
     causationId: string | null,
   ): Promise<number> {
     const base = saved?.version ?? 0;
-    const values = {
-      status: next.state.status,
-      version: base + transitions.length,
-      state: JSON.stringify(next.state),
-      deadline_at: next.deadlineAt,
-      updated_at: now(),
-    };
-    if (!saved) {
-      const inserted = await trx
-        .insertInto('sagas')
-        .values({ id, type: definition.type, correlation_id: next.correlationId, ...values })
-        .onConflict((conflict) => conflict.column('id').doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      if (!inserted) throw new SagaConflictError(id);
-    } else {
-      const updated = await trx
-        .updateTable('sagas')
-        .set(values)
-        .where('id', '=', id)
-        .where('version', '=', saved.version)
-        .executeTakeFirst();
-      if (updated.numUpdatedRows === 0n) throw new SagaConflictError(id);
-    }
-    await trx
-      .insertInto('saga_transitions')
-      .values(
-        transitions.map((transition, index) => ({
-          saga_id: id,
-          version: base + 1 + index,
-          from_status: transition.from,
-          to_status: transition.to,
-          cause_type: transition.cause,
-          cause_event_id: causationId,
-          note: transition.note ?? null,
-        })),
-      )
-      .execute();
-    return values.version;
+    const version = base + transitions.length;
+    const state = JSON.stringify(next.state);
+    const status = next.state.status;
+    const written = saved
+      ? sql`
+          update sagas set status = ${status}, version = ${version}, state = ${state}::jsonb,
+            deadline_at = ${next.deadlineAt}::timestamptz, updated_at = ${now()}::timestamptz
+          where id = ${id}::uuid and version = ${saved.version}
+          returning id`
+      : sql`
+          insert into sagas (id, type, status, version, state, deadline_at, correlation_id, updated_at)
+          values (${id}::uuid, ${definition.type}, ${status}, ${version}, ${state}::jsonb,
+            ${next.deadlineAt}::timestamptz, ${next.correlationId}::uuid, ${now()}::timestamptz)
+          on conflict (id) do nothing
+          returning id`;
+    const rows = sql.join(
+      transitions.map(
+        (transition, index) =>
+          sql`(${base + 1 + index}::int, ${transition.from}::text, ${transition.to}::text, ${transition.cause}::text, ${transition.note ?? null}::text)`,
+      ),
+    );
+    const { rows: inserted } = await sql<{ version: number }>`
+      with saved as (${written})
+      insert into saga_transitions
+        (saga_id, version, from_status, to_status, cause_type, cause_event_id, note)
+      select saved.id, t.version, t.from_status, t.to_status, t.cause_type, ${causationId}::uuid, t.note
+      from saved, (values ${rows}) as t (version, from_status, to_status, cause_type, note)
+      returning version
+    `.execute(trx);
+    if (inserted.length !== transitions.length) throw new SagaConflictError(id);
+    return version;
   }
 
   async function run(
@@ -175,8 +172,9 @@ export function createSagaEngine<
     let next: Input | undefined = input;
 
     // Everything this input does can be undone, so that a failed compensation can still
-    // park the saga in this same transaction.
-    await sql`savepoint saga_input`.execute(trx);
+    // park the saga in this same transaction. Only a saved saga is ever parked (see the
+    // catch below): a new one needs no savepoint, and saves the round trip.
+    if (saved) await sql`savepoint saga_input`.execute(trx);
     try {
       for (let step = 0; next && step < 10; step++) {
         const current: Input = next;

@@ -1,0 +1,55 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { expect, it } from '@jest/globals';
+import { functions as declared } from '@orders/events';
+
+const run = promisify(execFile);
+const bin = join(__dirname, '..', 'dist', 'bench.js');
+
+/** The names `pnpm bench --json` promises; extra measures are welcome beside them. */
+const requiredNames = [
+  'intake-throughput',
+  'intake-p99',
+  'event-handling',
+  'pipeline-p50',
+  ...Object.keys(declared).flatMap((name) => [`cold-start-${name}`, `rss-${name}`]),
+  'analytics-load',
+];
+
+it('pnpm bench --quick --json runs every benchmark and prints every measure beside its baseline', async () => {
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: build first (pnpm run build)`);
+  // The jest servers (DATABASE_URL, PUBSUB_EMULATOR_HOST) stand in for the bench's own.
+  const { stdout } = await run(process.execPath, [bin, '--quick', '--json'], {
+    env: process.env,
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: 170_000,
+  }).catch((error: { stderr?: string; message: string }) => {
+    throw new Error(`${error.message}\n${error.stderr ?? ''}`);
+  });
+
+  const report = JSON.parse(stdout) as {
+    measures: { name: string; unit: string; figure: number; baseline: number; ratio: number }[];
+  };
+  expect(Object.keys(report)).toEqual(['measures']);
+  const names = report.measures.map((m) => m.name);
+  expect(names).toEqual(expect.arrayContaining(requiredNames));
+  expect(new Set(names).size).toBe(names.length);
+  for (const m of report.measures) {
+    expect({
+      name: m.name,
+      finite: [m.figure, m.baseline, m.ratio].every(Number.isFinite),
+    }).toEqual({
+      name: m.name,
+      finite: true,
+    });
+    expect(m.unit).toMatch(/\S/);
+    // Figure, baseline and ratio are each rounded to 3 decimals.
+    const off = Math.abs(m.ratio * m.baseline - m.figure);
+    expect({ name: m.name, ratioAgrees: off <= 0.01 * Math.abs(m.figure) + 0.01 }).toEqual({
+      name: m.name,
+      ratioAgrees: true,
+    });
+  }
+}, 180_000);

@@ -1,0 +1,576 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { createDb } from '@orders/db';
+import { createEvent, type DomainEvent, type EventBus, encodeEvent } from '@orders/events';
+import { createOutbox, type Outbox } from '@orders/idempotency';
+import {
+  createTopology,
+  type PostgresServer,
+  type PubSubEmulator,
+  startPostgres,
+  startPubSubEmulator,
+  type TestDatabase,
+  testDatabase,
+  testProjectId,
+} from '@orders/local-stack';
+import {
+  createOrderSagaEngine,
+  insertPlacedOrder,
+  orderSagaConfigSchema,
+  orderSagaHandler,
+  orderSagaOptions,
+} from '@orders/orders';
+import { createPubSubBus, createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
+import { createConsumer, createLogger, parseConfig } from '@orders/runtime';
+import { type KyselyPlugin, sql } from 'kysely';
+import pg from 'pg';
+import { type BenchContext, type Measure, measure, percentile } from './measure';
+
+/** What one push delivers to a consumer: the CloudEvent functions-framework makes of it. */
+type PushedCloudEvent = Parameters<ReturnType<typeof createConsumer>>[0];
+
+/** Latencies (ms) of each call and the wall time (ms) of the whole run. */
+interface ConcurrentRun {
+  latenciesMs: number[];
+  elapsedMs: number;
+}
+
+/**
+ * Calls `work` on every item, `concurrency` calls in flight at a time (the next item starts
+ * as soon as a call ends), and times each call. The first failure stops the run and is thrown.
+ */
+export async function driveConcurrently<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<unknown>,
+): Promise<ConcurrentRun> {
+  const latenciesMs: number[] = [];
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      const item = items[next++]!;
+      const started = performance.now();
+      try {
+        await work(item);
+      } catch (error) {
+        failure ??= { error };
+        return;
+      }
+      latenciesMs.push(performance.now() - started);
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  const elapsedMs = performance.now() - started;
+  if (failure) throw failure.error;
+  return { latenciesMs, elapsedMs };
+}
+
+/** The raw Pub/Sub push of `event` as functions-framework hands it to a CloudEvent function. */
+export function pushedCloudEvent(
+  event: DomainEvent,
+  { projectId, topic, subscription }: { projectId: string; topic: string; subscription: string },
+): PushedCloudEvent {
+  const { data, attributes } = encodeEvent(event);
+  const messageId = randomUUID();
+  const publishTime = new Date().toISOString();
+  return {
+    specversion: '1.0',
+    id: messageId,
+    type: 'google.cloud.pubsub.topic.v1.messagePublished',
+    source: `//pubsub.googleapis.com/projects/${projectId}/topics/${topic}`,
+    time: publishTime,
+    datacontenttype: 'application/json',
+    data: {
+      message: { data: data.toString('base64'), attributes, messageId, publishTime },
+      subscription: `projects/${projectId}/subscriptions/${subscription}`,
+    },
+  } as PushedCloudEvent;
+}
+
+/** Each OrderPlaced of the benchmark holds these two lines (a hot catalog: contention is real). */
+const skuPairs = [
+  ['TEA-001', 'MUG-001'],
+  ['TEA-002', 'FILTER-10'],
+  ['KETTLE-01', 'TEA-001'],
+  ['POT-001', 'TEA-002'],
+  ['GIFT-BOX', 'FILTER-10'],
+  ['MUG-001', 'POT-001'],
+] as const;
+const itemsPerOrder = 2;
+
+/**
+ * What the handler writes for one OrderPlaced of two lines, table by table (checked after
+ * each run, so this stays true): the baseline writes the same rows in one statement.
+ */
+const rowsPerEvent = {
+  processed_events: 1,
+  products: itemsPerOrder,
+  stock_reservations: itemsPerOrder,
+  orders: 1,
+  sagas: 1,
+  saga_transitions: 2,
+  outbox: 1,
+} as const;
+const rowsWritten = Object.values(rowsPerEvent).reduce((sum, n) => sum + n, 0);
+
+interface Sizes {
+  warmup: number;
+  perRound: { 1: number; 16: number };
+  rounds: number;
+}
+
+const fullSizes: Sizes = { warmup: 50, perRound: { 1: 150, 16: 600 }, rounds: 2 };
+const quickSizes: Sizes = { warmup: 4, perRound: { 1: 8, 16: 32 }, rounds: 1 };
+
+/**
+ * Measure 2: process-order's handler (inbox claim, saga step with its stock reservation,
+ * order update and outbox row, publish after commit, mark sent) driven in-process with real
+ * OrderPlaced pushes on a durable PostgreSQL, at concurrency 1 and 16, once with a bus that
+ * records (`event-handling*`) and once with the emulator's (`event-handling-emulator-bus*`).
+ * Baseline: per event, one plain `pg` transaction writing the same rows with one statement,
+ * same pool size, same concurrency.
+ */
+export async function benchEventHandling(context: BenchContext): Promise<Measure[]> {
+  const { quick, log, env } = context;
+  const sizes = quick ? quickSizes : fullSizes;
+  const cleanup: (() => Promise<unknown>)[] = [];
+  try {
+    const { postgres, emulator } = await startServers(context, cleanup);
+    const database = await testDatabase('bench_event_handling', { DATABASE_URL: postgres.url });
+    cleanup.push(() => database.drop());
+    const projectId = testProjectId('bench-events');
+    await createTopology({ emulatorHost: emulator.host, projectId, pushEndpoints: {} });
+
+    // The function's own configuration and wiring (functions/process-order/src/index.ts),
+    // except that log lines are formatted and then dropped, not written to stdout.
+    const config = parseConfig(orderSagaConfigSchema, {
+      DATABASE_URL: database.url,
+      PUBSUB_EMULATOR_HOST: emulator.host,
+      GOOGLE_CLOUD_PROJECT: projectId,
+      LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
+    });
+    const poolSize = config.DB_POOL_SIZE;
+    // Every statement the handler sends is counted (BEGIN and COMMIT are not: the driver sends
+    // those itself, one of each per event).
+    const sent = { statements: 0 };
+    const counting: KyselyPlugin = {
+      transformQuery: (args) => {
+        sent.statements++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    };
+    const pool = createDb(database.url, { maxConnections: poolSize });
+    cleanup.push(() => pool.destroy());
+    const db = pool.withPlugin(counting);
+    const pubsub = createPubSubClient({ projectId, emulatorHost: emulator.host });
+    cleanup.push(() => pubsub.close());
+    const engine = createOrderSagaEngine(db, orderSagaOptions(config));
+    const publishFailures: unknown[] = [];
+    const variant = (bus: EventBus): Variant => {
+      // Timed, to tell what publishing after commit costs each event.
+      const timing = { publishMs: 0, afterCommitMs: 0 };
+      const timedBus: EventBus = {
+        async publish(events) {
+          const started = performance.now();
+          await bus.publish(events);
+          timing.publishMs += performance.now() - started;
+        },
+      };
+      const outbox = createOutbox(db, timedBus, (error) => publishFailures.push(error));
+      const timedOutbox: Outbox = {
+        ...outbox,
+        async publishCommitted(events) {
+          const started = performance.now();
+          const published = await outbox.publishCommitted(events);
+          // Publish and mark: the publish time is taken out when the totals are reported.
+          timing.afterCommitMs += performance.now() - started;
+          return published;
+        },
+      };
+      const consumer = createConsumer({
+        name: 'process-order',
+        topic: 'order-saga',
+        projectId,
+        db,
+        outbox: timedOutbox,
+        deadLetters: createPubSubDeadLetters(pubsub),
+        logger: createLogger({ level: config.LOG_LEVEL, write: () => {} }),
+        handle: orderSagaHandler(engine),
+      });
+      return {
+        consumer,
+        timing,
+        runs: { 1: [], 16: [] },
+        afterCommit: { 1: '', 16: '' },
+        cost: { 1: { statements: 0, cpuMs: 0 }, 16: { statements: 0, cpuMs: 0 } },
+      };
+    };
+    // Two buses behind the same outbox: one that hands each event over and records it (the
+    // handler's own cost: Pub/Sub is a network edge, priced by the pipeline benchmark's
+    // hops), and the emulator's, as the function runs locally.
+    const recorded = new Set<string>();
+    const variants = {
+      recording: variant({
+        publish: async (events) => {
+          for (const event of events) recorded.add(`${event.type} ${event.causationId}`);
+        },
+      }),
+      emulator: variant(createPubSubBus(pubsub)),
+    };
+    const baselinePool = new pg.Pool({ connectionString: database.url, max: poolSize });
+    cleanup.push(() => baselinePool.end());
+
+    const perVariant = sizes.warmup + sizes.rounds * (sizes.perRound[1] + sizes.perRound[16]);
+    log(`event handling: placing ${3 * perVariant} orders`);
+    const placed = await placeOrders(database, 3 * perVariant);
+    const toPush = (events: DomainEvent<'OrderPlaced'>[]) =>
+      events.map((event) =>
+        pushedCloudEvent(event, { projectId, topic: 'order-saga', subscription: 'process-order' }),
+      );
+    const handledByRecording = placed.slice(0, perVariant);
+    const handledByEmulator = placed.slice(perVariant, 2 * perVariant);
+    const queues = {
+      recording: toPush(handledByRecording),
+      emulator: toPush(handledByEmulator),
+      baseline: placed.slice(2 * perVariant),
+    };
+    const baselineWrite = (event: DomainEvent<'OrderPlaced'>) =>
+      writeBaselineRows(baselinePool, event);
+
+    // Warm every path (JIT, pool connections, publishers) before anything is timed.
+    const take = <T>(list: T[], count: number) => list.splice(0, count);
+    await driveConcurrently(take(queues.recording, sizes.warmup), 16, variants.recording.consumer);
+    await driveConcurrently(take(queues.emulator, sizes.warmup), 16, variants.emulator.consumer);
+    await driveConcurrently(take(queues.baseline, sizes.warmup), 16, baselineWrite);
+
+    for (const { timing } of Object.values(variants)) {
+      timing.publishMs = 0;
+      timing.afterCommitMs = 0;
+    }
+    const baselineRuns: Record<1 | 16, ConcurrentRun[]> = { 1: [], 16: [] };
+    const baselineCpuMs = { 1: 0, 16: 0 };
+    for (const concurrency of [1, 16] as const) {
+      // Rounds alternate so that a burst of noise on this shared machine hits every side.
+      for (let round = 0; round < sizes.rounds; round++) {
+        const count = sizes.perRound[concurrency];
+        const line: string[] = [];
+        for (const name of ['recording', 'emulator'] as const) {
+          const { consumer, runs, cost } = variants[name];
+          const statements = sent.statements;
+          const cpu = process.cpuUsage();
+          const run = await driveConcurrently(take(queues[name], count), concurrency, consumer);
+          cost[concurrency].cpuMs += cpuMsSince(cpu);
+          cost[concurrency].statements += sent.statements - statements;
+          runs[concurrency].push(run);
+          line.push(`${name} bus ${rate(run).toFixed(0)}/s`);
+        }
+        const cpu = process.cpuUsage();
+        const written = await driveConcurrently(
+          take(queues.baseline, count),
+          concurrency,
+          baselineWrite,
+        );
+        baselineCpuMs[concurrency] += cpuMsSince(cpu);
+        baselineRuns[concurrency].push(written);
+        log(
+          `event handling c${concurrency} round ${round + 1}: ${line.join(', ')}, baseline ${rate(written).toFixed(0)}/s`,
+        );
+      }
+      for (const name of ['recording', 'emulator'] as const) {
+        const { timing, runs, afterCommit, cost } = variants[name];
+        const events = runs[concurrency].reduce((n, run) => n + run.latenciesMs.length, 0);
+        afterCommit[concurrency] =
+          `${(cost[concurrency].statements / events + 2).toFixed(1)} round trips to PostgreSQL per event (statements, BEGIN and COMMIT) against the baseline's 3; CPU of this process per event ${(cost[concurrency].cpuMs / events).toFixed(2)} ms against ${(baselineCpuMs[concurrency] / events).toFixed(2)} ms; after commit, per event: publish ${perEvent(timing.publishMs, runs[concurrency])} ms, mark sent ${perEvent(timing.afterCommitMs - timing.publishMs, runs[concurrency])} ms`;
+        timing.publishMs = 0;
+        timing.afterCommitMs = 0;
+      }
+    }
+    if (publishFailures.length > 0) {
+      throw new Error(`${publishFailures.length} publishes after commit failed`, {
+        cause: publishFailures[0],
+      });
+    }
+    await checkHandlerRows(database, [...handledByRecording, ...handledByEmulator]);
+    const missing = handledByRecording.filter(
+      (event) => !recorded.has(`PaymentRequested ${event.id}`),
+    ).length;
+    if (recorded.size !== handledByRecording.length || missing > 0) {
+      throw new Error(
+        `the recording bus got ${recorded.size} events for ${handledByRecording.length} handled`,
+      );
+    }
+
+    const baseline = { 1: summary(baselineRuns[1]), 16: summary(baselineRuns[16]) };
+    const of = (name: keyof typeof variants, concurrency: 1 | 16) =>
+      summary(variants[name].runs[concurrency]);
+    const baselineNote = `baseline: one pg transaction per event writing the same ${rowsWritten} rows in one statement; pool ${poolSize}`;
+    const measures: Measure[] = [];
+    for (const [name, suffix] of [
+      ['recording', ''],
+      ['emulator', '-emulator-bus'],
+    ] as const) {
+      const c1 = of(name, 1);
+      const c16 = of(name, 16);
+      const bus =
+        name === 'recording'
+          ? 'a bus that records what it is handed'
+          : 'the emulator bus (createPubSubBus)';
+      measures.push(
+        measure(
+          `event-handling${suffix}`,
+          'events/s',
+          c16.rate,
+          baseline[16].rate,
+          `concurrency 16, ${bus}; ${variants[name].afterCommit[16]} (concurrent); ${baselineNote}`,
+        ),
+        measure(
+          `event-handling${suffix}-p99`,
+          'ms',
+          c16.p99,
+          baseline[16].p99,
+          `concurrency 16; p50 ${c16.p50.toFixed(1)} ms vs ${baseline[16].p50.toFixed(1)} ms`,
+        ),
+        measure(
+          `event-handling${suffix}-c1`,
+          'events/s',
+          c1.rate,
+          baseline[1].rate,
+          `concurrency 1, ${bus}; ${variants[name].afterCommit[1]}`,
+        ),
+        measure(
+          `event-handling${suffix}-p99-c1`,
+          'ms',
+          c1.p99,
+          baseline[1].p99,
+          `concurrency 1; p50 ${c1.p50.toFixed(1)} ms vs ${baseline[1].p50.toFixed(1)} ms`,
+        ),
+      );
+    }
+    return measures;
+  } finally {
+    await runCleanup(cleanup, log);
+  }
+}
+
+interface Variant {
+  consumer: ReturnType<typeof createConsumer>;
+  timing: { publishMs: number; afterCommitMs: number };
+  runs: Record<1 | 16, ConcurrentRun[]>;
+  afterCommit: Record<1 | 16, string>;
+  /** Statements sent and CPU (ms) of this process, over all the runs at a concurrency. */
+  cost: Record<1 | 16, { statements: number; cpuMs: number }>;
+}
+
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(start);
+  return (user + system) / 1000;
+}
+
+function summary(runs: ConcurrentRun[]) {
+  const latencies = runs.flatMap((run) => run.latenciesMs);
+  return {
+    rate: latencies.length / sumElapsedSeconds(runs),
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
+}
+
+function perEvent(totalMs: number, runs: ConcurrentRun[]): string {
+  const events = runs.reduce((n, run) => n + run.latenciesMs.length, 0);
+  return (totalMs / events).toFixed(1);
+}
+
+function rate(run: ConcurrentRun): number {
+  return run.latenciesMs.length / (run.elapsedMs / 1000);
+}
+
+function sumElapsedSeconds(runs: ConcurrentRun[]): number {
+  return runs.reduce((sum, run) => sum + run.elapsedMs, 0) / 1000;
+}
+
+/**
+ * A durable PostgreSQL and the emulator of their own, or the ones env names (tests). Both
+ * stop on cleanup; a server named by env is left alone by its handle.
+ */
+export async function startServers(
+  { env, log }: BenchContext,
+  cleanup: (() => Promise<unknown>)[],
+): Promise<{ postgres: PostgresServer; emulator: PubSubEmulator }> {
+  const [postgres, emulator] = await Promise.allSettled([
+    startPostgres({ durable: true, env, log }),
+    startPubSubEmulator({ env, log }),
+  ]);
+  if (postgres.status === 'fulfilled') cleanup.push(() => postgres.value.stop());
+  if (emulator.status === 'fulfilled') cleanup.push(() => emulator.value.stop());
+  if (postgres.status === 'rejected') throw postgres.reason;
+  if (emulator.status === 'rejected') throw emulator.reason;
+  return { postgres: postgres.value, emulator: emulator.value };
+}
+
+/** Runs cleanups last first; every one runs, failures are logged, none is thrown. */
+export async function runCleanup(
+  cleanup: (() => Promise<unknown>)[],
+  log: (line: string) => void,
+): Promise<void> {
+  while (cleanup.length > 0) {
+    const step = cleanup.pop()!;
+    await step().catch((error: unknown) => log(`cleanup failed: ${String(error)}`));
+  }
+}
+
+/**
+ * Inserts `count` orders as place-order does (order, items, OrderPlaced outbox row, then
+ * marked sent as after its publish), with stock enough for all of them.
+ */
+async function placeOrders(
+  database: TestDatabase,
+  count: number,
+): Promise<DomainEvent<'OrderPlaced'>[]> {
+  const prices = new Map(
+    (await database.db.selectFrom('products').select(['sku', 'price_minor']).execute()).map(
+      (row) => [row.sku, row.price_minor],
+    ),
+  );
+  const placed = Array.from({ length: count }, (_, i) => {
+    const items = skuPairs[i % skuPairs.length]!.map((sku, line) => ({
+      sku,
+      quantity: 1 + ((i + line) % 3),
+      unitPriceMinor: prices.get(sku)!,
+    }));
+    return createEvent(
+      'OrderPlaced',
+      {
+        orderId: randomUUID(),
+        customerId: `bench-${i % 500}`,
+        currency: 'EUR',
+        items,
+        totalMinor: items.reduce((sum, item) => sum + item.quantity * item.unitPriceMinor, 0),
+      },
+      { source: 'place-order', correlationId: randomUUID() },
+    );
+  });
+  await database.db.transaction().execute(async (trx) => {
+    await trx.updateTable('products').set({ stock: 10_000_000 }).execute();
+    for (const event of placed) await insertPlacedOrder(trx, event);
+    await trx.updateTable('outbox').set({ sent_at: sql<Date>`now()` }).execute();
+  });
+  return placed;
+}
+
+/**
+ * The baseline: the rows the handler writes for one OrderPlaced (see rowsPerEvent), in one
+ * transaction of one statement with plain `pg`: the floor any handler has to pay.
+ */
+async function writeBaselineRows(pool: pg.Pool, placed: DomainEvent<'OrderPlaced'>): Promise<void> {
+  const { orderId, customerId, currency, totalMinor, items } = placed.data;
+  const paymentId = `pay_${orderId}`;
+  const state = {
+    status: 'AWAITING_PAYMENT',
+    orderId,
+    customerId,
+    currency,
+    totalMinor,
+    items: items.map(({ sku, quantity }) => ({ sku, quantity })),
+    correlationId: placed.correlationId,
+    paymentId,
+  };
+  const requested = createEvent(
+    'PaymentRequested',
+    { orderId, paymentId, customerId, amountMinor: totalMinor, currency },
+    { source: 'process-order', correlationId: placed.correlationId, causationId: placed.id },
+  );
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query(
+      `with claim as (
+         insert into processed_events (consumer, event_id) values ('bench-baseline', $1)
+       ), wanted (sku, quantity) as (
+         select * from unnest($2::text[], $3::int[])
+       ), taken as (
+         update products p set stock = p.stock - w.quantity from wanted w where p.sku = w.sku
+       ), reserved as (
+         insert into stock_reservations (order_id, sku, quantity, state)
+         select $4::uuid, sku, quantity, 'reserved' from wanted
+       ), saga as (
+         insert into sagas (id, type, status, version, state, deadline_at, correlation_id, updated_at)
+         values ($4, 'order', 'AWAITING_PAYMENT', 2, $5, now() + interval '2 minutes', $6, now())
+       ), transitions as (
+         insert into saga_transitions (saga_id, version, from_status, to_status, cause_type, cause_event_id)
+         values ($4, 1, 'NEW', 'RESERVING_STOCK', 'OrderPlaced', $1),
+                ($4, 2, 'RESERVING_STOCK', 'AWAITING_PAYMENT', 'StockReserved', $1)
+       ), moved as (
+         update orders set status = 'AWAITING_PAYMENT', cancel_reason = null, updated_at = now()
+         where id = $4
+       ), emitted as (
+         insert into outbox (id, event) values ($7, $8)
+       )
+       select 1`,
+      [
+        placed.id,
+        items.map((item) => item.sku),
+        items.map((item) => item.quantity),
+        orderId,
+        JSON.stringify(state),
+        placed.correlationId,
+        requested.id,
+        JSON.stringify(requested),
+      ],
+    );
+    await client.query('commit');
+  } catch (error) {
+    await client.query('rollback').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Checks that the handler wrote, per event, what rowsPerEvent says (so that the baseline
+ * stays a like-for-like comparison) and published every PaymentRequested. Answers how many
+ * were published.
+ */
+async function checkHandlerRows(
+  database: TestDatabase,
+  handled: readonly DomainEvent<'OrderPlaced'>[],
+): Promise<number> {
+  const orderIds = handled.map((event) => event.data.orderId);
+  const eventIds = handled.map((event) => event.id);
+  const { rows } = await sql<{ table: string; count: number }>`
+    with handled as (select unnest(${orderIds}::uuid[]) as id)
+    select 'processed_events' as table, count(*)::int as count from processed_events
+      where consumer = 'process-order' and event_id = any(${eventIds}::uuid[])
+    union all select 'sagas', count(*)::int from sagas
+      where id in (select id from handled) and status = 'AWAITING_PAYMENT' and version = 2
+    union all select 'saga_transitions', count(*)::int from saga_transitions
+      where saga_id in (select id from handled)
+    union all select 'stock_reservations', count(*)::int from stock_reservations
+      where order_id in (select id from handled) and state = 'reserved'
+    union all select 'orders', count(*)::int from orders
+      where id in (select id from handled) and status = 'AWAITING_PAYMENT'
+    union all select 'outbox', count(*)::int from outbox
+      where event->>'type' = 'PaymentRequested' and sent_at is not null
+        and (event->>'subject')::uuid in (select id from handled)
+  `.execute(database.db);
+  const counts = Object.fromEntries(rows.map((row) => [row.table, row.count]));
+  for (const table of [
+    'processed_events',
+    'sagas',
+    'saga_transitions',
+    'stock_reservations',
+    'orders',
+    'outbox',
+  ] as const) {
+    const expected = handled.length * rowsPerEvent[table];
+    if (counts[table] !== expected) {
+      throw new Error(
+        `the handler left ${counts[table]} rows of ${table} for ${handled.length} events, expected ${expected} (outbox: published and marked sent): the baseline no longer matches it`,
+      );
+    }
+  }
+  return counts.outbox!;
+}

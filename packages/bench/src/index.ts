@@ -1,0 +1,1 @@
+export { type BenchContext, type Measure, measure, percentile } from './measure';

@@ -1,0 +1,277 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { seedProducts } from '@orders/db';
+import { functions as declared } from '@orders/events';
+import {
+  createTopology,
+  type FunctionProcess,
+  startFunction,
+  startPostgres,
+  startPubSubEmulator,
+  testDatabase,
+  testProjectId,
+} from '@orders/local-stack';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { type BenchContext, type Measure, measure, percentile } from './measure';
+
+/** place-order's pool in production (deploy sets 5) is smaller; 10 is its default. */
+const poolSize = 10;
+const repoRoot = join(__dirname, '..', '..', '..');
+const fixtures = join(__dirname, '..', 'src', 'fixtures');
+
+/** CPU time (user + system) a process used so far, from /proc/<pid>/stat. */
+function cpuMs(pid: number | undefined): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticksPerSecond = 100;
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+}
+
+interface Load {
+  /** 2xx responses per second of the measured window. */
+  rate: number;
+  ok: number;
+  failed: number;
+  p50: number;
+  p99: number;
+}
+
+/**
+ * Measure 1, intake: `POST /orders` on place-order (built, served by functions-framework,
+ * on a durable PostgreSQL) under `connections` keep-alive connections, each request a valid
+ * order with its own Idempotency-Key; beside a bare functions-framework handler doing one
+ * INSERT per request on the same server with the same pool size.
+ */
+export async function benchIntake(context: BenchContext): Promise<Measure[]> {
+  const { quick, log, env } = context;
+  const connections = quick ? 4 : 32;
+  const seconds = quick ? 2 : 10;
+  const warmupSeconds = quick ? 0 : 2;
+  const stops: (() => Promise<unknown>)[] = [];
+  try {
+    const postgres = await startPostgres({ durable: true, env, log });
+    stops.push(() => postgres.stop());
+    const emulator = await startPubSubEmulator({ env, log });
+    stops.push(() => emulator.stop());
+    const database = await testDatabase('bench_intake', { DATABASE_URL: postgres.url });
+    stops.push(() => database.drop());
+    await database.db.destroy();
+    await query(
+      database.url,
+      `create table bench_insert_one (
+         id uuid primary key,
+         customer_id text not null,
+         currency text not null,
+         total_minor bigint not null,
+         status text not null,
+         correlation_id uuid not null,
+         created_at timestamptz not null default now(),
+         updated_at timestamptz not null default now())`,
+    );
+    const projectId = testProjectId('bench-intake');
+    await createTopology({ emulatorHost: emulator.host, projectId, pushEndpoints: {} });
+    const functionEnv = {
+      PATH: env.PATH,
+      DATABASE_URL: database.url,
+      DB_POOL_SIZE: String(poolSize),
+    };
+
+    const run = async (
+      fn: FunctionProcess,
+      what: string,
+      beforeMeasuring?: () => Promise<void>,
+    ): Promise<Load & { cpuPerRequest: number }> => {
+      // The first request loads what the function loads lazily (its Pub/Sub client): wait for it.
+      await load(fn.url, 1, 0, 1);
+      if (warmupSeconds > 0) await load(fn.url, connections, warmupSeconds);
+      await beforeMeasuring?.();
+      log(`intake: ${what}, ${connections} connections for ${seconds} s`);
+      const cpuBefore = cpuMs(fn.pid);
+      const result = await load(fn.url, connections, seconds);
+      const cpuPerRequest = (cpuMs(fn.pid) - cpuBefore) / Math.max(1, result.ok);
+      log(
+        `intake: ${what}: ${result.rate.toFixed(0)}/s, p50 ${result.p50.toFixed(1)} ms, ` +
+          `p99 ${result.p99.toFixed(1)} ms, ${result.failed} failed, ` +
+          `${cpuPerRequest.toFixed(2)} ms of CPU per request`,
+      );
+      return { ...result, cpuPerRequest };
+    };
+
+    const placeOrderDir = join(repoRoot, 'functions', 'place-order');
+    const frameworks = [fixtures, placeOrderDir].map(frameworkVersion);
+    if (frameworks[0] !== frameworks[1]) {
+      throw new Error(
+        `intake: the baseline would run on functions-framework ${frameworks[0]}, place-order on ${frameworks[1]}`,
+      );
+    }
+
+    const baselineFn = await startFunction({
+      name: 'insert-one',
+      dir: join(fixtures, 'insert-one'),
+      entryPoint: 'insertOne',
+      signatureType: 'http',
+      env: functionEnv,
+      stdout: discard(),
+      linePrefix: 'insert-one | ',
+    });
+    stops.push(() => baselineFn.stop());
+    const baseline = await run(baselineFn, 'baseline (one INSERT per request)');
+    await baselineFn.stop();
+
+    const placeOrderFn = await startFunction({
+      name: 'place-order',
+      dir: placeOrderDir,
+      entryPoint: declared['place-order'].entryPoint,
+      signatureType: 'http',
+      env: {
+        ...functionEnv,
+        PUBSUB_EMULATOR_HOST: emulator.host,
+        GOOGLE_CLOUD_PROJECT: projectId,
+        LOG_LEVEL: 'warn',
+      },
+      stdout: discard(),
+      linePrefix: 'place-order | ',
+    });
+    stops.push(() => placeOrderFn.stop());
+    let ordersBefore = 0;
+    const intake = await run(placeOrderFn, 'place-order', async () => {
+      ordersBefore = await settledOrderCount(database.url);
+    });
+    const committed = (await settledOrderCount(database.url)) - ordersBefore;
+    await placeOrderFn.stop();
+    log(`intake: place-order: ${intake.ok} accepted, ${committed} committed`);
+    // Requests still in flight when the load stops are not counted as answered, but commit.
+    if (committed < intake.ok || committed > intake.ok + connections) {
+      throw new Error(`place-order accepted ${intake.ok} orders but committed ${committed}`);
+    }
+    const shape = `${connections} connections, ${seconds} s, pool ${poolSize}`;
+    const failures = (load: Load) => (load.failed > 0 ? `, ${load.failed} not 2xx` : '');
+    return [
+      measure(
+        'intake-throughput',
+        'requests/s',
+        intake.rate,
+        baseline.rate,
+        `${shape}; ${intake.ok} accepted, ${committed} committed (the rest in flight at the end)${failures(intake)}; ` +
+          `baseline: one INSERT per request${failures(baseline)}`,
+      ),
+      measure('intake-p50', 'ms', intake.p50, baseline.p50, 'baseline: its p50'),
+      measure('intake-p99', 'ms', intake.p99, baseline.p99, 'baseline: its p99'),
+      measure(
+        'intake-cpu-per-request',
+        'ms',
+        intake.cpuPerRequest,
+        baseline.cpuPerRequest,
+        "the function process's CPU time (user + system) per 2xx answer; baseline: its own",
+      ),
+    ];
+  } finally {
+    for (const stop of stops.reverse()) {
+      await stop().catch((error: unknown) => log(`intake: cleanup failed: ${String(error)}`));
+    }
+  }
+}
+
+/**
+ * Drives `POST /orders` for `seconds`; every request a different valid order (customer, sku,
+ * quantity) with its own Idempotency-Key. Latency is kept per response, not rounded to
+ * autocannon's whole milliseconds.
+ */
+async function load(
+  url: string,
+  connections: number,
+  seconds: number,
+  amount?: number,
+): Promise<Load> {
+  const skus = seedProducts.filter((product) => product.stock > 0).map((product) => product.sku);
+  const run = `${process.pid}-${Date.now().toString(36)}`;
+  let sent = 0;
+  const latencies: number[] = [];
+  const options: autocannon.Options = {
+    url,
+    connections,
+    ...(amount ? { amount } : { duration: seconds }),
+    timeout: 60,
+    requests: [
+      {
+        method: 'POST',
+        path: '/orders',
+        setupRequest: (request) => {
+          const n = sent++;
+          return {
+            ...request,
+            headers: { 'content-type': 'application/json', 'idempotency-key': `${run}-${n}` },
+            body: JSON.stringify({
+              customerId: `bench-${n % 1000}`,
+              currency: 'EUR',
+              items: [{ sku: skus[n % skus.length], quantity: 1 + (n % 3) }],
+            }),
+          };
+        },
+      },
+    ],
+  };
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(options, (error, result) =>
+      error ? reject(error) : resolve(result),
+    );
+    instance.on('response', (_client, _status, _bytes, responseTime) => {
+      latencies.push(responseTime);
+    });
+  });
+  if (result['2xx'] === 0) {
+    throw new Error(
+      `intake: no 2xx answer from ${url} in ${seconds} s (${result.non2xx} others, ${result.errors} errors)`,
+    );
+  }
+  return {
+    rate: result['2xx'] / result.duration,
+    ok: result['2xx'],
+    failed: result.non2xx + result.errors,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
+}
+
+async function query(url: string, text: string): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * The number of orders once requests still in flight when a load stopped have finished: the
+ * load generator stops waiting for them, place-order does not.
+ */
+async function settledOrderCount(url: string): Promise<number> {
+  const count = async () =>
+    (await query(url, 'select count(*)::int as n from orders')).rows[0].n as number;
+  let last = await count();
+  for (;;) {
+    await sleep(500);
+    const now = await count();
+    if (now === last) return now;
+    last = now;
+  }
+}
+
+/** The version of functions-framework that serves a function in `dir`. */
+function frameworkVersion(dir: string): string {
+  // The package exports no ./package.json; its main module is build/src/index.js.
+  const main = require.resolve('@google-cloud/functions-framework', { paths: [dir] });
+  const manifest = join(dirname(main), '..', '..', 'package.json');
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
+}
+
+/** The functions' stdout (a banner, logs at warn); their stderr still shows errors. */
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
+}
