@@ -19,7 +19,7 @@ import {
   serveFunction,
   testProjectId,
 } from '@orders/local-stack';
-import { createPubSubBus, createPubSubClient } from '@orders/pubsub';
+import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
 import { createDuckDbWarehouse, type Warehouse } from '@orders/warehouse';
 
 // The function reads its config from the environment at load, as on Cloud Run.
@@ -248,7 +248,9 @@ describe('analytics-loader', () => {
 
   it('through the emulator: what producers publish reaches the warehouse by push', async () => {
     const events = oneOfEachType().slice(0, 2);
-    await createPubSubBus(pubsub).publish(events);
+    await createPubSubBus(
+      createPublisher({ projectId, emulatorHost: process.env.PUBSUB_EMULATOR_HOST! }),
+    ).publish(events);
     const deadline = Date.now() + 20_000;
     let audit = await warehouse.auditEvents({ orderIds: [events[0]!.subject] });
     while (audit.length < 2 && Date.now() < deadline) {

@@ -1,6 +1,6 @@
 import * as functions from '@google-cloud/functions-framework';
 import { functions as declared } from '@orders/events';
-import { createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
+import { createPublisher, createPubSubDeadLetters } from '@orders/pubsub';
 import { createConsumer, createLogger } from '@orders/runtime';
 import { createAnalyticsLoadHandler, describeWarehouse, openWarehouse } from '@orders/warehouse';
 import { analyticsLoaderConfig } from './config';
@@ -8,7 +8,7 @@ import { analyticsLoaderConfig } from './config';
 const name = 'analytics-loader';
 const config = analyticsLoaderConfig();
 const logger = createLogger({ level: config.LOG_LEVEL, fields: { service: name } });
-const pubsub = createPubSubClient({
+const publisher = createPublisher({
   projectId: config.GOOGLE_CLOUD_PROJECT,
   emulatorHost: config.PUBSUB_EMULATOR_HOST,
 });
@@ -21,7 +21,7 @@ functions.cloudEvent(
     name,
     topic: trigger.topic,
     projectId: config.GOOGLE_CLOUD_PROJECT,
-    deadLetters: createPubSubDeadLetters(pubsub),
+    deadLetters: createPubSubDeadLetters(publisher),
     logger,
     handle: createAnalyticsLoadHandler(openWarehouse(config)),
   }),

@@ -20,7 +20,12 @@ import {
   orderSagaHandler,
   orderSagaOptions,
 } from '@orders/orders';
-import { createPubSubBus, createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
+import {
+  createPublisher,
+  createPubSubBus,
+  createPubSubClient,
+  createPubSubDeadLetters,
+} from '@orders/pubsub';
 import { createConsumer, createLogger, parseConfig } from '@orders/runtime';
 import { type KyselyPlugin, sql } from 'kysely';
 import pg from 'pg';
@@ -166,6 +171,7 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
     cleanup.push(() => pool.destroy());
     const db = pool.withPlugin(counting);
     const pubsub = createPubSubClient({ projectId, emulatorHost: emulator.host });
+    const publisher = createPublisher({ projectId, emulatorHost: emulator.host });
     cleanup.push(() => pubsub.close());
     const engine = createOrderSagaEngine(db, orderSagaOptions(config));
     const publishFailures: unknown[] = [];
@@ -196,7 +202,7 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
         projectId,
         db,
         outbox: timedOutbox,
-        deadLetters: createPubSubDeadLetters(pubsub),
+        deadLetters: createPubSubDeadLetters(publisher),
         logger: createLogger({ level: config.LOG_LEVEL, write: () => {} }),
         handle: orderSagaHandler(engine),
       });
@@ -218,7 +224,7 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
           for (const event of events) recorded.add(`${event.type} ${event.causationId}`);
         },
       }),
-      emulator: variant(createPubSubBus(pubsub)),
+      emulator: variant(createPubSubBus(publisher)),
     };
     const baselinePool = new pg.Pool({ connectionString: database.url, max: poolSize });
     cleanup.push(() => baselinePool.end());

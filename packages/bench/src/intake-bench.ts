@@ -16,20 +16,12 @@ import {
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { type BenchContext, type Measure, measure, percentile } from './measure';
+import { cpuPer, cpuTimes } from './process-cpu';
 
 /** place-order's pool in production (deploy sets 5) is smaller; 10 is its default. */
 const poolSize = 10;
 const repoRoot = join(__dirname, '..', '..', '..');
 const fixtures = join(__dirname, '..', 'src', 'fixtures');
-
-/** CPU time (user + system) a process used so far, from /proc/<pid>/stat. */
-function cpuMs(pid: number | undefined): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticksPerSecond = 100;
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
-}
 
 interface Load {
   /** 2xx responses per second of the measured window. */
@@ -84,21 +76,30 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
       fn: FunctionProcess,
       what: string,
       beforeMeasuring?: () => Promise<void>,
-    ): Promise<Load & { cpuPerRequest: number }> => {
+    ): Promise<Load & { cpuPerRequest: number; cpuSplit: string }> => {
       // The first request loads what the function loads lazily (its Pub/Sub client): wait for it.
       await load(fn.url, 1, 0, 1);
       if (warmupSeconds > 0) await load(fn.url, connections, warmupSeconds);
       await beforeMeasuring?.();
       log(`intake: ${what}, ${connections} connections for ${seconds} s`);
-      const cpuBefore = cpuMs(fn.pid);
+      const processes = {
+        function: fn.pid,
+        postgres: postgres.pid,
+        'pubsub-emulator': emulator.pid,
+        'load generator': process.pid,
+      };
+      const cpuBefore = await cpuTimes(processes);
       const result = await load(fn.url, connections, seconds);
-      const cpuPerRequest = (cpuMs(fn.pid) - cpuBefore) / Math.max(1, result.ok);
+      const cpuAfter = await cpuTimes(processes);
+      const requests = Math.max(1, result.ok);
+      const cpuPerRequest = ((cpuAfter.function ?? 0) - (cpuBefore.function ?? 0)) / requests;
+      const cpuSplit = cpuPer(cpuBefore, cpuAfter, requests);
       log(
         `intake: ${what}: ${result.rate.toFixed(0)}/s, p50 ${result.p50.toFixed(1)} ms, ` +
           `p99 ${result.p99.toFixed(1)} ms, ${result.failed} failed, ` +
-          `${cpuPerRequest.toFixed(2)} ms of CPU per request`,
+          `CPU ms per request: ${cpuSplit}`,
       );
-      return { ...result, cpuPerRequest };
+      return { ...result, cpuPerRequest, cpuSplit };
     };
 
     const placeOrderDir = join(repoRoot, 'functions', 'place-order');
@@ -166,7 +167,7 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
         'ms',
         intake.cpuPerRequest,
         baseline.cpuPerRequest,
-        "the function process's CPU time (user + system) per 2xx answer; baseline: its own",
+        `the function process's CPU time (user + system) per 2xx answer; baseline: its own; CPU ms per request of each process: ${intake.cpuSplit}; baseline: ${baseline.cpuSplit}`,
       ),
     ];
   } finally {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +18,7 @@ import { createPubSubClient } from '@orders/pubsub';
 import { sql } from 'kysely';
 import { runCleanup, startServers } from './event-handling-bench';
 import { type BenchContext, type Measure, measure, percentile } from './measure';
+import { cpuPer, cpuTimes } from './process-cpu';
 
 const fixtures = join(__dirname, '..', 'src', 'fixtures');
 
@@ -118,12 +119,7 @@ export async function benchPipeline(context: BenchContext): Promise<Measure[]> {
     );
 
     const cpuAfter = await cpuTimes(processes);
-    const cpuPerOrder = Object.keys(cpuAfter)
-      .map(
-        (name) =>
-          `${name} ${((cpuAfter[name]! - (cpuBefore[name] ?? 0)) / orderIds.length).toFixed(1)}`,
-      )
-      .join(', ');
+    const cpuPerOrder = cpuPer(cpuBefore, cpuAfter, orderIds.length);
     log(`pipeline: CPU ms per order: ${cpuPerOrder}`);
     const outcomes = await finalLatencies(database.db, orderIds);
     const finished = outcomes.filter((outcome) => outcome.ms !== null);
@@ -372,41 +368,6 @@ function describeStages(outcomes: Awaited<ReturnType<typeof finalLatencies>>): s
     return `${label} ${percentile(values, 0.5).toFixed(0)}/${percentile(values, 0.95).toFixed(0)}`;
   };
   return `stages p50/p95 ms: ${describe('placed->saga', 'toSaga')}, ${describe('saga->payment', 'toPayment')}, ${describe('payment->final', 'toFinal')}`;
-}
-
-/**
- * CPU time (ms, user + system) each process has used so far, children included (PostgreSQL
- * serves each connection from a child). Linux only: elsewhere nothing is known.
- */
-async function cpuTimes(
-  processes: Record<string, number | undefined>,
-): Promise<Record<string, number>> {
-  const ticksPerMs = 100 / 1000; // USER_HZ: 100 on every Linux that Node supports
-  const stat = async (pid: number) => {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-    // The command name may hold spaces and parentheses: the fields follow its last ')'.
-    const fields = text?.slice(text.lastIndexOf(')') + 2).split(' ');
-    if (!fields) return undefined;
-    const [utime, stime, cutime, cstime] = [11, 12, 13, 14].map((i) => Number(fields[i]));
-    return { ppid: Number(fields[1]), own: utime! + stime!, children: cutime! + cstime! };
-  };
-  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((name) =>
-    /^\d+$/.test(name),
-  );
-  const all = new Map<number, NonNullable<Awaited<ReturnType<typeof stat>>>>();
-  for (const pid of pids) {
-    const entry = await stat(Number(pid));
-    if (entry) all.set(Number(pid), entry);
-  }
-  const times: Record<string, number> = {};
-  for (const [name, pid] of Object.entries(processes)) {
-    const self = pid === undefined ? undefined : all.get(pid);
-    if (!self) continue;
-    let ticks = self.own + self.children;
-    for (const entry of all.values()) if (entry.ppid === pid) ticks += entry.own;
-    times[name] = ticks / ticksPerMs;
-  }
-  return times;
 }
 
 /** Passes the first `limit` lines on to `log`, then says how many more it dropped. */

@@ -9,7 +9,7 @@ import { createDb } from '@orders/db';
 import { deadLetterTopic, functions as declaredFunctions, type FunctionName } from '@orders/events';
 import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from '@orders/invariants';
 import { type LocalStack, pullMessages, startLocalStack } from '@orders/local-stack';
-import { createPubSubBus, createPubSubClient } from '@orders/pubsub';
+import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
 import { createOrderSaga } from '@orders/sagas';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { sql } from 'kysely';
@@ -191,7 +191,14 @@ async function loadDrainAndCheck(
         pidOf: (name) => stack.functionPid(name),
       }),
       injectConnectionKills({ ...injector, meanIntervalMs: 700, db }),
-      injectRepublishes({ ...injector, meanIntervalMs: 2_000, db, bus: createPubSubBus(pubsub) }),
+      injectRepublishes({
+        ...injector,
+        meanIntervalMs: 2_000,
+        db,
+        bus: createPubSubBus(
+          createPublisher({ projectId: stack.projectId, emulatorHost: stack.pubsubEmulatorHost }),
+        ),
+      }),
     ]);
     const placed: PlacedOrder[] = [];
     const refused: RefusedOrder[] = [];

@@ -9,7 +9,7 @@ import { type PubSub, v1 } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, topics as declaredTopics, encodeEvent } from '@orders/events';
 import { createTopology, pullMessages, testProjectId } from '@orders/local-stack';
-import { createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
+import { createPublisher, createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
 import type { DeadLetter } from './dead-letter';
 import {
   createPubSubDeadLetterQueue,
@@ -74,7 +74,7 @@ beforeAll(async () => {
 
   // 1. A consumer's own refusal, as createConsumer sends it.
   const message = encodeEvent(refused);
-  await createPubSubDeadLetters(pubsub).send({
+  await createPubSubDeadLetters(createPublisher({ projectId, emulatorHost: emulatorHost() })).send({
     topic: 'payments',
     consumer: 'payment-handler',
     reason: 'unknown version 9 of PaymentRequested',

@@ -362,7 +362,11 @@ describe('crash safety', () => {
     };
     const key = `in-flight-${randomUUID()}`;
 
-    // 1. Another session holds the orders table: the request claims its key, then waits.
+    // 1. Another session holds the catalog: the request claims its key, then waits to price
+    // its lines. (Once its write statement has started, the write completes even if its
+    // process dies: PostgreSQL finishes a statement whose client is gone, and the statement
+    // commits by itself. A retry then gets the stored answer; the claim is what is left
+    // in flight when a request dies before its write.)
     let release!: () => void;
     const released = new Promise<void>((resolve) => {
       release = resolve;
@@ -372,7 +376,7 @@ describe('crash safety', () => {
       locked = resolve;
     });
     const holder = where.database.db.transaction().execute(async (trx) => {
-      await sql`lock table orders in exclusive mode`.execute(trx);
+      await sql`lock table products in access exclusive mode`.execute(trx);
       locked();
       await released;
     });
@@ -385,12 +389,12 @@ describe('crash safety', () => {
     request.catch(() => {});
     let waiting: number | undefined;
     await waitFor(
-      'the request to wait for the orders table',
+      'the request to wait for the catalog',
       async () => {
         const { rows } = await sql<{ pid: number }>`
           select pid from pg_stat_activity
           where datname = current_database() and wait_event_type = 'Lock'
-            and query ilike '%insert into "orders"%'`.execute(where.database.db);
+            and query ~* 'from "?products"?'`.execute(where.database.db);
         waiting = rows[0]?.pid;
         return waiting !== undefined;
       },

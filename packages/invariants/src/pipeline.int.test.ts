@@ -17,7 +17,7 @@ import {
   testProjectId,
 } from '@orders/local-stack';
 import { insertPlacedOrder } from '@orders/orders';
-import { createPubSubBus, createPubSubClient } from '@orders/pubsub';
+import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
 import { createOrderSaga } from '@orders/sagas';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { sql } from 'kysely';
@@ -221,7 +221,9 @@ describe('the pipeline, end to end', () => {
         event.type,
       ),
     );
-    const bus = createPubSubBus(pubsub);
+    const bus = createPubSubBus(
+      createPublisher({ projectId: stack.projectId, emulatorHost: stack.pubsubEmulatorHost }),
+    );
     // Each twice at once: one copy may reach a consumer while the other is in flight.
     await Promise.all([bus.publish(again), bus.publish(again)]);
 

@@ -1,21 +1,19 @@
 import { type DeadLetters, deadLetterTopic } from '@orders/events';
-import { type PubSubSource, topicPublishers } from './topic-publishers';
+import type { Publisher } from './publisher';
 
 /**
  * Republishes the original bytes and attributes unchanged, plus `dlq_reason`,
  * `dlq_consumer`, `dlq_source_topic`, `dlq_original_message_id` and `dlq_at`, so the DLQ
- * tools can show why and replay to the original topic. Given a function, makes the client on
- * the first dead letter.
+ * tools can show why and replay to the original topic.
  */
-export function createPubSubDeadLetters(pubsub: PubSubSource): DeadLetters {
-  const publisher = topicPublishers(pubsub, { batching: { maxMessages: 100, maxMilliseconds: 2 } });
+export function createPubSubDeadLetters(publisher: Publisher): DeadLetters {
   return {
     async send({ topic, message, reason, consumer }) {
       const data =
         typeof message.data === 'string'
           ? Buffer.from(message.data, 'base64')
           : Buffer.from(message.data ?? []);
-      await publisher(deadLetterTopic(topic)).publishMessage({
+      await publisher.publish(deadLetterTopic(topic), {
         data,
         attributes: {
           ...message.attributes,

@@ -4,11 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, decodeMessage } from '@orders/events';
 import { createTopology, pullMessages, testProjectId } from '@orders/local-stack';
 import { createPubSubDeadLetters } from './dead-letters';
+import { createPublisher } from './publisher';
 import { createPubSubBus } from './pubsub-bus';
 import { createPubSubClient } from './pubsub-client';
 
 const projectId = testProjectId('pubsub-bus');
 let pubsub: PubSub;
+const publisher = () =>
+  createPublisher({ projectId, emulatorHost: process.env.PUBSUB_EMULATOR_HOST! });
 
 beforeAll(async () => {
   const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
@@ -35,10 +38,11 @@ describe('createPubSubBus', () => {
       origin,
     );
 
-    await createPubSubBus(pubsub).publish([requested, confirmed]);
+    await createPubSubBus(publisher()).publish([requested, confirmed]);
 
     const [payment] = await pullMessages(pubsub, 'payments-tap', { count: 1 });
     expect(decodeMessage(payment!)).toEqual(requested);
+    expect(payment?.orderingKey).toBe(orderId);
     const analytics = await pullMessages(pubsub, 'analytics-tap', { count: 2 });
     expect(analytics.map((m) => m.attributes.event_type).sort()).toEqual([
       'OrderConfirmed',
@@ -50,7 +54,7 @@ describe('createPubSubBus', () => {
 
 describe('createPubSubDeadLetters', () => {
   it('republishes the original bytes and attributes to <topic>-dlq with the reason', async () => {
-    await createPubSubDeadLetters(pubsub).send({
+    await createPubSubDeadLetters(publisher()).send({
       topic: 'payments',
       consumer: 'payment-handler',
       reason: 'unknown event type PaymentTeleported',

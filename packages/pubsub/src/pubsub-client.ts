@@ -1,4 +1,4 @@
-import type { PubSub } from '@google-cloud/pubsub';
+import { PubSub } from '@google-cloud/pubsub';
 
 export interface PubSubClientOptions {
   projectId: string;
@@ -6,15 +6,9 @@ export interface PubSubClientOptions {
   emulatorHost?: string | undefined;
 }
 
-/**
- * One client per process: it holds the gRPC channels and the publishers' batches. The
- * library is loaded here, on the first call, not when this module is imported: it costs about
- * a second and 50 MiB, which a function that makes its client on first use (see
- * `PubSubSource`) pays only when it first publishes.
- */
+/** One client per process: it holds the gRPC channels and the publishers' batches. */
 export function createPubSubClient({ projectId, emulatorHost }: PubSubClientOptions): PubSub {
-  const library = require('@google-cloud/pubsub') as typeof import('@google-cloud/pubsub');
-  return new library.PubSub(
+  return new PubSub(
     emulatorHost
       ? // The universe domain, given, spares a metadata-server lookup that fails off Google Cloud.
         {

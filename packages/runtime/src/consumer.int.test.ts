@@ -13,7 +13,12 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
-import { createPubSubBus, createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
+import {
+  createPublisher,
+  createPubSubBus,
+  createPubSubClient,
+  createPubSubDeadLetters,
+} from '@orders/pubsub';
 import { sql } from 'kysely';
 import { createConsumer, UnprocessableEventError } from './consumer';
 import { createLogger } from './logger';
@@ -46,8 +51,11 @@ beforeAll(async () => {
       topic,
       projectId,
       db: database.db,
-      outbox: createOutbox(database.db, createPubSubBus(pubsub)),
-      deadLetters: createPubSubDeadLetters(pubsub),
+      outbox: createOutbox(
+        database.db,
+        createPubSubBus(createPublisher({ projectId, emulatorHost })),
+      ),
+      deadLetters: createPubSubDeadLetters(createPublisher({ projectId, emulatorHost })),
       logger: createLogger({ level: 'error' }),
       async handle(event, { trx, emit }) {
         if (event.type !== 'OrderPlaced') return;

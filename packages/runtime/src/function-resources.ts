@@ -1,7 +1,7 @@
 import { createDb, type Database } from '@orders/db';
 import type { DeadLetters } from '@orders/events';
 import { createOutbox, type Outbox } from '@orders/idempotency';
-import { createPubSubBus, createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
+import { createPublisher, createPubSubBus, createPubSubDeadLetters } from '@orders/pubsub';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import type { databaseConfigSchema } from './config';
@@ -10,8 +10,7 @@ import { createLogger, type Logger } from './logger';
 
 /**
  * What a function with a database builds once per instance, at start: its logger, a pool,
- * one Pub/Sub client (made on first use), the outbox publishing through it, and dead
- * letters. Failures of the pool and of publishing after commit are logged, never thrown at a
+ * one Pub/Sub publisher, the outbox publishing through it, and dead letters. Failures of the pool and of publishing after commit are logged, never thrown at a
  * request.
  */
 export interface FunctionResources {
@@ -42,19 +41,12 @@ export function createFunctionResources(
       onConnectionError: (error) => logger.warn('database connection lost', { error }),
     });
   const db = openDatabase();
-  // The Pub/Sub client is made on the first publish: its library takes about a second and
-  // 50 MiB to load, which a request that publishes nothing (GET /products, a quiet
-  // housekeeping tick) then never waits for.
-  let pubsub: ReturnType<typeof createPubSubClient> | undefined;
-  const lazyPubSub = () => {
-    pubsub ??= createPubSubClient({
-      projectId: config.GOOGLE_CLOUD_PROJECT,
-      emulatorHost: config.PUBSUB_EMULATOR_HOST,
-    });
-    return pubsub;
-  };
+  const publisher = createPublisher({
+    projectId: config.GOOGLE_CLOUD_PROJECT,
+    emulatorHost: config.PUBSUB_EMULATOR_HOST,
+  });
   const outbox = crashBeforePublish(
-    createOutbox(db, createPubSubBus(lazyPubSub), (error, events) =>
+    createOutbox(db, createPubSubBus(publisher), (error, events) =>
       logger.warn('publish failed; the outbox relay will retry', {
         error,
         eventIds: events.map((event) => event.id),
@@ -63,5 +55,5 @@ export function createFunctionResources(
     ),
     { rate: config.FAULT_CRASH_BEFORE_PUBLISH_RATE, seed: config.FAULT_SEED, logger },
   );
-  return { logger, db, openDatabase, outbox, deadLetters: createPubSubDeadLetters(lazyPubSub) };
+  return { logger, db, openDatabase, outbox, deadLetters: createPubSubDeadLetters(publisher) };
 }

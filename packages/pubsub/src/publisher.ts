@@ -1,0 +1,177 @@
+// Pub/Sub's limits per publish call are 1,000 messages and 10 MB; stay below the latter with
+// room for the JSON around each message.
+const maxMessagesPerCall = 1_000;
+const maxBytesPerCall = 7_000_000;
+const transientStatuses = new Set([408, 429, 500, 502, 503, 504]);
+
+/** Where messages go: a Google Cloud project, or the emulator when `emulatorHost` is set. */
+export interface PublishTarget {
+  projectId: string;
+  /** `host:port` of the Pub/Sub emulator (PUBSUB_EMULATOR_HOST). */
+  emulatorHost?: string | undefined;
+}
+
+export interface OutgoingMessage {
+  data: Buffer;
+  attributes: Record<string, string>;
+  orderingKey?: string | undefined;
+}
+
+/** Publishes messages to topics by name; resolves once Pub/Sub has stored the message. */
+export interface Publisher {
+  publish(topic: string, message: OutgoingMessage): Promise<void>;
+}
+
+/** Pub/Sub refused a publish call, or did not answer it. */
+export class PublishError extends Error {
+  constructor(
+    readonly topic: string,
+    /** The HTTP status, or undefined when there was no answer. */
+    readonly status: number | undefined,
+    detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(`publish to ${topic} failed: ${detail}`, options);
+    this.name = 'PublishError';
+  }
+
+  /** Worth another call: no answer, or an answer that says "later". */
+  get transient(): boolean {
+    return this.status === undefined || transientStatuses.has(this.status);
+  }
+}
+
+export interface PublisherOptions {
+  /** Headers that authorize a call; by default Application Default Credentials (not on the emulator). */
+  authorize?: () => Promise<Record<string, string>>;
+  /** Calls per publish before giving up on a transient failure (the outbox relay retries later). */
+  attempts?: number;
+  /** Timeout of one call. */
+  callTimeoutMs?: number;
+}
+
+interface Queued {
+  message: OutgoingMessage;
+  size: number;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Publishes through Pub/Sub's REST API (`topics.publish`), not the gRPC client library: the
+ * library takes about a second and 50 MiB to load, which every cold start of a function that
+ * publishes paid, and this is one `fetch` per call on a kept-alive connection.
+ *
+ * Messages are grouped per topic: a message is sent at once when its topic has no call in
+ * flight, else with every message queued meanwhile in the next call (as a database groups
+ * commits). A lone request waits for no timer, and under load one call carries the messages
+ * of many requests. Unlike the library's ordered publishing, which sends each ordering key in
+ * calls of its own, one call carries many keys; nothing depends on their order.
+ */
+export function createPublisher(
+  target: PublishTarget,
+  { authorize, attempts = 3, callTimeoutMs = 10_000 }: PublisherOptions = {},
+): Publisher {
+  const base = target.emulatorHost
+    ? `http://${target.emulatorHost}/v1/projects/${target.projectId}/topics/`
+    : `https://pubsub.googleapis.com/v1/projects/${target.projectId}/topics/`;
+  const headersFor =
+    authorize ?? (target.emulatorHost ? async () => ({}) : applicationDefaultCredentials());
+  const queues = new Map<string, { queued: Queued[]; sending: boolean }>();
+
+  async function call(topic: string, batch: readonly Queued[]): Promise<void> {
+    const body = JSON.stringify({
+      messages: batch.map(({ message }) => ({
+        data: message.data.toString('base64'),
+        attributes: message.attributes,
+        ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}),
+      })),
+    });
+    const url = `${base}${encodeURIComponent(topic)}:publish`;
+    for (let attempt = 1; ; attempt++) {
+      const failure = await send(topic, url, body);
+      if (!failure) return;
+      if (!failure.transient || attempt >= attempts) throw failure;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 4 ** (attempt - 1)));
+    }
+  }
+
+  /** One call; what went wrong, if anything. */
+  async function send(topic: string, url: string, body: string): Promise<PublishError | undefined> {
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(await headersFor()) },
+        body,
+        signal: AbortSignal.timeout(callTimeoutMs),
+      });
+      const text = await response.text();
+      if (response.ok) return undefined;
+      return new PublishError(
+        topic,
+        response.status,
+        `HTTP ${response.status} ${text.slice(0, 500)}`,
+      );
+    } catch (error) {
+      return new PublishError(topic, undefined, String(error), { cause: error });
+    }
+  }
+
+  function nextBatch(queued: Queued[]): Queued[] {
+    let count = 0;
+    let bytes = 0;
+    while (count < queued.length && count < maxMessagesPerCall) {
+      bytes += queued[count]!.size;
+      if (count > 0 && bytes > maxBytesPerCall) break;
+      count++;
+    }
+    return queued.splice(0, count);
+  }
+
+  async function drain(topic: string, queue: { queued: Queued[]; sending: boolean }) {
+    queue.sending = true;
+    try {
+      while (queue.queued.length > 0) {
+        const batch = nextBatch(queue.queued);
+        await call(topic, batch).then(
+          () => {
+            for (const item of batch) item.resolve();
+          },
+          (error: unknown) => {
+            for (const item of batch) item.reject(error);
+          },
+        );
+      }
+    } finally {
+      queue.sending = false;
+    }
+  }
+
+  return {
+    publish(topic, message) {
+      return new Promise((resolve, reject) => {
+        let queue = queues.get(topic);
+        if (!queue) {
+          queue = { queued: [], sending: false };
+          queues.set(topic, queue);
+        }
+        const size = Math.ceil((message.data.length * 4) / 3) + 200;
+        queue.queued.push({ message, size, resolve, reject });
+        if (!queue.sending) void drain(topic, queue);
+      });
+    },
+  };
+}
+
+/**
+ * Authorization headers from Application Default Credentials (the metadata server on Cloud
+ * Run), cached and refreshed by google-auth-library. The library is loaded on the first call.
+ */
+function applicationDefaultCredentials(): () => Promise<Record<string, string>> {
+  let auth: import('google-auth-library').GoogleAuth | undefined;
+  return async () => {
+    const { GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
+    auth ??= new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/pubsub'] });
+    return Object.fromEntries((await auth.getRequestHeaders()).entries());
+  };
+}
