@@ -14,7 +14,7 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
-import { createPubSubClient } from '@orders/pubsub';
+import { createPublisher } from '@orders/pubsub';
 import { sql } from 'kysely';
 import { runCleanup, startServers } from './event-handling-bench';
 import { type BenchContext, type Measure, measure, percentile } from './measure';
@@ -166,7 +166,7 @@ export async function benchPipeline(context: BenchContext): Promise<Measure[]> {
 /**
  * Publish-to-push latency (ms) of the emulator: a no-op function served by functions-framework
  * on a push subscription made like the stack's (createTopology, same delivery settings), fed
- * one message at a time by a publisher batching as the event bus does.
+ * one message at a time by the event bus's publisher (`createPublisher`).
  */
 async function measureHops(
   emulator: PubSubEmulator,
@@ -189,16 +189,13 @@ async function measureHops(
     }),
     stderr: lines((line) => log(`noop-receiver | ${line}`)),
   });
-  const pubsub = createPubSubClient({ projectId, emulatorHost: emulator.host });
+  const publisher = createPublisher({ projectId, emulatorHost: emulator.host });
   try {
     await createTopology({
       emulatorHost: emulator.host,
       projectId,
       pushEndpoints: { [topic]: `${receiver.url}/projects/${projectId}/topics/${topic}` },
       topics: { [topic]: { consumer: 'noop-receiver', delivery: topics['order-saga'].delivery } },
-    });
-    const publisher = pubsub.topic(topic, {
-      batching: { maxMessages: 100, maxMilliseconds: 2 },
     });
     const latencies: number[] = [];
     const warmup = 5;
@@ -212,7 +209,7 @@ async function measureHops(
         });
       });
       const sentAt = performance.timeOrigin + performance.now();
-      await publisher.publishMessage({ data: Buffer.from('{}'), attributes: { seq } });
+      await publisher.publish(topic, { data: Buffer.from('{}'), attributes: { seq } });
       const receivedAt = await arrived;
       arrivals.delete(seq);
       if (i >= warmup) latencies.push(receivedAt - sentAt);
@@ -222,7 +219,6 @@ async function measureHops(
     }
     return latencies;
   } finally {
-    await pubsub.close();
     await receiver.stop();
   }
 }
