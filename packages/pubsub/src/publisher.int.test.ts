@@ -24,7 +24,9 @@ afterAll(() => pubsub?.close());
  */
 async function countingProxy({ refuse = 0, status = 503 } = {}) {
   const calls: number[] = [];
+  const authorizations: (string | undefined)[] = [];
   const server: Server = createServer(async (request: IncomingMessage, response) => {
+    authorizations.push(request.headers.authorization);
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
@@ -46,6 +48,7 @@ async function countingProxy({ refuse = 0, status = 503 } = {}) {
   return {
     host: `127.0.0.1:${port}`,
     calls,
+    authorizations,
     close: () => new Promise((resolve) => server.close(resolve)),
   };
 }
@@ -83,6 +86,22 @@ describe('createPublisher', () => {
       expect(proxy.calls.length).toBeLessThanOrEqual(3);
       const received = await pullMessages(pubsub, 'publisher-test-tap', { count: 200 });
       expect(received.map((m) => m.data.toString()).sort()).toEqual(texts.toSorted());
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('sends the headers that `authorize` gives with every call', async () => {
+    const proxy = await countingProxy({ refuse: 1 });
+    try {
+      let issued = 0;
+      const authorize = async () => ({ authorization: `Bearer token-${++issued}` });
+      await createPublisher({ projectId, emulatorHost: proxy.host }, { authorize }).publish(
+        'publisher-test',
+        message('authorized'),
+      );
+      expect(proxy.authorizations).toEqual(['Bearer token-1', 'Bearer token-2']);
+      await pullMessages(pubsub, 'publisher-test-tap', { count: 1 });
     } finally {
       await proxy.close();
     }
