@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Database } from '@orders/db';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
-import { type RawBuilder, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './idempotency-errors';
 import { createIdempotencyKeyStore, purgeExpiredKeys } from './idempotency-key-store';
 
@@ -11,6 +12,11 @@ beforeAll(async () => {
 afterAll(() => database?.close());
 
 const response = { status: 202, headers: { location: '/orders/1' }, body: '{"orderId":"1"}' };
+/** A write that is the completion alone, in `executor` (a transaction, or the pool). */
+const alone =
+  (executor: Kysely<Database>) =>
+  async (completion: RawBuilder<unknown>): Promise<boolean> =>
+    (await completion.execute(executor)).rows.length > 0;
 let n = 0;
 const newKey = () => `key-${++n}`;
 
@@ -28,7 +34,7 @@ describe('createIdempotencyKeyStore', () => {
     await expect(inFlight).rejects.toBeInstanceOf(IdempotencyKeyInFlightError);
     await expect(inFlight).rejects.toMatchObject({ retryAfterSeconds: expect.any(Number) });
 
-    await database.db.transaction().execute((trx) => keys.complete(trx, claim, response));
+    await keys.complete(claim, response, alone(database.db));
     expect(await keys.begin('s', key, 'fp')).toEqual({ outcome: 'replay', response });
   });
 
@@ -37,8 +43,7 @@ describe('createIdempotencyKeyStore', () => {
     const key = newKey();
     const claim = await keys.begin('s', key, 'fp');
     await expect(keys.begin('s', key, 'other')).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
-    if (claim.outcome === 'started')
-      await database.db.transaction().execute((trx) => keys.complete(trx, claim, response));
+    if (claim.outcome === 'started') await keys.complete(claim, response, alone(database.db));
     await expect(keys.begin('s', key, 'other')).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
   });
 
@@ -49,7 +54,7 @@ describe('createIdempotencyKeyStore', () => {
     if (claim.outcome !== 'started') throw new Error('expected a new claim');
     await expect(
       database.db.transaction().execute(async (trx) => {
-        await keys.complete(trx, claim, response);
+        await keys.complete(claim, response, alone(trx));
         throw new Error('effects failed');
       }),
     ).rejects.toThrow('effects failed');
@@ -72,10 +77,10 @@ describe('createIdempotencyKeyStore', () => {
     // The slow original can no longer complete: its transaction fails and writes nothing.
     if (dead.outcome !== 'started' || retry.outcome !== 'started')
       throw new Error('expected claims');
-    await expect(
-      database.db.transaction().execute((trx) => keys.complete(trx, dead, response)),
-    ).rejects.toBeInstanceOf(IdempotencyKeyInFlightError);
-    await database.db.transaction().execute((trx) => keys.complete(trx, retry, response));
+    await expect(keys.complete(dead, response, alone(database.db))).rejects.toBeInstanceOf(
+      IdempotencyKeyInFlightError,
+    );
+    await keys.complete(retry, response, alone(database.db));
     expect(await keys.begin('s', key, 'fp')).toEqual({ outcome: 'replay', response });
   });
 
@@ -99,7 +104,7 @@ describe('createIdempotencyKeyStore', () => {
     const key = newKey();
     const claim = await keys.begin('s', key, 'fp');
     if (claim.outcome !== 'started') throw new Error('expected a claim');
-    await keys.completeWith(claim, response, effect(key));
+    await keys.complete(claim, response, effect(key));
     expect(await effects(key)).toBe(1);
     expect(await keys.begin('s', key, 'fp')).toEqual({ outcome: 'replay', response });
 
@@ -111,11 +116,11 @@ describe('createIdempotencyKeyStore', () => {
     const retry = await keys.begin('s', slowKey, 'fp');
     if (slow.outcome !== 'started' || retry.outcome !== 'started')
       throw new Error('expected claims');
-    await expect(keys.completeWith(slow, response, effect(slowKey))).rejects.toBeInstanceOf(
+    await expect(keys.complete(slow, response, effect(slowKey))).rejects.toBeInstanceOf(
       IdempotencyKeyInFlightError,
     );
     expect(await effects(slowKey)).toBe(0);
-    await keys.completeWith(retry, response, effect(slowKey));
+    await keys.complete(retry, response, effect(slowKey));
     expect(await effects(slowKey)).toBe(1);
   });
 
@@ -124,7 +129,7 @@ describe('createIdempotencyKeyStore', () => {
     const key = newKey();
     const claim = await keys.begin('s', key, 'fp');
     if (claim.outcome !== 'started') throw new Error('expected a new claim');
-    await database.db.transaction().execute((trx) => keys.complete(trx, claim, response));
+    await keys.complete(claim, response, alone(database.db));
     await sql`update idempotency_keys set expires_at = now() - interval '1 second' where key = ${key}`.execute(
       database.db,
     );

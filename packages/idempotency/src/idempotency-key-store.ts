@@ -19,25 +19,19 @@ export type Claim =
  * - `begin` claims the key for a request fingerprint, or replays the stored response of the
  *   same request, or refuses: another request under that key (422), or the same one still
  *   in flight (409). An in-flight claim whose lock expired (its holder crashed) is taken over.
- * - `complete` stores the response in the caller's transaction, with the effects.
+ * - `complete` stores the response in the caller's own write statement, with the effects.
  * - `release` frees the key of a request that failed without effects, so a retry may run.
  */
 export interface IdempotencyKeyStore {
   begin(scope: string, key: string, fingerprint: string): Promise<Claim>;
-  /** @throws IdempotencyKeyInFlightError when another request took the key over meanwhile. */
-  complete(
-    trx: Kysely<Database>,
-    claim: Extract<Claim, { outcome: 'started' }>,
-    response: StoredResponse,
-  ): Promise<void>;
   /**
-   * `complete` in the caller's own write statement, one round trip for both: `write` runs
-   * `completion` as part of its statement, writes its rows only if `completion` returns one,
-   * and answers whether it wrote them.
+   * Stores the response in the caller's own write statement, one round trip for both: `write`
+   * runs `completion` as part of its statement, writes its rows only if `completion` returns
+   * one, and answers whether it wrote them.
    * @throws IdempotencyKeyInFlightError when another request took the key over meanwhile;
    * then nothing was written.
    */
-  completeWith(
+  complete(
     claim: Extract<Claim, { outcome: 'started' }>,
     response: StoredResponse,
     write: (completion: RawBuilder<unknown>) => Promise<boolean>,
@@ -131,25 +125,7 @@ export function createIdempotencyKeyStore(
       throw new IdempotencyKeyInFlightError(key, 1);
     },
 
-    async complete(trx, claim, response) {
-      const updated = await trx
-        .updateTable('idempotency_keys')
-        .set({
-          status: 'completed',
-          response: JSON.stringify(response),
-          lock_token: null,
-          locked_until: null,
-        })
-        .where('scope', '=', claim.scope)
-        .where('key', '=', claim.key)
-        .where('lock_token', '=', claim.token)
-        .executeTakeFirst();
-      if (updated.numUpdatedRows === 0n) {
-        throw new IdempotencyKeyInFlightError(claim.key, lockSeconds);
-      }
-    },
-
-    async completeWith(claim, response, write) {
+    async complete(claim, response, write) {
       const completion = sql`
         update idempotency_keys
         set status = 'completed', response = ${JSON.stringify(response)}::jsonb,

@@ -68,7 +68,7 @@ export async function placeOrder(
       body: JSON.stringify({ orderId, status: 'PLACED', correlationId: placed.correlationId }),
     };
     if (claim) {
-      await idempotencyKeys.completeWith(claim, response, (completion) =>
+      await idempotencyKeys.complete(claim, response, (completion) =>
         insertPlacedOrder(db, placed, { onlyIf: completion }),
       );
     } else {
