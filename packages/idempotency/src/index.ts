@@ -8,4 +8,4 @@ export {
   requestFingerprint,
 } from './idempotency-key-store';
 export { claimEvent } from './inbox';
-export { createOutbox, type Outbox, outboxRows } from './outbox';
+export { createOutbox, type Outbox, outboxInsert, outboxRows } from './outbox';

@@ -1,6 +1,6 @@
 import type { Database } from '@orders/db';
 import type { Envelope, EventBus } from '@orders/events';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 
 export interface Outbox {
   /** Writes the events in the caller's transaction (or statement). */
@@ -21,6 +21,15 @@ export interface Outbox {
 /** The rows that carry `events`, for callers that write them inside a larger statement. */
 export function outboxRows(events: readonly Envelope[]) {
   return events.map((event) => ({ id: event.id, event: JSON.stringify(event) }));
+}
+
+/**
+ * The INSERT of the rows that carry `events` (at least one), for a caller to run on its own
+ * or inside a larger statement (a data-modifying `WITH`).
+ */
+export function outboxInsert(events: readonly Envelope[]): RawBuilder<unknown> {
+  const rows = outboxRows(events).map((row) => sql`(${row.id}::uuid, ${row.event}::jsonb)`);
+  return sql`insert into outbox (id, event) values ${sql.join(rows)}`;
 }
 
 export function createOutbox(
@@ -45,7 +54,7 @@ export function createOutbox(
 
   return {
     async write(trx, events) {
-      if (events.length > 0) await trx.insertInto('outbox').values(outboxRows(events)).execute();
+      if (events.length > 0) await outboxInsert(events).execute(trx);
     },
 
     async publishCommitted(events) {

@@ -20,27 +20,33 @@ export async function reserveStock(
   items: Items,
 ): Promise<{ reserved: true } | { reserved: false; short: string[] }> {
   const skus = items.map((item) => item.sku);
-  const stock = await trx
-    .selectFrom('products')
-    .select(['sku', 'stock'])
-    .where('sku', '=', sql<string>`any(${skus}::text[])`)
-    .orderBy('sku')
-    .forNoKeyUpdate()
-    .execute();
-  const available = new Map(stock.map((row) => [row.sku, row.stock]));
-  const short = items.filter((item) => (available.get(item.sku) ?? 0) < item.quantity);
-  if (short.length > 0) return { reserved: false, short: short.map((item) => item.sku) };
-
   const quantities = items.map((item) => item.quantity);
-  await sql`
+  // One statement. `locked` locks the rows in sku order and reads their latest stock; the
+  // update and the insert test `short` first (an uncorrelated subquery, evaluated before
+  // they touch a row), so every row they change is already locked, in that order.
+  const { rows } = await sql<{ short: string[] }>`
     with wanted (sku, quantity) as (select * from unnest(${skus}::text[], ${quantities}::int[])),
+    locked as (
+      select sku, stock from products where sku = any(${skus}::text[])
+      order by sku for no key update
+    ),
+    short as (
+      select w.sku from wanted w left join locked l on l.sku = w.sku
+      where l.stock is null or l.stock < w.quantity
+    ),
     taken as (
-      update products p set stock = p.stock - w.quantity from wanted w where p.sku = w.sku
+      update products p set stock = p.stock - w.quantity from wanted w
+      where p.sku = w.sku and not exists (select from short)
+    ),
+    reserved as (
+      insert into stock_reservations (order_id, sku, quantity, state)
+      select ${orderId}::uuid, sku, quantity, 'reserved' from wanted
+      where not exists (select from short)
     )
-    insert into stock_reservations (order_id, sku, quantity, state)
-    select ${orderId}::uuid, sku, quantity, 'reserved' from wanted
+    select array(select sku from short order by sku) as short
   `.execute(trx);
-  return { reserved: true };
+  const short = rows[0]!.short;
+  return short.length === 0 ? { reserved: true } : { reserved: false, short };
 }
 
 /** Puts an order's reserved stock back. Idempotent: only what is still reserved moves. */

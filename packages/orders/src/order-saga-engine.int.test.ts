@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
+import { outboxInsert } from '@orders/idempotency';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import { createLogger } from '@orders/runtime';
 import { SagaConflictError } from '@orders/saga-engine';
@@ -80,7 +81,10 @@ async function deliver(event: DomainEvent) {
     engine.apply(trx, event.subject, event as never, {
       log,
       causationId: event.id,
-      emit: async (...events) => void emitted.push(...events),
+      emitting: (...events) => {
+        emitted.push(...events);
+        return outboxInsert(events);
+      },
     }),
   );
   return { status, emitted };
@@ -222,10 +226,13 @@ describe('the order saga on PostgreSQL', () => {
     await deliver(placed);
     clock = new Date(clock.getTime() + 61_000);
     const published: DomainEvent[] = [];
+    // The rows are written in the saga's statement; what is published after commit is kept.
     const outbox = {
-      write: async (_trx: unknown, events: readonly DomainEvent[]) =>
-        void published.push(...events),
-      publishCommitted: async () => true,
+      write: async () => {},
+      publishCommitted: async (events: readonly DomainEvent[]) => {
+        published.push(...events);
+        return true;
+      },
       relay: async () => 0,
     };
     expect(await engine.wakeDue({ outbox, log })).toBeGreaterThanOrEqual(1);
@@ -241,6 +248,16 @@ describe('the order saga on PostgreSQL', () => {
     expect(reservations).toEqual([{ state: 'released' }]);
     const mine = published.filter((event) => event.subject === placed.data.orderId);
     expect(mine.map((event) => event.type)).toEqual(['RefundRequested', 'OrderCancelled']);
+    const rows = await database.db
+      .selectFrom('outbox')
+      .select('id')
+      .where(
+        'id',
+        'in',
+        mine.map((event) => event.id),
+      )
+      .execute();
+    expect(rows).toHaveLength(2);
     expect(mine[0]!.data).toMatchObject({ reason: 'payment_timeout', amountMinor: 1798 });
 
     // No PaymentRefunded arrives: asked again at the next deadline, then parked.

@@ -33,8 +33,9 @@ export function createOrderSagaEngine(db: Kysely<Database>, options: OrderSagaEn
         await sellStock(trx, orderId);
         return undefined;
       },
-      updateOrder: async (trx, { orderId, status, cancelReason }) => {
-        await updateOrderStatus(trx, orderId, status, cancelReason ?? null);
+      // The saga never reads the order row back: its update goes with the saga's save.
+      updateOrder: async (_trx, { orderId, status, cancelReason }, save) => {
+        save.include(`orders:${orderId}`, orderStatusUpdate(orderId, status, cancelReason ?? null));
         return undefined;
       },
     },
@@ -43,17 +44,10 @@ export function createOrderSagaEngine(db: Kysely<Database>, options: OrderSagaEn
 
 export type OrderSagaEngine = ReturnType<typeof createOrderSagaEngine>;
 
-async function updateOrderStatus(
-  trx: Kysely<Database>,
-  orderId: string,
-  status: OrderStatus,
-  cancelReason: string | null,
-): Promise<void> {
-  await trx
-    .updateTable('orders')
-    .set({ status, cancel_reason: cancelReason, updated_at: sql<Date>`now()` })
-    .where('id', '=', orderId)
-    .execute();
+function orderStatusUpdate(orderId: string, status: OrderStatus, cancelReason: string | null) {
+  return sql`
+    update orders set status = ${status}, cancel_reason = ${cancelReason}, updated_at = now()
+    where id = ${orderId}::uuid`;
 }
 
 const sagaEventTypes: ReadonlySet<string> = new Set<OrderSagaInput['type']>([
@@ -65,12 +59,12 @@ const sagaEventTypes: ReadonlySet<string> = new Set<OrderSagaInput['type']>([
 
 /** The consumer handler of topic order-saga: each event moves the saga of its order. */
 export function orderSagaHandler(engine: OrderSagaEngine) {
-  return async (event: DomainEvent, { trx, log, emit }: ConsumerContext): Promise<void> => {
+  return async (event: DomainEvent, { trx, log, emitting }: ConsumerContext): Promise<void> => {
     if (!sagaEventTypes.has(event.type)) {
       throw new UnprocessableEventError(`the order saga does not handle ${event.type}`);
     }
     const status = await engine.apply(trx, event.subject, event as OrderSagaInput, {
-      emit,
+      emitting,
       log,
       causationId: event.id,
     });

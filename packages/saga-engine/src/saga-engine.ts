@@ -1,18 +1,31 @@
 import type { Database } from '@orders/db';
 import type { DomainEvent } from '@orders/events';
-import type { Outbox } from '@orders/idempotency';
+import { type Outbox, outboxInsert } from '@orders/idempotency';
 import { type Logger, UnprocessableEventError } from '@orders/runtime';
 import { isLegalTransition, NEW, type SagaDefinition } from '@orders/sagas';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { SagaConflictError, SagaNotReadyError } from './saga-errors';
 
 type AnyCommand = { kind: string; compensation?: true } | { kind: 'emit'; event: DomainEvent };
 
-/** Carries out one kind of command in the saga's transaction; may answer with a new input. */
+/**
+ * Writes whose outcome the saga does not read go in the statement that saves the saga row, a
+ * round trip less each. Keyed: a later write under the same key replaces an earlier one (two
+ * updates of one row cannot share a statement), so give each row its own key.
+ */
+export interface SagaSave {
+  include(key: string, write: RawBuilder<unknown>): void;
+}
+
+/**
+ * Carries out one kind of command in the saga's transaction; may answer with a new input.
+ * A write whose outcome it does not need can go with the saga's save instead (`save.include`).
+ */
 export type Effects<Input, Command extends { kind: string }> = {
   [K in Exclude<Command['kind'], 'emit'>]: (
     trx: Kysely<Database>,
     command: Extract<Command, { kind: K }>,
+    save: SagaSave,
   ) => Promise<Input | undefined>;
 };
 
@@ -31,8 +44,11 @@ export interface SagaEngineOptions<
 }
 
 export interface ApplyContext {
-  /** Writes emitted events to the outbox of this transaction. */
-  emit(...events: DomainEvent[]): Promise<void>;
+  /**
+   * The outbox insert of emitted events (at least one), which the engine runs in the
+   * statement that saves the saga; the caller publishes them after commit.
+   */
+  emitting(...events: DomainEvent[]): RawBuilder<unknown>;
   log: Logger;
   /** The event behind the input; null for a deadline. */
   causationId: string | null;
@@ -89,17 +105,19 @@ export function createSagaEngine<
   }
 
   /**
-   * Saves the saga row (insert, or update at the expected version) and its transitions in one
-   * statement: when the row is not written (a concurrent change), no transition is either,
-   * and the caller's transaction fails as retryable.
+   * Saves the saga row (insert, or update at the expected version), its transitions and the
+   * `included` writes in one statement: when the row is not written (a concurrent change),
+   * no transition is either, and the caller's transaction fails as retryable (and rolls the
+   * included writes back with it).
    */
-  async function save(
+  async function saveSaga(
     trx: Kysely<Database>,
     id: string,
     saved: SagaRow<State> | undefined,
     next: { state: State; deadlineAt: Date | null; correlationId: string },
     transitions: { from: string; to: string; cause: string; note?: string | undefined }[],
     causationId: string | null,
+    included: readonly RawBuilder<unknown>[],
   ): Promise<number> {
     const base = saved?.version ?? 0;
     const version = base + transitions.length;
@@ -123,8 +141,10 @@ export function createSagaEngine<
           sql`(${base + 1 + index}::int, ${transition.from}::text, ${transition.to}::text, ${transition.cause}::text, ${transition.note ?? null}::text)`,
       ),
     );
+    // Data-modifying WITH queries run to completion whether read or not.
+    const alongside = included.map((write, index) => sql`${sql.raw(`w${index}`)} as (${write}), `);
     const { rows: inserted } = await sql<{ version: number }>`
-      with saved as (${written})
+      with ${sql.join(alongside, sql``)} saved as (${written})
       insert into saga_transitions
         (saga_id, version, from_status, to_status, cause_type, cause_event_id, note)
       select saved.id, t.version, t.from_status, t.to_status, t.cause_type, ${causationId}::uuid, t.note
@@ -138,14 +158,16 @@ export function createSagaEngine<
   async function run(
     trx: Kysely<Database>,
     command: Exclude<Command, { kind: 'emit' }>,
+    save: SagaSave,
   ): Promise<Input | undefined> {
     const effect = effects[command.kind as keyof typeof effects] as (
       trx: Kysely<Database>,
       command: Command,
+      save: SagaSave,
     ) => Promise<Input | undefined>;
-    if (!command.compensation) return effect(trx, command);
+    if (!command.compensation) return effect(trx, command, save);
     try {
-      return await effect(trx, command);
+      return await effect(trx, command, save);
     } catch (error) {
       throw new CompensationFailed(error);
     }
@@ -169,6 +191,13 @@ export function createSagaEngine<
     const transitions: { from: string; to: string; cause: string; note?: string | undefined }[] =
       [];
     const emitted: DomainEvent[] = [];
+    const included = new Map<string, RawBuilder<unknown>>();
+    const save: SagaSave = {
+      include(key, write) {
+        included.delete(key);
+        included.set(key, write);
+      },
+    };
     let next: Input | undefined = input;
 
     // Everything this input does can be undone, so that a failed compensation can still
@@ -202,7 +231,7 @@ export function createSagaEngine<
         }
         for (const command of outcome.commands) {
           if (command.kind === 'emit') emitted.push((command as { event: DomainEvent }).event);
-          else next = (await run(trx, command as Exclude<Command, { kind: 'emit' }>)) ?? next;
+          else next = (await run(trx, command as Exclude<Command, { kind: 'emit' }>, save)) ?? next;
         }
         transitions.push({
           from,
@@ -219,10 +248,13 @@ export function createSagaEngine<
       const failures = await countFailure(id, error.cause);
       if (failures < maxCompensationAttempts) throw error.cause;
       await sql`rollback to savepoint saga_input`.execute(trx);
+      // What the failed attempt meant to write with the save goes the way of the rest.
+      included.clear();
+      emitted.length = 0;
       const parked = definition.park(saved.state, String(error.cause));
       for (const command of parked.commands) {
         if (command.kind === 'emit') emitted.push((command as { event: DomainEvent }).event);
-        else await run(trx, command as Exclude<Command, { kind: 'emit' }>);
+        else await run(trx, command as Exclude<Command, { kind: 'emit' }>, save);
       }
       context.log.error('saga parked: a compensation keeps failing', {
         sagaId: id,
@@ -231,7 +263,6 @@ export function createSagaEngine<
       });
       state = parked.state;
       deadlineAt = null;
-      emitted.length = 0;
       transitions.length = 0;
       transitions.push({
         from: saved.status,
@@ -241,16 +272,18 @@ export function createSagaEngine<
       });
     }
 
+    // No transition, no effect: an effect only runs for a decision, which is a transition.
     if (transitions.length === 0 || !state || !correlationId) return undefined;
-    await save(
+    if (emitted.length > 0) save.include('outbox', context.emitting(...emitted));
+    await saveSaga(
       trx,
       id,
       saved,
       { state, deadlineAt, correlationId },
       transitions,
       context.causationId,
+      [...included.values()],
     );
-    if (emitted.length > 0) await context.emit(...emitted);
     return state.status;
   }
 
@@ -281,9 +314,9 @@ export function createSagaEngine<
             causationId: null,
             expectedVersion: saga.version,
             log: sagaLog,
-            emit: async (...events) => {
-              await outbox.write(trx, events);
+            emitting: (...events) => {
               emitted.push(...events);
+              return outboxInsert(events);
             },
           }),
         );
