@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { createEvent, type DeadLetters, type DomainEvent, type EventOrigin } from '@orders/events';
+import { seededRandom } from '@orders/local-stack';
 import { createConsumer, createLogger } from '@orders/runtime';
 import {
   analyticsQueries,
@@ -194,18 +195,6 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-/** A small deterministic PRNG (mulberry32): the same seed gives the same mix. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const catalogPrices = [
   ['TEA-001', 1299],
   ['TEA-002', 899],
@@ -229,7 +218,7 @@ export function generateAnalyticsEvents(
     seed = 1,
   }: { days?: number; end?: Date; seed?: number } = {},
 ): DomainEvent[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(list: readonly T[]) => list[Math.floor(next() * list.length)]!;
   const events: DomainEvent[] = [];
   const span = days * 24 * 60 * 60 * 1000;

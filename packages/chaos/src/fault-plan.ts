@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { seededRandom as mulberry32 } from '@orders/local-stack';
 
 /** What `pnpm chaos` injects, by kind; the report counts each. */
 export const faultKinds = [
@@ -44,15 +45,9 @@ export function seededShare(seed: string, ...parts: (string | number)[]): number
   );
 }
 
-/** A seeded generator of numbers in [0, 1) (mulberry32), for sequences such as the crash times. */
+/** A seeded generator of numbers in [0, 1), one stream per name, for sequences such as the crash times. */
 export function seededRandom(seed: string, stream: string): () => number {
-  let state = Math.floor(seededShare(seed, stream) * 2 ** 32);
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  return mulberry32(Math.floor(seededShare(seed, stream) * 2 ** 32));
 }
 
 /** A UUID (v4 layout) that depends only on the seed and `parts`. */

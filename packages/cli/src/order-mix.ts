@@ -1,4 +1,4 @@
-import { seededRandom } from './seeded-random';
+import { seededRandom } from '@orders/local-stack';
 
 /** A product as `GET /products` lists it. */
 export interface CatalogProduct {

@@ -9,6 +9,7 @@ export {
 export { type PostgresServer, startPostgres } from './postgres-server';
 export { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator';
 export { pullMessages } from './pull-messages';
+export { seededRandom } from './seeded-random';
 export { type ServedFunction, serveFunction } from './served-function';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy';
 export { isProcessAlive, type TestDatabase, testDatabase, testProjectId } from './test-harness';

@@ -1,6 +1,7 @@
 /**
  * A small deterministic generator (mulberry32): the same seed gives the same sequence on
- * every machine, so a demo run can be repeated exactly. Returns floats in [0, 1).
+ * every machine, so a run (a demo's order mix, a chaos schedule, a benchmark's data) can be
+ * repeated exactly. Returns floats in [0, 1).
  */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
