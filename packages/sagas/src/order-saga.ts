@@ -170,7 +170,7 @@ function decide(
         return { kind: 'ignore', note: 'stock already settled' };
       return decision(
         { ...state, status: 'CANCELLED', cancelReason: 'out_of_stock' },
-        cancel('out_of_stock', `not enough stock of ${input.skus.join(', ')}`),
+        cancel('out_of_stock', shortStockDetail(input.skus)),
         null,
       );
 
@@ -283,4 +283,18 @@ function decide(
       }
       return { kind: 'ignore', note: 'deadline no longer relevant' };
   }
+}
+
+/** OrderCancelled.detail holds at most 500 characters: name the skus that fit, count the rest. */
+const maxDetailLength = 500;
+
+function shortStockDetail(skus: readonly string[]): string {
+  const prefix = 'not enough stock of ';
+  let named = skus.length;
+  const detail = (count: number) => {
+    const rest = skus.length - count;
+    return `${prefix}${skus.slice(0, count).join(', ')}${rest > 0 ? ` and ${rest} more` : ''}`;
+  };
+  while (named > 1 && detail(named).length > maxDetailLength) named--;
+  return detail(named).slice(0, maxDetailLength);
 }
