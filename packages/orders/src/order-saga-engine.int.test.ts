@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
 import { outboxInsert } from '@orders/idempotency';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
@@ -358,5 +358,272 @@ describe('the order saga on PostgreSQL', () => {
       reason: 'declined',
     });
     await expect(deliver(declined)).rejects.toMatchObject({ name: 'UnprocessableEventError' });
+  });
+});
+
+describe('the order saga on PostgreSQL, on the clocks it really has', () => {
+  // An engine on its default clock (no injected `now`), as the functions run it.
+  let live: OrderSagaEngine;
+  const published: DomainEvent[] = [];
+  const outbox = {
+    write: async () => {},
+    publishCommitted: async (events: readonly DomainEvent[]) => {
+      published.push(...events);
+      return true;
+    },
+    relay: async () => 0,
+  };
+
+  beforeAll(async () => {
+    live = createOrderSagaEngine(database.db, {
+      paymentTimeoutMs: 60_000,
+      refundTimeoutMs: 30_000,
+      maxRefundRequests: 2,
+      maxCompensationAttempts: 3,
+    });
+    // Releasing the stock of an order listed here fails with the SQLSTATE listed with it.
+    await sql`
+      create table release_refusals (order_id uuid primary key, errcode text not null);
+      create or replace function refuse_listed_release() returns trigger language plpgsql as $$
+      declare code text;
+      begin
+        select errcode into code from release_refusals where order_id = new.order_id;
+        if code is not null then
+          raise exception 'release refused for %', new.order_id using errcode = code;
+        end if;
+        return new;
+      end $$;
+      create trigger refuse_listed_release before update on stock_reservations
+      for each row when (new.state = 'released') execute function refuse_listed_release();
+    `.execute(database.db);
+  });
+
+  async function deliverLive(event: DomainEvent) {
+    const emitted: DomainEvent[] = [];
+    const status = await database.db.transaction().execute((trx) =>
+      live.apply(trx, event.subject, event as never, {
+        log,
+        causationId: event.id,
+        emitting: (...events) => {
+          emitted.push(...events);
+          return outboxInsert(events);
+        },
+      }),
+    );
+    return { status, emitted };
+  }
+
+  async function sagaRow(orderId: string) {
+    return database.db
+      .selectFrom('sagas')
+      .select(['status', 'version', 'deadline_at', 'failed_attempts', 'last_error', 'state'])
+      .where('id', '=', orderId)
+      .executeTakeFirst();
+  }
+
+  /** Moves the saga's deadline into the past, as time passing would. */
+  async function expire(orderId: string) {
+    await sql`update sagas set deadline_at = now() - interval '1 second' where id = ${orderId}::uuid`.execute(
+      database.db,
+    );
+  }
+
+  async function refuseRelease(orderId: string, errcode: string | undefined) {
+    await sql`delete from release_refusals where order_id = ${orderId}::uuid`.execute(database.db);
+    if (errcode) {
+      await sql`insert into release_refusals values (${orderId}::uuid, ${errcode})`.execute(
+        database.db,
+      );
+    }
+  }
+
+  async function outboxTypesOf(orderId: string) {
+    const { rows } = await sql<{ type: string }>`
+      select event->>'type' as type from outbox where event->>'subject' = ${orderId}
+      order by created_at, event->>'type'`.execute(database.db);
+    return rows.map((row) => row.type);
+  }
+
+  it('clears a deadline it ignores, so that the saga is not woken again', async () => {
+    const placed = await placeOrder([tea(1)]);
+    await deliverLive(placed);
+    await deliverLive(
+      followUp(placed, 'PaymentSucceeded', {
+        paymentId: paymentIdOf(placed.data.orderId),
+        providerRef: 'ch_ignored',
+        amountMinor: 899,
+        currency: 'EUR',
+      }),
+    );
+    // A confirmed saga has nothing to wait for; its stale deadline is news that no longer matters.
+    await expire(placed.data.orderId);
+    await live.wakeDue({ outbox, log });
+    expect(await sagaRow(placed.data.orderId)).toMatchObject({
+      status: 'CONFIRMED',
+      version: 3,
+      deadline_at: null,
+    });
+  });
+
+  it('wakes every saga that is due in one run, past one that throws', async () => {
+    const orders = [];
+    for (let i = 0; i < 130; i++) orders.push(await placeOrder([tea(1)]));
+    for (const placed of orders) await deliverLive(placed);
+    const broken = orders[0]!.data.orderId;
+    await refuseRelease(broken, 'P0001');
+    for (const placed of orders) await expire(placed.data.orderId);
+
+    await live.wakeDue({ outbox, log });
+
+    const { rows } = await sql<{ status: string; n: number }>`
+      select status, count(*)::int as n from sagas
+      where id = any(${orders.map((placed) => placed.data.orderId)}::uuid[]) group by status`.execute(
+      database.db,
+    );
+    expect(Object.fromEntries(rows.map((row) => [row.status, row.n]))).toEqual({
+      CANCELLED: 129,
+      AWAITING_PAYMENT: 1,
+    });
+    expect(await sagaRow(broken)).toMatchObject({ failed_attempts: 1 });
+    await refuseRelease(broken, undefined);
+  });
+
+  it('retries a compensation that fails transiently without counting it, and never parks for it', async () => {
+    const placed = await placeOrder([tea(1)]);
+    const { orderId } = placed.data;
+    await deliverLive(placed);
+    await refuseRelease(orderId, '55P03'); // lock_not_available: transient
+    const declined = followUp(placed, 'PaymentFailed', {
+      paymentId: paymentIdOf(orderId),
+      reason: 'declined',
+    });
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await expect(deliverLive(declined)).rejects.toThrow(/release refused/);
+    }
+    expect(await sagaRow(orderId)).toMatchObject({
+      status: 'AWAITING_PAYMENT',
+      failed_attempts: 0,
+    });
+    await refuseRelease(orderId, undefined);
+    expect((await deliverLive(declined)).status).toBe('CANCELLED');
+  });
+
+  it('counts only consecutive failures: a saga that moves on starts again from zero', async () => {
+    const placed = await placeOrder([tea(1)]);
+    const { orderId } = placed.data;
+    await deliverLive(placed);
+    await refuseRelease(orderId, 'P0001');
+    const declined = followUp(placed, 'PaymentFailed', {
+      paymentId: paymentIdOf(orderId),
+      reason: 'declined',
+    });
+    await expect(deliverLive(declined)).rejects.toThrow(/release refused/);
+    expect(await sagaRow(orderId)).toMatchObject({ failed_attempts: 1 });
+    await refuseRelease(orderId, undefined);
+    expect((await deliverLive(declined)).status).toBe('CANCELLED');
+    expect(await sagaRow(orderId)).toMatchObject({ failed_attempts: 0, last_error: null });
+  });
+
+  it('parked at its payment deadline, still asks for the refund, cancels, and owes the stock it could not release', async () => {
+    const placed = await placeOrder([tea(2)]);
+    const { orderId } = placed.data;
+    await deliverLive(placed);
+    await refuseRelease(orderId, 'P0001');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await expire(orderId);
+      await live.wakeDue({ outbox, log });
+    }
+    const saga = await sagaRow(orderId);
+    expect(saga).toMatchObject({ status: 'NEEDS_ATTENTION', failed_attempts: 3 });
+    expect(saga?.state).toMatchObject({
+      cancelReason: 'payment_timeout',
+      refund: { reason: 'payment_timeout', requests: 1, done: false },
+      owed: [{ kind: 'releaseStock' }],
+    });
+    // Still waiting for the refund's confirmation, so it can ask again.
+    expect(saga?.deadline_at).not.toBeNull();
+    expect(await outboxTypesOf(orderId)).toEqual(
+      expect.arrayContaining(['RefundRequested', 'OrderCancelled']),
+    );
+    expect(await orderRow(orderId)).toEqual({
+      status: 'NEEDS_ATTENTION',
+      cancel_reason: 'payment_timeout',
+    });
+    await refuseRelease(orderId, undefined);
+  });
+
+  it('dead-letters an OrderPlaced whose order does not exist, and leaves no saga and no stock change', async () => {
+    for (const items of [[tea(1)], [{ sku: 'RARE-001', quantity: 1, unitPriceMinor: 2750 }]]) {
+      const before = await stockOf('TEA-002');
+      const placed = createEvent(
+        'OrderPlaced',
+        {
+          orderId: randomUUID(),
+          customerId: 'cust-1',
+          currency: 'EUR',
+          items,
+          totalMinor: items[0]!.unitPriceMinor,
+        },
+        { source: 'test', correlationId: randomUUID() },
+      );
+      await expect(deliverLive(placed)).rejects.toMatchObject({
+        name: 'UnprocessableEventError',
+        reason: expect.stringMatching(/order .* does not exist/),
+      });
+      expect(await sagaRow(placed.data.orderId)).toBeUndefined();
+      expect(await stockOf('TEA-002')).toBe(before);
+    }
+  });
+
+  describe('with this process clock an hour off the database clock', () => {
+    const hour = 3_600_000;
+    const skew = (offsetMs: number) =>
+      jest.useFakeTimers({
+        now: Date.now() + offsetMs,
+        advanceTimers: true,
+        doNotFake: [
+          'hrtime',
+          'nextTick',
+          'performance',
+          'queueMicrotask',
+          'setImmediate',
+          'clearImmediate',
+          'setInterval',
+          'clearInterval',
+          'setTimeout',
+          'clearTimeout',
+        ],
+      });
+    afterEach(() => {
+      jest.useRealTimers();
+    });
+
+    async function databaseNow() {
+      const { rows } = await sql<{ now: Date }>`select now() as now`.execute(database.db);
+      return rows[0]!.now.getTime();
+    }
+
+    it('sets deadlines and event times by the database clock', async () => {
+      skew(hour);
+      const placed = await placeOrder([tea(1)]);
+      const { emitted } = await deliverLive(placed);
+      const now = await databaseNow();
+      const saga = await sagaRow(placed.data.orderId);
+      expect(Math.abs(saga!.deadline_at!.getTime() - (now + 60_000))).toBeLessThan(5_000);
+      expect(Math.abs(new Date(emitted[0]!.occurredAt).getTime() - now)).toBeLessThan(5_000);
+    });
+
+    it('wakes a saga when the database clock says its deadline passed, not this process', async () => {
+      const placed = await placeOrder([tea(1)]);
+      await deliverLive(placed);
+      skew(hour);
+      await live.wakeDue({ outbox, log });
+      expect(await sagaRow(placed.data.orderId)).toMatchObject({ status: 'AWAITING_PAYMENT' });
+      jest.useRealTimers();
+      await expire(placed.data.orderId);
+      skew(-hour);
+      await live.wakeDue({ outbox, log });
+      expect(await sagaRow(placed.data.orderId)).toMatchObject({ status: 'CANCELLED' });
+    });
   });
 });

@@ -63,6 +63,10 @@ beforeAll(async () => {
           throw Object.assign(new Error('lock timeout'), { code: '55P03' });
         if (event.data.customerId === 'impossible')
           throw new UnprocessableEventError('no such transition');
+        if (event.data.customerId === 'constraint') {
+          // A statement the database refuses for good: a retry would fail the same way.
+          await sql`insert into test_effects values (${event.id}, null)`.execute(trx);
+        }
         await sql`insert into test_effects values (${event.id}, ${event.data.orderId})`.execute(
           trx,
         );
@@ -198,6 +202,19 @@ describe('createConsumer', () => {
       event_id: event.id,
       dlq_reason: 'no such transition',
     });
+  });
+
+  it('dead-letters at once, with the reason, an event the database refuses for good (a constraint), and never retries it', async () => {
+    const event = orderPlaced('constraint');
+    expect((await rawPush(encodeEvent(event))).status).toBe(204);
+    const [dead] = await pullMessages(pubsub, `${topic}-dlq`, { count: 1 });
+    expect(dead?.attributes).toMatchObject({
+      event_id: event.id,
+      dlq_reason: expect.stringMatching(
+        /^the database refused it for good \(SQLSTATE 23502\): null value in column "order_id"/,
+      ),
+    });
+    expect(await effectsOf(event)).toBe(0);
   });
 
   it('through the emulator: a push subscription delivers once, and a malformed message ends on the DLQ with its reason', async () => {
