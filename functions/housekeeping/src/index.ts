@@ -26,10 +26,15 @@ functions.cloudEvent(
     name,
     projectId: config.GOOGLE_CLOUD_PROJECT,
     logger,
-    run: async (log) => ({
-      relayed: await outbox.relay({ minAgeMs: config.OUTBOX_RELAY_MIN_AGE_MS }),
-      sagasWoken: await sagas.wakeDue({ outbox, log }),
-      keysPurged: await purgeExpiredKeys(db),
-    }),
+    run: async (log) => {
+      const relayed = await outbox.relay({ minAgeMs: config.OUTBOX_RELAY_MIN_AGE_MS });
+      const deadlines = await sagas.wakeDue({ outbox, log });
+      return {
+        relayed,
+        sagasWoken: deadlines.woken,
+        sagasFailed: deadlines.failed,
+        keysPurged: await purgeExpiredKeys(db),
+      };
+    },
   }),
 );

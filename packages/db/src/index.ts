@@ -7,4 +7,4 @@ export {
 export { migrateToLatest } from './migrations';
 export type { Database, OrderStatus, StoredResponse } from './schema';
 export { seedCatalog, seedProducts } from './seed';
-export { isTransientDbError } from './transient';
+export { isPermanentDbError, isTransientDbError } from './transient';

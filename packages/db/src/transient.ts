@@ -38,3 +38,21 @@ export function isTransientDbError(error: unknown): boolean {
     return error.errors.some(isTransientDbError);
   return error.cause !== undefined && isTransientDbError(error.cause);
 }
+
+/** SQLSTATE classes that no retry fixes: data exceptions (22) and integrity constraint violations (23). */
+const permanentClasses = ['22', '23'];
+
+/**
+ * True when the database refused a statement for good: the same statement on the same data
+ * fails the same way on every retry (a constraint violation, an invalid value). Looks at the
+ * error itself only: an error that wraps one decides for itself.
+ */
+export function isPermanentDbError(error: unknown): error is Error & { code: string } {
+  if (!isNativeError(error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return (
+    typeof code === 'string' &&
+    code.length === 5 &&
+    permanentClasses.some((prefix) => code.startsWith(prefix))
+  );
+}

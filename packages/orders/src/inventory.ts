@@ -18,14 +18,30 @@ export async function reserveStock(
   trx: Kysely<Database>,
   orderId: string,
   items: Items,
-): Promise<{ reserved: true } | { reserved: false; short: string[] }> {
+): Promise<
+  | { order: 'missing' | 'different' }
+  | { order: 'found'; reserved: true }
+  | { order: 'found'; reserved: false; short: string[] }
+> {
   const skus = items.map((item) => item.sku);
   const quantities = items.map((item) => item.quantity);
-  // One statement. `locked` locks the rows in sku order and reads their latest stock; the
-  // update and the insert test `short` first (an uncorrelated subquery, evaluated before
-  // they touch a row), so every row they change is already locked, in that order.
-  const { rows } = await sql<{ short: string[] }>`
+  // One statement. `matches` checks that the order exists with exactly these lines: stock is
+  // only ever taken for an order that intake committed. `locked` locks the rows in sku order
+  // and reads their latest stock; the update and the insert test `refused` first (an
+  // uncorrelated subquery, evaluated before they touch a row), so every row they change is
+  // already locked, in that order.
+  const { rows } = await sql<{ found: boolean; matches: boolean; short: string[] }>`
     with wanted (sku, quantity) as (select * from unnest(${skus}::text[], ${quantities}::int[])),
+    found as (select exists (select from orders where id = ${orderId}::uuid) as found),
+    matches as (
+      select not exists (
+        (select sku, quantity from wanted
+          except select sku, quantity from order_items where order_id = ${orderId}::uuid)
+        union all
+        (select sku, quantity from order_items where order_id = ${orderId}::uuid
+          except select sku, quantity from wanted)
+      ) as matches
+    ),
     locked as (
       select sku, stock from products where sku = any(${skus}::text[])
       order by sku for no key update
@@ -34,19 +50,29 @@ export async function reserveStock(
       select w.sku from wanted w left join locked l on l.sku = w.sku
       where l.stock is null or l.stock < w.quantity
     ),
+    refused as (
+      select from short
+      union all select from found where not found
+      union all select from matches where not matches
+    ),
     taken as (
       update products p set stock = p.stock - w.quantity from wanted w
-      where p.sku = w.sku and not exists (select from short)
+      where p.sku = w.sku and not exists (select from refused)
     ),
     reserved as (
       insert into stock_reservations (order_id, sku, quantity, state)
       select ${orderId}::uuid, sku, quantity, 'reserved' from wanted
-      where not exists (select from short)
+      where not exists (select from refused)
     )
-    select array(select sku from short order by sku) as short
+    select (select found from found) as found, (select matches from matches) as matches,
+      array(select sku from short order by sku) as short
   `.execute(trx);
-  const short = rows[0]!.short;
-  return short.length === 0 ? { reserved: true } : { reserved: false, short };
+  const { found, matches, short } = rows[0]!;
+  if (!found) return { order: 'missing' };
+  if (!matches) return { order: 'different' };
+  return short.length === 0
+    ? { order: 'found', reserved: true }
+    : { order: 'found', reserved: false, short };
 }
 
 /** Puts an order's reserved stock back. Idempotent: only what is still reserved moves. */

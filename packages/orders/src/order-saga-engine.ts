@@ -8,7 +8,6 @@ import { releaseStock, reserveStock, sellStock } from './inventory';
 
 export interface OrderSagaEngineOptions extends OrderSagaOptions {
   maxCompensationAttempts: number;
-  now?: () => Date;
 }
 
 /** The order saga on PostgreSQL, with its local steps on the order and stock tables. */
@@ -17,10 +16,17 @@ export function createOrderSagaEngine(db: Kysely<Database>, options: OrderSagaEn
     definition: createOrderSaga(options),
     db,
     maxCompensationAttempts: options.maxCompensationAttempts,
-    ...(options.now ? { now: options.now } : {}),
     effects: {
       reserveStock: async (trx, { orderId, items }) => {
         const result = await reserveStock(trx, orderId, items);
+        if (result.order !== 'found') {
+          // No saga is left behind: refusing the input rolls back the transaction.
+          throw new UnprocessableEventError(
+            result.order === 'missing'
+              ? `OrderPlaced of order ${orderId}, which does not exist: no row in orders (placed by another service, or never committed by intake)`
+              : `OrderPlaced of order ${orderId} does not match the order: its items differ from the order's rows`,
+          );
+        }
         return result.reserved
           ? { type: 'StockReserved' as const }
           : { type: 'StockUnavailable' as const, skus: result.short };

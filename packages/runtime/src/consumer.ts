@@ -1,5 +1,5 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import type { Database } from '@orders/db';
+import { type Database, isPermanentDbError } from '@orders/db';
 import {
   type DeadLetters,
   type DomainEvent,
@@ -147,6 +147,14 @@ export function createConsumer(
       log.info('event handled', { emitted: emitted.map((e) => e.type) });
     } catch (error) {
       if (error instanceof UnprocessableEventError) return deadLetter(message, error.reason);
+      // Retrying a statement the database refuses for good would only loop until Pub/Sub
+      // gives up, and the dead letter would then carry no reason.
+      if (!isRetryable(error) && isPermanentDbError(error)) {
+        return deadLetter(
+          message,
+          `the database refused it for good (SQLSTATE ${error.code}): ${error.message}`,
+        );
+      }
       throw error;
     }
   }

@@ -23,4 +23,5 @@ export {
   ValidationError,
 } from './http-problems';
 export { createLogger, type LogFields, type Logger, type LogLevel } from './logger';
+export { isRetryable } from './retryable';
 export { createScheduledJob } from './scheduled-job';

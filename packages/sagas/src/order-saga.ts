@@ -23,9 +23,15 @@ export interface OrderSagaState {
   cancelReason?: CancelReason;
   /** The compensation of the payment step, once asked for. */
   refund?: { reason: EventData<'RefundRequested'>['reason']; requests: number; done: boolean };
-  /** Why a saga in NEEDS_ATTENTION was parked, when the news it waited for may still come. */
-  parkedFor?: 'unconfirmed_refund';
+  /**
+   * Compensations that kept failing when the saga was parked: what it still owes (stock to
+   * put back). Everything else its decision asked for was carried out.
+   */
+  owed?: OwedCompensation[];
 }
+
+/** A compensation the saga could not carry out, kept until an operator settles it. */
+export type OwedCompensation = Extract<OrderSagaCommand, { compensation: true }>;
 
 /** What wakes the saga: its events, the outcome of its own stock step, and its deadline. */
 export type OrderSagaInput =
@@ -79,20 +85,40 @@ export function createOrderSaga(options: OrderSagaOptions): OrderSaga {
     type: 'order',
     transitions: {
       [NEW]: ['RESERVING_STOCK'],
-      RESERVING_STOCK: ['AWAITING_PAYMENT', 'CANCELLED', 'NEEDS_ATTENTION'],
+      RESERVING_STOCK: ['AWAITING_PAYMENT', 'CANCELLED'],
       AWAITING_PAYMENT: ['CONFIRMED', 'CANCELLED', 'NEEDS_ATTENTION'],
       CANCELLED: ['NEEDS_ATTENTION'],
       CONFIRMED: [],
-      // Only the refund it was parked waiting for, confirmed at last, settles it.
+      // Settled once nothing is owed and its refund (if any) is confirmed.
       NEEDS_ATTENTION: ['CANCELLED'],
     },
     decide: (state, input, context) => decide(options, state, input, context),
     deadlinePassed: { type: 'DeadlinePassed' },
-    park: (state) => ({
-      state: { ...state, status: 'NEEDS_ATTENTION' },
-      commands: [{ kind: 'updateOrder', orderId: state.orderId, status: 'NEEDS_ATTENTION' }],
+    park: (state, failed) => ({
+      state: {
+        ...state,
+        status: 'NEEDS_ATTENTION',
+        owed: [...(state.owed ?? []), ...failed.filter(isCompensation)],
+      },
+      commands: [
+        {
+          kind: 'updateOrder',
+          orderId: state.orderId,
+          status: 'NEEDS_ATTENTION',
+          ...(state.cancelReason ? { cancelReason: state.cancelReason } : {}),
+        },
+      ],
     }),
   };
+}
+
+function isCompensation(command: OrderSagaCommand): command is OwedCompensation {
+  return 'compensation' in command && command.compensation === true;
+}
+
+/** A parked saga is settled when it owes nothing and no refund is left unconfirmed. */
+function settled(state: OrderSagaState): boolean {
+  return (state.owed ?? []).length === 0 && (!state.refund || state.refund.done);
 }
 
 function decide(
@@ -223,22 +249,27 @@ function decide(
         };
       }
       if (state.refund.done) return { kind: 'ignore', note: 'refund already confirmed' };
-      if (state.status === 'NEEDS_ATTENTION' && state.parkedFor === 'unconfirmed_refund') {
-        // The confirmation came after all: nothing is left for an operator to do.
-        const { parkedFor: _settled, ...rest } = state;
-        return decision(
-          { ...rest, status: 'CANCELLED', refund: { ...state.refund, done: true } },
-          [{ kind: 'updateOrder', orderId, status: 'CANCELLED', cancelReason: state.cancelReason }],
-          null,
-          `payment ${input.data.kind === 'void' ? 'voided' : 'refunded'} after the saga was parked: cancelled`,
-        );
+      {
+        const paidBack = input.data.kind === 'void' ? 'voided' : 'refunded';
+        const confirmed = { ...state, refund: { ...state.refund, done: true } };
+        if (state.status === 'NEEDS_ATTENTION' && settled(confirmed)) {
+          // The confirmation came after all: nothing is left for an operator to do.
+          return decision(
+            { ...confirmed, status: 'CANCELLED' },
+            [
+              {
+                kind: 'updateOrder',
+                orderId,
+                status: 'CANCELLED',
+                ...(state.cancelReason ? { cancelReason: state.cancelReason } : {}),
+              },
+            ],
+            null,
+            `payment ${paidBack} after the saga was parked: cancelled`,
+          );
+        }
+        return decision(confirmed, [], null, `payment ${paidBack}`);
       }
-      return decision(
-        { ...state, refund: { ...state.refund, done: true } },
-        [],
-        null,
-        `payment ${input.data.kind === 'void' ? 'voided' : 'refunded'}`,
-      );
 
     case 'DeadlinePassed':
       if (state.status === 'AWAITING_PAYMENT') {
@@ -258,18 +289,25 @@ function decide(
           refundDeadline(),
         );
       }
-      if (state.refund && !state.refund.done && state.status === 'CANCELLED') {
+      if (
+        state.refund &&
+        !state.refund.done &&
+        (state.status === 'CANCELLED' || state.status === 'NEEDS_ATTENTION')
+      ) {
         if (state.refund.requests >= options.maxRefundRequests) {
+          // Parked: a confirmation may still come and settle it (see PaymentRefunded).
           return decision(
-            { ...state, status: 'NEEDS_ATTENTION', parkedFor: 'unconfirmed_refund' },
-            [
-              {
-                kind: 'updateOrder',
-                orderId,
-                status: 'NEEDS_ATTENTION',
-                cancelReason: state.cancelReason,
-              },
-            ],
+            { ...state, status: 'NEEDS_ATTENTION' },
+            state.status === 'NEEDS_ATTENTION'
+              ? []
+              : [
+                  {
+                    kind: 'updateOrder',
+                    orderId,
+                    status: 'NEEDS_ATTENTION',
+                    ...(state.cancelReason ? { cancelReason: state.cancelReason } : {}),
+                  },
+                ],
             null,
             `refund not confirmed after ${state.refund.requests} requests`,
           );

@@ -43,6 +43,7 @@ const refunded = event('PaymentRefunded', {
   currency: 'EUR',
 });
 const deadline: OrderSagaInput = { type: 'DeadlinePassed' };
+const release = { kind: 'releaseStock', orderId, compensation: true } as const;
 const reserved: OrderSagaInput = { type: 'StockReserved' };
 
 /** Given these inputs applied in order (each must be a decision), when `input`, then the outcome. */
@@ -223,7 +224,6 @@ describe('order saga', () => {
       deadlineAt: null,
       note: 'payment refunded after the saga was parked: cancelled',
     });
-    expect(decided(settled).state.parkedFor).toBeUndefined();
     expect(commandsOf(settled)).toEqual([
       { kind: 'updateOrder', orderId, status: 'CANCELLED', cancelReason: 'payment_timeout' },
     ]);
@@ -235,10 +235,30 @@ describe('order saga', () => {
   it('keeps a saga parked by a failing compensation parked, and records its refund', () => {
     // Its stock release kept failing after the timeout: the refund alone does not settle it.
     const cancelled = decided(given(placed, reserved).when(deadline)).state;
-    const parked = saga.park(cancelled, 'release refused').state;
+    const parked = saga.park(cancelled, [release]).state;
     const outcome = decided(saga.decide(parked, refunded, { now, causationId: null }));
-    expect(outcome.state).toMatchObject({ status: 'NEEDS_ATTENTION', refund: { done: true } });
+    expect(outcome.state).toMatchObject({
+      status: 'NEEDS_ATTENTION',
+      refund: { done: true },
+      owed: [release],
+    });
     expect(outcome.commands).toEqual([]);
+  });
+
+  it('still chases the refund of a saga parked by a failing compensation, then parks it for good', () => {
+    const cancelled = decided(given(placed, reserved).when(deadline)).state;
+    let state = saga.park(cancelled, [release]).state;
+    const again = decided(saga.decide(state, deadline, { now, causationId: null }));
+    expect(again.state).toMatchObject({ status: 'NEEDS_ATTENTION', refund: { requests: 2 } });
+    expect(commandsOf(again)).toEqual([expect.objectContaining({ emit: 'RefundRequested' })]);
+    state = decided(saga.decide(again.state, deadline, { now, causationId: null })).state;
+    const last = decided(saga.decide(state, deadline, { now, causationId: null }));
+    expect(last).toMatchObject({
+      state: { status: 'NEEDS_ATTENTION' },
+      commands: [],
+      deadlineAt: null,
+      note: 'refund not confirmed after 3 requests',
+    });
   });
 
   it('treats duplicates and late news as normal inputs', () => {
@@ -264,13 +284,21 @@ describe('order saga', () => {
     expect(given(placed, reserved, succeeded).when(refunded).kind).toBe('reject');
   });
 
-  it('parks in NEEDS_ATTENTION, visibly, when a compensation keeps failing', () => {
-    const state = decided(given(placed).when(reserved)).state;
-    expect(saga.park(state, 'release failed')).toEqual({
-      state: { ...state, status: 'NEEDS_ATTENTION' },
-      commands: [{ kind: 'updateOrder', orderId, status: 'NEEDS_ATTENTION' }],
+  it('parks in NEEDS_ATTENTION, visibly, owing the compensation that keeps failing', () => {
+    const before = decided(given(placed).when(reserved)).state;
+    const state = decided(given(placed, reserved).when(declined)).state;
+    expect(saga.park(state, [release])).toEqual({
+      state: { ...state, status: 'NEEDS_ATTENTION', owed: [release] },
+      commands: [
+        {
+          kind: 'updateOrder',
+          orderId,
+          status: 'NEEDS_ATTENTION',
+          cancelReason: 'payment_declined',
+        },
+      ],
     });
-    expect(isLegalTransition(saga.transitions, state.status, 'NEEDS_ATTENTION')).toBe(true);
+    expect(isLegalTransition(saga.transitions, before.status, 'NEEDS_ATTENTION')).toBe(true);
   });
 
   it('carries the correlation id and cites the cause in every event it emits', () => {

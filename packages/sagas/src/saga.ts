@@ -11,10 +11,14 @@ export interface SagaDefinition<State extends { status: string }, Input, Command
   /** The input a saga receives when its deadline passes. */
   deadlinePassed: Input;
   /**
-   * What to do when a compensation keeps failing: the state to park the saga in (a status an
-   * operator watches, such as NEEDS_ATTENTION) and the commands that make it visible.
+   * What to do when compensations keep failing: the engine carries out the rest of the
+   * decision (every other step, so that nothing else that gives money or stock back is
+   * dropped), then parks the saga: `state` is the decided state, `failed` the compensations
+   * that could not be carried out. Returns the state to park in (a status an operator
+   * watches, such as NEEDS_ATTENTION, that remembers what is owed) and the commands that make
+   * it visible.
    */
-  park(state: State, reason: string): { state: State; commands: Command[] };
+  park(state: State, failed: readonly Command[]): { state: State; commands: Command[] };
 }
 
 export interface DecideContext {
