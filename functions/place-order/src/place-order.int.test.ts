@@ -1,5 +1,5 @@
 import type { PubSub } from '@google-cloud/pubsub';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import {
   createTopology,
   pullMessages,
@@ -381,5 +381,38 @@ describe('when the database is unreachable', () => {
     }
     expect(await rowCounts()).toEqual(before);
     expect((await post(order)).status).toBe(202);
+  });
+});
+
+describe('with this process clock an hour off the database clock', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it('times the order and its OrderPlaced by the database clock', async () => {
+    jest.useFakeTimers({
+      now: Date.now() + 3_600_000,
+      advanceTimers: true,
+      doNotFake: [
+        'hrtime',
+        'nextTick',
+        'performance',
+        'queueMicrotask',
+        'setImmediate',
+        'clearImmediate',
+        'setInterval',
+        'clearInterval',
+        'setTimeout',
+        'clearTimeout',
+      ],
+    });
+    const { json } = await post(order);
+    const { rows } = await sql<{ skew_ms: number; event_skew_ms: number }>`
+      select extract(epoch from (now() - o.created_at)) * 1000 as skew_ms,
+        extract(epoch from (now() - (x.event->>'occurredAt')::timestamptz)) * 1000 as event_skew_ms
+      from orders o join outbox x on x.event->>'subject' = o.id::text
+      where o.id = ${json.orderId}::uuid`.execute(database.db);
+    expect(Math.abs(Number(rows[0]!.skew_ms))).toBeLessThan(5_000);
+    expect(Math.abs(Number(rows[0]!.event_skew_ms))).toBeLessThan(5_000);
   });
 });
