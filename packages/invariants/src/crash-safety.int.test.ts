@@ -394,7 +394,7 @@ describe('crash safety', () => {
         const { rows } = await sql<{ pid: number }>`
           select pid from pg_stat_activity
           where datname = current_database() and wait_event_type = 'Lock'
-            and query ~* 'from "?products"?'`.execute(where.database.db);
+            and query ~* 'products'`.execute(where.database.db);
         waiting = rows[0]?.pid;
         return waiting !== undefined;
       },

@@ -88,7 +88,7 @@ async function priceOrder(
   { db, source }: PlaceOrderDeps,
   { request, correlationId }: PlaceOrderInput,
 ): Promise<DomainEvent<'OrderPlaced'>> {
-  const prices = await findPrices(
+  const { prices, now } = await findPrices(
     db,
     request.items.map((item) => item.sku),
   );
@@ -119,6 +119,6 @@ async function priceOrder(
       items,
       totalMinor: items.reduce((sum, item) => sum + item.quantity * item.unitPriceMinor, 0),
     },
-    { source, correlationId },
+    { source, correlationId, occurredAt: now },
   );
 }
