@@ -118,6 +118,8 @@ interface SagaTransitionsTable {
   cause_type: string;
   cause_event_id: string | null;
   note: string | null;
+  /** The events this transition emitted (their outbox rows). */
+  emitted_event_ids: ColumnType<string[], string[] | undefined, string[]>;
   at: CreatedAt;
 }
 

@@ -163,6 +163,17 @@ describe('the order saga on PostgreSQL', () => {
       '1: NEW -> RESERVING_STOCK on OrderPlaced',
       '2: RESERVING_STOCK -> AWAITING_PAYMENT on StockReserved',
     ]);
+    // Each transition records what it emitted: the history shows every step's messages.
+    const sent = await database.db
+      .selectFrom('saga_transitions')
+      .select(['version', 'emitted_event_ids'])
+      .where('saga_id', '=', placed.data.orderId)
+      .orderBy('version')
+      .execute();
+    expect(sent).toEqual([
+      { version: 1, emitted_event_ids: [] },
+      { version: 2, emitted_event_ids: [emitted[0]!.id] },
+    ]);
     const saga = await database.db
       .selectFrom('sagas')
       .select(['version', 'deadline_at'])

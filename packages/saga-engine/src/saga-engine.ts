@@ -65,7 +65,14 @@ export interface SagaRow<State> {
   failedAttempts: number;
 }
 
-type Transition = { from: string; to: string; cause: string; note?: string | undefined };
+type Transition = {
+  from: string;
+  to: string;
+  cause: string;
+  note?: string | undefined;
+  /** The ids of the events this transition emitted: the history shows what each step sent. */
+  emitted: string[];
+};
 
 /** What one input decided, as carried out so far in the transaction. */
 interface Applied<State, Command> {
@@ -177,7 +184,7 @@ export function createSagaEngine<
     const rows = sql.join(
       transitions.map(
         (transition, index) =>
-          sql`(${base + 1 + index}::int, ${transition.from}::text, ${transition.to}::text, ${transition.cause}::text, ${transition.note ?? null}::text)`,
+          sql`(${base + 1 + index}::int, ${transition.from}::text, ${transition.to}::text, ${transition.cause}::text, ${transition.note ?? null}::text, ${transition.emitted}::uuid[])`,
       ),
     );
     // Data-modifying WITH queries run to completion whether read or not.
@@ -185,9 +192,10 @@ export function createSagaEngine<
     const { rows: inserted } = await sql<{ version: number }>`
       with ${sql.join(alongside, sql``)} saved as (${written})
       insert into saga_transitions
-        (saga_id, version, from_status, to_status, cause_type, cause_event_id, note)
-      select saved.id, t.version, t.from_status, t.to_status, t.cause_type, ${causationId}::uuid, t.note
-      from saved, (values ${rows}) as t (version, from_status, to_status, cause_type, note)
+        (saga_id, version, from_status, to_status, cause_type, cause_event_id, note, emitted_event_ids)
+      select saved.id, t.version, t.from_status, t.to_status, t.cause_type, ${causationId}::uuid,
+        t.note, t.emitted
+      from saved, (values ${rows}) as t (version, from_status, to_status, cause_type, note, emitted)
       returning version
     `.execute(trx);
     if (inserted.length !== transitions.length) throw new SagaConflictError(id);
@@ -224,6 +232,7 @@ export function createSagaEngine<
     for (let step = 0; next && step < 10; step++) {
       const current: Input = next;
       next = undefined;
+      const emittedBefore = applied.emitted.length;
       const outcome = definition.decide(applied.state, current, { now, causationId });
       if (outcome.kind === 'ignore') {
         log.info('saga input ignored', { sagaId: id, input: current.type, note: outcome.note });
@@ -268,6 +277,7 @@ export function createSagaEngine<
         to: outcome.state.status,
         cause: current.type,
         note: outcome.note,
+        emitted: applied.emitted.slice(emittedBefore).map((event) => event.id),
       });
       applied.state = outcome.state;
       applied.deadlineAt = outcome.deadlineAt;
@@ -336,6 +346,7 @@ export function createSagaEngine<
             to: owed.state.status,
             cause: input.type,
             note: `${reason}; owed: ${applied.failed.map((command) => command.kind).join(', ')}`,
+            emitted: applied.emitted.map((event) => event.id),
           },
         ];
         applied.state = owed.state;
