@@ -278,9 +278,11 @@ async function loadDrainAndCheck(
         refundTimeoutMs: 1,
         maxRefundRequests: 1,
       }).transitions,
-      deadLettered: new Set(
-        orderLetters.map(({ message }) => message.attributes.correlation_id ?? ''),
-      ),
+      deadLetters: orderLetters.map(({ topic, message }) => ({
+        topic,
+        data: message.data,
+        attributes: message.attributes,
+      })),
       warehouse: await warehouseCounts(run.warehousePath),
     });
     violations.push(

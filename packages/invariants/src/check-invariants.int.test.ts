@@ -159,7 +159,13 @@ describe('checkInvariants', () => {
       db: database.db,
       initialStock,
       transitions,
-      deadLettered: new Set([stuck.correlationId]),
+      deadLetters: [
+        {
+          topic: 'payments',
+          data: Buffer.from('{}'),
+          attributes: { correlation_id: stuck.correlationId },
+        },
+      ],
     });
     expect(withDlq.filter((violation) => violation.invariant === 1)).toEqual([]);
   });

@@ -23,14 +23,21 @@ export function warehouseCountsOf(
   );
 }
 
+/** A message on a `<topic>-dlq`, as pulled: the topic it was refused on, its bytes and attributes. */
+export interface DeadLetterSeen {
+  topic: string;
+  data: Buffer;
+  attributes: Readonly<Record<string, string>>;
+}
+
 export interface InvariantInputs {
   db: Kysely<Database>;
   /** Stock per sku before any order. */
   initialStock: Readonly<Record<string, number>>;
   /** The order saga's legal transitions. */
   transitions: SagaDefinition<{ status: string }, unknown, unknown>['transitions'];
-  /** Correlation ids of messages sitting in a dead-letter queue: their orders may be unfinished. */
-  deadLettered?: ReadonlySet<string>;
+  /** The messages sitting in the dead-letter queues: their orders may be unfinished. */
+  deadLetters?: readonly DeadLetterSeen[];
   /** Omitted: invariant 5 is not checked. */
   warehouse?: WarehouseCounts;
 }
@@ -53,9 +60,12 @@ export async function checkInvariants(inputs: InvariantInputs): Promise<Violatio
   });
 
   // 1. No loss: every accepted order is final, or visible in a DLQ.
+  const deadLettered = new Set(
+    (inputs.deadLetters ?? []).map((letter) => letter.attributes.correlation_id),
+  );
   for (const order of orders) {
     if (order.status === 'CONFIRMED' || order.status === 'CANCELLED') continue;
-    if (inputs.deadLettered?.has(order.correlation_id)) continue;
+    if (deadLettered.has(order.correlation_id)) continue;
     violations.push({
       invariant: 1,
       ...about(order.id),

@@ -1,5 +1,6 @@
 export {
   checkInvariants,
+  type DeadLetterSeen,
   type InvariantInputs,
   type Violation,
   type WarehouseCounts,
