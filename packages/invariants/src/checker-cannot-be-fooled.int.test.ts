@@ -1,0 +1,429 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { seedProducts } from '@orders/db';
+import {
+  causedBy,
+  createEvent,
+  type DomainEvent,
+  type Envelope,
+  encodeEvent,
+  routes,
+  topics,
+} from '@orders/events';
+import { outboxInsert, outboxRows } from '@orders/idempotency';
+import { type TestDatabase, testDatabase } from '@orders/local-stack';
+import { createOrderSagaEngine, insertPlacedOrder, type OrderSagaEngine } from '@orders/orders';
+import { createLogger } from '@orders/runtime';
+import { createOrderSaga, paymentIdOf } from '@orders/sagas';
+import { sql } from 'kysely';
+import { checkInvariants, type DeadLetterSeen } from './check-invariants';
+
+// Each weakness of the checker, planted in a real database on top of orders that a real
+// saga engine drove, must be reported: the checker is what says the system is right.
+
+let database: TestDatabase;
+let engine: OrderSagaEngine;
+const log = createLogger({ level: 'error' });
+const transitions = createOrderSaga({
+  paymentTimeoutMs: 1,
+  refundTimeoutMs: 1,
+  maxRefundRequests: 1,
+}).transitions;
+const initialStock = Object.fromEntries(
+  seedProducts.map((product) => [product.sku, product.stock]),
+);
+/** What the warehouse holds: one row per event id, unless a test says otherwise. */
+const warehouse = new Map<string, { rows: number; deduplicated: number }>();
+
+beforeAll(async () => {
+  database = await testDatabase('checker-cannot-be-fooled');
+  engine = createOrderSagaEngine(database.db, {
+    paymentTimeoutMs: 60_000,
+    refundTimeoutMs: 30_000,
+    maxRefundRequests: 2,
+    maxCompensationAttempts: 3,
+  });
+});
+afterAll(() => database?.close());
+
+/** Writes events as their producer would: outbox rows, published, handled, loaded. */
+async function produced(events: readonly DomainEvent[]) {
+  if (events.length === 0) return;
+  await sql`${outboxInsert(events)} on conflict do nothing`.execute(database.db);
+  await database.db
+    .updateTable('outbox')
+    .set({ sent_at: new Date() })
+    .where(
+      'id',
+      'in',
+      events.map((event) => event.id),
+    )
+    .execute();
+  for (const event of events) {
+    await handled(event);
+    warehouse.set(event.id, { rows: 1, deduplicated: 1 });
+  }
+}
+
+/** Records that every consumer with an inbox handled `event`. */
+async function handled(event: Envelope) {
+  for (const topic of routes[event.type as keyof typeof routes]) {
+    if (topic === 'analytics') continue;
+    await database.db
+      .insertInto('processed_events')
+      .values({ consumer: topics[topic].consumer, event_id: event.id })
+      .onConflict((conflict) => conflict.doNothing())
+      .execute();
+  }
+}
+
+async function deliver(event: DomainEvent) {
+  const emitted: DomainEvent[] = [];
+  await database.db.transaction().execute((trx) =>
+    engine.apply(trx, event.subject, event as never, {
+      log,
+      causationId: event.id,
+      emitting: (...events) => {
+        emitted.push(...events);
+        return outboxInsert(events);
+      },
+    }),
+  );
+  await produced(emitted);
+  return emitted;
+}
+
+async function ledger(
+  orderId: string,
+  kind: 'charge' | 'refund',
+  amount: number,
+  key = `${paymentIdOf(orderId)}:${kind}`,
+) {
+  await database.db
+    .insertInto('sandbox_provider_operations')
+    .values({
+      idempotency_key: key,
+      kind,
+      payment_id: paymentIdOf(orderId),
+      order_id: orderId,
+      customer_id: 'c',
+      amount_minor: amount,
+      currency: 'EUR',
+      outcome: 'succeeded',
+      provider_ref: `ref-${key}`,
+      charge_key: kind === 'refund' ? `${paymentIdOf(orderId)}:charge` : null,
+    })
+    .execute();
+}
+
+async function payment(orderId: string, status: 'charged' | 'voided' | 'declined', amount: number) {
+  await database.db
+    .insertInto('payments')
+    .values({
+      payment_id: paymentIdOf(orderId),
+      order_id: orderId,
+      customer_id: 'c',
+      amount_minor: amount,
+      currency: 'EUR',
+      status,
+    })
+    .execute();
+}
+
+/** An order placed by intake and driven by the saga to AWAITING_PAYMENT. */
+async function awaitingPayment(quantity = 2) {
+  const placed = createEvent(
+    'OrderPlaced',
+    {
+      orderId: randomUUID(),
+      customerId: 'c',
+      currency: 'EUR',
+      items: [{ sku: 'TEA-001', quantity, unitPriceMinor: 1299 }],
+      totalMinor: 1299 * quantity,
+    },
+    { source: 'place-order', correlationId: randomUUID() },
+  );
+  await insertPlacedOrder(database.db, placed);
+  await produced([placed]);
+  const [requested] = await deliver(placed);
+  return { placed, requested: requested as DomainEvent<'PaymentRequested'> };
+}
+
+/** An order the saga confirmed after a charge at the provider. */
+async function confirmed() {
+  const { placed, requested } = await awaitingPayment();
+  const { orderId, totalMinor } = placed.data;
+  await ledger(orderId, 'charge', totalMinor);
+  await payment(orderId, 'charged', totalMinor);
+  const succeeded = createEvent(
+    'PaymentSucceeded',
+    {
+      orderId,
+      paymentId: paymentIdOf(orderId),
+      providerRef: 'ch',
+      amountMinor: totalMinor,
+      currency: 'EUR',
+    },
+    causedBy(requested, 'payment-handler'),
+  );
+  await produced([succeeded]);
+  await deliver(succeeded);
+  return placed;
+}
+
+async function violationsOf(
+  orderId: string,
+  options: { deadLetters?: DeadLetterSeen[] } = {},
+): Promise<string[]> {
+  const found = await checkInvariants({
+    db: database.db,
+    initialStock,
+    transitions,
+    warehouse,
+    ...options,
+  });
+  return found
+    .filter((violation) => violation.orderId === orderId)
+    .map((violation) => `${violation.invariant}: ${violation.detail}`);
+}
+
+function letterOf(event: Envelope, topic: string): DeadLetterSeen {
+  const { data, attributes } = encodeEvent(event);
+  return { topic, data, attributes: { ...attributes, dlq_reason: 'test' } };
+}
+
+describe('the invariant checker cannot be fooled', () => {
+  it('finds nothing wrong with orders a real saga drove', async () => {
+    const order = await confirmed();
+    expect(await violationsOf(order.data.orderId)).toEqual([]);
+  });
+
+  it('excuses an unfinished order only by a dead letter of that order, on its saga path', async () => {
+    const { placed, requested } = await awaitingPayment();
+    const { orderId } = placed.data;
+    const other = await awaitingPayment();
+    // A letter that only carries the order's correlation id (clients choose it).
+    const forged = letterOf(other.requested, 'payments');
+    forged.attributes = { ...forged.attributes, correlation_id: placed.correlationId };
+    expect(await violationsOf(orderId, { deadLetters: [forged] })).toEqual([
+      expect.stringMatching(/^1: order is AWAITING_PAYMENT/),
+    ]);
+    // A letter of the order, but off its path: analytics refusing its OrderPlaced.
+    expect(await violationsOf(orderId, { deadLetters: [letterOf(placed, 'analytics')] })).toEqual([
+      expect.stringMatching(/^1: order is AWAITING_PAYMENT/),
+    ]);
+    // Its payment request, refused on payments: that is why it waits.
+    expect(await violationsOf(orderId, { deadLetters: [letterOf(requested, 'payments')] })).toEqual(
+      [],
+    );
+  });
+
+  it('checks money for every order whatever its status, against the payments the service recorded', async () => {
+    // Parked with half its money refunded.
+    const parked = await confirmed();
+    await database.db
+      .updateTable('orders')
+      .set({ status: 'NEEDS_ATTENTION' })
+      .where('id', '=', parked.data.orderId)
+      .execute();
+    await database.db
+      .updateTable('sagas')
+      .set({ status: 'NEEDS_ATTENTION' })
+      .where('id', '=', parked.data.orderId)
+      .execute();
+    await ledger(parked.data.orderId, 'refund', parked.data.totalMinor / 2);
+    expect(await violationsOf(parked.data.orderId)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^2: NEEDS_ATTENTION order of 2598 nets 1299/),
+      ]),
+    );
+
+    // Voided on our side, charged at the provider.
+    const { placed } = await awaitingPayment();
+    await payment(placed.data.orderId, 'voided', placed.data.totalMinor);
+    await ledger(placed.data.orderId, 'charge', placed.data.totalMinor);
+    expect(await violationsOf(placed.data.orderId)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^2: payment .* is voided but the provider charged 2598/),
+      ]),
+    );
+  });
+
+  it('compares reservations with the order, and wants sold stock behind a confirmed order', async () => {
+    const order = await confirmed();
+    await database.db
+      .deleteFrom('stock_reservations')
+      .where('order_id', '=', order.data.orderId)
+      .execute();
+    expect(await violationsOf(order.data.orderId)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^3: CONFIRMED order holds .*TEA-001 sold 0 of 2/),
+      ]),
+    );
+
+    const { placed } = await awaitingPayment(3);
+    await database.db
+      .updateTable('stock_reservations')
+      .set({ quantity: 1 })
+      .where('order_id', '=', placed.data.orderId)
+      .execute();
+    expect(await violationsOf(placed.data.orderId)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^3: AWAITING_PAYMENT order holds .*TEA-001 reserved 1 of 3/),
+      ]),
+    );
+  });
+
+  it('checks transitions against the documented saga, and the order against its saga', async () => {
+    const order = await confirmed();
+    const { orderId } = order.data;
+    // A self-transition that emits what the documented saga never emits there.
+    const again = createEvent(
+      'OrderConfirmed',
+      { orderId, totalMinor: order.data.totalMinor, currency: 'EUR' },
+      { source: 'process-order', correlationId: order.correlationId },
+    );
+    await produced([again]);
+    await database.db
+      .insertInto('saga_transitions')
+      .values({
+        saga_id: orderId,
+        version: 4,
+        from_status: 'CONFIRMED',
+        to_status: 'CONFIRMED',
+        cause_type: 'DeadlinePassed',
+        emitted_event_ids: [again.id],
+      })
+      .execute();
+    await database.db.updateTable('sagas').set({ version: 4 }).where('id', '=', orderId).execute();
+    expect(await violationsOf(orderId)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^4: CONFIRMED -> CONFIRMED on DeadlinePassed emitting OrderConfirmed/,
+        ),
+      ]),
+    );
+
+    // A first transition that does not start from NEW.
+    const first = await confirmed();
+    await database.db
+      .updateTable('saga_transitions')
+      .set({ from_status: 'RESERVING_STOCK' })
+      .where('saga_id', '=', first.data.orderId)
+      .where('version', '=', 1)
+      .execute();
+    expect(await violationsOf(first.data.orderId)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^4: the first transition starts from RESERVING_STOCK/),
+      ]),
+    );
+
+    // The order's status disagrees with its saga's.
+    const disagreeing = await confirmed();
+    await database.db
+      .updateTable('orders')
+      .set({ status: 'CANCELLED' })
+      .where('id', '=', disagreeing.data.orderId)
+      .execute();
+    expect(await violationsOf(disagreeing.data.orderId)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^4: order is CANCELLED but its saga is CONFIRMED/),
+      ]),
+    );
+
+    // A saga without an order, and an order without a saga.
+    const orphan = randomUUID();
+    await database.db
+      .insertInto('sagas')
+      .values({
+        id: orphan,
+        type: 'order',
+        status: 'CANCELLED',
+        version: 1,
+        state: '{}',
+        correlation_id: randomUUID(),
+      })
+      .execute();
+    expect(await violationsOf(orphan)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^4: saga has no order/)]),
+    );
+    const sagaless = await confirmed();
+    await database.db
+      .deleteFrom('saga_transitions')
+      .where('saga_id', '=', sagaless.data.orderId)
+      .execute();
+    await database.db.deleteFrom('sagas').where('id', '=', sagaless.data.orderId).execute();
+    expect(await violationsOf(sagaless.data.orderId)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^4: order has no saga/)]),
+    );
+  });
+
+  it('compares warehouse and outbox both ways, and wants every routed consumer to have handled each event', async () => {
+    const order = await confirmed();
+    const stranger = randomUUID();
+    warehouse.set(stranger, { rows: 1, deduplicated: 1 });
+    const found = await checkInvariants({ db: database.db, initialStock, transitions, warehouse });
+    warehouse.delete(stranger);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          invariant: 5,
+          detail: `the warehouse holds event ${stranger}, which no producer wrote`,
+        }),
+      ]),
+    );
+
+    const { placed, requested } = await awaitingPayment();
+    await database.db.deleteFrom('processed_events').where('event_id', '=', requested.id).execute();
+    expect(await violationsOf(placed.data.orderId)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          new RegExp(
+            `^6: PaymentRequested ${requested.id} routed to payments was never handled by payment-handler`,
+          ),
+        ),
+      ]),
+    );
+    expect(await violationsOf(order.data.orderId)).toEqual([]);
+  });
+
+  it('reads one snapshot: what commits while it runs is not half seen', async () => {
+    let planted = false;
+    // A new order with its charge commits between the checker's first query and the rest.
+    const racing = database.db.withPlugin({
+      transformQuery: (args) => args.node,
+      transformResult: async (args) => {
+        if (!planted) {
+          planted = true;
+          await plantChargedOrder();
+        }
+        return args.result;
+      },
+    });
+    const found = await checkInvariants({ db: racing, initialStock, transitions, warehouse });
+    expect(planted).toBe(true);
+    expect(found.filter((violation) => violation.orderId === racedOrderId)).toEqual([]);
+  });
+});
+
+let racedOrderId = '';
+/** On another connection: an order that a reader which saw its charge but not its row would flag. */
+async function plantChargedOrder() {
+  racedOrderId = randomUUID();
+  const placed = createEvent(
+    'OrderPlaced',
+    {
+      orderId: racedOrderId,
+      customerId: 'c',
+      currency: 'EUR',
+      items: [{ sku: 'TEA-001', quantity: 1, unitPriceMinor: 1299 }],
+      totalMinor: 1299,
+    },
+    { source: 'place-order', correlationId: randomUUID() },
+  );
+  await database.db
+    .insertInto('outbox')
+    .values(outboxRows([placed]))
+    .execute();
+  await ledger(racedOrderId, 'charge', 1299);
+}
