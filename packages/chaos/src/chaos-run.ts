@@ -10,7 +10,6 @@ import { deadLetterTopic, functions as declaredFunctions, type FunctionName } fr
 import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from '@orders/invariants';
 import { type LocalStack, pullMessages, startLocalStack } from '@orders/local-stack';
 import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
-import { createOrderSaga } from '@orders/sagas';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { sql } from 'kysely';
 import { startDeliveryProxy } from './delivery-proxy';
@@ -273,11 +272,6 @@ async function loadDrainAndCheck(
     const found = await checkInvariants({
       db,
       initialStock,
-      transitions: createOrderSaga({
-        paymentTimeoutMs: 1,
-        refundTimeoutMs: 1,
-        maxRefundRequests: 1,
-      }).transitions,
       deadLetters: orderLetters.map(({ topic, message }) => ({
         topic,
         data: message.data,

@@ -1,10 +1,10 @@
 import type { Database } from '@orders/db';
-import type { Envelope } from '@orders/events';
-import { isLegalTransition, type SagaDefinition } from '@orders/sagas';
-import { type Kysely, sql } from 'kysely';
+import { decodeMessage, type Envelope, routes, topics } from '@orders/events';
+import type { Kysely } from 'kysely';
+import { isDocumentedMove, orderStatusOfSaga, sagaPathOf } from './documented-saga';
 
 export interface Violation {
-  /** The number of the invariant in ARCHITECTURE.md. */
+  /** The number of the invariant (see the README's invariants). */
   invariant: 1 | 2 | 3 | 4 | 5 | 6 | 7;
   orderId?: string;
   correlationId?: string;
@@ -34,8 +34,6 @@ export interface InvariantInputs {
   db: Kysely<Database>;
   /** Stock per sku before any order. */
   initialStock: Readonly<Record<string, number>>;
-  /** The order saga's legal transitions. */
-  transitions: SagaDefinition<{ status: string }, unknown, unknown>['transitions'];
   /** The messages sitting in the dead-letter queues: their orders may be unfinished. */
   deadLetters?: readonly DeadLetterSeen[];
   /** Omitted: invariant 5 is not checked. */
@@ -43,186 +41,389 @@ export interface InvariantInputs {
 }
 
 /**
- * Checks the invariants of ARCHITECTURE.md against the database (and the warehouse), once
- * the system is quiet. Returns every violation with its order and correlation id.
+ * Checks the invariants of the design against the database (and the warehouse and the
+ * dead letters), once the system is quiet, on one snapshot of the database. Returns every
+ * violation with its order and correlation id.
  */
 export async function checkInvariants(inputs: InvariantInputs): Promise<Violation[]> {
-  const { db } = inputs;
+  const snapshot = await readSnapshot(inputs.db);
+  return findViolations(snapshot, inputs);
+}
+
+type Snapshot = Awaited<ReturnType<typeof readSnapshot>>;
+
+/** Everything the checks read, in one repeatable-read transaction: one consistent picture. */
+async function readSnapshot(db: Kysely<Database>) {
+  return db
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .setAccessMode('read only')
+    .execute(async (trx) => ({
+      orders: await trx
+        .selectFrom('orders')
+        .select(['id', 'status', 'cancel_reason', 'total_minor', 'correlation_id'])
+        .execute(),
+      items: await trx.selectFrom('order_items').select(['order_id', 'sku', 'quantity']).execute(),
+      products: await trx.selectFrom('products').select(['sku', 'stock']).execute(),
+      reservations: await trx
+        .selectFrom('stock_reservations')
+        .select(['order_id', 'sku', 'quantity', 'state'])
+        .execute(),
+      sagas: await trx.selectFrom('sagas').select(['id', 'status', 'version']).execute(),
+      transitions: await trx
+        .selectFrom('saga_transitions')
+        .select([
+          'saga_id',
+          'version',
+          'from_status',
+          'to_status',
+          'cause_type',
+          'emitted_event_ids',
+        ])
+        .orderBy('saga_id')
+        .orderBy('version')
+        .execute(),
+      outbox: (await trx.selectFrom('outbox').select(['id', 'event', 'sent_at']).execute()).map(
+        (row) => ({ ...row, event: row.event as unknown as Envelope }),
+      ),
+      handled: await trx.selectFrom('processed_events').select(['consumer', 'event_id']).execute(),
+      payments: await trx
+        .selectFrom('payments')
+        .select(['payment_id', 'order_id', 'status', 'amount_minor'])
+        .execute(),
+      ledger: await trx
+        .selectFrom('sandbox_provider_operations')
+        .select(['order_id', 'payment_id', 'kind', 'outcome', 'amount_minor'])
+        .where('outcome', '=', 'succeeded')
+        .execute(),
+    }));
+}
+
+function findViolations(snapshot: Snapshot, inputs: InvariantInputs): Violation[] {
   const violations: Violation[] = [];
-  const orders = await db
-    .selectFrom('orders')
-    .select(['id', 'status', 'total_minor', 'correlation_id'])
-    .execute();
-  const byId = new Map(orders.map((order) => [order.id, order]));
-  const about = (orderId: string) => ({
-    orderId,
-    correlationId: byId.get(orderId)?.correlation_id,
-  });
+  const orders = new Map(snapshot.orders.map((order) => [order.id, order]));
+  const report = (invariant: Violation['invariant'], orderId: string | undefined, detail: string) =>
+    violations.push({
+      invariant,
+      ...(orderId ? { orderId } : {}),
+      ...(orderId && orders.has(orderId)
+        ? { correlationId: orders.get(orderId)!.correlation_id }
+        : {}),
+      detail,
+    });
+  const outbox = new Map(snapshot.outbox.map((row) => [row.id, row.event]));
+  const letters = decodeLetters(inputs.deadLetters ?? [], outbox);
+  const sagas = new Map(snapshot.sagas.map((saga) => [saga.id, saga]));
 
-  // 1. No loss: every accepted order is final, or visible in a DLQ.
-  const deadLettered = new Set(
-    (inputs.deadLetters ?? []).map((letter) => letter.attributes.correlation_id),
-  );
-  for (const order of orders) {
+  // 1. No loss: every accepted order is final, or a dead letter of it on its saga's path
+  //    (one of ours, about this very order) says why not.
+  for (const order of snapshot.orders) {
     if (order.status === 'CONFIRMED' || order.status === 'CANCELLED') continue;
-    if (deadLettered.has(order.correlation_id)) continue;
-    violations.push({
-      invariant: 1,
-      ...about(order.id),
-      detail: `order is ${order.status}, not final and not in a DLQ`,
-    });
-  }
-
-  // 2. At most one net charge per order; a cancelled order nets zero (the provider's ledger).
-  const money = await db
-    .selectFrom('sandbox_provider_operations')
-    .select([
-      'order_id',
-      sql<number>`count(*) filter (where kind = 'charge' and outcome = 'succeeded')::int`.as(
-        'charges',
-      ),
-      sql<number>`coalesce(sum(amount_minor) filter (where kind = 'charge' and outcome = 'succeeded'), 0)::bigint`.as(
-        'charged',
-      ),
-      sql<number>`coalesce(sum(amount_minor) filter (where kind = 'refund' and outcome = 'succeeded'), 0)::bigint`.as(
-        'refunded',
-      ),
-    ])
-    .groupBy('order_id')
-    .execute();
-  for (const row of money) {
-    const order = byId.get(row.order_id);
-    const net = row.charged - row.refunded;
-    if (row.charges > 1)
-      violations.push({
-        invariant: 2,
-        ...about(row.order_id),
-        detail: `charged ${row.charges} times`,
-      });
-    if (order?.status === 'CANCELLED' && net !== 0) {
-      violations.push({
-        invariant: 2,
-        ...about(row.order_id),
-        detail: `cancelled order nets ${net}`,
-      });
-    }
-    if (order?.status === 'CONFIRMED' && net !== order.total_minor) {
-      violations.push({
-        invariant: 2,
-        ...about(row.order_id),
-        detail: `confirmed order of ${order.total_minor} nets ${net}`,
-      });
-    }
-  }
-  for (const order of orders.filter((candidate) => candidate.status === 'CONFIRMED')) {
-    if (!money.some((row) => row.order_id === order.id)) {
-      violations.push({
-        invariant: 2,
-        ...about(order.id),
-        detail: 'confirmed order was never charged',
-      });
+    const path = sagaPathOf[order.status] ?? [];
+    const excused = letters.some(
+      (letter) => letter.orderId === order.id && path.includes(`${letter.topic}:${letter.type}`),
+    );
+    if (!excused) {
+      report(
+        1,
+        order.id,
+        `order is ${order.status}, not final, and no dead letter of it on its saga's path`,
+      );
     }
   }
 
-  // 3. Inventory is conserved: available + reserved + sold equals the starting stock.
-  const stock = await sql<{ sku: string; available: number; reserved: number; sold: number }>`
-    select p.sku, p.stock as available,
-      coalesce(sum(r.quantity) filter (where r.state = 'reserved'), 0)::int as reserved,
-      coalesce(sum(r.quantity) filter (where r.state = 'sold'), 0)::int as sold
-    from products p left join stock_reservations r on r.sku = p.sku
-    group by p.sku, p.stock`.execute(db);
-  for (const row of stock.rows) {
-    const initial = inputs.initialStock[row.sku];
-    if (initial !== undefined && row.available + row.reserved + row.sold !== initial) {
-      violations.push({
-        invariant: 3,
-        detail: `${row.sku}: available ${row.available} + reserved ${row.reserved} + sold ${row.sold} != ${initial}`,
-      });
-    }
-  }
-  const misplaced = await sql<{ order_id: string; status: string; state: string }>`
-    select r.order_id, o.status, r.state from stock_reservations r join orders o on o.id = r.order_id
-    where (o.status = 'CONFIRMED' and r.state <> 'sold') or (o.status = 'CANCELLED' and r.state <> 'released')`.execute(
-    db,
-  );
-  for (const row of misplaced.rows) {
-    violations.push({
-      invariant: 3,
-      ...about(row.order_id),
-      detail: `${row.status} order holds stock ${row.state}`,
-    });
-  }
+  checkMoney(snapshot, orders, report);
+  checkStock(snapshot, inputs.initialStock, report);
+  checkSagas(snapshot, orders, sagas, outbox, report);
 
-  // 4. Sagas only move along legal transitions, one version at a time.
-  const transitions = await db
-    .selectFrom('saga_transitions')
-    .select(['saga_id', 'version', 'from_status', 'to_status'])
-    .orderBy('saga_id')
-    .orderBy('version')
-    .execute();
-  let previous: (typeof transitions)[number] | undefined;
-  for (const transition of transitions) {
-    const from = transition.from_status ?? 'NEW';
-    if (!isLegalTransition(inputs.transitions, from, transition.to_status)) {
-      violations.push({
-        invariant: 4,
-        ...about(transition.saga_id),
-        detail: `illegal ${from} -> ${transition.to_status}`,
-      });
-    }
-    const sameSaga = previous?.saga_id === transition.saga_id;
-    const expected = sameSaga ? previous!.version + 1 : 1;
-    if (transition.version !== expected || (sameSaga && previous!.to_status !== from)) {
-      violations.push({
-        invariant: 4,
-        ...about(transition.saga_id),
-        detail: `history breaks at version ${transition.version}`,
-      });
-    }
-    previous = transition;
-  }
-
-  // 5. Analytics holds exactly one row per event id after deduplication, for every event.
-  const events = await db.selectFrom('outbox').select(['id', 'event', 'sent_at']).execute();
+  // 5. Analytics holds exactly one row per event id after deduplication, for every event,
+  //    and nothing that no producer wrote.
   if (inputs.warehouse) {
-    for (const { id, event } of events) {
+    for (const [id, event] of outbox) {
       const counts = inputs.warehouse.get(id);
       if (counts?.deduplicated !== 1) {
-        const envelope = event as unknown as Envelope;
-        violations.push({
-          invariant: 5,
-          orderId: envelope.subject,
-          correlationId: envelope.correlationId,
-          detail: `event ${id} (${envelope.type}) has ${counts?.deduplicated ?? 0} rows in the dedup view`,
-        });
+        report(
+          5,
+          event.subject,
+          `event ${id} (${event.type}) has ${counts?.deduplicated ?? 0} rows in the dedup view`,
+        );
+      }
+    }
+    for (const [id, counts] of inputs.warehouse) {
+      if (counts.deduplicated > 0 && !outbox.has(id)) {
+        report(5, undefined, `the warehouse holds event ${id}, which no producer wrote`);
       }
     }
   }
 
-  // 6. The outbox drains to empty when the system is quiet.
-  for (const { id, event, sent_at } of events) {
-    if (sent_at === null) {
-      const envelope = event as unknown as Envelope;
-      violations.push({
-        invariant: 6,
-        orderId: envelope.subject,
-        correlationId: envelope.correlationId,
-        detail: `event ${id} (${envelope.type}) never published`,
-      });
+  // 6. The outbox drains: every event published, and handled by every consumer it routes to
+  //    (analytics is checked through the warehouse), unless dead-lettered there.
+  const handled = new Set(snapshot.handled.map((row) => `${row.consumer}:${row.event_id}`));
+  const deadLettered = new Set(letters.map((letter) => `${letter.topic}:${letter.eventId}`));
+  for (const { id, event, sent_at } of snapshot.outbox) {
+    if (sent_at === null) report(6, event.subject, `event ${id} (${event.type}) never published`);
+    for (const topic of routes[event.type as keyof typeof routes] ?? []) {
+      if (topic === 'analytics') continue;
+      const { consumer } = topics[topic];
+      if (!handled.has(`${consumer}:${id}`) && !deadLettered.has(`${topic}:${id}`)) {
+        report(
+          6,
+          event.subject,
+          `${event.type} ${id} routed to ${topic} was never handled by ${consumer}`,
+        );
+      }
     }
   }
 
   // 7. Every event of an order carries its correlation id.
-  for (const { event } of events) {
-    const envelope = event as unknown as Envelope;
-    const order = byId.get(envelope.subject);
-    if (order && envelope.correlationId !== order.correlation_id) {
-      violations.push({
-        invariant: 7,
-        ...about(order.id),
-        detail: `${envelope.type} ${envelope.id} carries correlation id ${envelope.correlationId}`,
-      });
+  for (const [id, event] of outbox) {
+    const order = orders.get(event.subject);
+    if (order && event.correlationId !== order.correlation_id) {
+      report(7, order.id, `${event.type} ${id} carries correlation id ${event.correlationId}`);
     }
   }
   return violations;
+}
+
+type Report = (
+  invariant: Violation['invariant'],
+  orderId: string | undefined,
+  detail: string,
+) => void;
+type Orders = ReadonlyMap<string, Snapshot['orders'][number]>;
+
+/**
+ * 2. At most one net charge per order, of its total: a confirmed order nets its total, a
+ *    cancelled one nets zero, any other nets one or the other. The provider's ledger agrees
+ *    with the payments the payment service recorded.
+ */
+function checkMoney(snapshot: Snapshot, orders: Orders, report: Report) {
+  const byOrder = groupBy(snapshot.ledger, (row) => row.order_id);
+  for (const [orderId, rows] of byOrder) {
+    const order = orders.get(orderId);
+    if (!order) {
+      report(2, orderId, 'the provider moved money for an order that does not exist');
+      continue;
+    }
+    const charges = rows.filter((row) => row.kind === 'charge');
+    if (charges.length > 1) report(2, orderId, `charged ${charges.length} times`);
+    for (const charge of charges) {
+      if (charge.amount_minor !== order.total_minor) {
+        report(2, orderId, `charged ${charge.amount_minor} for an order of ${order.total_minor}`);
+      }
+    }
+  }
+  for (const order of snapshot.orders) {
+    const rows = byOrder.get(order.id) ?? [];
+    const net = sum(rows, 'charge') - sum(rows, 'refund');
+    const allowed =
+      order.status === 'CONFIRMED'
+        ? [order.total_minor]
+        : order.status === 'CANCELLED'
+          ? [0]
+          : [0, order.total_minor];
+    if (!allowed.includes(net)) {
+      report(2, order.id, `${order.status} order of ${order.total_minor} nets ${net}`);
+    }
+  }
+
+  const byPayment = groupBy(snapshot.ledger, (row) => row.payment_id);
+  const recorded = new Set(snapshot.payments.map((payment) => payment.payment_id));
+  for (const payment of snapshot.payments) {
+    const rows = byPayment.get(payment.payment_id) ?? [];
+    const charged = sum(rows, 'charge');
+    const refunded = sum(rows, 'refund');
+    const expected = {
+      charged: charged > 0 && refunded === 0,
+      refunded: charged > 0 && refunded === charged,
+      voided: charged === 0,
+      declined: charged === 0,
+    }[payment.status];
+    if (!expected) {
+      report(
+        2,
+        payment.order_id,
+        `payment ${payment.payment_id} is ${payment.status} but the provider charged ${charged} and refunded ${refunded}`,
+      );
+    }
+  }
+  for (const [paymentId, rows] of byPayment) {
+    if (!recorded.has(paymentId) && sum(rows, 'charge') > 0) {
+      report(
+        2,
+        rows[0]!.order_id,
+        `the provider charged payment ${paymentId}, which the payment service does not record`,
+      );
+    }
+  }
+}
+
+/**
+ * 3. Inventory is conserved (available + reserved + sold equals the starting stock), and
+ *    what each order holds is its items, in the state its status calls for.
+ */
+function checkStock(snapshot: Snapshot, initialStock: Record<string, number>, report: Report) {
+  const reservations = groupBy(snapshot.reservations, (row) => row.order_id);
+  const totals = new Map<string, { reserved: number; sold: number }>();
+  for (const row of snapshot.reservations) {
+    const total = totals.get(row.sku) ?? { reserved: 0, sold: 0 };
+    if (row.state === 'reserved') total.reserved += row.quantity;
+    if (row.state === 'sold') total.sold += row.quantity;
+    totals.set(row.sku, total);
+  }
+  for (const product of snapshot.products) {
+    const initial = initialStock[product.sku];
+    const { reserved, sold } = totals.get(product.sku) ?? { reserved: 0, sold: 0 };
+    if (initial !== undefined && product.stock + reserved + sold !== initial) {
+      report(
+        3,
+        undefined,
+        `${product.sku}: available ${product.stock} + reserved ${reserved} + sold ${sold} != ${initial}`,
+      );
+    }
+  }
+
+  const items = groupBy(snapshot.items, (row) => row.order_id);
+  for (const order of snapshot.orders) {
+    const held = new Map((reservations.get(order.id) ?? []).map((row) => [row.sku, row]));
+    const states = heldStates(order.status, order.cancel_reason);
+    const wrong: string[] = [];
+    if (states.length === 0) {
+      for (const row of held.values())
+        wrong.push(`${row.sku} ${row.state} ${row.quantity} (none expected)`);
+    } else {
+      for (const item of items.get(order.id) ?? []) {
+        const row = held.get(item.sku);
+        held.delete(item.sku);
+        if (row && row.quantity === item.quantity && states.includes(row.state)) continue;
+        const fits = row && states.includes(row.state);
+        wrong.push(
+          `${item.sku} ${states.join(' or ')} ${fits ? row.quantity : 0} of ${item.quantity}` +
+            (row && !fits ? ` (${row.state} ${row.quantity})` : ''),
+        );
+      }
+      for (const row of held.values())
+        wrong.push(`${row.sku} ${row.state} ${row.quantity} (not in the order)`);
+    }
+    if (wrong.length > 0) report(3, order.id, `${order.status} order holds ${wrong.join('; ')}`);
+  }
+}
+
+/** The states an order's stock may be in, by its status; none: it holds no stock. */
+function heldStates(status: string, cancelReason: string | null): string[] {
+  switch (status) {
+    case 'AWAITING_PAYMENT':
+      return ['reserved'];
+    case 'CONFIRMED':
+      return ['sold'];
+    case 'CANCELLED':
+      return cancelReason === 'out_of_stock' ? [] : ['released'];
+    // Parked: its release may be what it owes.
+    case 'NEEDS_ATTENTION':
+      return ['reserved', 'released'];
+    default:
+      return [];
+  }
+}
+
+/**
+ * 4. Sagas only move as the documented saga does, from NEW, one version at a time, each
+ *    move emitting what the design says; the order shows its saga's status; every order
+ *    past intake has a saga and every saga an order; every event the saga emitted is cited
+ *    by the move that emitted it.
+ */
+function checkSagas(
+  snapshot: Snapshot,
+  orders: Orders,
+  sagas: ReadonlyMap<string, Snapshot['sagas'][number]>,
+  outbox: ReadonlyMap<string, Envelope>,
+  report: Report,
+) {
+  for (const saga of sagas.values()) {
+    const order = orders.get(saga.id);
+    if (!order) {
+      report(4, saga.id, 'saga has no order');
+    } else if (orderStatusOfSaga[saga.status] !== order.status) {
+      report(4, saga.id, `order is ${order.status} but its saga is ${saga.status}`);
+    }
+  }
+  for (const order of orders.values()) {
+    // A PLACED order without a saga is a loss (invariant 1) unless a dead letter explains it.
+    if (!sagas.has(order.id) && order.status !== 'PLACED') report(4, order.id, 'order has no saga');
+  }
+
+  const cited = new Set<string>();
+  for (const [sagaId, history] of groupBy(snapshot.transitions, (row) => row.saga_id)) {
+    let previous: (typeof history)[number] | undefined;
+    for (const transition of history) {
+      const from = transition.from_status ?? 'NEW';
+      const { version, to_status: to, cause_type: cause } = transition;
+      if (version === 1 && from !== 'NEW') {
+        report(4, sagaId, `the first transition starts from ${from}, not NEW`);
+      }
+      if (previous && (version !== previous.version + 1 || previous.to_status !== from)) {
+        report(4, sagaId, `history breaks at version ${version}`);
+      }
+      const emitted = transition.emitted_event_ids.map((id) => {
+        cited.add(id);
+        return outbox.get(id)?.type ?? `(missing ${id})`;
+      });
+      if (!isDocumentedMove(from, to, cause, emitted)) {
+        report(
+          4,
+          sagaId,
+          `${from} -> ${to} on ${cause} emitting ${emitted.join(', ') || 'nothing'}: not a move of the documented saga`,
+        );
+      }
+      previous = transition;
+    }
+    const saga = sagas.get(sagaId);
+    if (!saga) {
+      report(4, sagaId, 'history of a saga that does not exist');
+    } else if (
+      previous &&
+      (previous.version !== saga.version || previous.to_status !== saga.status)
+    ) {
+      report(
+        4,
+        sagaId,
+        `saga is ${saga.status} at version ${saga.version}, its history ends ${previous.to_status} at version ${previous.version}`,
+      );
+    }
+  }
+  for (const [id, event] of outbox) {
+    if (event.source === 'process-order' && !cited.has(id)) {
+      report(4, event.subject, `${event.type} ${id} was emitted by no transition of its saga`);
+    }
+  }
+}
+
+/** The dead letters that are events of ours (in the outbox, about the order they name). */
+function decodeLetters(letters: readonly DeadLetterSeen[], outbox: ReadonlyMap<string, Envelope>) {
+  return letters.flatMap((letter) => {
+    try {
+      const event = decodeMessage({ data: letter.data, attributes: { ...letter.attributes } });
+      const ours = outbox.get(event.id);
+      if (!ours || ours.subject !== event.subject || ours.type !== event.type) return [];
+      return [{ topic: letter.topic, type: event.type, eventId: event.id, orderId: event.subject }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+function groupBy<T>(rows: readonly T[], key: (row: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const row of rows) {
+    const group = groups.get(key(row));
+    if (group) group.push(row);
+    else groups.set(key(row), [row]);
+  }
+  return groups;
+}
+
+function sum(rows: readonly { kind: string; amount_minor: number }[], kind: string): number {
+  return rows
+    .filter((row) => row.kind === kind)
+    .reduce((total, row) => total + row.amount_minor, 0);
 }

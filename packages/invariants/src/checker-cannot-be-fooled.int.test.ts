@@ -14,7 +14,7 @@ import { outboxInsert, outboxRows } from '@orders/idempotency';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import { createOrderSagaEngine, insertPlacedOrder, type OrderSagaEngine } from '@orders/orders';
 import { createLogger } from '@orders/runtime';
-import { createOrderSaga, paymentIdOf } from '@orders/sagas';
+import { paymentIdOf } from '@orders/sagas';
 import { sql } from 'kysely';
 import { checkInvariants, type DeadLetterSeen } from './check-invariants';
 
@@ -24,11 +24,6 @@ import { checkInvariants, type DeadLetterSeen } from './check-invariants';
 let database: TestDatabase;
 let engine: OrderSagaEngine;
 const log = createLogger({ level: 'error' });
-const transitions = createOrderSaga({
-  paymentTimeoutMs: 1,
-  refundTimeoutMs: 1,
-  maxRefundRequests: 1,
-}).transitions;
 const initialStock = Object.fromEntries(
   seedProducts.map((product) => [product.sku, product.stock]),
 );
@@ -178,7 +173,6 @@ async function violationsOf(
   const found = await checkInvariants({
     db: database.db,
     initialStock,
-    transitions,
     warehouse,
     ...options,
   });
@@ -362,7 +356,7 @@ describe('the invariant checker cannot be fooled', () => {
     const order = await confirmed();
     const stranger = randomUUID();
     warehouse.set(stranger, { rows: 1, deduplicated: 1 });
-    const found = await checkInvariants({ db: database.db, initialStock, transitions, warehouse });
+    const found = await checkInvariants({ db: database.db, initialStock, warehouse });
     warehouse.delete(stranger);
     expect(found).toEqual(
       expect.arrayContaining([
@@ -400,7 +394,7 @@ describe('the invariant checker cannot be fooled', () => {
         return args.result;
       },
     });
-    const found = await checkInvariants({ db: racing, initialStock, transitions, warehouse });
+    const found = await checkInvariants({ db: racing, initialStock, warehouse });
     expect(planted).toBe(true);
     expect(found.filter((violation) => violation.orderId === racedOrderId)).toEqual([]);
   });

@@ -33,7 +33,6 @@ import {
 } from '@orders/local-stack';
 import { insertPlacedOrder } from '@orders/orders';
 import { createPubSubClient } from '@orders/pubsub';
-import { createOrderSaga } from '@orders/sagas';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { type Kysely, sql } from 'kysely';
 import { checkInvariants } from './check-invariants';
@@ -710,11 +709,6 @@ describe('crash safety', () => {
         initialStock: Object.fromEntries(
           seedProducts.map((product) => [product.sku, product.stock]),
         ),
-        transitions: createOrderSaga({
-          paymentTimeoutMs: 1,
-          refundTimeoutMs: 1,
-          maxRefundRequests: 1,
-        }).transitions,
         warehouse,
       }),
     ).toEqual([]);

@@ -18,7 +18,6 @@ import {
 } from '@orders/local-stack';
 import { insertPlacedOrder } from '@orders/orders';
 import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
-import { createOrderSaga } from '@orders/sagas';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { sql } from 'kysely';
 import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from './check-invariants';
@@ -335,8 +334,6 @@ async function violations() {
   const found = await checkInvariants({
     db: database.db,
     initialStock: Object.fromEntries(seedProducts.map((product) => [product.sku, product.stock])),
-    transitions: createOrderSaga({ paymentTimeoutMs: 1, refundTimeoutMs: 1, maxRefundRequests: 1 })
-      .transitions,
     warehouse: await warehouseCounts(),
   });
   return found;

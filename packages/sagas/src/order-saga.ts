@@ -31,7 +31,7 @@ export interface OrderSagaState {
 }
 
 /** A compensation the saga could not carry out, kept until an operator settles it. */
-export type OwedCompensation = Extract<OrderSagaCommand, { compensation: true }>;
+type OwedCompensation = Extract<OrderSagaCommand, { compensation: true }>;
 
 /** What wakes the saga: its events, the outcome of its own stock step, and its deadline. */
 export type OrderSagaInput =
