@@ -11,6 +11,7 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
+import { insertPlacedOrder } from '@orders/orders';
 import { createPubSubClient } from '@orders/pubsub';
 
 const projectId = testProjectId('process-order');
@@ -50,17 +51,7 @@ async function placeOrder(quantity: number) {
     { orderId, customerId: 'cust-1', currency: 'EUR', items, totalMinor: 4500 * quantity },
     { source: 'place-order', correlationId: randomUUID() },
   );
-  await database.db
-    .insertInto('orders')
-    .values({
-      id: orderId,
-      customer_id: 'cust-1',
-      currency: 'EUR',
-      total_minor: 4500 * quantity,
-      status: 'PLACED',
-      correlation_id: placed.correlationId,
-    })
-    .execute();
+  await insertPlacedOrder(database.db, placed);
   return placed;
 }
 

@@ -206,6 +206,17 @@ describe('a Cloud Build of each function serves a real request', () => {
         correlation_id: placed.correlationId,
       })
       .execute();
+    await database.db
+      .insertInto('order_items')
+      .values(
+        items.map((item) => ({
+          order_id: orderId,
+          sku: item.sku,
+          quantity: item.quantity,
+          unit_price_minor: item.unitPriceMinor,
+        })),
+      )
+      .execute();
     const fn = await start('process-order');
 
     expect((await pushEvent(fn, 'process-order', placed)).status).toBe(204);
