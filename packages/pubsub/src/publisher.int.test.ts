@@ -136,6 +136,46 @@ describe('createPublisher', () => {
     }
   });
 
+  it('refuses, before any call, attributes over the limits Pub/Sub enforces (the emulator does not)', async () => {
+    const proxy = await countingProxy();
+    try {
+      const publisher = createPublisher({ projectId, emulatorHost: proxy.host });
+      const refusal = (attributes: Record<string, string>) =>
+        publisher
+          .publish('publisher-test', { data: Buffer.from('x'), attributes })
+          .catch((error: unknown) => error);
+      const manyAttributes = (count: number) =>
+        Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, 'v']));
+
+      // 1000 characters, but 2000 bytes of UTF-8: Pub/Sub counts bytes.
+      const tooLongValue = await refusal({ reason: 'é'.repeat(1000) });
+      const tooLongKey = await refusal({ ['k'.repeat(257)]: 'v' });
+      const tooMany = await refusal(manyAttributes(101));
+      for (const failure of [tooLongValue, tooLongKey, tooMany]) {
+        expect(failure).toBeInstanceOf(PublishError);
+        expect(failure).toMatchObject({ status: 400, topic: 'publisher-test', transient: false });
+      }
+      expect((tooLongValue as Error).message).toMatch(
+        /attribute reason: value of 2000 bytes \(Pub\/Sub allows 1024\)/,
+      );
+      expect((tooLongKey as Error).message).toMatch(/key of 257 bytes \(Pub\/Sub allows 256\)/);
+      expect((tooMany as Error).message).toMatch(/101 attributes \(Pub\/Sub allows 100\)/);
+      expect(proxy.calls).toEqual([]);
+
+      // At the limits, everything goes through.
+      await publisher.publish('publisher-test', {
+        data: Buffer.from('at the limits'),
+        attributes: { ...manyAttributes(98), value: 'é'.repeat(512), ['k'.repeat(256)]: 'v' },
+      });
+      const [received] = await pullMessages(pubsub, 'publisher-test-tap', { count: 1 });
+      expect(received?.data.toString()).toBe('at the limits');
+      expect(received?.attributes.value).toBe('é'.repeat(512));
+      expect(Object.keys(received?.attributes ?? {})).toHaveLength(100);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('gives up after its attempts when nothing answers', async () => {
     const proxy = await countingProxy();
     await proxy.close();
