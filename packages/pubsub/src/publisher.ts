@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { attributeLimitViolation } from './attribute-limits';
 
 // Pub/Sub's limits per publish call are 1,000 messages and 10 MB; stay below the latter with
 // room for the JSON around each message.
@@ -20,7 +21,10 @@ export interface OutgoingMessage {
   orderingKey?: string | undefined;
 }
 
-/** Publishes messages to topics by name; resolves once Pub/Sub has stored the message. */
+/**
+ * Publishes messages to topics by name; resolves once Pub/Sub has stored the message. A message
+ * whose attributes break Pub/Sub's limits is refused before sending (PublishError, status 400).
+ */
 export interface Publisher {
   publish(topic: string, message: OutgoingMessage): Promise<void>;
 }
@@ -169,6 +173,13 @@ export function createPublisher(
 
   return {
     publish(topic, message) {
+      const violation = attributeLimitViolation(message.attributes);
+      if (violation) {
+        // Alone, before any call: in a call with others, Pub/Sub would refuse them all.
+        return Promise.reject(
+          new PublishError(topic, 400, `refused before sending, as Pub/Sub would: ${violation}`),
+        );
+      }
       return new Promise((resolve, reject) => {
         let queue = queues.get(topic);
         if (!queue) {
