@@ -75,4 +75,20 @@ describe('createPubSubDeadLetters', () => {
       dlq_at: expect.stringMatching(/Z$/),
     });
   });
+
+  it('keeps dlq_reason within the 1024 bytes Pub/Sub allows, cut at a character and marked', async () => {
+    // 1000 characters that are 2000 bytes of UTF-8: a cut by characters is still too long.
+    const reason = 'é'.repeat(1000);
+    await createPubSubDeadLetters(publisher()).send({
+      topic: 'analytics',
+      consumer: 'analytics-loader',
+      reason,
+      message: { data: Buffer.from('{}').toString('base64'), attributes: {}, messageId: '43' },
+    });
+    const [dead] = await pullMessages(pubsub, 'analytics-dlq', { count: 1 });
+    const kept = dead?.attributes.dlq_reason ?? '';
+    expect(Buffer.byteLength(kept)).toBeLessThanOrEqual(1024);
+    // As much of the reason as fits beside the '…' (3 bytes), in whole characters.
+    expect(kept).toBe(`${'é'.repeat((1024 - 3) >> 1)}…`);
+  });
 });
