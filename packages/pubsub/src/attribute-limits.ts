@@ -25,3 +25,24 @@ export function attributeLimitViolation(attributes: Record<string, string>): str
   }
   return undefined;
 }
+
+const ellipsis = '…';
+
+/**
+ * Free text made fit for an attribute value: at most 1024 bytes of UTF-8 (Pub/Sub counts
+ * bytes, not characters), cut at a character boundary and ended with '…' when cut.
+ */
+export function attributeValue(text: string): string {
+  if (Buffer.byteLength(text) <= maxValueBytes) return text;
+  const room = maxValueBytes - Buffer.byteLength(ellipsis);
+  let bytes = 0;
+  let end = 0;
+  // By code point, so that a surrogate pair is never split.
+  for (const character of text) {
+    const size = Buffer.byteLength(character);
+    if (bytes + size > room) break;
+    bytes += size;
+    end += character.length;
+  }
+  return text.slice(0, end) + ellipsis;
+}
