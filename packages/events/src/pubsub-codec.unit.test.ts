@@ -91,6 +91,72 @@ describe('encodeEvent / decodeMessage', () => {
   });
 });
 
+describe('identifiers', () => {
+  const upper = (text: string) => text.toUpperCase();
+
+  it('lower-cases uuids, which are case-insensitive on the wire but compared as strings', () => {
+    const id = '7d2c4b6a-1e3f-4a5b-8c7d-9e0f1a2b3c4d';
+    const causationId = '8c1e2d3f-4a5b-4c6d-9e7f-a0b1c2d3e4f5';
+    const event = createEvent(
+      'PaymentRequested',
+      {
+        orderId: upper(orderId),
+        paymentId: `pay_${upper(orderId)}`,
+        customerId: 'Cust-1',
+        amountMinor: 100,
+        currency: 'EUR',
+      },
+      {
+        source: 'process-order',
+        id: upper(id),
+        correlationId: upper(correlationId),
+        causationId: upper(causationId),
+      },
+    );
+    const message = encodeEvent(event);
+    expect(message.attributes).toMatchObject({ event_id: upper(id) });
+
+    expect(decodeMessage(message)).toEqual({
+      ...event,
+      id,
+      correlationId,
+      causationId,
+      subject: orderId,
+      // The payment id is an opaque string, kept as sent; so is every other field.
+      data: { ...event.data, orderId },
+    });
+    // The event_id attribute is compared without regard to case as well.
+    const lowerAttribute = { ...message.attributes, event_id: id };
+    expect(decodeMessage({ ...message, attributes: lowerAttribute })).toMatchObject({ id });
+  });
+
+  it('lower-cases the order id of an upcast event too', () => {
+    const v1 = {
+      order_id: upper(orderId),
+      customer_id: 'cust-9',
+      total_amount: 19.99,
+      currency: 'EUR',
+      items: [{ sku: 'TEA-001', quantity: 1, unit_price: 19.99 }],
+    };
+    const envelope = { ...orderPlaced(), version: 1, subject: upper(orderId), data: v1 };
+    const event = decodeMessage({ data: Buffer.from(JSON.stringify(envelope)) });
+    expect(event).toMatchObject({ subject: orderId, data: { orderId } });
+  });
+
+  it('refuses an event whose subject is not its data.orderId', () => {
+    const valid = orderPlaced();
+    const otherOrder = '11111111-1111-4111-8111-111111111111';
+    const body = { ...valid, subject: otherOrder };
+    expect(reasonOf({ data: Buffer.from(JSON.stringify(body)) })).toBe(
+      `subject ${otherOrder} differs from data.orderId ${orderId}`,
+    );
+    const notAnOrder = { ...valid, subject: 'cust-1' };
+    expect(reasonOf({ data: Buffer.from(JSON.stringify(notAnOrder)) })).toBe(
+      `subject cust-1 differs from data.orderId ${orderId}`,
+    );
+  });
+});
+
 describe('OrderPlaced v1, the Python reference wire format', () => {
   const v1Data = {
     order_id: orderId,
