@@ -52,18 +52,44 @@ export function decodeMessage(message: PubSubMessage): DomainEvent {
   if (!parsed.success) {
     throw new InvalidEventError(`invalid envelope: ${describeIssues(parsed.error.issues)}`, known);
   }
-  const event = parsed.data;
+  const event = withLowerCaseIds(parsed.data);
   const context = { id: event.id, type: event.type, correlationId: event.correlationId };
-  if (attributes.event_id !== undefined && attributes.event_id !== event.id) {
+  if (attributes.event_id !== undefined && attributes.event_id.toLowerCase() !== event.id) {
     throw new InvalidEventError(
       `attribute event_id ${attributes.event_id} differs from the body's id`,
       context,
     );
   }
-  return { ...event, ...upcastToLatest(event, context) } as DomainEvent;
+  const { version, data } = upcastToLatest(event, context);
+  // Every event is about an order, which its subject names (and orders its delivery by).
+  const orderId = data.orderId.toLowerCase();
+  if (event.subject.toLowerCase() !== orderId) {
+    throw new InvalidEventError(
+      `subject ${event.subject} differs from data.orderId ${data.orderId}`,
+      context,
+    );
+  }
+  return { ...event, subject: orderId, version, data: { ...data, orderId } } as DomainEvent;
 }
 
-function upcastToLatest(event: Envelope, context: InvalidEventError['event']) {
+/**
+ * Uuids are case-insensitive on the wire, but compared as strings everywhere (PostgreSQL reads
+ * uuid columns back in lower case): decoding lower-cases them, so that a producer's upper case
+ * never makes two spellings of one id. Payment ids and other ids are opaque: kept as sent.
+ */
+function withLowerCaseIds(event: Envelope): Envelope {
+  return {
+    ...event,
+    id: event.id.toLowerCase(),
+    correlationId: event.correlationId.toLowerCase(),
+    causationId: event.causationId?.toLowerCase() ?? null,
+  };
+}
+
+function upcastToLatest(
+  event: Envelope,
+  context: InvalidEventError['event'],
+): { version: number; data: { orderId: string } } {
   const schema = schemaOf(event.type, event.version);
   if (!schema) {
     const reason = Object.hasOwn(catalog, event.type)
@@ -87,7 +113,8 @@ function upcastToLatest(event: Envelope, context: InvalidEventError['event']) {
     version += 1;
     data = validate(schemaOf(event.type, version)!, data, `${event.type} v${version}`, context);
   }
-  return { version, data };
+  // Every type's latest schema has a uuid orderId.
+  return { version, data: data as { orderId: string } };
 }
 
 function validate(
