@@ -25,6 +25,7 @@ export {
   encodeEvent,
   type PubSubMessage,
 } from './pubsub-codec';
+export { type PythonOrderPlaced, pythonReferenceOrderPlaced } from './python-reference';
 export {
   type Delivery,
   deadLetterTopic,

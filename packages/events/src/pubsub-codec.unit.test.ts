@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { createEvent } from './envelope';
 import { InvalidEventError } from './invalid-event-error';
 import { decodeMessage, encodeEvent } from './pubsub-codec';
+import { type PythonOrderPlaced, pythonReferenceOrderPlaced } from './python-reference';
 
 const orderId = '0b0f6a4e-6f8e-4bfc-9d5f-1e1f5b0c9a11';
 const correlationId = '5d8f1c2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f';
@@ -179,7 +180,7 @@ describe('OrderPlaced v1, the Python reference wire format', () => {
     });
   });
 
-  it('accepts the flat body the Python publisher sent, with its attributes', () => {
+  it('accepts a flat body with its lines, as earlier producers of v1 sent it', () => {
     const pythonBody = {
       event_id: '7c9e6679-7425-40de-944b-e07fc1f90ae7',
       occurred_at: '2024-05-01 12:00:00.123456',
@@ -209,10 +210,76 @@ describe('OrderPlaced v1, the Python reference wire format', () => {
     });
   });
 
-  it('refuses an amount with more decimals than its currency has', () => {
-    const envelope = { ...orderPlaced(), version: 1, data: { ...v1Data, total_amount: 59.975 } };
+  it('rounds an amount with more decimals than its currency has, half up', () => {
+    const { items: _none, ...withoutItems } = v1Data;
+    const envelope = {
+      ...orderPlaced(),
+      version: 1,
+      data: { ...withoutItems, total_amount: 59.975 },
+    };
+    const event = decodeMessage({ data: Buffer.from(JSON.stringify(envelope)) });
+    expect(event.data).toEqual({
+      orderId,
+      customerId: 'cust-9',
+      currency: 'EUR',
+      totalMinor: 5998,
+    });
+  });
+
+  it('refuses an amount that minor units cannot count', () => {
+    const envelope = { ...orderPlaced(), version: 1, data: { ...v1Data, total_amount: 1e21 } };
     expect(reasonOf({ data: Buffer.from(JSON.stringify(envelope)) })).toBe(
-      'cannot upcast OrderPlaced v1: 59.975 has more than 2 decimals for EUR',
+      'cannot upcast OrderPlaced v1: 1e+21 is not a non-negative decimal amount',
+    );
+  });
+});
+
+describe('OrderPlaced from the Python reference producer, byte for byte', () => {
+  const customerId = 'c2a1e4f7-3b5d-4e6f-8a9b-0c1d2e3f4a5b';
+  const published = (fields: Partial<PythonOrderPlaced> = {}) =>
+    pythonReferenceOrderPlaced({
+      event_id: '1b4e28ba-2fa1-4d2e-883f-0016d3cca427',
+      occurred_at: new Date('2026-12-02T22:35:55.123Z'),
+      correlation_id: null,
+      order_id: orderId,
+      customer_id: customerId,
+      total_amount: 10.2 * 3,
+      ...fields,
+    });
+
+  it('is OrderPlaced v2 in the configured currency, without items, rounded to minor units', () => {
+    expect(decodeMessage(published(), { legacyCurrency: 'GBP' })).toEqual({
+      id: '1b4e28ba-2fa1-4d2e-883f-0016d3cca427',
+      type: 'OrderPlaced',
+      version: 2,
+      source: 'python-reference',
+      // str(datetime.utcnow()) has no zone: it is UTC.
+      occurredAt: '2026-12-02T22:35:55.123Z',
+      // No correlation id: the order is the correlation.
+      correlationId: orderId,
+      causationId: null,
+      subject: orderId,
+      // 30.599999999999998 GBP
+      data: { orderId, customerId, currency: 'GBP', totalMinor: 3060 },
+    });
+  });
+
+  it('is in USD unless configured otherwise, in minor units of that currency', () => {
+    expect(decodeMessage(published()).data).toMatchObject({ currency: 'USD', totalMinor: 3060 });
+    const yen = decodeMessage(published({ total_amount: 10 }), { legacyCurrency: 'JPY' });
+    expect(yen.data).toMatchObject({ currency: 'JPY', totalMinor: 10 });
+  });
+
+  it('keeps the correlation id it was given', () => {
+    const correlation = '9b2f4c1e-7d3a-4e5b-8f6c-1a2b3c4d5e6f';
+    expect(decodeMessage(published({ correlation_id: correlation }))).toMatchObject({
+      correlationId: correlation,
+    });
+  });
+
+  it('refuses a negative amount, with the field at fault', () => {
+    expect(reasonOf(published({ total_amount: -1.5 }))).toMatch(
+      /^OrderPlaced v1 data: data\.total_amount: /,
     );
   });
 });

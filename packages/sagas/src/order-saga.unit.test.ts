@@ -126,6 +126,15 @@ describe('order saga', () => {
     ]);
   });
 
+  it('rejects an order without items: it cannot reserve stock or charge for lines it does not know', () => {
+    const { items: _unknown, ...withoutItems } = placed.data;
+    const placedByV1Producer: OrderSagaInput = { ...placed, data: withoutItems };
+    expect(given().when(placedByV1Producer)).toEqual({
+      kind: 'reject',
+      reason: `OrderPlaced of order ${orderId} has no items (a v1 producer that does not send its lines): this saga cannot reserve stock or charge for it; replay it with its items (pnpm dlq replay <id> --data fixed.json)`,
+    });
+  });
+
   it('confirms on payment: sells the stock, then confirms', () => {
     const outcome = given(placed, reserved).when(succeeded);
     expect(decided(outcome)).toMatchObject({ state: { status: 'CONFIRMED' }, deadlineAt: null });
