@@ -23,6 +23,7 @@ functions.cloudEvent(
     projectId: config.GOOGLE_CLOUD_PROJECT,
     deadLetters: createPubSubDeadLetters(publisher),
     logger,
+    legacyCurrency: config.LEGACY_CURRENCY,
     handle: createAnalyticsLoadHandler(openWarehouse(config)),
   }),
 );

@@ -21,6 +21,7 @@ functions.cloudEvent(
     outbox,
     deadLetters,
     logger,
+    legacyCurrency: config.LEGACY_CURRENCY,
     handle: createPaymentHandler({
       provider: createSandboxProvider(providerDb, {
         latencyMs: config.SANDBOX_LATENCY_MS,

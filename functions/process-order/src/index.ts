@@ -23,6 +23,7 @@ functions.cloudEvent(
     outbox,
     deadLetters,
     logger,
+    legacyCurrency: config.LEGACY_CURRENCY,
     handle: orderSagaHandler(createOrderSagaEngine(db, orderSagaOptions(config))),
   }),
 );

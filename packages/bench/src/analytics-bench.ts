@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { createEvent, type DeadLetters, type DomainEvent, type EventOrigin } from '@orders/events';
+import {
+  createEvent,
+  type DeadLetters,
+  type DomainEvent,
+  defaultLegacyCurrency,
+  type EventOrigin,
+} from '@orders/events';
 import { seededRandom } from '@orders/local-stack';
 import { createConsumer, createLogger } from '@orders/runtime';
 import {
@@ -138,6 +144,7 @@ function loaderConsumer(warehouse: Warehouse) {
     deadLetters: refuseDeadLetters,
     // Formatted, then dropped: stdout is the report's.
     logger: createLogger({ level: 'info', write: () => {} }),
+    legacyCurrency: defaultLegacyCurrency,
     handle: createAnalyticsLoadHandler(warehouse),
   });
 }

@@ -204,6 +204,7 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
         outbox: timedOutbox,
         deadLetters: createPubSubDeadLetters(publisher),
         logger: createLogger({ level: config.LOG_LEVEL, write: () => {} }),
+        legacyCurrency: config.LEGACY_CURRENCY,
         handle: orderSagaHandler(engine),
       });
       return {
@@ -472,6 +473,7 @@ async function placeOrders(
  */
 async function writeBaselineRows(pool: pg.Pool, placed: DomainEvent<'OrderPlaced'>): Promise<void> {
   const { orderId, customerId, currency, totalMinor, items } = placed.data;
+  if (!items) throw new Error(`bench order ${orderId} has no items`);
   const paymentId = `pay_${orderId}`;
   const state = {
     status: 'AWAITING_PAYMENT',

@@ -49,7 +49,7 @@ async function sagas(args: string[], env: NodeJS.ProcessEnv = { DATABASE_URL: da
   }
 }
 
-async function place(items: EventData<'OrderPlaced'>['items']) {
+async function place(items: NonNullable<EventData<'OrderPlaced'>['items']>) {
   const placed = createEvent(
     'OrderPlaced',
     {

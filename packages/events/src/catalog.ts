@@ -11,30 +11,40 @@ const quantity = z.int().positive().max(1000);
 const lineItem = z.strictObject({ sku, quantity, unitPriceMinor: minorUnitsSchema });
 
 /**
- * OrderPlaced v1 is the wire format of the Python reference this project grew from:
- * snake_case fields and a float `total_amount` in major units. It is still accepted and
- * upcast to v2; nothing produces it any more.
+ * OrderPlaced v1 is what the Python reference this project grew from declares: snake_case,
+ * a float `total_amount` in major units, and neither currency nor lines; its producers still
+ * publish it (a flat body, see pubsub-codec.ts). Earlier producers of this project's v1 also
+ * sent `currency` and `items`, so both are read when present. Extra fields are ignored.
+ * Upcast to v2: see upcast.ts.
  */
 const orderPlacedV1 = z.object({
   order_id: orderId,
   customer_id: z.string().min(1).max(200),
   total_amount: z.number().nonnegative(),
-  currency: currencySchema.default('USD'),
-  items: z.array(z.object({ sku, quantity, unit_price: z.number().nonnegative() })).min(1),
+  currency: currencySchema.optional(),
+  items: z
+    .array(z.object({ sku, quantity, unit_price: z.number().nonnegative() }))
+    .min(1)
+    .optional(),
 });
 
+/**
+ * OrderPlaced v2, the latest. `items` is there for every order this system's intake places;
+ * it is absent only for an order placed by a v1 producer that did not send its lines.
+ */
 const orderPlacedV2 = z
   .strictObject({
     orderId,
     customerId: z.string().min(1).max(200),
     currency: currencySchema,
-    items: z.array(lineItem).min(1).max(50),
+    items: z.array(lineItem).min(1).max(50).optional(),
     totalMinor: minorUnitsSchema,
   })
   .refine(
     (order) =>
+      order.items === undefined ||
       order.totalMinor ===
-      order.items.reduce((sum, item) => sum + item.quantity * item.unitPriceMinor, 0),
+        order.items.reduce((sum, item) => sum + item.quantity * item.unitPriceMinor, 0),
     { message: 'totalMinor must equal the sum of quantity × unitPriceMinor', path: ['totalMinor'] },
   );
 

@@ -21,6 +21,7 @@ export { eventJsonSchemas } from './json-schemas';
 export { currencySchema, minorUnitsSchema, toMinorUnits } from './money';
 export {
   decodeMessage,
+  defaultLegacyCurrency,
   type EncodedMessage,
   encodeEvent,
   type PubSubMessage,

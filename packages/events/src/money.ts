@@ -40,21 +40,27 @@ function minorUnitExponent(currency: string): number {
 }
 
 /**
- * Converts a decimal amount that arrived as a float (legacy producers) into minor units,
- * exactly: 19.99 EUR is 1999, never 1998. Reads the float's shortest decimal spelling, so
- * an amount with more decimals than the currency has (19.999 EUR) is refused, not rounded.
+ * Converts an amount in major units that arrived as a float (v1 producers, such as the Python
+ * reference) into minor units. The rule: read the float as its shortest decimal spelling (what
+ * JSON carries; `String(amount)` in JavaScript is Python's `repr` for a finite float), then
+ * round half up to the currency's minor unit. So binary noise goes (30.599999999999998 USD is
+ * 3060), extra decimals round (19.999 EUR is 2000, 1.005 EUR is 101: it is spelled 1.005 though
+ * the float is a hair below), and 10 JPY is 10.
+ * @throws RangeError for a negative amount, NaN, Infinity, an exponent spelling (1e+21, 1e-7)
+ *   or more minor units than Number.MAX_SAFE_INTEGER
  */
 export function toMinorUnits(amount: number, currency: string): number {
-  const exponent = minorUnitExponent(currency);
   const match = /^(\d+)(?:\.(\d+))?$/.exec(String(amount));
-  if (!match || !Number.isFinite(amount)) {
-    throw new RangeError(`${amount} is not a non-negative decimal amount`);
-  }
+  if (!match) throw new RangeError(`${amount} is not a non-negative decimal amount`);
   const [, whole = '', fraction = ''] = match;
-  if (fraction.length > exponent) {
-    throw new RangeError(`${amount} has more than ${exponent} decimals for ${currency}`);
+  const exponent = minorUnitExponent(currency);
+  const kept = BigInt(whole + fraction.slice(0, exponent).padEnd(exponent, '0'));
+  const roundedUp = (fraction[exponent] ?? '0') >= '5';
+  const minor = roundedUp ? kept + 1n : kept;
+  if (minor > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new RangeError(
+      `${amount} ${currency} is more than ${Number.MAX_SAFE_INTEGER} minor units`,
+    );
   }
-  const minor = Number(whole + fraction.padEnd(exponent, '0'));
-  if (!Number.isSafeInteger(minor)) throw new RangeError(`${amount} is too large`);
-  return minor;
+  return Number(minor);
 }

@@ -1,7 +1,7 @@
 import { catalog, schemaOf } from './catalog';
 import { type DomainEvent, type Envelope, envelopeSchema } from './envelope';
 import { describeIssues, InvalidEventError } from './invalid-event-error';
-import { upcasterFor } from './upcast';
+import { type UpcastContext, upcasterFor } from './upcast';
 
 /** What Pub/Sub carries: the payload and string attributes (the client's `Message` fits). */
 export interface PubSubMessage {
@@ -34,11 +34,18 @@ export function encodeEvent(event: Envelope): EncodedMessage {
   };
 }
 
+/** The currency of a v1 OrderPlaced that names none, unless the consumer is told another. */
+export const defaultLegacyCurrency = 'USD';
+
 /**
- * Decodes a Pub/Sub message into an event at the latest version of its type.
+ * Decodes a Pub/Sub message into an event at the latest version of its type. Pure: what it
+ * needs from the consumer's configuration comes in `options`.
  * @throws InvalidEventError when the message can never be handled (dead-letter it).
  */
-export function decodeMessage(message: PubSubMessage): DomainEvent {
+export function decodeMessage(
+  message: PubSubMessage,
+  { legacyCurrency = defaultLegacyCurrency }: Partial<UpcastContext> = {},
+): DomainEvent {
   const attributes = message.attributes ?? {};
   const known = {
     id: attributes.event_id,
@@ -60,7 +67,7 @@ export function decodeMessage(message: PubSubMessage): DomainEvent {
       context,
     );
   }
-  const { version, data } = upcastToLatest(event, context);
+  const { version, data } = upcastToLatest(event, context, { legacyCurrency });
   // Every event is about an order, which its subject names (and orders its delivery by).
   const orderId = data.orderId.toLowerCase();
   if (event.subject.toLowerCase() !== orderId) {
@@ -89,6 +96,7 @@ function withLowerCaseIds(event: Envelope): Envelope {
 function upcastToLatest(
   event: Envelope,
   context: InvalidEventError['event'],
+  upcastContext: UpcastContext,
 ): { version: number; data: { orderId: string } } {
   const schema = schemaOf(event.type, event.version);
   if (!schema) {
@@ -105,7 +113,7 @@ function upcastToLatest(
     if (!upcaster)
       throw new InvalidEventError(`no upcaster from ${event.type} v${version}`, context);
     try {
-      data = upcaster(data as never);
+      data = upcaster(data as never, upcastContext);
     } catch (error) {
       const reason = `cannot upcast ${event.type} v${version}: ${(error as Error).message}`;
       throw new InvalidEventError(reason, context, { cause: error });

@@ -1,5 +1,3 @@
-import type { PubSubMessage } from './pubsub-codec';
-
 /** An OrderPlaced of the Python reference service, field for field (its dataclass). */
 export interface PythonOrderPlaced {
   event_id: string;
@@ -18,9 +16,10 @@ export interface PythonOrderPlaced {
  * floats as `repr`, `str(datetime)` without a zone), attributes `event_type` and
  * `correlation_id` (empty when None), nothing else. Tests stand in for such a producer with it.
  */
-export function pythonReferenceOrderPlaced(
-  event: PythonOrderPlaced,
-): Required<Pick<PubSubMessage, 'attributes'>> & { data: Buffer } {
+export function pythonReferenceOrderPlaced(event: PythonOrderPlaced): {
+  data: Buffer;
+  attributes: Record<string, string>;
+} {
   const fields: [string, string][] = [
     ['event_id', pythonString(event.event_id)],
     ['occurred_at', pythonString(pythonDatetime(event.occurred_at))],

@@ -15,6 +15,8 @@ export async function insertPlacedOrder(
   { onlyIf }: { onlyIf?: RawBuilder<unknown> } = {},
 ): Promise<boolean> {
   const { orderId, customerId, currency, totalMinor, items } = placed.data;
+  // Only a v1 producer's OrderPlaced lacks them; the intake always prices its lines.
+  if (!items) throw new Error(`order ${orderId} has no items: the intake places none such`);
   const at = placed.occurredAt;
   const [outbox] = outboxRows([placed]);
   const itemRows = sql.join(

@@ -1,3 +1,4 @@
+import { currencySchema, defaultLegacyCurrency } from '@orders/events';
 import { z } from 'zod';
 
 /** Settings every function reads. Functions extend this schema with their own. */
@@ -6,6 +7,11 @@ export const baseConfigSchema = z.object({
   /** `host:port` of the Pub/Sub emulator; leave unset in production. */
   PUBSUB_EMULATOR_HOST: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /**
+   * The currency of an OrderPlaced v1 that names none (the Python reference's producers send
+   * none): consumers pass it to decoding.
+   */
+  LEGACY_CURRENCY: currencySchema.default(defaultLegacyCurrency),
 });
 
 // Checked even when other settings are bad, so that one run names every problem.

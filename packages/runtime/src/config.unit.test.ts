@@ -12,6 +12,7 @@ describe('parseConfig', () => {
       DATABASE_URL: 'postgres://u@localhost:5432/db',
       DB_POOL_SIZE: 4,
       LOG_LEVEL: 'info',
+      LEGACY_CURRENCY: 'USD',
       // Fault injection is off unless a chaos run or a crash test turns it on.
       FAULT_CRASH_BEFORE_PUBLISH_RATE: 0,
       FAULT_SEED: '0',
@@ -25,6 +26,16 @@ describe('parseConfig', () => {
     const parse = () => parseConfig(databaseConfigSchema, { LOG_LEVEL: 'loud' });
     expect(parse).toThrow(/DATABASE_URL: /);
     expect(parse).toThrow(/LOG_LEVEL: /);
+  });
+
+  it('reads LEGACY_CURRENCY as an ISO 4217 code', () => {
+    const env = { DATABASE_URL: 'postgres://u@localhost:5432/db' };
+    expect(parseConfig(databaseConfigSchema, { ...env, LEGACY_CURRENCY: 'EUR' })).toMatchObject({
+      LEGACY_CURRENCY: 'EUR',
+    });
+    expect(() => parseConfig(databaseConfigSchema, { ...env, LEGACY_CURRENCY: 'euro' })).toThrow(
+      /LEGACY_CURRENCY: must be an ISO 4217 currency code/,
+    );
   });
 
   it('takes a Cloud SQL instance instead of DATABASE_URL, with the user and database', () => {

@@ -57,6 +57,7 @@ beforeAll(async () => {
       ),
       deadLetters: createPubSubDeadLetters(createPublisher({ projectId, emulatorHost })),
       logger: createLogger({ level: 'error' }),
+      legacyCurrency: 'USD',
       async handle(event, { trx, emit }) {
         if (event.type !== 'OrderPlaced') return;
         if (failing.has(event.data.customerId))

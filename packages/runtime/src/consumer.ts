@@ -53,6 +53,8 @@ interface CommonConsumerOptions {
   projectId: string;
   deadLetters: DeadLetters;
   logger: Logger;
+  /** The currency of an OrderPlaced v1 that names none: LEGACY_CURRENCY of the config. */
+  legacyCurrency: string;
 }
 
 /** A consumer whose effects are database writes: claimed, written and emitted atomically. */
@@ -86,7 +88,7 @@ export function createConsumer(options: IdempotentEffectConsumerOptions): Consum
 export function createConsumer(
   options: ConsumerOptions | IdempotentEffectConsumerOptions,
 ): ConsumerFunction {
-  const { name, topic, projectId, deadLetters, logger } = options;
+  const { name, topic, projectId, deadLetters, logger, legacyCurrency } = options;
 
   async function consume(cloudEvent: CloudEvent<MessagePublishedData>, context: { log: Logger }) {
     const deadLetter = async (message: DeadLetterMessage, reason: string) => {
@@ -107,7 +109,7 @@ export function createConsumer(
     });
     let event: DomainEvent;
     try {
-      event = decodeMessage(message);
+      event = decodeMessage(message, { legacyCurrency });
     } catch (error) {
       if (error instanceof InvalidEventError) return deadLetter(message, error.reason);
       throw error;

@@ -132,6 +132,12 @@ function decide(
       return { kind: 'retry-later', reason: `${input.type} before its OrderPlaced` };
     }
     const { orderId, customerId, currency, totalMinor, items } = input.data;
+    if (!items) {
+      return {
+        kind: 'reject',
+        reason: `OrderPlaced of order ${orderId} has no items (a v1 producer that does not send its lines): this saga cannot reserve stock or charge for it; replay it with its items (pnpm dlq replay <id> --data fixed.json)`,
+      };
+    }
     const placed: OrderSagaState = {
       status: 'RESERVING_STOCK',
       orderId,
