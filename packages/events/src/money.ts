@@ -42,7 +42,7 @@ function minorUnitExponent(currency: string): number {
 /**
  * Converts an amount in major units that arrived as a float (v1 producers, such as the Python
  * reference) into minor units. The rule: read the float as its shortest decimal spelling (what
- * JSON carries; `String(amount)` in JavaScript is Python's `repr` for a finite float), then
+ * JSON carries; `String(amount)` in JavaScript has the digits of Python's `repr`), then
  * round half up to the currency's minor unit. So binary noise goes (30.599999999999998 USD is
  * 3060), extra decimals round (19.999 EUR is 2000, 1.005 EUR is 101: it is spelled 1.005 though
  * the float is a hair below), and 10 JPY is 10.
