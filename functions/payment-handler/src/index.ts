@@ -10,6 +10,15 @@ const { logger, db, openDatabase, outbox, deadLetters } = createFunctionResource
 // The sandbox stands for a remote provider: a pool of its own, so that its calls never wait
 // for a connection held by the handler transactions that are waiting for them.
 const providerDb = openDatabase();
+/** Exported for tests, which await `sandbox.settled()` before they close the database. */
+export const sandbox = createSandboxProvider(providerDb, {
+  latencyMs: config.SANDBOX_LATENCY_MS,
+  slowCallRate: config.SANDBOX_SLOW_CALL_RATE,
+  slowCallMs: config.SANDBOX_SLOW_CALL_MS,
+  transientErrorRate: config.SANDBOX_TRANSIENT_ERROR_RATE,
+  lateLandingRate: config.SANDBOX_LATE_LANDING_RATE,
+  lateLandingMs: config.SANDBOX_LATE_LANDING_MS,
+});
 
 functions.cloudEvent(
   declared[name].entryPoint,
@@ -22,12 +31,6 @@ functions.cloudEvent(
     deadLetters,
     logger,
     legacyCurrency: config.LEGACY_CURRENCY,
-    handle: createPaymentHandler({
-      provider: createSandboxProvider(providerDb, {
-        latencyMs: config.SANDBOX_LATENCY_MS,
-        transientErrorRate: config.SANDBOX_TRANSIENT_ERROR_RATE,
-      }),
-      source: name,
-    }),
+    handle: createPaymentHandler({ provider: sandbox, source: name }),
   }),
 );

@@ -9,4 +9,8 @@ export type {
   RefundRequest,
 } from './payment-provider';
 export { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
-export { createSandboxProvider, type SandboxProviderOptions } from './sandbox-provider';
+export {
+  createSandboxProvider,
+  type SandboxProvider,
+  type SandboxProviderOptions,
+} from './sandbox-provider';

@@ -167,6 +167,120 @@ describe('the sandbox provider', () => {
     expect(await ledgerOf(other.paymentId)).toEqual([]); // failed before: nothing
   });
 
+  it('takes slowCallMs for a slow call', async () => {
+    const provider = createSandboxProvider(database.db, {
+      latencyMs: 0,
+      slowCallRate: 1,
+      slowCallMs: 300,
+    });
+    const started = performance.now();
+    await provider.charge(chargeRequest());
+    expect(performance.now() - started).toBeGreaterThanOrEqual(299);
+  });
+
+  describe('late landings', () => {
+    it("loses the answer of a late- customer's first charge, then lands it lateLandingMs later", async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0, lateLandingMs: 300 });
+      const request = chargeRequest('late-1');
+
+      const started = performance.now();
+      const error = await rejection(provider.charge(request));
+      expect(error).toBeInstanceOf(TransientProviderError);
+      expect((error as Error).message).toMatch(/answer was lost, and it will land later/);
+      expect(await ledgerOf(request.paymentId)).toEqual([]);
+
+      await provider.settled();
+      expect(performance.now() - started).toBeGreaterThanOrEqual(299);
+      const ledger = await ledgerOf(request.paymentId);
+      expect(ledger).toEqual([
+        expect.objectContaining({ kind: 'charge', outcome: 'succeeded', customer_id: 'late-1' }),
+      ]);
+      // The retry that follows a lost answer gets the charge that landed.
+      expect(await provider.charge(request)).toEqual({
+        status: 'succeeded',
+        providerRef: ledger[0]!.provider_ref,
+      });
+      expect(await ledgerOf(request.paymentId)).toHaveLength(1);
+    });
+
+    it('lands as nothing when a retry recorded the operation first', async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0, lateLandingMs: 500 });
+      const request = chargeRequest('late-2');
+      expect(await rejection(provider.charge(request))).toBeInstanceOf(TransientProviderError);
+
+      const retried = await provider.charge(request);
+      expect(await ledgerOf(request.paymentId)).toHaveLength(1);
+      // A landing that ignored the guard would fail on the key: settled() would reject.
+      await provider.settled();
+
+      const ledger = await ledgerOf(request.paymentId);
+      expect(ledger).toHaveLength(1);
+      expect(retried).toEqual({ status: 'succeeded', providerRef: ledger[0]!.provider_ref });
+    });
+
+    it("lands a late- customer's first refund late, and pays back once", async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0, lateLandingMs: 200 });
+      const charge = chargeRequest('late-3');
+      await rejection(provider.charge(charge));
+      await provider.settled();
+      const refund = {
+        idempotencyKey: `${charge.paymentId}:refund`,
+        chargeIdempotencyKey: charge.idempotencyKey,
+      };
+
+      expect(await rejection(provider.refund(refund))).toBeInstanceOf(TransientProviderError);
+      expect((await ledgerOf(charge.paymentId)).map((row) => row.kind)).toEqual(['charge']);
+      await provider.settled();
+      expect((await ledgerOf(charge.paymentId)).map((row) => row.kind)).toEqual([
+        'charge',
+        'refund',
+      ]);
+      expect(await provider.refund(refund)).toMatchObject({
+        status: 'succeeded',
+        amountMinor: 4448,
+      });
+    });
+
+    it('lands a share lateLandingRate of calls late, whatever the customer', async () => {
+      const draws = [0.5, 0.9];
+      const provider = createSandboxProvider(database.db, {
+        latencyMs: 0,
+        lateLandingRate: 0.6,
+        lateLandingMs: 100,
+        random: () => draws.shift()!,
+      });
+      const late = chargeRequest();
+      const onTime = chargeRequest();
+
+      expect(await rejection(provider.charge(late))).toBeInstanceOf(TransientProviderError);
+      expect(await provider.charge(onTime)).toMatchObject({ status: 'succeeded' });
+      expect(draws).toEqual([]);
+      expect(await ledgerOf(late.paymentId)).toEqual([]);
+      await provider.settled();
+      expect(await ledgerOf(late.paymentId)).toHaveLength(1);
+    });
+
+    it('reports an operation that failed to land when settled', async () => {
+      const request = chargeRequest();
+      await createSandboxProvider(database.db, { latencyMs: 0 }).charge(request);
+      const provider = createSandboxProvider(database.db, {
+        latencyMs: 0,
+        lateLandingRate: 1,
+        lateLandingMs: 0,
+      });
+      // The same key for another amount: refused, which only the landing finds out.
+      const conflicting = { ...request, amountMinor: 1 };
+      expect(await rejection(provider.charge(conflicting))).toBeInstanceOf(TransientProviderError);
+
+      const error = await rejection(provider.settled());
+      expect(error).toBeInstanceOf(AggregateError);
+      expect((error as AggregateError).errors).toEqual([
+        expect.any(ProviderIdempotencyConflictError),
+      ]);
+      await provider.settled(); // reported once
+    });
+  });
+
   describe('refunds', () => {
     it('pays a charge back in full, once, whatever the number of calls with its key', async () => {
       const provider = createSandboxProvider(database.db, { latencyMs: 0 });

@@ -8,20 +8,47 @@ import {
   chargeDeclineCodes,
   type PaymentProvider,
   type RefundOutcome,
+  type RefundRequest,
 } from './payment-provider';
 import { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
-import { declineCodeOf, type FaultPoint, faultOf, isFlakyCustomer } from './sandbox-rules';
+import {
+  declineCodeOf,
+  type FaultPoint,
+  faultOf,
+  faultyCustomerOf,
+  latencyOf,
+} from './sandbox-rules';
 
 export interface SandboxProviderOptions {
   /** How long each call takes, like a remote provider's round trip. Default 20. */
   latencyMs?: number;
+  /** The share of calls (0 to 1) that take `slowCallMs` instead. Default 0. */
+  slowCallRate?: number;
+  /** How long a slow call takes. Default 5000. */
+  slowCallMs?: number;
   /**
    * The share of calls (0 to 1) that fail with a TransientProviderError, half of them
    * before the operation is recorded and half after. Default 0.
    */
   transientErrorRate?: number;
-  /** The randomness behind `transientErrorRate`, in [0, 1); tests pass their own. */
+  /**
+   * The share of the other calls (0 to 1) whose answer is lost (a TransientProviderError)
+   * while the operation lands at the provider `lateLandingMs` later. Default 0.
+   */
+  lateLandingRate?: number;
+  /** How long after its call a late operation lands. Default 2000. */
+  lateLandingMs?: number;
+  /** The randomness behind the rates, in [0, 1); tests pass their own. */
   random?: () => number;
+}
+
+export interface SandboxProvider extends PaymentProvider {
+  /**
+   * Resolves once every operation due to land late has landed (or rejects with the errors
+   * of those that could not): await it before the provider's pool is closed, so that no
+   * landing outlives a test.
+   */
+  settled(): Promise<void>;
 }
 
 type Operation = Selectable<Database['sandbox_provider_operations']>;
@@ -31,7 +58,9 @@ type Operation = Selectable<Database['sandbox_provider_operations']>;
  * rules are in `sandbox-rules.ts`). It keeps its ledger in `sandbox_provider_operations`, as
  * a provider does on its side: the insert of an operation is its idempotency guard
  * (`on conflict do nothing`, then read the winner), so concurrent calls with one key, from
- * any number of processes, move money once and all answer with the first outcome.
+ * any number of processes, move money once and all answer with the first outcome. An
+ * operation that lands late goes through the same guard: if a retry got its key first, it
+ * lands as nothing.
  *
  * WARNING: give it a connection pool of its own, never a handler's transaction: a provider's
  * record does not roll back with the caller's, and a call must not wait for a connection
@@ -39,19 +68,63 @@ type Operation = Selectable<Database['sandbox_provider_operations']>;
  */
 export function createSandboxProvider(
   db: Kysely<Database>,
-  { latencyMs = 20, transientErrorRate = 0, random = Math.random }: SandboxProviderOptions = {},
-): PaymentProvider {
-  // Attempts of each operation of a `flaky-` customer. Kept in memory: a restarted process
-  // fails the next two attempts again, which a retry with the same key absorbs.
+  {
+    latencyMs = 20,
+    slowCallRate = 0,
+    slowCallMs = 5000,
+    transientErrorRate = 0,
+    lateLandingRate = 0,
+    lateLandingMs = 2000,
+    random = Math.random,
+  }: SandboxProviderOptions = {},
+): SandboxProvider {
+  // Calls under each key of a `flaky-` or `late-` customer. Kept in memory: a restarted
+  // process fails the next attempts again, which a retry with the same key absorbs.
   const attempts = new Map<string, number>();
+  const landings = new Set<Promise<void>>();
+  const landingErrors: unknown[] = [];
 
   function faultFor(idempotencyKey: string, customerId: string): FaultPoint | undefined {
     let attempt = 0;
-    if (isFlakyCustomer(customerId)) {
+    if (faultyCustomerOf(customerId)) {
       attempt = (attempts.get(idempotencyKey) ?? 0) + 1;
       attempts.set(idempotencyKey, attempt);
     }
-    return faultOf({ customerId, attempt, transientErrorRate, random });
+    return faultOf({ customerId, attempt, transientErrorRate, lateLandingRate, random });
+  }
+
+  function takeLatency() {
+    return sleep(latencyOf({ latencyMs, slowCallRate, slowCallMs, random }));
+  }
+
+  /** Records an operation with the fault of its call, and answers its outcome. */
+  async function perform<T>(
+    idempotencyKey: string,
+    customerId: string,
+    record: () => Promise<T>,
+  ): Promise<T> {
+    const fault = faultFor(idempotencyKey, customerId);
+    if (fault === 'before') throw unavailable(idempotencyKey);
+    if (fault === 'late') {
+      landLater(record);
+      throw answerLost(idempotencyKey, 'it will land later');
+    }
+    const outcome = await record();
+    if (fault === 'after') throw answerLost(idempotencyKey, 'it was recorded');
+    return outcome;
+  }
+
+  function landLater(record: () => Promise<unknown>) {
+    const landing: Promise<void> = sleep(lateLandingMs)
+      .then(record)
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          landingErrors.push(error);
+        },
+      )
+      .finally(() => landings.delete(landing));
+    landings.add(landing);
   }
 
   function find(idempotencyKey: string): Promise<Operation | undefined> {
@@ -62,90 +135,93 @@ export function createSandboxProvider(
       .executeTakeFirst();
   }
 
+  async function recordCharge(request: ChargeRequest): Promise<ChargeOutcome> {
+    const declineCode = declineCodeOf(request.customerId) ?? null;
+    const inserted = await db
+      .insertInto('sandbox_provider_operations')
+      .values({
+        idempotency_key: request.idempotencyKey,
+        kind: 'charge',
+        payment_id: request.paymentId,
+        order_id: request.orderId,
+        customer_id: request.customerId,
+        amount_minor: request.amountMinor,
+        currency: request.currency,
+        outcome: declineCode ? 'declined' : 'succeeded',
+        decline_code: declineCode,
+        provider_ref: providerRef('ch'),
+        charge_key: null,
+      })
+      .onConflict((conflict) => conflict.column('idempotency_key').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    // Lost the race, or a retry: the first operation under this key is the answer.
+    const operation = inserted ?? (await find(request.idempotencyKey));
+    if (!operation) throw new Error(`operation ${request.idempotencyKey} vanished`);
+    assertSameCharge(operation, request);
+    return chargeOutcome(operation);
+  }
+
+  async function recordRefund(
+    request: RefundRequest,
+    charge: Operation | undefined,
+  ): Promise<RefundOutcome> {
+    if (charge?.kind !== 'charge' || charge.outcome !== 'succeeded') {
+      return { status: 'declined', code: 'charge_not_found' };
+    }
+    // Conflicts on the key (a retry) or on the one-refund-per-charge index (another key).
+    const inserted = await db
+      .insertInto('sandbox_provider_operations')
+      .values({
+        idempotency_key: request.idempotencyKey,
+        kind: 'refund',
+        payment_id: charge.payment_id,
+        order_id: charge.order_id,
+        customer_id: charge.customer_id,
+        amount_minor: charge.amount_minor,
+        currency: charge.currency,
+        outcome: 'succeeded',
+        decline_code: null,
+        provider_ref: providerRef('re'),
+        charge_key: charge.idempotency_key,
+      })
+      .onConflict((conflict) => conflict.doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    const operation = inserted ?? (await find(request.idempotencyKey));
+    if (!operation) return { status: 'declined', code: 'already_refunded' };
+    if (operation.kind !== 'refund' || operation.charge_key !== charge.idempotency_key) {
+      throw new ProviderIdempotencyConflictError(
+        request.idempotencyKey,
+        `it was a ${operation.kind} of ${operation.charge_key ?? operation.payment_id}`,
+      );
+    }
+    return {
+      status: 'succeeded',
+      providerRef: operation.provider_ref,
+      amountMinor: operation.amount_minor,
+      currency: operation.currency,
+    };
+  }
+
   return {
     async charge(request) {
-      await sleep(latencyMs);
-      const fault = faultFor(request.idempotencyKey, request.customerId);
-      if (fault === 'before') throw unavailable(request.idempotencyKey);
-
-      const declineCode = declineCodeOf(request.customerId) ?? null;
-      const inserted = await db
-        .insertInto('sandbox_provider_operations')
-        .values({
-          idempotency_key: request.idempotencyKey,
-          kind: 'charge',
-          payment_id: request.paymentId,
-          order_id: request.orderId,
-          customer_id: request.customerId,
-          amount_minor: request.amountMinor,
-          currency: request.currency,
-          outcome: declineCode ? 'declined' : 'succeeded',
-          decline_code: declineCode,
-          provider_ref: providerRef('ch'),
-          charge_key: null,
-        })
-        .onConflict((conflict) => conflict.column('idempotency_key').doNothing())
-        .returningAll()
-        .executeTakeFirst();
-      // Lost the race, or a retry: the first operation under this key is the answer.
-      const operation = inserted ?? (await find(request.idempotencyKey));
-      if (!operation) throw new Error(`operation ${request.idempotencyKey} vanished`);
-      assertSameCharge(operation, request);
-
-      if (fault === 'after') throw answerLost(request.idempotencyKey);
-      return chargeOutcome(operation);
+      await takeLatency();
+      return perform(request.idempotencyKey, request.customerId, () => recordCharge(request));
     },
 
     async refund(request) {
-      await sleep(latencyMs);
+      await takeLatency();
       const charge = await find(request.chargeIdempotencyKey);
-      const fault = faultFor(request.idempotencyKey, charge?.customer_id ?? '');
-      if (fault === 'before') throw unavailable(request.idempotencyKey);
+      return perform(request.idempotencyKey, charge?.customer_id ?? '', () =>
+        recordRefund(request, charge),
+      );
+    },
 
-      let outcome: RefundOutcome;
-      if (charge?.kind !== 'charge' || charge.outcome !== 'succeeded') {
-        outcome = { status: 'declined', code: 'charge_not_found' };
-      } else {
-        // Conflicts on the key (a retry) or on the one-refund-per-charge index (another key).
-        const inserted = await db
-          .insertInto('sandbox_provider_operations')
-          .values({
-            idempotency_key: request.idempotencyKey,
-            kind: 'refund',
-            payment_id: charge.payment_id,
-            order_id: charge.order_id,
-            customer_id: charge.customer_id,
-            amount_minor: charge.amount_minor,
-            currency: charge.currency,
-            outcome: 'succeeded',
-            decline_code: null,
-            provider_ref: providerRef('re'),
-            charge_key: charge.idempotency_key,
-          })
-          .onConflict((conflict) => conflict.doNothing())
-          .returningAll()
-          .executeTakeFirst();
-        const operation = inserted ?? (await find(request.idempotencyKey));
-        if (!operation) {
-          outcome = { status: 'declined', code: 'already_refunded' };
-        } else {
-          if (operation.kind !== 'refund' || operation.charge_key !== charge.idempotency_key) {
-            throw new ProviderIdempotencyConflictError(
-              request.idempotencyKey,
-              `it was a ${operation.kind} of ${operation.charge_key ?? operation.payment_id}`,
-            );
-          }
-          outcome = {
-            status: 'succeeded',
-            providerRef: operation.provider_ref,
-            amountMinor: operation.amount_minor,
-            currency: operation.currency,
-          };
-        }
-      }
-
-      if (fault === 'after') throw answerLost(request.idempotencyKey);
-      return outcome;
+    async settled() {
+      while (landings.size > 0) await Promise.all(landings);
+      const errors = landingErrors.splice(0);
+      if (errors.length > 0) throw new AggregateError(errors, 'a late operation failed to land');
     },
   };
 }
@@ -157,9 +233,9 @@ function unavailable(idempotencyKey: string) {
   );
 }
 
-function answerLost(idempotencyKey: string) {
+function answerLost(idempotencyKey: string, what: 'it was recorded' | 'it will land later') {
   return new TransientProviderError(
-    'sandbox provider timed out: the operation was recorded but its answer was lost',
+    `sandbox provider timed out: the answer was lost, and ${what}`,
     idempotencyKey,
   );
 }

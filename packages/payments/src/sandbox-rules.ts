@@ -10,27 +10,39 @@ const declinePrefixes = {
   'fraud-': 'fraud_suspected',
 } as const satisfies Record<string, ChargeDeclineCode>;
 
-/** Customers whose every operation fails transiently on its first two attempts. */
-const flakyPrefix = 'flaky-';
+/**
+ * Customers whose operations fail on their first calls: `flaky-` ones transiently on the
+ * first two, `late-` ones on the first, whose answer is lost while the operation lands later.
+ */
+const faultyPrefixes = { 'flaky-': 'flaky', 'late-': 'late' } as const;
+
+type FaultyCustomer = (typeof faultyPrefixes)[keyof typeof faultyPrefixes];
 
 /**
- * Where a simulated transient failure strikes: `before` the provider records anything (it
- * was unavailable), or `after` the operation was recorded (its answer was lost on the way
- * back, which is what idempotency keys exist for).
+ * Where a simulated failure strikes: `before` the provider records anything (it was
+ * unavailable), `after` the operation was recorded (its answer was lost on the way back,
+ * which is what idempotency keys exist for), or `late`: the answer is lost at once and the
+ * operation lands at the provider some time later (a call that timed out on our side while
+ * the provider was still working on it).
  */
-export type FaultPoint = 'before' | 'after';
+export type FaultPoint = 'before' | 'after' | 'late';
 
-export function isFlakyCustomer(customerId: string): boolean {
-  return customerId.startsWith(flakyPrefix);
+/** `flaky` or `late` for a customer whose calls fail by rule, else undefined. */
+export function faultyCustomerOf(customerId: string): FaultyCustomer | undefined {
+  for (const [prefix, kind] of Object.entries(faultyPrefixes)) {
+    if (customerId.startsWith(prefix)) return kind;
+  }
+  return undefined;
 }
 
 /**
- * The decline code of a customer, or undefined when the charge succeeds. A `flaky-` prefix
- * comes first and combines with the others: `flaky-nofunds-7` is declined for
+ * The decline code of a customer, or undefined when the charge succeeds. A `flaky-` or
+ * `late-` prefix comes first and combines with the others: `flaky-nofunds-7` is declined for
  * insufficient funds once its transient failures are over.
  */
 export function declineCodeOf(customerId: string): ChargeDeclineCode | undefined {
-  const id = isFlakyCustomer(customerId) ? customerId.slice(flakyPrefix.length) : customerId;
+  const faultyPrefix = Object.keys(faultyPrefixes).find((prefix) => customerId.startsWith(prefix));
+  const id = customerId.slice(faultyPrefix?.length ?? 0);
   for (const [prefix, code] of Object.entries(declinePrefixes)) {
     if (id.startsWith(prefix)) return code;
   }
@@ -38,25 +50,47 @@ export function declineCodeOf(customerId: string): ChargeDeclineCode | undefined
 }
 
 /**
- * The fault of one call. `attempt` counts the calls of this operation (idempotency key) for a
- * `flaky-` customer, from 1: the first fails before anything is recorded, the second after,
- * the third and later succeed. Besides, a share `transientErrorRate` of all calls fails,
- * half of them before and half after.
+ * The fault of one call. `attempt` counts the calls under one idempotency key for a `flaky-`
+ * or `late-` customer, from 1. A `flaky-` customer's first call fails before anything is
+ * recorded, the second after, the third and later succeed; a `late-` customer's first call
+ * lands late, the later ones succeed. Besides, a share `transientErrorRate` of all calls
+ * fails, half of them before and half after, and a share `lateLandingRate` of the rest lands
+ * late.
  */
 export function faultOf({
   customerId,
   attempt,
   transientErrorRate,
+  lateLandingRate,
   random,
 }: {
   customerId: string;
   attempt: number;
   transientErrorRate: number;
+  lateLandingRate: number;
   random: () => number;
 }): FaultPoint | undefined {
-  if (isFlakyCustomer(customerId) && attempt <= 2) return attempt === 1 ? 'before' : 'after';
+  const faulty = faultyCustomerOf(customerId);
+  if (faulty === 'flaky' && attempt <= 2) return attempt === 1 ? 'before' : 'after';
+  if (faulty === 'late' && attempt === 1) return 'late';
   if (transientErrorRate > 0 && random() < transientErrorRate) {
     return random() < 0.5 ? 'before' : 'after';
   }
+  if (lateLandingRate > 0 && random() < lateLandingRate) return 'late';
   return undefined;
+}
+
+/** How long one call takes: `slowCallMs` for a share `slowCallRate` of calls, else `latencyMs`. */
+export function latencyOf({
+  latencyMs,
+  slowCallRate,
+  slowCallMs,
+  random,
+}: {
+  latencyMs: number;
+  slowCallRate: number;
+  slowCallMs: number;
+  random: () => number;
+}): number {
+  return slowCallRate > 0 && random() < slowCallRate ? slowCallMs : latencyMs;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { declineCodeOf, faultOf, isFlakyCustomer } from './sandbox-rules';
+import { declineCodeOf, faultOf, faultyCustomerOf, latencyOf } from './sandbox-rules';
 
 const never = () => {
   throw new Error('randomness must not be drawn');
@@ -14,20 +14,29 @@ describe('declineCodeOf', () => {
     ['flaky-nofunds-1', 'insufficient_funds'],
     ['flaky-fraud-1', 'fraud_suspected'],
     ['decline-flaky-1', 'declined'],
+    ['late-decline-1', 'declined'],
+    ['late-nofunds-1', 'insufficient_funds'],
   ])('declines %s with %s', (customerId, code) => {
     expect(declineCodeOf(customerId)).toBe(code);
   });
 
-  it.each(['cust-1', 'flaky-1', 'Decline-1', 'my-decline-1', 'decline', 'nofunds', 'fraudster'])(
-    'charges %s',
-    (customerId) => {
-      expect(declineCodeOf(customerId)).toBeUndefined();
-    },
-  );
+  it.each([
+    'cust-1',
+    'flaky-1',
+    'late-1',
+    'flaky-late-decline-1',
+    'Decline-1',
+    'my-decline-1',
+    'decline',
+    'nofunds',
+    'fraudster',
+  ])('charges %s', (customerId) => {
+    expect(declineCodeOf(customerId)).toBeUndefined();
+  });
 });
 
 describe('faultOf', () => {
-  const calm = { transientErrorRate: 0, random: never };
+  const calm = { transientErrorRate: 0, lateLandingRate: 0, random: never };
 
   it('fails a flaky- customer before recording on attempt 1, after on attempt 2, then never', () => {
     const faults = [1, 2, 3, 4].map((attempt) =>
@@ -36,10 +45,20 @@ describe('faultOf', () => {
     expect(faults).toEqual(['before', 'after', undefined, undefined]);
   });
 
-  it('takes flaky- as a prefix only', () => {
-    expect(isFlakyCustomer('flaky-1')).toBe(true);
-    expect(isFlakyCustomer('decline-flaky-1')).toBe(false);
-    expect(isFlakyCustomer('Flaky-1')).toBe(false);
+  it('lands the first call of a late- customer late, then never fails it', () => {
+    const faults = [1, 2, 3].map((attempt) =>
+      faultOf({ customerId: 'late-nofunds-7', attempt, ...calm }),
+    );
+    expect(faults).toEqual(['late', undefined, undefined]);
+  });
+
+  it('takes flaky- and late- as prefixes only', () => {
+    expect(faultyCustomerOf('flaky-1')).toBe('flaky');
+    expect(faultyCustomerOf('late-1')).toBe('late');
+    expect(faultyCustomerOf('decline-flaky-1')).toBeUndefined();
+    expect(faultyCustomerOf('decline-late-1')).toBeUndefined();
+    expect(faultyCustomerOf('Flaky-1')).toBeUndefined();
+    expect(faultyCustomerOf('lately-1')).toBeUndefined();
   });
 
   it('never fails another customer when the rate is 0', () => {
@@ -51,7 +70,13 @@ describe('faultOf', () => {
     const draws = [0.05, 0.2, 0.05, 0.7, 0.5, 0.1, 0.99];
     const random = () => draws.shift()!;
     const fault = () =>
-      faultOf({ customerId: 'cust-1', attempt: 0, transientErrorRate: 0.1, random });
+      faultOf({
+        customerId: 'cust-1',
+        attempt: 0,
+        transientErrorRate: 0.1,
+        lateLandingRate: 0,
+        random,
+      });
     expect([fault(), fault(), fault(), fault(), fault()]).toEqual([
       'before',
       'after',
@@ -70,11 +95,61 @@ describe('faultOf', () => {
       return seed / 2 ** 32;
     };
     const faults = Array.from({ length: 20_000 }, () =>
-      faultOf({ customerId: 'cust-1', attempt: 0, transientErrorRate: 0.25, random }),
+      faultOf({
+        customerId: 'cust-1',
+        attempt: 0,
+        transientErrorRate: 0.25,
+        lateLandingRate: 0,
+        random,
+      }),
     );
     const before = faults.filter((fault) => fault === 'before').length;
     const after = faults.filter((fault) => fault === 'after').length;
     expect((before + after) / faults.length).toBeCloseTo(0.25, 1);
     expect(before / (before + after)).toBeCloseTo(0.5, 1);
+  });
+
+  it('lands a call late when its transient draw passes and its late draw is below the rate', () => {
+    // transient draw, then late draw; a transient fault takes its before/after draw instead.
+    const draws = [0.5, 0.05, 0.5, 0.3, 0.05, 0.9];
+    const random = () => draws.shift()!;
+    const fault = () =>
+      faultOf({
+        customerId: 'cust-1',
+        attempt: 0,
+        transientErrorRate: 0.1,
+        lateLandingRate: 0.2,
+        random,
+      });
+    expect([fault(), fault(), fault()]).toEqual(['late', undefined, 'after']);
+    expect(draws).toEqual([]);
+  });
+
+  it('lands a late- customer late on its first call without drawing', () => {
+    expect(
+      faultOf({
+        customerId: 'late-1',
+        attempt: 1,
+        transientErrorRate: 1,
+        lateLandingRate: 1,
+        random: never,
+      }),
+    ).toBe('late');
+  });
+});
+
+describe('latencyOf', () => {
+  const latencies = { latencyMs: 20, slowCallMs: 5000 };
+
+  it('takes latencyMs without drawing when no call is slow', () => {
+    expect(latencyOf({ ...latencies, slowCallRate: 0, random: never })).toBe(20);
+  });
+
+  it('takes slowCallMs when its draw is below the rate', () => {
+    const draws = [0.09, 0.1, 0.5];
+    const random = () => draws.shift()!;
+    const latency = () => latencyOf({ ...latencies, slowCallRate: 0.1, random });
+    expect([latency(), latency(), latency()]).toEqual([5000, 20, 20]);
+    expect(draws).toEqual([]);
   });
 });
