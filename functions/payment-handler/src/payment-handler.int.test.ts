@@ -17,6 +17,7 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
+import type { SandboxProvider } from '@orders/payments';
 import { createPubSubClient } from '@orders/pubsub';
 import { sql } from 'kysely';
 
@@ -31,6 +32,7 @@ let database: TestDatabase;
 let pubsub: PubSub;
 let tap: Subscription;
 let served: ServedFunction;
+let sandbox: SandboxProvider;
 const published: Envelope[] = [];
 
 beforeAll(async () => {
@@ -41,8 +43,9 @@ beforeAll(async () => {
     GOOGLE_CLOUD_PROJECT: projectId,
     LOG_LEVEL: 'error',
     SANDBOX_LATENCY_MS: '20',
+    SANDBOX_LATE_LANDING_MS: '1500',
   });
-  require('./index');
+  ({ sandbox } = require('./index') as typeof import('./index'));
   served = await serveFunction('handlePayment', { projectId, topic });
 
   await createTopology({
@@ -59,6 +62,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await sandbox?.settled();
   tap?.removeAllListeners();
   await tap?.close();
   await served?.close();
@@ -376,7 +380,17 @@ describe('RefundRequested', () => {
         message: 'the payment was voided before it was charged',
       },
     });
-    expect(await ledgerOf(paymentId)).toEqual([]);
+    // The void is the provider's: nothing can be charged under the charge's key any more.
+    expect(await ledgerOf(paymentId)).toEqual([
+      expect.objectContaining({
+        idempotency_key: `${paymentId}:charge`,
+        kind: 'void',
+        outcome: 'succeeded',
+        customer_id: null,
+        amount_minor: amountMinor,
+        provider_ref: voided!.refund_id,
+      }),
+    ]);
     expect(await paymentOf(paymentId)).toMatchObject({ status: 'voided' });
   });
 
@@ -429,6 +443,189 @@ describe('RefundRequested', () => {
     expect(await deliver(request)).toBe(204);
     expect(await publishedFor(orderId, 2, 500)).toHaveLength(1);
     expect(await ledgerOf(paymentId)).toHaveLength(2);
+  });
+});
+
+describe('a charge that lands at the provider after its answer was lost (late- customers)', () => {
+  it('is voided at the provider when its order gives up first: it lands as nothing, and the request is answered voided', async () => {
+    const request = paymentRequested('late-1');
+    const { orderId, paymentId, amountMinor } = request.data;
+    // The provider's answer is lost: the charge is still on its way.
+    expect(await deliver(request)).toBe(500);
+    expect(await paymentOf(paymentId)).toBeUndefined();
+
+    // The order's payment deadline passes before the charge lands.
+    const refund = refundRequested(request);
+    expect(await deliver(refund)).toBe(204);
+    expect((await ledgerOf(paymentId)).filter((row) => row.kind === 'charge')).toEqual([]);
+    const voided = await paymentOf(paymentId);
+    expect(voided).toMatchObject({ status: 'voided', amount_minor: amountMinor });
+    const voidConfirmation = {
+      ...causedByRequest(refund),
+      type: 'PaymentRefunded',
+      data: {
+        orderId,
+        paymentId,
+        refundId: voided!.refund_id,
+        kind: 'void',
+        amountMinor: 0,
+        currency: 'EUR',
+      },
+    };
+    expect(await publishedFor(orderId, 1)).toEqual([voidConfirmation]);
+
+    // The charge lands, and finds its key voided: no money is kept for the cancelled order.
+    await sandbox.settled();
+    const ledger = await ledgerOf(paymentId);
+    expect(ledger.map((row) => [row.kind, row.outcome, row.amount_minor])).toEqual([
+      ['void', 'succeeded', amountMinor],
+    ]);
+    expect(ledger[0]!.provider_ref).toBe(voided!.refund_id);
+    expect(await paymentOf(paymentId)).toMatchObject({ status: 'voided' });
+
+    // Pub/Sub redelivers the request: the provider answers that the payment is voided.
+    expect(await deliver(request)).toBe(204);
+    const events = await publishedFor(orderId, 2);
+    expect(events[1]).toEqual({
+      ...causedByRequest(request),
+      type: 'PaymentFailed',
+      data: {
+        orderId,
+        paymentId,
+        reason: 'voided',
+        message: 'the payment was voided before it was charged',
+      },
+    });
+
+    // And the order, asking again, hears the same void.
+    const askedAgain = refundRequested(request);
+    expect(await deliver(askedAgain)).toBe(204);
+    const again = await publishedFor(orderId, 3);
+    expect(again[2]).toEqual({ ...voidConfirmation, ...causedByRequest(askedAgain) });
+    expect(await ledgerOf(paymentId)).toHaveLength(1);
+  });
+
+  it('is refunded in full when it lands before its order gives up, so the order nets zero', async () => {
+    const request = paymentRequested('late-2');
+    const { orderId, paymentId, amountMinor } = request.data;
+    expect(await deliver(request)).toBe(500);
+    await sandbox.settled();
+    expect((await ledgerOf(paymentId)).map((row) => [row.kind, row.outcome])).toEqual([
+      ['charge', 'succeeded'],
+    ]);
+
+    const refund = refundRequested(request);
+    // The refund's first answer is lost too (it lands later); the redelivery settles it.
+    expect(await deliver(refund)).toBe(500);
+    expect(await deliver(refund)).toBe(204);
+    await sandbox.settled();
+
+    const ledger = await ledgerOf(paymentId);
+    expect(ledger.map((row) => [row.kind, row.outcome, row.amount_minor])).toEqual([
+      ['charge', 'succeeded', amountMinor],
+      ['refund', 'succeeded', amountMinor],
+    ]);
+    const refundId = ledger[1]!.provider_ref;
+    expect(await paymentOf(paymentId)).toMatchObject({
+      status: 'refunded',
+      refund_id: refundId,
+      provider_ref: ledger[0]!.provider_ref,
+    });
+    expect(await publishedFor(orderId, 1)).toEqual([
+      {
+        ...causedByRequest(refund),
+        type: 'PaymentRefunded',
+        data: { orderId, paymentId, refundId, kind: 'refund', amountMinor, currency: 'EUR' },
+      },
+    ]);
+  });
+
+  /**
+   * The damage the previous version left: it voided a payment in its own books only, and the
+   * charge then landed at the provider. Every later request about the payment asks the
+   * provider rather than this service's row, and so finds the money.
+   */
+  async function voidedInOurBooksOnly(customerId: string) {
+    const request = paymentRequested(customerId);
+    const { orderId, paymentId, amountMinor } = request.data;
+    expect(await deliver(request)).toBe(500);
+    await sandbox.settled();
+    await database.db
+      .insertInto('payments')
+      .values({
+        payment_id: paymentId,
+        order_id: orderId,
+        amount_minor: amountMinor,
+        currency: 'EUR',
+        status: 'voided',
+        refund_id: `void-${randomUUID()}`,
+      })
+      .execute();
+    const [charge] = await ledgerOf(paymentId);
+    expect(charge).toMatchObject({ kind: 'charge', outcome: 'succeeded' });
+    return { request, charge: charge! };
+  }
+
+  it('answers a redelivered request for a payment voided in our books only with what the provider charged', async () => {
+    const { request, charge } = await voidedInOurBooksOnly('late-3');
+    const { orderId, paymentId, amountMinor } = request.data;
+
+    expect(await deliver(request)).toBe(204);
+
+    expect(await paymentOf(paymentId)).toMatchObject({
+      status: 'charged',
+      customer_id: 'late-3',
+      provider_ref: charge.provider_ref,
+    });
+    // The order, cancelled, then asks for the late payment back.
+    expect(await publishedFor(orderId, 1)).toEqual([
+      {
+        ...causedByRequest(request),
+        type: 'PaymentSucceeded',
+        data: {
+          orderId,
+          paymentId,
+          providerRef: charge.provider_ref,
+          amountMinor,
+          currency: 'EUR',
+        },
+      },
+    ]);
+  });
+
+  it('refunds a payment voided in our books only when its order asks again', async () => {
+    const { request } = await voidedInOurBooksOnly('late-4');
+    const { orderId, paymentId, amountMinor } = request.data;
+    const askedAgain = refundRequested(request);
+
+    // The refund's first answer is lost (it lands later); the redelivery settles it.
+    expect(await deliver(askedAgain)).toBe(500);
+    expect(await deliver(askedAgain)).toBe(204);
+    await sandbox.settled();
+
+    const ledger = await ledgerOf(paymentId);
+    expect(ledger.map((row) => [row.kind, row.outcome, row.amount_minor])).toEqual([
+      ['charge', 'succeeded', amountMinor],
+      ['refund', 'succeeded', amountMinor],
+    ]);
+    expect(await paymentOf(paymentId)).toMatchObject({
+      status: 'refunded',
+      refund_id: ledger[1]!.provider_ref,
+    });
+    expect(await publishedFor(orderId, 1)).toEqual([
+      {
+        ...causedByRequest(askedAgain),
+        type: 'PaymentRefunded',
+        data: {
+          orderId,
+          paymentId,
+          refundId: ledger[1]!.provider_ref,
+          kind: 'refund',
+          amountMinor,
+          currency: 'EUR',
+        },
+      },
+    ]);
   });
 });
 
