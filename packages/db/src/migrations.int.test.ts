@@ -32,6 +32,7 @@ describe('migrateToLatest', () => {
       '0002-exactly-once',
       '0003-order-saga',
       '0004-payments',
+      '0005-provider-voids',
       '0007-saga-history-effects',
     ]);
     expect(await migrateToLatest(db)).toEqual([]);

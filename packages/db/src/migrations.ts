@@ -4,6 +4,7 @@ import { up as up0001 } from './migrations/0001-catalog-and-orders';
 import { up as up0002 } from './migrations/0002-exactly-once';
 import { up as up0003 } from './migrations/0003-order-saga';
 import { up as up0004 } from './migrations/0004-payments';
+import { up as up0005 } from './migrations/0005-provider-voids';
 import { up as up0007 } from './migrations/0007-saga-history-effects';
 import type { Database } from './schema';
 
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '0002-exactly-once': { up: up0002 },
   '0003-order-saga': { up: up0003 },
   '0004-payments': { up: up0004 },
+  '0005-provider-voids': { up: up0005 },
   '0007-saga-history-effects': { up: up0007 },
 };
 

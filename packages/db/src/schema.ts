@@ -139,11 +139,13 @@ interface PaymentsTable {
 }
 
 interface SandboxProviderOperationsTable {
+  /** A void is recorded under the key of the charge it voids. */
   idempotency_key: string;
-  kind: 'charge' | 'refund';
+  kind: 'charge' | 'refund' | 'void';
   payment_id: string;
   order_id: string;
-  customer_id: string;
+  /** Null for a void, and only for a void. */
+  customer_id: string | null;
   amount_minor: number;
   currency: string;
   outcome: 'succeeded' | 'declined';

@@ -7,6 +7,8 @@ export type {
   RefundDeclineCode,
   RefundOutcome,
   RefundRequest,
+  VoidOutcome,
+  VoidRequest,
 } from './payment-provider';
 export { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
 export {

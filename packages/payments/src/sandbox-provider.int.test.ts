@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDb } from '@orders/db';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
-import type { ChargeRequest } from './payment-provider';
+import type { ChargeRequest, VoidRequest } from './payment-provider';
 import { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
 import { createSandboxProvider } from './sandbox-provider';
 
@@ -38,6 +38,17 @@ function ledgerOf(paymentId: string) {
     .where('payment_id', '=', paymentId)
     .orderBy('kind')
     .execute();
+}
+
+/** The void of the payment of `charge`, under its key. */
+function voidOf({
+  idempotencyKey,
+  paymentId,
+  orderId,
+  amountMinor,
+  currency,
+}: ChargeRequest): VoidRequest {
+  return { chargeIdempotencyKey: idempotencyKey, paymentId, orderId, amountMinor, currency };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -278,6 +289,152 @@ describe('the sandbox provider', () => {
         expect.any(ProviderIdempotencyConflictError),
       ]);
       await provider.settled(); // reported once
+    });
+  });
+
+  describe('voids', () => {
+    it('voids a key never charged, under that key, and declines a charge arriving after with voided', async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0 });
+      const charge = chargeRequest();
+
+      const outcome = await provider.void(voidOf(charge));
+
+      const ledger = await ledgerOf(charge.paymentId);
+      expect(ledger).toEqual([
+        expect.objectContaining({
+          idempotency_key: charge.idempotencyKey,
+          kind: 'void',
+          customer_id: null,
+          amount_minor: 4448,
+          outcome: 'succeeded',
+          provider_ref: expect.stringMatching(/^sbx_vo_/),
+          charge_key: null,
+        }),
+      ]);
+      expect(outcome).toEqual({ status: 'voided', providerRef: ledger[0]!.provider_ref });
+      expect(await provider.void(voidOf(charge))).toEqual(outcome);
+      expect(await provider.charge(charge)).toEqual({ status: 'declined', code: 'voided' });
+      expect(
+        await provider.refund({
+          idempotencyKey: `${charge.paymentId}:refund`,
+          chargeIdempotencyKey: charge.idempotencyKey,
+        }),
+      ).toEqual({ status: 'declined', code: 'charge_not_found' });
+      expect(await ledgerOf(charge.paymentId)).toHaveLength(1);
+    });
+
+    it('answers charged for a key charged first, and leaves the charge as it was', async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0 });
+      const charge = chargeRequest();
+      const charged = await provider.charge(charge);
+
+      const outcome = await provider.void(voidOf(charge));
+
+      const ledger = await ledgerOf(charge.paymentId);
+      expect(ledger.map((row) => [row.kind, row.outcome])).toEqual([['charge', 'succeeded']]);
+      expect(outcome).toEqual({ status: 'charged', providerRef: ledger[0]!.provider_ref });
+      expect(charged).toEqual({ status: 'succeeded', providerRef: ledger[0]!.provider_ref });
+      expect(await provider.void(voidOf(charge))).toEqual(outcome);
+    });
+
+    it('voids a declined charge: nothing was charged', async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0 });
+      const charge = chargeRequest('nofunds-3');
+      await provider.charge(charge);
+
+      const outcome = await provider.void(voidOf(charge));
+
+      const ledger = await ledgerOf(charge.paymentId);
+      expect(ledger.map((row) => [row.kind, row.outcome])).toEqual([['charge', 'declined']]);
+      expect(outcome).toEqual({ status: 'voided', providerRef: ledger[0]!.provider_ref });
+      expect(await provider.charge(charge)).toEqual({
+        status: 'declined',
+        code: 'insufficient_funds',
+      });
+    });
+
+    it('decides a void and a charge racing under one key from two processes once, and both answers agree', async () => {
+      const [charging, voiding] = [database.db, otherPool].map((db) =>
+        createSandboxProvider(db, { latencyMs: 0 }),
+      );
+      const races = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const charge = chargeRequest();
+          const [charged, voided] = await Promise.all([
+            charging!.charge(charge),
+            voiding!.void(voidOf(charge)),
+          ]);
+          return { charge, charged, voided, ledger: await ledgerOf(charge.paymentId) };
+        }),
+      );
+
+      for (const { charge, charged, voided, ledger } of races) {
+        expect(ledger).toHaveLength(1);
+        const [winner] = ledger;
+        expect(winner).toMatchObject({ idempotency_key: charge.idempotencyKey });
+        if (winner!.kind === 'charge') {
+          expect(charged).toEqual({ status: 'succeeded', providerRef: winner!.provider_ref });
+          expect(voided).toEqual({ status: 'charged', providerRef: winner!.provider_ref });
+        } else {
+          expect(winner).toMatchObject({ kind: 'void', outcome: 'succeeded' });
+          expect(charged).toEqual({ status: 'declined', code: 'voided' });
+          expect(voided).toEqual({ status: 'voided', providerRef: winner!.provider_ref });
+        }
+      }
+    });
+
+    it('refuses to void a key used for another payment or amount, and records nothing', async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0 });
+      const charge = chargeRequest();
+      await provider.charge(charge);
+      for (const other of [
+        { ...voidOf(charge), amountMinor: 1 },
+        { ...voidOf(charge), paymentId: 'pay-other' },
+      ]) {
+        const error = await rejection(provider.void(other));
+        expect(error).toBeInstanceOf(ProviderIdempotencyConflictError);
+      }
+      const voided = chargeRequest();
+      await provider.void(voidOf(voided));
+      expect(await rejection(provider.charge({ ...voided, currency: 'USD' }))).toBeInstanceOf(
+        ProviderIdempotencyConflictError,
+      );
+      expect((await ledgerOf(charge.paymentId)).map((row) => row.kind)).toEqual(['charge']);
+      expect((await ledgerOf(voided.paymentId)).map((row) => row.kind)).toEqual(['void']);
+    });
+
+    it("lands a late- customer's charge as nothing when its key was voided first", async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0, lateLandingMs: 500 });
+      const charge = chargeRequest('late-4');
+      expect(await rejection(provider.charge(charge))).toBeInstanceOf(TransientProviderError);
+
+      const voided = await provider.void(voidOf(charge));
+      await provider.settled();
+
+      const ledger = await ledgerOf(charge.paymentId);
+      expect(ledger.map((row) => [row.kind, row.outcome])).toEqual([['void', 'succeeded']]);
+      expect(voided).toEqual({ status: 'voided', providerRef: ledger[0]!.provider_ref });
+      expect(await provider.charge(charge)).toEqual({ status: 'declined', code: 'voided' });
+    });
+
+    it('lands a late void as nothing when the charge got its key first', async () => {
+      const draws = [0.1, 0.9];
+      const provider = createSandboxProvider(database.db, {
+        latencyMs: 0,
+        lateLandingRate: 0.5,
+        lateLandingMs: 300,
+        random: () => draws.shift()!,
+      });
+      const charge = chargeRequest();
+      expect(await rejection(provider.void(voidOf(charge)))).toBeInstanceOf(TransientProviderError);
+
+      const charged = await provider.charge(charge);
+      await provider.settled();
+
+      const ledger = await ledgerOf(charge.paymentId);
+      expect(ledger.map((row) => [row.kind, row.outcome])).toEqual([['charge', 'succeeded']]);
+      expect(charged).toEqual({ status: 'succeeded', providerRef: ledger[0]!.provider_ref });
+      expect(draws).toEqual([]);
     });
   });
 

@@ -9,6 +9,8 @@ import {
   type PaymentProvider,
   type RefundOutcome,
   type RefundRequest,
+  type VoidOutcome,
+  type VoidRequest,
 } from './payment-provider';
 import { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
 import {
@@ -155,11 +157,38 @@ export function createSandboxProvider(
       .onConflict((conflict) => conflict.column('idempotency_key').doNothing())
       .returningAll()
       .executeTakeFirst();
-    // Lost the race, or a retry: the first operation under this key is the answer.
+    // Lost the race (to a charge or a void), or a retry: the first operation under this key
+    // is the answer.
     const operation = inserted ?? (await find(request.idempotencyKey));
     if (!operation) throw new Error(`operation ${request.idempotencyKey} vanished`);
-    assertSameCharge(operation, request);
+    assertSamePayment(operation, request.idempotencyKey, request);
     return chargeOutcome(operation);
+  }
+
+  async function recordVoid(request: VoidRequest): Promise<VoidOutcome> {
+    const inserted = await db
+      .insertInto('sandbox_provider_operations')
+      .values({
+        idempotency_key: request.chargeIdempotencyKey,
+        kind: 'void',
+        payment_id: request.paymentId,
+        order_id: request.orderId,
+        customer_id: null,
+        amount_minor: request.amountMinor,
+        currency: request.currency,
+        outcome: 'succeeded',
+        decline_code: null,
+        provider_ref: providerRef('vo'),
+        charge_key: null,
+      })
+      .onConflict((conflict) => conflict.column('idempotency_key').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    const operation = inserted ?? (await find(request.chargeIdempotencyKey));
+    if (!operation) throw new Error(`operation ${request.chargeIdempotencyKey} vanished`);
+    assertSamePayment(operation, request.chargeIdempotencyKey, request);
+    const charged = operation.kind === 'charge' && operation.outcome === 'succeeded';
+    return { status: charged ? 'charged' : 'voided', providerRef: operation.provider_ref };
   }
 
   async function recordRefund(
@@ -210,6 +239,15 @@ export function createSandboxProvider(
       return perform(request.idempotencyKey, request.customerId, () => recordCharge(request));
     },
 
+    async void(request) {
+      await takeLatency();
+      // A void has no customer of its own: it takes the faults of the charge it finds.
+      const existing = await find(request.chargeIdempotencyKey);
+      return perform(request.chargeIdempotencyKey, existing?.customer_id ?? '', () =>
+        recordVoid(request),
+      );
+    },
+
     async refund(request) {
       await takeLatency();
       const charge = await find(request.chargeIdempotencyKey);
@@ -240,27 +278,36 @@ function answerLost(idempotencyKey: string, what: 'it was recorded' | 'it will l
   );
 }
 
-function providerRef(kind: 'ch' | 're'): string {
+function providerRef(kind: 'ch' | 'vo' | 're'): string {
   return `sbx_${kind}_${randomUUID().replaceAll('-', '')}`;
 }
 
-function assertSameCharge(operation: Operation, request: ChargeRequest) {
+/** The operation under a charge's key must be of the same payment, for the same money. */
+function assertSamePayment(
+  operation: Operation,
+  idempotencyKey: string,
+  request: Omit<VoidRequest, 'chargeIdempotencyKey'> & { customerId?: string },
+) {
   const same =
-    operation.kind === 'charge' &&
+    (operation.kind === 'charge' || operation.kind === 'void') &&
     operation.payment_id === request.paymentId &&
     operation.order_id === request.orderId &&
-    operation.customer_id === request.customerId &&
+    // A void names no customer.
+    (operation.customer_id === null ||
+      request.customerId === undefined ||
+      operation.customer_id === request.customerId) &&
     operation.amount_minor === request.amountMinor &&
     operation.currency === request.currency;
   if (!same) {
     throw new ProviderIdempotencyConflictError(
-      request.idempotencyKey,
+      idempotencyKey,
       `it was a ${operation.kind} of ${operation.amount_minor} ${operation.currency} for payment ${operation.payment_id}`,
     );
   }
 }
 
 function chargeOutcome(operation: Operation): ChargeOutcome {
+  if (operation.kind === 'void') return { status: 'declined', code: 'voided' };
   if (operation.outcome === 'succeeded') {
     return { status: 'succeeded', providerRef: operation.provider_ref };
   }
