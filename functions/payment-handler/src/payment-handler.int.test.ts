@@ -394,6 +394,41 @@ describe('RefundRequested', () => {
     expect(await paymentOf(paymentId)).toMatchObject({ status: 'voided' });
   });
 
+  it('answers a request voided at the provider but not in our books (the void rolled back) with PaymentFailed voided', async () => {
+    const request = paymentRequested('cust-6');
+    const { orderId, paymentId, amountMinor } = request.data;
+    const voided = await sandbox.void({
+      chargeIdempotencyKey: `${paymentId}:charge`,
+      paymentId,
+      orderId,
+      amountMinor,
+      currency: 'EUR',
+    });
+
+    expect(await deliver(request)).toBe(204);
+
+    expect(await publishedFor(orderId, 1)).toEqual([
+      {
+        ...causedByRequest(request),
+        type: 'PaymentFailed',
+        data: {
+          orderId,
+          paymentId,
+          reason: 'voided',
+          message: 'the payment was voided before it was charged',
+        },
+      },
+    ]);
+    expect(await paymentOf(paymentId)).toMatchObject({
+      status: 'voided',
+      customer_id: 'cust-6',
+      failure_reason: 'voided',
+    });
+    expect((await ledgerOf(paymentId)).map((row) => [row.kind, row.provider_ref])).toEqual([
+      ['void', voided.providerRef],
+    ]);
+  });
+
   it('voids a declined payment', async () => {
     const request = paymentRequested('nofunds-2');
     const { orderId, paymentId } = request.data;

@@ -1,7 +1,7 @@
 import type { Database } from '@orders/db';
 import { causedBy, createEvent, type DomainEvent } from '@orders/events';
 import { type ConsumerContext, UnprocessableEventError } from '@orders/runtime';
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Insertable, type Kysely, sql } from 'kysely';
 import type { PaymentProvider } from './payment-provider';
 import { ProviderIdempotencyConflictError } from './provider-errors';
 
@@ -11,23 +11,30 @@ export interface PaymentHandlerOptions {
   source: string;
 }
 
-type Payment = Selectable<Database['payments']>;
+type PaymentRow = Insertable<Database['payments']>;
 
-/** The provider idempotency keys of a payment: one charge and one refund, ever. */
+/** The provider idempotency keys of a payment: one charge (or its void) and one refund, ever. */
 const chargeKeyOf = (paymentId: string) => `${paymentId}:charge`;
 const refundKeyOf = (paymentId: string) => `${paymentId}:refund`;
 
 /**
- * The payment service, as the `handle` of a transactional consumer of topic `payments`:
- * - PaymentRequested charges once and answers PaymentSucceeded or PaymentFailed; a payment
- *   already settled answers nothing more, except that a voided one answers PaymentFailed
- *   `voided` (its order gave up; the request may be a late replay);
- * - RefundRequested pays a charge back (PaymentRefunded `refund`) or, when nothing was
- *   charged, voids the payment so that no later request charges it (PaymentRefunded `void`);
- *   asked again, it pays nothing more and confirms again (the order asks when it has not heard).
+ * The payment service, as the `handle` of a transactional consumer of topic `payments`. The
+ * provider holds the truth about money; the `payments` row records what it last said, and a
+ * request about a payment that may still change at the provider asks it again:
+ * - PaymentRequested charges once and answers PaymentSucceeded or PaymentFailed. A payment
+ *   already charged, declined or refunded answers nothing more; a voided one is charged again
+ *   under its key, which the provider answers with what it holds: declined `voided`, or the
+ *   charge that got there first.
+ * - RefundRequested pays a charge back (PaymentRefunded `refund`). When no charge is recorded
+ *   (no request yet, a charge whose answer was lost, a decline, a void), it voids the charge's
+ *   key at the provider: nothing charged means nothing can be any more (PaymentRefunded
+ *   `void`), and a charge that got there first is refunded. A refunded payment is confirmed
+ *   again without asking (the order asks when it has not heard).
  * Work on one payment is serialized, so two events about it never both reach the provider.
  * A transient provider error propagates (Pub/Sub redelivers, and the same idempotency key
  * settles it); any other type of event is dead-lettered: routing sent it here by mistake.
+ * Events take their `occurredAt` from the database's clock: time is compared across
+ * functions, so it comes from one clock.
  */
 export function createPaymentHandler({ provider, source }: PaymentHandlerOptions) {
   async function requestPayment(
@@ -35,23 +42,9 @@ export function createPaymentHandler({ provider, source }: PaymentHandlerOptions
     { trx, log, emit }: ConsumerContext,
   ) {
     const { orderId, paymentId, customerId, amountMinor, currency } = event.data;
-    const payment = await lockPayment(trx, paymentId);
-    if (payment?.status === 'voided') {
-      log.info('payment request refused: the payment was voided', { paymentId });
-      return emit(
-        createEvent(
-          'PaymentFailed',
-          {
-            orderId,
-            paymentId,
-            reason: 'voided',
-            message: 'the payment was voided before it was charged',
-          },
-          causedBy(event, source),
-        ),
-      );
-    }
-    if (payment) {
+    const { payment, now } = await lockPayment(trx, paymentId);
+    const origin = { ...causedBy(event, source), occurredAt: now };
+    if (payment && payment.status !== 'voided') {
       return log.info('payment already settled; nothing to do', {
         paymentId,
         status: payment.status,
@@ -76,29 +69,39 @@ export function createPaymentHandler({ provider, source }: PaymentHandlerOptions
       currency,
     };
     if (outcome.status === 'succeeded') {
-      await trx
-        .insertInto('payments')
-        .values({ ...row, status: 'charged', provider_ref: outcome.providerRef })
-        .execute();
+      if (payment) {
+        log.warn('a payment recorded voided was charged at the provider: recorded charged', {
+          paymentId,
+          providerRef: outcome.providerRef,
+        });
+      }
+      await savePayment(trx, { ...row, status: 'charged', provider_ref: outcome.providerRef });
       log.info('payment charged', { paymentId, amountMinor, currency });
       return emit(
         createEvent(
           'PaymentSucceeded',
           { orderId, paymentId, providerRef: outcome.providerRef, amountMinor, currency },
-          causedBy(event, source),
+          origin,
         ),
       );
     }
-    await trx
-      .insertInto('payments')
-      .values({ ...row, status: 'declined', failure_reason: outcome.code })
-      .execute();
+    if (!payment) {
+      const status = outcome.code === 'voided' ? 'voided' : 'declined';
+      await savePayment(trx, { ...row, status, failure_reason: outcome.code });
+    }
     log.info('payment declined', { paymentId, reason: outcome.code });
     return emit(
       createEvent(
         'PaymentFailed',
-        { orderId, paymentId, reason: outcome.code },
-        causedBy(event, source),
+        {
+          orderId,
+          paymentId,
+          reason: outcome.code,
+          ...(outcome.code === 'voided'
+            ? { message: 'the payment was voided before it was charged' }
+            : {}),
+        },
+        origin,
       ),
     );
   }
@@ -108,97 +111,106 @@ export function createPaymentHandler({ provider, source }: PaymentHandlerOptions
     { trx, log, emit }: ConsumerContext,
   ) {
     const { orderId, paymentId, reason } = event.data;
-    const payment = await lockPayment(trx, paymentId);
-    if (payment?.status === 'refunded' || payment?.status === 'voided') {
+    const { payment, now } = await lockPayment(trx, paymentId);
+    const origin = { ...causedBy(event, source), occurredAt: now };
+    const amountMinor = payment?.amount_minor ?? event.data.amountMinor;
+    const currency = payment?.currency ?? event.data.currency;
+    const row = { payment_id: paymentId, order_id: orderId, amount_minor: amountMinor, currency };
+
+    if (payment?.status === 'refunded') {
       // Answered again, without paying anything: the order asks again when it has not heard.
-      log.info('payment already paid back: confirmed again', { paymentId, status: payment.status });
-      const voided = payment.status === 'voided';
+      log.info('payment already refunded: confirmed again', { paymentId });
       return emit(
         createEvent(
           'PaymentRefunded',
           {
             orderId,
             paymentId,
-            refundId: payment.refund_id ?? `void-${paymentId}`,
-            kind: voided ? 'void' : 'refund',
-            amountMinor: voided ? 0 : payment.amount_minor,
+            refundId: payment.refund_id ?? refundKeyOf(paymentId),
+            kind: 'refund',
+            amountMinor: payment.amount_minor,
             currency: payment.currency,
           },
-          causedBy(event, source),
+          origin,
         ),
       );
     }
 
-    // Asked even when this service never recorded a charge: a charge whose answer was lost
-    // (then dead-lettered) exists at the provider only, and must not keep the money.
+    let chargeRef = payment?.provider_ref ?? null;
+    if (payment?.status !== 'charged') {
+      // Nothing charged in our books, which the provider may contradict: a charge whose
+      // answer was lost may have landed, or may still be on its way. The void settles it.
+      const outcome = await provider
+        .void({
+          chargeIdempotencyKey: chargeKeyOf(paymentId),
+          paymentId,
+          orderId,
+          amountMinor,
+          currency,
+        })
+        .catch(refuseConflicts);
+      if (outcome.status === 'voided') {
+        await savePayment(trx, { ...row, status: 'voided', refund_id: outcome.providerRef });
+        log.info('payment voided', { paymentId, reason });
+        return emit(
+          createEvent(
+            'PaymentRefunded',
+            {
+              orderId,
+              paymentId,
+              refundId: outcome.providerRef,
+              kind: 'void',
+              amountMinor: 0,
+              currency,
+            },
+            origin,
+          ),
+        );
+      }
+      log.warn(
+        'the provider charged a payment this service had not recorded charged: refunding it',
+        {
+          paymentId,
+          status: payment?.status ?? null,
+          providerRef: outcome.providerRef,
+        },
+      );
+      chargeRef = outcome.providerRef;
+    }
+
     const outcome = await provider
       .refund({
         idempotencyKey: refundKeyOf(paymentId),
         chargeIdempotencyKey: chargeKeyOf(paymentId),
       })
       .catch(refuseConflicts);
-
-    if (outcome.status === 'succeeded') {
-      if (payment?.status !== 'charged') {
-        log.warn('refunded a charge this service had not recorded (its answer was lost)', {
-          paymentId,
-          providerRef: outcome.providerRef,
-        });
-      }
-      await savePayment(trx, payment, {
-        payment_id: paymentId,
-        order_id: orderId,
-        amount_minor: outcome.amountMinor,
-        currency: outcome.currency,
-        status: 'refunded',
-        refund_id: outcome.providerRef,
-      });
-      log.info('payment refunded', { paymentId, reason, amountMinor: outcome.amountMinor });
-      return emit(
-        createEvent(
-          'PaymentRefunded',
-          {
-            orderId,
-            paymentId,
-            refundId: outcome.providerRef,
-            kind: 'refund',
-            amountMinor: outcome.amountMinor,
-            currency: outcome.currency,
-          },
-          causedBy(event, source),
-        ),
-      );
-    }
-    if (outcome.code === 'already_refunded' || payment?.status === 'charged') {
+    if (outcome.status === 'declined') {
       // Money moved outside this service's keys: an operator must reconcile it.
       throw new UnprocessableEventError(
         `refund of payment ${paymentId} declined by the provider: ${outcome.code}`,
       );
     }
-
-    // Never charged (no request yet, or declined): void it so that no request charges it.
-    const voidId = `void-${event.id}`;
-    await savePayment(trx, payment, {
-      payment_id: paymentId,
-      order_id: orderId,
-      amount_minor: payment?.amount_minor ?? event.data.amountMinor,
-      currency: payment?.currency ?? event.data.currency,
-      status: 'voided',
-      refund_id: voidId,
+    await savePayment(trx, {
+      ...row,
+      amount_minor: outcome.amountMinor,
+      currency: outcome.currency,
+      status: 'refunded',
+      provider_ref: chargeRef,
+      refund_id: outcome.providerRef,
     });
-    log.info('payment voided', { paymentId, reason });
+    log.info('payment refunded', { paymentId, reason, amountMinor: outcome.amountMinor });
     return emit(
       createEvent(
         'PaymentRefunded',
         {
           orderId,
           paymentId,
-          refundId: voidId,
-          kind: 'void',
-          amountMinor: 0,
-          currency: payment?.currency ?? event.data.currency,
+          refundId: outcome.providerRef,
+          kind: 'refund',
+          amountMinor: outcome.amountMinor,
+          currency: outcome.currency,
         },
-        causedBy(event, source),
+        origin,
       ),
     );
   }
@@ -223,33 +235,42 @@ const lockNamespace = 0x7061796d;
 
 /**
  * Serializes work on one payment until the transaction ends, whether or not its row exists
- * yet (the table holds settled outcomes only), then reads the row.
+ * yet (the table holds settled outcomes only), then reads the row. Also answers the
+ * database's time once the lock is held: the time of the events this work emits. The row is
+ * read in a statement of its own: a statement that waited for the lock would read it as it
+ * was before the wait.
  */
 async function lockPayment(trx: Kysely<Database>, paymentId: string) {
-  await sql`select pg_advisory_xact_lock(${lockNamespace}, hashtext(${paymentId}))`.execute(trx);
-  return trx
+  // offset 0 keeps the lock in a subquery of its own, evaluated before the clock is read.
+  const { rows } = await sql<{ now: Date }>`
+    select clock_timestamp() as now
+    from (select pg_advisory_xact_lock(${lockNamespace}, hashtext(${paymentId})) offset 0) as locked
+  `.execute(trx);
+  const payment = await trx
     .selectFrom('payments')
     .selectAll()
     .where('payment_id', '=', paymentId)
     .executeTakeFirst();
+  return { payment, now: rows[0]!.now };
 }
 
-async function savePayment(
-  trx: Kysely<Database>,
-  existing: Payment | undefined,
-  values: Pick<
-    Payment,
-    'payment_id' | 'order_id' | 'amount_minor' | 'currency' | 'status' | 'refund_id'
-  >,
-) {
-  if (!existing) {
-    await trx.insertInto('payments').values(values).execute();
-    return;
-  }
+/** Records what the provider said; a field left out keeps what was recorded before. */
+async function savePayment(trx: Kysely<Database>, row: PaymentRow) {
   await trx
-    .updateTable('payments')
-    .set({ status: values.status, refund_id: values.refund_id, updated_at: sql<Date>`now()` })
-    .where('payment_id', '=', values.payment_id)
+    .insertInto('payments')
+    .values(row)
+    .onConflict((conflict) =>
+      conflict.column('payment_id').doUpdateSet({
+        status: (eb) => eb.ref('excluded.status'),
+        customer_id: sql`coalesce(excluded.customer_id, payments.customer_id)`,
+        amount_minor: (eb) => eb.ref('excluded.amount_minor'),
+        currency: (eb) => eb.ref('excluded.currency'),
+        provider_ref: sql`coalesce(excluded.provider_ref, payments.provider_ref)`,
+        failure_reason: sql`coalesce(excluded.failure_reason, payments.failure_reason)`,
+        refund_id: sql`coalesce(excluded.refund_id, payments.refund_id)`,
+        updated_at: sql<Date>`now()`,
+      }),
+    )
     .execute();
 }
 
