@@ -60,9 +60,10 @@ type Operation = Selectable<Database['sandbox_provider_operations']>;
  * rules are in `sandbox-rules.ts`). It keeps its ledger in `sandbox_provider_operations`, as
  * a provider does on its side: the insert of an operation is its idempotency guard
  * (`on conflict do nothing`, then read the winner), so concurrent calls with one key, from
- * any number of processes, move money once and all answer with the first outcome. An
- * operation that lands late goes through the same guard: if a retry got its key first, it
- * lands as nothing.
+ * any number of processes, move money once and all answer with the first outcome. A void
+ * is recorded under the key of the charge it voids, so a charge and its void race for one
+ * key. An operation that lands late goes through the same guard: if a retry or a void got
+ * its key first, it lands as nothing.
  *
  * WARNING: give it a connection pool of its own, never a handler's transaction: a provider's
  * record does not roll back with the caller's, and a call must not wait for a connection
