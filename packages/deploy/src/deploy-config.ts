@@ -26,6 +26,11 @@ const deployConfigSchema = z
       .default('orders'),
     BIGQUERY_LOCATION: noComma(z.string().min(1)).optional(),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /** The currency of an OrderPlaced v1 that names none (producers of the Python reference). */
+    LEGACY_CURRENCY: z
+      .string()
+      .regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR')
+      .optional(),
     /** place-order's ingress: `all` (IAM still required) or `internal-and-gclb` behind a load balancer. */
     DEPLOY_HTTP_INGRESS: z.enum(['all', 'internal-and-gclb', 'internal-only']).default('all'),
     /** Override the declared sizing of every function deployed in this run. */

@@ -35,6 +35,7 @@ export function functionEnvironment(
     GOOGLE_CLOUD_PROJECT: config.project,
     LOG_LEVEL: config.LOG_LEVEL,
   };
+  if (config.LEGACY_CURRENCY) env.LEGACY_CURRENCY = config.LEGACY_CURRENCY;
   if (!usesDatabase(name)) {
     env.WAREHOUSE = 'bigquery';
     env.BIGQUERY_DATASET = config.BIGQUERY_DATASET;

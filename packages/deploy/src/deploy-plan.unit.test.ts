@@ -129,6 +129,14 @@ describe('functionEnvironment', () => {
     });
   });
 
+  it('passes on the currency of legacy OrderPlaced events when it is set', () => {
+    const withCurrency = { ...config, LEGACY_CURRENCY: 'EUR' };
+    for (const name of names) {
+      expect(functionEnvironment(name, withCurrency)).toMatchObject({ LEGACY_CURRENCY: 'EUR' });
+    }
+    expect(functionEnvironment('process-order', config)).not.toHaveProperty('LEGACY_CURRENCY');
+  });
+
   it('never carries the emulator or a database URL', () => {
     for (const name of names) {
       const env = functionEnvironment(name, config);
