@@ -96,8 +96,8 @@ export function createSandboxProvider(
     return faultOf({ customerId, attempt, transientErrorRate, lateLandingRate, random });
   }
 
-  function takeLatency() {
-    return sleep(latencyOf({ latencyMs, slowCallRate, slowCallMs, random }));
+  function takeLatency(customerId: string) {
+    return sleep(latencyOf({ customerId, latencyMs, slowCallRate, slowCallMs, random }));
   }
 
   /** Records an operation with the fault of its call, and answers its outcome. */
@@ -236,22 +236,22 @@ export function createSandboxProvider(
 
   return {
     async charge(request) {
-      await takeLatency();
+      await takeLatency(request.customerId);
       return perform(request.idempotencyKey, request.customerId, () => recordCharge(request));
     },
 
     async void(request) {
-      await takeLatency();
       // A void has no customer of its own: it takes the faults of the charge it finds.
       const existing = await find(request.chargeIdempotencyKey);
+      await takeLatency(existing?.customer_id ?? '');
       return perform(request.chargeIdempotencyKey, existing?.customer_id ?? '', () =>
         recordVoid(request),
       );
     },
 
     async refund(request) {
-      await takeLatency();
       const charge = await find(request.chargeIdempotencyKey);
+      await takeLatency(charge?.customer_id ?? '');
       return perform(request.idempotencyKey, charge?.customer_id ?? '', () =>
         recordRefund(request, charge),
       );

@@ -80,17 +80,26 @@ export function faultOf({
   return undefined;
 }
 
-/** How long one call takes: `slowCallMs` for a share `slowCallRate` of calls, else `latencyMs`. */
+/** Customers whose every call is slow: long payment transactions on our side. */
+const slowPrefix = 'slow-';
+
+/**
+ * How long one call takes: `slowCallMs` for a `slow-` customer and for a share
+ * `slowCallRate` of the other calls, else `latencyMs`.
+ */
 export function latencyOf({
+  customerId,
   latencyMs,
   slowCallRate,
   slowCallMs,
   random,
 }: {
+  customerId: string;
   latencyMs: number;
   slowCallRate: number;
   slowCallMs: number;
   random: () => number;
 }): number {
+  if (customerId.startsWith(slowPrefix)) return slowCallMs;
   return slowCallRate > 0 && random() < slowCallRate ? slowCallMs : latencyMs;
 }

@@ -139,7 +139,7 @@ describe('faultOf', () => {
 });
 
 describe('latencyOf', () => {
-  const latencies = { latencyMs: 20, slowCallMs: 5000 };
+  const latencies = { customerId: 'cust-1', latencyMs: 20, slowCallMs: 5000 };
 
   it('takes latencyMs without drawing when no call is slow', () => {
     expect(latencyOf({ ...latencies, slowCallRate: 0, random: never })).toBe(20);
@@ -151,5 +151,14 @@ describe('latencyOf', () => {
     const latency = () => latencyOf({ ...latencies, slowCallRate: 0.1, random });
     expect([latency(), latency(), latency()]).toEqual([5000, 20, 20]);
     expect(draws).toEqual([]);
+  });
+
+  it('takes slowCallMs for every call of a slow- customer', () => {
+    expect(latencyOf({ ...latencies, customerId: 'slow-7', slowCallRate: 0, random: never })).toBe(
+      5000,
+    );
+    expect(
+      latencyOf({ ...latencies, customerId: 'my-slow-7', slowCallRate: 0, random: never }),
+    ).toBe(20);
   });
 });
