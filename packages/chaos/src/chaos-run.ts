@@ -72,6 +72,17 @@ const allFunctions = Object.keys(declaredFunctions) as FunctionName[];
  * killed connection does not time an order out by itself.
  */
 const paymentTimeoutSeconds = 15;
+/**
+ * Delivery attempts of every subscription: fewer than a local stack's default (100, about
+ * 100 s at the emulator's one redelivery a second) so that a consumer outage outlasts them
+ * within a run, and Pub/Sub dead-letters what it could not deliver; still well above what a
+ * late result (refused for 18 s) or a function's restart costs a message.
+ */
+const deliveryAttempts = 30;
+/** How long the one consumer outage of a run lasts: longer than its delivery attempts. */
+const outageMs = 45_000;
+/** The consumers an outage may take down: their losses the system repairs by itself. */
+const outageTopics = ['order-saga', 'payments'] as const;
 
 /**
  * One chaos run: the whole stack with every delivery passing through a fault-injecting
@@ -117,14 +128,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         LOG_LEVEL: 'info',
         DUCKDB_PATH: warehousePath,
         SANDBOX_LATENCY_MS: '5',
+        // A late charge lands after its order's payment deadline: the void must win or refund.
+        SANDBOX_LATE_LANDING_MS: String((paymentTimeoutSeconds + 5) * 1000),
+        SANDBOX_SLOW_CALL_MS: '4000',
         OUTBOX_RELAY_MIN_AGE_MS: '2000',
         PAYMENT_TIMEOUT_SECONDS: String(paymentTimeoutSeconds),
-        REFUND_TIMEOUT_SECONDS: '10',
+        // Three requests span a minute: a refund asked during an outage is asked again after.
+        REFUND_TIMEOUT_SECONDS: '20',
         IDEMPOTENCY_LOCK_SECONDS: '3',
         FAULT_CRASH_BEFORE_PUBLISH_RATE: '0.01',
         FAULT_SEED: seed,
       },
       pushVia: proxy.url,
+      maxDeliveryAttempts: deliveryAttempts,
       housekeepingIntervalMs: 1_000,
       functionStdout: collect,
       functionStderr: collect,
@@ -140,6 +156,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       warehousePath,
       logLines,
       calm: proxy.calm,
+      outage: proxy.outage,
     });
   } finally {
     await stack?.stop();
@@ -158,6 +175,7 @@ async function loadDrainAndCheck(
     warehousePath: string;
     logLines: string[];
     calm(): void;
+    outage(topic: string, durationMs: number): void;
   },
 ): Promise<ChaosReport> {
   const { seed, log } = options;
@@ -204,6 +222,21 @@ async function loadDrainAndCheck(
     const poison: PoisonMessage[] = [];
     let next = 0;
     const loadStarted = Date.now();
+    // One consumer goes down once, early in the load, for longer than its delivery attempts.
+    const outageTopic =
+      outageTopics[Math.floor(seededShare(seed, 'outage-topic') * outageTopics.length)]!;
+    let outageStarted = false;
+    const startOutage = () => {
+      if (outageStarted) return;
+      outageStarted = true;
+      log(`the consumer of ${outageTopic} is down for ${outageMs / 1000} s`);
+      run.outage(outageTopic, outageMs);
+    };
+    const loadMs = (options.orders * 1000) / options.rate;
+    const outageTimer = setTimeout(
+      startOutage,
+      (0.1 + 0.3 * seededShare(seed, 'outage-at')) * loadMs,
+    );
     const worker = async () => {
       while (next < options.orders) {
         const index = next++;
@@ -233,8 +266,10 @@ async function loadDrainAndCheck(
       await Promise.all(Array.from({ length: options.concurrency }, worker));
     } finally {
       loadOver.abort();
+      clearTimeout(outageTimer);
       await injectors;
     }
+    startOutage();
     run.calm();
     log(`load done: ${placed.length} placed, ${refused.length} refused; draining`);
 

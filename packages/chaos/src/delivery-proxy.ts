@@ -12,8 +12,10 @@ export interface DeliveryProxy {
   url: string;
   /** Where pushes of each topic go once tampered with; set when the functions run. */
   route(topic: string, functionUrl: string): void;
-  /** From now on every push passes untouched (the drain). */
+  /** From now on every push passes untouched (the drain), but for an outage under way. */
   calm(): void;
+  /** Refuses every push of `topic` for `durationMs`, as a consumer that is down would. */
+  outage(topic: string, durationMs: number): void;
   close(): Promise<void>;
 }
 
@@ -33,9 +35,10 @@ interface PushBody {
 /**
  * Stands between the Pub/Sub emulator's push subscriptions and the functions, and does to
  * deliveries what a real network and Pub/Sub do on a bad day: delivers twice at once,
- * refuses a push so that it comes again after later events (the emulator redelivers about
- * every 3 s), loses the acknowledgement of a handled push (so it comes again), keeps
- * refusing a payment result until its order's deadline has passed. It never holds a push:
+ * refuses a push so that it comes again after later events (the emulator redelivers a
+ * refused push about once a second), loses the acknowledgement of a handled push (so it
+ * comes again), keeps refusing a payment result until its order's deadline has passed, and
+ * refuses everything for a topic whose consumer is down. It never holds a push:
  * the emulator pushes at most two at a time per subscription, so a held push would stall
  * the others. The path stays `/projects/P/topics/T`, so functions-framework still sees a
  * Pub/Sub push.
@@ -45,6 +48,8 @@ export async function startDeliveryProxy(options: DeliveryProxyOptions): Promise
   const seen = new Map<string, number>();
   /** Payment results refused until then (epoch ms), by message. */
   const lateUntil = new Map<string, number>();
+  /** Topics whose pushes are all refused until then (epoch ms). */
+  const downUntil = new Map<string, number>();
   let calm = false;
 
   const decide = (topic: string, body: PushBody): DeliveryFault | 'still-late' => {
@@ -102,6 +107,10 @@ export async function startDeliveryProxy(options: DeliveryProxyOptions): Promise
         res.writeHead(404).end();
         return;
       }
+      if (Date.now() < (downUntil.get(topic) ?? 0)) {
+        res.writeHead(503).end();
+        return;
+      }
       let parsed: PushBody = {};
       try {
         parsed = JSON.parse(body.toString('utf8')) as PushBody;
@@ -135,6 +144,10 @@ export async function startDeliveryProxy(options: DeliveryProxyOptions): Promise
     route: (topic, functionUrl) => targets.set(topic, functionUrl),
     calm: () => {
       calm = true;
+    },
+    outage: (topic, durationMs) => {
+      downUntil.set(topic, Date.now() + durationMs);
+      options.onFault('consumer-outage');
     },
     close: () =>
       new Promise<void>((resolve) => {

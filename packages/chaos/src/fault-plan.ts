@@ -19,6 +19,18 @@ export const faultKinds = [
   'crash-before-publish',
   /** A transient payment provider error (a `flaky-` customer's first two attempts). */
   'provider-error',
+  /**
+   * A provider answer lost while the operation lands at the provider later (a `late-`
+   * customer's charge), after its order may have given up on it.
+   */
+  'late-landing',
+  /** A payment whose every provider call is slow (a `slow-` customer): long transactions. */
+  'slow-payment',
+  /**
+   * A consumer down (every push refused) for longer than its subscription's delivery
+   * attempts: Pub/Sub dead-letters what it could not deliver.
+   */
+  'consumer-outage',
   /** A payment the provider declines. */
   'decline',
   /** A database connection terminated in the middle of a transaction. */

@@ -19,8 +19,9 @@ const declinePrefixes = ['decline-', 'nofunds-', 'fraud-'];
 
 /**
  * Order `index` of a seed: mostly ordinary one- or multi-line orders; a share by customers
- * the sandbox provider declines (`decline-`, `nofunds-`, `fraud-`) or fails transiently
- * twice (`flaky-`); a share of an sku that is never in stock. Counts the faults it plans.
+ * the sandbox provider declines (`decline-`, `nofunds-`, `fraud-`), fails transiently twice
+ * (`flaky-`), answers late (`late-`: the charge's answer is lost and it lands later) or
+ * slowly (`slow-`); a share of an sku that is never in stock. Counts the faults it plans.
  */
 export function plannedOrder(seed: string, index: number, faults: FaultCounts) {
   const share = seededShare(seed, 'order', index);
@@ -40,8 +41,14 @@ export function plannedOrder(seed: string, index: number, faults: FaultCounts) {
     // Its charge fails twice: once before the provider records it, once after.
     faults['provider-error'] += 2;
   } else if (share < 0.18) {
+    customerId = `late-${index}`;
+    faults['late-landing'] += 1;
+  } else if (share < 0.21) {
+    customerId = `slow-${index}`;
+    faults['slow-payment'] += 1;
+  } else if (share < 0.25) {
     items = [line('sku'), { sku: 'RARE-001', quantity: 1 }];
-  } else if (share < 0.3) {
+  } else if (share < 0.37) {
     const skus = new Set([line('a'), line('b'), line('c')].map((item) => item.sku));
     items = [...skus].map((sku) => ({ sku, quantity: 1 }));
   }

@@ -49,6 +49,8 @@ export interface LocalStackOptions {
    * forwards `/projects/P/topics/T` to the topic's function; see `pnpm chaos`).
    */
   pushVia?: string;
+  /** Delivery attempts of every consumer subscription (see TopologyOptions). */
+  maxDeliveryAttempts?: number;
   /** How often the housekeeping function gets a tick, when it runs; default 5 s. */
   housekeepingIntervalMs?: number;
 }
@@ -181,7 +183,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         pushEndpoints[topic] = pushEndpoint(options.pushVia ?? fn.url, projectId, topic);
       }
     }
-    await createTopology({ emulatorHost: pubsubEmulatorHost, projectId, pushEndpoints });
+    await createTopology({
+      emulatorHost: pubsubEmulatorHost,
+      projectId,
+      pushEndpoints,
+      ...(options.maxDeliveryAttempts ? { maxDeliveryAttempts: options.maxDeliveryAttempts } : {}),
+    });
     if (pushEndpoints.housekeeping) {
       scheduler = startScheduler({
         emulatorHost: pubsubEmulatorHost,

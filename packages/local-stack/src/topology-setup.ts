@@ -9,6 +9,11 @@ export interface TopologyOptions {
   pushEndpoints: Partial<Record<string, string>>;
   /** Defaults to the declaration in @orders/events. */
   topics?: Record<string, { consumer: string; delivery: Delivery }>;
+  /**
+   * Delivery attempts of every consumer subscription before Pub/Sub dead-letters a message;
+   * by default as many as the declared backoff lasts (see localDeliveryAttempts).
+   */
+  maxDeliveryAttempts?: number;
 }
 
 export interface CreatedTopology {
@@ -74,7 +79,7 @@ export async function createTopology(options: TopologyOptions): Promise<CreatedT
         // declared backoff (see deploy/); here the attempts make up for it.
         deadLetterPolicy: {
           deadLetterTopic: `projects/${projectId}/topics/${dlq}`,
-          maxDeliveryAttempts: localDeliveryAttempts(delivery),
+          maxDeliveryAttempts: options.maxDeliveryAttempts ?? localDeliveryAttempts(delivery),
         },
         enableMessageOrdering: false,
       };
