@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type Envelope, type EventBus } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
@@ -106,6 +107,26 @@ describe('createOutbox', () => {
     expect(published.sort()).toEqual(events.map((event) => event.id).sort());
     expect(await outbox.relay({ minAgeMs: 0 })).toBe(0);
     expect(await unsent()).toBe(0);
+  });
+
+  it('counts a row\'s age from its insert, not from the BEGIN of a long writer transaction', async () => {
+    // A writer that holds its transaction longer than the minimum age (payment-handler holds
+    // one across a provider call), then inserts its outbox row and commits.
+    const minAgeMs = 1_000;
+    const event = confirmed();
+    const writer = createOutbox(database.db, recordingBus().bus);
+    await database.db.transaction().execute(async (trx) => {
+      await sleep(minAgeMs + 500);
+      await writer.write(trx, [event]);
+    });
+
+    const { bus, published } = recordingBus();
+    const outbox = createOutbox(database.db, bus);
+    expect(await outbox.relay({ minAgeMs })).toBe(0); // just committed: its writer publishes it
+    expect(published).toEqual([]);
+    await sleep(minAgeMs);
+    expect(await outbox.relay({ minAgeMs })).toBe(1);
+    expect(published).toEqual([event.id]);
   });
 
   it('is safe to relay concurrently: every row is published exactly once', async () => {
