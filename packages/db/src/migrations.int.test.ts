@@ -33,6 +33,7 @@ describe('migrateToLatest', () => {
       '0003-order-saga',
       '0004-payments',
       '0005-provider-voids',
+      '0006-relay-and-redrives',
       '0007-saga-history-effects',
     ]);
     expect(await migrateToLatest(db)).toEqual([]);

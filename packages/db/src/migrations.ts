@@ -5,6 +5,7 @@ import { up as up0002 } from './migrations/0002-exactly-once';
 import { up as up0003 } from './migrations/0003-order-saga';
 import { up as up0004 } from './migrations/0004-payments';
 import { up as up0005 } from './migrations/0005-provider-voids';
+import { up as up0006 } from './migrations/0006-relay-and-redrives';
 import { up as up0007 } from './migrations/0007-saga-history-effects';
 import type { Database } from './schema';
 
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '0003-order-saga': { up: up0003 },
   '0004-payments': { up: up0004 },
   '0005-provider-voids': { up: up0005 },
+  '0006-relay-and-redrives': { up: up0006 },
   '0007-saga-history-effects': { up: up0007 },
 };
 

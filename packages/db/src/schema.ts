@@ -63,6 +63,7 @@ interface OutboxTable {
   id: string;
   /** The whole envelope. */
   event: JSONColumnType<Record<string, unknown>>;
+  /** When the row was inserted (clock_timestamp(), not its transaction's start). */
   created_at: CreatedAt;
   sent_at: Date | null;
 }

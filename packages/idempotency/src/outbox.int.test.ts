@@ -109,7 +109,7 @@ describe('createOutbox', () => {
     expect(await unsent()).toBe(0);
   });
 
-  it('counts a row\'s age from its insert, not from the BEGIN of a long writer transaction', async () => {
+  it("counts a row's age from its insert, not from the BEGIN of a long writer transaction", async () => {
     // A writer that holds its transaction longer than the minimum age (payment-handler holds
     // one across a provider call), then inserts its outbox row and commits.
     const minAgeMs = 1_000;

@@ -3,7 +3,11 @@ import type { Envelope, EventBus } from '@orders/events';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 
 export interface Outbox {
-  /** Writes the events in the caller's transaction (or statement). */
+  /**
+   * Writes the events in the caller's transaction (or statement). Write them in the last
+   * statement before COMMIT: a row's age, which the relay waits for before it publishes,
+   * counts from its insert.
+   */
   write(trx: Kysely<Database>, events: readonly Envelope[]): Promise<void>;
   /**
    * Publishes events whose rows have committed and marks them sent. Never throws: a failed

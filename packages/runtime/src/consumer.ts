@@ -23,7 +23,11 @@ export interface ConsumerContext {
   /** The transaction that holds the inbox claim: write every effect through it. */
   trx: Kysely<Database>;
   log: Logger;
-  /** Queues events in the outbox of this transaction; they are published after commit. */
+  /**
+   * Queues events in the outbox of this transaction; they are published after commit. Emit
+   * last (after the provider call, after the other writes): the relay counts a row's age from
+   * its insert, and publishes it itself once that age passes OUTBOX_RELAY_MIN_AGE_MS.
+   */
   emit(...events: Envelope[]): Promise<void>;
   /**
    * `emit` in a statement of the handler's own: the outbox insert of `events` (at least one),
