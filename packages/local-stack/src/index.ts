@@ -8,6 +8,7 @@ export {
 } from './local-stack';
 export { type PostgresServer, startPostgres } from './postgres-server';
 export { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator';
+export { type PubSubProxy, startPubSubProxy } from './pubsub-proxy';
 export { pullMessages } from './pull-messages';
 export { seededRandom } from './seeded-random';
 export { type ServedFunction, serveFunction } from './served-function';

@@ -1,0 +1,276 @@
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { seedProducts } from '@orders/db';
+import { type Envelope, routes, type TopicName } from '@orders/events';
+import {
+  type LocalStack,
+  type PubSubProxy,
+  startLocalStack,
+  startPubSubProxy,
+  type TestDatabase,
+  testDatabase,
+  testProjectId,
+} from '@orders/local-stack';
+import { createOrderSaga } from '@orders/sagas';
+import { sql } from 'kysely';
+import { checkInvariants } from './check-invariants';
+
+/**
+ * A topic that refuses every publish (a deleted topic, a publisher that lost its role) holds
+ * back the events routed to it, and nothing else: the whole stack runs, built, with the
+ * functions' Pub/Sub calls going through a proxy that refuses the publishes to `payments`.
+ */
+let database: TestDatabase;
+let proxy: PubSubProxy;
+let stack: LocalStack;
+const functionOutput: string[] = [];
+const collect = new Writable({
+  write(chunk, _encoding, done) {
+    functionOutput.push(...String(chunk).split('\n').filter(Boolean));
+    done();
+  },
+});
+
+beforeAll(async () => {
+  database = await testDatabase('refused-topic');
+  proxy = await startPubSubProxy({ emulatorHost: process.env.PUBSUB_EMULATOR_HOST! });
+  stack = await startLocalStack({
+    projectId: testProjectId('refused-topic'),
+    functions: ['place-order', 'process-order', 'payment-handler', 'housekeeping'],
+    env: {
+      ...process.env,
+      DATABASE_URL: database.url,
+      LOG_LEVEL: 'warn',
+      SANDBOX_LATENCY_MS: '5',
+      OUTBOX_RELAY_MIN_AGE_MS: '500',
+      OUTBOX_RELAY_MAX_BACKOFF_SECONDS: '2',
+      PAYMENT_TIMEOUT_SECONDS: '4',
+    },
+    // The topology is created on the emulator itself; the functions publish through the proxy.
+    functionEnv: () => ({ PUBSUB_EMULATOR_HOST: proxy.host }),
+    housekeepingIntervalMs: 1_000,
+    functionStdout: collect,
+    functionStderr: collect,
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await proxy?.close();
+  await database?.close();
+});
+
+async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out waiting for ${what}; function output:\n${functionOutput.slice(-30).join('\n')}`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+/** What housekeeping logged about a failed tick (Pub/Sub then delivers it again). */
+function housekeepingFailures() {
+  return functionOutput.filter(
+    (line) => line.startsWith('housekeeping | ') && line.includes('Pub/Sub will redeliver'),
+  );
+}
+
+function logged(message: string) {
+  return functionOutput
+    .map((line) => line.slice(line.indexOf('| ') + 2))
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((entry) => entry.message === message);
+}
+
+async function outboxEvents() {
+  const rows = await database.db.selectFrom('outbox').select(['event', 'sent_at']).execute();
+  return rows.map((row) => ({ event: row.event as unknown as Envelope, sentAt: row.sent_at }));
+}
+
+/** A Cloud Scheduler tick pushed to housekeeping by hand: its answer is the tick's. */
+function tick() {
+  return fetch(`${stack.functions.housekeeping}/projects/${stack.projectId}/topics/housekeeping`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      message: {
+        data: Buffer.from('{"job":"housekeeping"}').toString('base64'),
+        attributes: {},
+        messageId: randomUUID(),
+        publishTime: new Date().toISOString(),
+      },
+      subscription: `projects/${stack.projectId}/subscriptions/housekeeping`,
+    }),
+  });
+}
+
+/** The copies the proxy forwarded per (event, topic of its routes), one topic apart. */
+async function copiesPerRoute(except?: TopicName) {
+  const events = await outboxEvents();
+  return events.flatMap(({ event }) =>
+    routes[event.type as keyof typeof routes]
+      .filter((topic) => topic !== except)
+      .map((topic) => ({
+        event: `${event.type} ${event.id}`,
+        topic,
+        copies: proxy.forwarded(topic, event.id),
+      })),
+  );
+}
+
+/** Each copy goes once, or twice when the relay met a writer's publish: never more, never none. */
+function outOfBounds(copies: { copies: number }[]) {
+  return copies.filter((route) => route.copies < 1 || route.copies > 2);
+}
+
+describe('a topic that refuses every publish', () => {
+  it('holds back only its own events: deadlines fire, other topics flow, and it catches up once it accepts', async () => {
+    proxy.refuse('payments', 403);
+    const orderIds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(`${stack.functions['place-order']}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          customerId: `cust-refused-${i}`,
+          currency: 'EUR',
+          items: [{ sku: 'TEA-001', quantity: 1 }],
+        }),
+      });
+      expect(response.status).toBe(202);
+      orderIds.push(((await response.json()) as { orderId: string }).orderId);
+    }
+    const orders = () =>
+      database.db
+        .selectFrom('orders')
+        .select(['id', 'status', 'cancel_reason'])
+        .where('id', 'in', orderIds)
+        .execute();
+
+    // Their payment requests cannot go out: the payment deadlines fire and cancel them.
+    await waitFor(
+      'every order to be cancelled at its payment deadline',
+      async () =>
+        (await orders()).every(
+          (order) => order.status === 'CANCELLED' && order.cancel_reason === 'payment_timeout',
+        ),
+      60_000,
+    );
+    const transitions = await database.db
+      .selectFrom('saga_transitions')
+      .select(['saga_id', 'to_status', 'cause_type'])
+      .where('saga_id', 'in', orderIds)
+      .orderBy('saga_id')
+      .orderBy('version')
+      .execute();
+    for (const orderId of orderIds) {
+      expect(
+        transitions
+          .filter((transition) => transition.saga_id === orderId)
+          .map((transition) => `${transition.to_status} on ${transition.cause_type}`),
+      ).toEqual([
+        'RESERVING_STOCK on OrderPlaced',
+        'AWAITING_PAYMENT on StockReserved',
+        'CANCELLED on DeadlinePassed',
+      ]);
+    }
+
+    // Housekeeping ticks succeed all along: a failing route is reported, not thrown.
+    expect((await tick()).status).toBe(204);
+    expect(housekeepingFailures()).toEqual([]);
+
+    // The relay keeps probing the refused topic, with backoff, and says so.
+    await waitFor(
+      'the relay to have tried the refused topic three times for some row',
+      async () => {
+        const { rows } = await sql<{ attempts: number }>`
+          select coalesce(max(attempts), 0)::int as attempts from outbox where sent_at is null`.execute(
+          database.db,
+        );
+        return rows[0]!.attempts >= 3;
+      },
+      60_000,
+    );
+    const failing = logged('outbox route failing');
+    expect(failing.at(-1)).toMatchObject({
+      severity: 'ERROR',
+      topic: 'payments',
+      status: 403,
+      waiting: expect.any(Number),
+    });
+    // Each order's PaymentRequested and RefundRequested wait for it.
+    expect(failing.at(-1)!.waiting).toBe(2 * orderIds.length);
+    expect((await tick()).status).toBe(204);
+    expect(housekeepingFailures()).toEqual([]);
+
+    // Healthy copies went once (twice at most, when the relay met a writer's publish).
+    expect(outOfBounds(await copiesPerRoute('payments'))).toEqual([]);
+    for (const { event } of await outboxEvents()) {
+      expect(proxy.forwarded('payments', event.id)).toBe(0);
+    }
+    expect(proxy.refusals('payments')).toBeGreaterThan(0);
+
+    // The topic accepts again: everything held back goes out, and the payments settle.
+    proxy.accept('payments');
+    await waitFor(
+      'every outbox row to be sent and every saga to be done waiting',
+      async () => {
+        const events = await outboxEvents();
+        const { rows } = await sql<{ n: number }>`
+          select count(*)::int as n from sagas where deadline_at is not null`.execute(database.db);
+        return events.every((event) => event.sentAt !== null) && rows[0]!.n === 0;
+      },
+      90_000,
+    );
+
+    const events = (await outboxEvents()).map(({ event }) => event);
+    const toPayments = events.filter((event) =>
+      routes[event.type as keyof typeof routes].includes('payments'),
+    );
+    expect(new Set(toPayments.map((event) => event.type))).toEqual(
+      new Set(['PaymentRequested', 'RefundRequested']),
+    );
+    const handled = await database.db
+      .selectFrom('processed_events')
+      .select('event_id')
+      .where('consumer', '=', 'payment-handler')
+      .execute();
+    expect(handled.map((row) => row.event_id).sort()).toEqual(
+      toPayments.map((event) => event.id).sort(),
+    );
+    expect(outOfBounds(await copiesPerRoute())).toEqual([]);
+
+    // Each cancelled order nets zero at the provider, whatever arrived first there.
+    expect((await orders()).map((order) => order.status)).toEqual(orderIds.map(() => 'CANCELLED'));
+    const { rows: ledger } = await sql<{ order_id: string; net: number }>`
+      select order_id,
+        coalesce(sum(amount_minor) filter (where kind = 'charge' and outcome = 'succeeded'), 0)::int
+          - coalesce(sum(amount_minor) filter (where kind = 'refund' and outcome = 'succeeded'), 0)::int as net
+      from sandbox_provider_operations where order_id = any(${orderIds}::uuid[])
+      group by order_id`.execute(database.db);
+    const net = (orderId: string) => ledger.find((row) => row.order_id === orderId)?.net ?? 0;
+    expect(orderIds.map((orderId) => ({ orderId, net: net(orderId) }))).toEqual(
+      orderIds.map((orderId) => ({ orderId, net: 0 })),
+    );
+
+    const initialStock = Object.fromEntries(seedProducts.map((p) => [p.sku, p.stock]));
+    expect(
+      await checkInvariants({
+        db: database.db,
+        initialStock,
+        transitions: createOrderSaga({
+          paymentTimeoutMs: 1,
+          refundTimeoutMs: 1,
+          maxRefundRequests: 1,
+        }).transitions,
+      }),
+    ).toEqual([]);
+  }, 240_000);
+});
