@@ -11,6 +11,7 @@ import {
   type DomainEvent,
   type EncodedMessage,
   encodeEvent,
+  routedCopies,
 } from '@orders/events';
 import {
   createTopology,
@@ -248,9 +249,10 @@ describe('analytics-loader', () => {
 
   it('through the emulator: what producers publish reaches the warehouse by push', async () => {
     const events = oneOfEachType().slice(0, 2);
-    await createPubSubBus(
+    const outcomes = await createPubSubBus(
       createPublisher({ projectId, emulatorHost: process.env.PUBSUB_EMULATOR_HOST! }),
-    ).publish(events);
+    ).publish(routedCopies(events));
+    expect(outcomes.filter((outcome) => !outcome.published)).toEqual([]);
     const deadline = Date.now() + 20_000;
     let audit = await warehouse.auditEvents({ orderIds: [events[0]!.subject] });
     while (audit.length < 2 && Date.now() < deadline) {

@@ -179,10 +179,11 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
       // Timed, to tell what publishing after commit costs each event.
       const timing = { publishMs: 0, afterCommitMs: 0 };
       const timedBus: EventBus = {
-        async publish(events) {
+        async publish(copies) {
           const started = performance.now();
-          await bus.publish(events);
+          const outcomes = await bus.publish(copies);
           timing.publishMs += performance.now() - started;
+          return outcomes;
         },
       };
       const outbox = createOutbox(db, timedBus, (error) => publishFailures.push(error));
@@ -221,9 +222,11 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
     const recorded = new Set<string>();
     const variants = {
       recording: variant({
-        publish: async (events) => {
-          for (const event of events) recorded.add(`${event.type} ${event.causationId}`);
-        },
+        publish: async (copies) =>
+          copies.map((copy) => {
+            recorded.add(`${copy.event.type} ${copy.event.causationId}`);
+            return { ...copy, published: true };
+          }),
       }),
       emulator: variant(createPubSubBus(publisher)),
     };

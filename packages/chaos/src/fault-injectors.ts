@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from '@orders/db';
-import type { Envelope, EventBus } from '@orders/events';
+import { type Envelope, type EventBus, routedCopies } from '@orders/events';
 import { type Kysely, sql } from 'kysely';
 import { type FaultCounts, seededRandom, seededUuid } from './fault-plan';
 
@@ -72,7 +72,11 @@ export function injectRepublishes(
       order by md5(id::text || ${String(random())}) limit 2`.execute(options.db);
     if (rows.length === 0) return;
     const events = rows.map((row) => row.event);
-    await Promise.all([options.bus.publish(events), options.bus.publish(events)]);
+    const copies = routedCopies(events);
+    const outcomes = await Promise.all([options.bus.publish(copies), options.bus.publish(copies)]);
+    const errors = outcomes.flat().flatMap((outcome) => (outcome.published ? [] : [outcome.error]));
+    if (errors.length > 0)
+      throw new AggregateError(errors, `${errors.length} republished copies refused`);
     options.faults.republish += events.length;
   });
 }

@@ -65,7 +65,17 @@ interface OutboxTable {
   event: JSONColumnType<Record<string, unknown>>;
   /** When the row was inserted (clock_timestamp(), not its transaction's start). */
   created_at: CreatedAt;
+  /** Set once every topic of its type's routes has taken the event. */
   sent_at: Date | null;
+  /** While unsent: the topics of its routes that have taken it (the relay leaves them out). */
+  published_topics: ColumnType<string[], string[] | undefined, string[]>;
+  /** Relay attempts a route refused, the last refusal, and when the relay tries again. */
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+  next_attempt_at: Date | null;
+  /** A row that can never be published (unknown type, invalid envelope): the relay skips it. */
+  set_aside_at: Date | null;
+  set_aside_reason: string | null;
 }
 
 export interface StoredResponse {

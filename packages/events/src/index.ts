@@ -15,8 +15,8 @@ export {
   type EventOrigin,
   envelopeSchema,
 } from './envelope';
-export type { EventBus } from './event-bus';
-export { InvalidEventError } from './invalid-event-error';
+export { type CopyOutcome, type EventBus, type EventCopy, routedCopies } from './event-bus';
+export { describeIssues, InvalidEventError } from './invalid-event-error';
 export { eventJsonSchemas } from './json-schemas';
 export { currencySchema, minorUnitsSchema, toMinorUnits } from './money';
 export {
@@ -33,6 +33,7 @@ export {
   type FunctionName,
   functions,
   routes,
+  routesOf,
   type TopicName,
   type Trigger,
   topics,

@@ -45,6 +45,11 @@ export const routes: Record<EventType, readonly TopicName[]> = {
   OrderCancelled: ['analytics'],
 };
 
+/** The topics events of `type` route to; undefined for a type the catalog does not know. */
+export function routesOf(type: string): readonly TopicName[] | undefined {
+  return Object.hasOwn(routes, type) ? routes[type as EventType] : undefined;
+}
+
 export type Trigger = { kind: 'http' } | { kind: 'topic'; topic: TopicName };
 
 /** Every deployable function: its workspace under `functions/`, entry point and trigger. */

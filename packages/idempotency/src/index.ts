@@ -8,4 +8,13 @@ export {
   requestFingerprint,
 } from './idempotency-key-store';
 export { claimEvent } from './inbox';
-export { createOutbox, type Outbox, outboxInsert, outboxRows } from './outbox';
+export {
+  createOutbox,
+  type FailingRoute,
+  type Outbox,
+  outboxInsert,
+  outboxRows,
+  type RelayOptions,
+  type RelayReport,
+  type SetAsideRow,
+} from './outbox';

@@ -1,5 +1,16 @@
 import type { Database } from '@orders/db';
-import type { Envelope, EventBus } from '@orders/events';
+import {
+  type CopyOutcome,
+  describeIssues,
+  type Envelope,
+  type EventBus,
+  type EventCopy,
+  envelopeSchema,
+  routedCopies,
+  routes,
+  routesOf,
+  type TopicName,
+} from '@orders/events';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 
 export interface Outbox {
@@ -10,16 +21,60 @@ export interface Outbox {
    */
   write(trx: Kysely<Database>, events: readonly Envelope[]): Promise<void>;
   /**
-   * Publishes events whose rows have committed and marks them sent. Never throws: a failed
-   * publish leaves the rows unsent for the relay, and reports false.
+   * Publishes events whose rows have committed, each copy (event, topic of its routes) on its
+   * own, and records what went: an event every route took is marked sent; one that a route
+   * refused keeps the routes that took it, and the relay publishes the rest. Never throws:
+   * reports false when anything is left to the relay.
    */
   publishCommitted(events: readonly Envelope[]): Promise<boolean>;
   /**
-   * Publishes rows left unsent (a crash or failed publish after commit), oldest first.
-   * Safe to run concurrently: each batch locks its rows with `FOR UPDATE SKIP LOCKED`.
-   * Returns how many rows it published.
+   * Publishes what rows left unsent still owe (a crash or a refused route after commit),
+   * oldest first, each copy on its own: a route that refuses holds back its own copies only,
+   * and its rows wait (backing off) while the rows behind them go on. A row that can never be
+   * published is set aside. Safe to run concurrently: each batch locks its rows with
+   * `FOR UPDATE SKIP LOCKED`. Throws only when the database fails.
    */
-  relay(options?: { batchSize?: number; minAgeMs?: number }): Promise<number>;
+  relay(options?: RelayOptions): Promise<RelayReport>;
+}
+
+export interface RelayOptions {
+  /** Rows younger than this (since their insert) are left to their writer; default 5 s. */
+  minAgeMs?: number;
+  /** The most rows one run handles (sent, deferred or set aside); default 1,000. */
+  maxRows?: number;
+  /** Rows per transaction; default 100. */
+  batchSize?: number;
+  /** The longest a refused row waits before it is tried again; default 5 min. */
+  maxBackoffMs?: number;
+}
+
+export interface RelayReport {
+  /** Rows every route of their type has now taken: marked sent. */
+  sent: number;
+  /** Copies published. */
+  copies: number;
+  /** Rows a route refused (or would have: it refused an earlier copy), to be tried again later. */
+  deferred: number;
+  /** Each topic that refused a copy in this run, and how many rows now wait for it. */
+  failingRoutes: FailingRoute[];
+  /** Rows set aside in this run: they can never be published. */
+  setAside: SetAsideRow[];
+}
+
+export interface FailingRoute {
+  topic: TopicName;
+  /** The HTTP status of the refusal; absent when there was no answer. */
+  status?: number;
+  error: string;
+  /** Unsent rows whose type routes to the topic and that it has not taken. */
+  waiting: number;
+}
+
+export interface SetAsideRow {
+  id: string;
+  reason: string;
+  type?: string;
+  correlationId?: string;
 }
 
 /** The rows that carry `events`, for callers that write them inside a larger statement. */
@@ -36,10 +91,18 @@ export function outboxInsert(events: readonly Envelope[]): RawBuilder<unknown> {
   return sql`insert into outbox (id, event) values ${sql.join(rows)}`;
 }
 
+/**
+ * `onPublishError` hears of each topic that refused copies after commit (with the events it
+ * refused), and of a failure to record what went (no topic).
+ */
 export function createOutbox(
   db: Kysely<Database>,
   bus: EventBus,
-  onPublishError: (error: unknown, events: readonly Envelope[]) => void = () => {},
+  onPublishError: (
+    error: unknown,
+    events: readonly Envelope[],
+    topic?: TopicName,
+  ) => void = () => {},
 ): Outbox {
   // WARNING: the mark commits without waiting for its WAL flush (synchronous_commit off for
   // this statement's transaction only): a mark lost in a server crash only makes the relay
@@ -56,51 +119,284 @@ export function createOutbox(
   // the previous one runs; each caller still waits for its own rows.
   const markCommittedSent = groupedCalls((ids: string[]) => markSent(db, ids));
 
+  /** Adds the topics that took an event to its row, which the relay then leaves out. */
+  async function markPublishedTopics(taken: { id: string; topics: TopicName[] }[]) {
+    await sql`
+      update outbox o
+      set published_topics = array(select distinct unnest(o.published_topics || u.topics))
+      from jsonb_to_recordset(${JSON.stringify(taken)}::jsonb) as u (id uuid, topics text[])
+      where o.id = u.id and o.sent_at is null`.execute(db);
+  }
+
+  async function publishCommitted(events: readonly Envelope[]): Promise<boolean> {
+    if (events.length === 0) return true;
+    try {
+      const outcomes = await bus.publish(routedCopies(events));
+      const refused = outcomes.filter((outcome) => !outcome.published);
+      for (const [topic, failures] of groupBy(refused, (outcome) => outcome.topic)) {
+        onPublishError(
+          (failures[0] as { error: unknown }).error,
+          failures.map((failure) => failure.event),
+          topic,
+        );
+      }
+      const refusedIds = new Set(refused.map((outcome) => outcome.event.id));
+      const complete = events.filter(
+        (event) => !refusedIds.has(event.id) && (routesOf(event.type)?.length ?? 0) > 0,
+      );
+      const partial = [...groupBy(outcomes, (outcome) => outcome.event.id)]
+        .filter(([id]) => refusedIds.has(id))
+        .map(([id, copies]) => ({
+          id,
+          topics: copies.filter((copy) => copy.published).map((copy) => copy.topic),
+        }))
+        .filter((taken) => taken.topics.length > 0);
+      await Promise.all([
+        complete.length > 0 ? markCommittedSent(complete.map((event) => event.id)) : undefined,
+        partial.length > 0 ? markPublishedTopics(partial) : undefined,
+      ]);
+      return complete.length === events.length;
+    } catch (error) {
+      onPublishError(error, events);
+      return false;
+    }
+  }
+
+  async function relay({
+    minAgeMs = 5_000,
+    maxRows = 1_000,
+    batchSize = 100,
+    maxBackoffMs = 300_000,
+  }: RelayOptions = {}): Promise<RelayReport> {
+    const report: RelayReport = {
+      sent: 0,
+      copies: 0,
+      deferred: 0,
+      failingRoutes: [],
+      setAside: [],
+    };
+    // What this run learned of each topic: one that refused is not tried again in this run
+    // (one probe per failing topic), one that took a copy is no longer probed.
+    const run: RunState = { failing: new Map(), healthy: new Set() };
+    let handled = 0;
+    while (handled < maxRows) {
+      const limit = Math.min(batchSize, maxRows - handled);
+      const count = await db
+        .transaction()
+        .execute((trx) =>
+          relayBatch(trx, { limit, minAgeMs, maxBackoffSeconds: maxBackoffMs / 1000 }, run, report),
+        );
+      handled += count;
+      if (count < limit) break;
+    }
+    for (const [topic, error] of run.failing) {
+      report.failingRoutes.push({
+        topic,
+        ...(statusOf(error) === undefined ? {} : { status: statusOf(error) }),
+        error: messageOf(error),
+        waiting: await countWaiting(topic),
+      });
+    }
+    return report;
+  }
+
+  async function relayBatch(
+    trx: Kysely<Database>,
+    options: { limit: number; minAgeMs: number; maxBackoffSeconds: number },
+    run: RunState,
+    report: RelayReport,
+  ): Promise<number> {
+    // Rows younger than minAgeMs are normally being published by their writer.
+    const rows = await trx
+      .selectFrom('outbox')
+      .select(['id', 'event', 'published_topics'])
+      .where('sent_at', 'is', null)
+      .where('set_aside_at', 'is', null)
+      .where(
+        'created_at',
+        '<=',
+        sql<Date>`now() - make_interval(secs => ${options.minAgeMs / 1000})`,
+      )
+      .where((eb) =>
+        eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', sql<Date>`now()`)]),
+      )
+      .orderBy('created_at')
+      .limit(options.limit)
+      .forUpdate()
+      .skipLocked()
+      .execute();
+    if (rows.length === 0) return 0;
+
+    const plans = rows.map((row) => ({ row, ...planOf(row.event) }));
+    const owed = plans.flatMap(({ row, event, topics }) =>
+      event && topics
+        ? topics
+            .filter((topic) => !row.published_topics.includes(topic))
+            .map((topic): EventCopy => ({ event, topic }))
+        : [],
+    );
+    const outcomes = await publishProbingFirst(owed, run);
+    report.copies += outcomes.filter((outcome) => outcome.published).length;
+
+    const updates = plans.map(({ row, event, topics, setAside }) => {
+      if (setAside !== undefined || !event || !topics) {
+        report.setAside.push({
+          id: row.id,
+          reason: setAside ?? 'no routes',
+          ...describedBy(row.event),
+        });
+        return { id: row.id, published_topics: row.published_topics, set_aside_reason: setAside };
+      }
+      const taken = new Set(row.published_topics);
+      for (const outcome of outcomes) {
+        if (outcome.event === event && outcome.published) taken.add(outcome.topic);
+      }
+      const missing = topics.find((topic) => !taken.has(topic));
+      if (missing === undefined) report.sent++;
+      else report.deferred++;
+      const failure = missing === undefined ? undefined : run.failing.get(missing);
+      return {
+        id: row.id,
+        published_topics: [...taken],
+        sent: missing === undefined,
+        error:
+          missing === undefined
+            ? undefined
+            : `${missing}: ${failure === undefined ? 'not published' : messageOf(failure)}`.slice(
+                0,
+                1000,
+              ),
+      };
+    });
+    await sql`
+      update outbox o set
+        published_topics = u.published_topics,
+        sent_at = case when u.sent then now() end,
+        attempts = o.attempts + (u.error is not null)::int,
+        last_error = coalesce(u.error, o.last_error),
+        next_attempt_at = case when u.error is not null
+          then clock_timestamp()
+            + least(power(2, o.attempts + 1), ${options.maxBackoffSeconds}::float8) * interval '1 second'
+          else o.next_attempt_at end,
+        set_aside_at = case when u.set_aside_reason is not null then now() end,
+        set_aside_reason = u.set_aside_reason
+      from jsonb_to_recordset(${JSON.stringify(updates)}::jsonb)
+        as u (id uuid, published_topics text[], sent boolean, error text, set_aside_reason text)
+      where o.id = u.id`.execute(trx);
+    return rows.length;
+  }
+
+  /**
+   * Publishes `copies` except those to topics that refused earlier in this run; a topic not
+   * yet heard from in this run gets one copy first, and the rest only if it took that one.
+   */
+  async function publishProbingFirst(
+    copies: readonly EventCopy[],
+    run: RunState,
+  ): Promise<CopyOutcome[]> {
+    const first: EventCopy[] = [];
+    const later: EventCopy[] = [];
+    const probed = new Set<TopicName>();
+    for (const copy of copies) {
+      if (run.failing.has(copy.topic)) continue;
+      if (run.healthy.has(copy.topic)) first.push(copy);
+      else if (probed.has(copy.topic)) later.push(copy);
+      else {
+        probed.add(copy.topic);
+        first.push(copy);
+      }
+    }
+    const outcomes = await publishLearning(first, run);
+    return [
+      ...outcomes,
+      ...(await publishLearning(
+        later.filter((copy) => !run.failing.has(copy.topic)),
+        run,
+      )),
+    ];
+  }
+
+  async function publishLearning(copies: EventCopy[], run: RunState): Promise<CopyOutcome[]> {
+    if (copies.length === 0) return [];
+    const outcomes = await bus.publish(copies);
+    for (const outcome of outcomes) {
+      if (outcome.published) run.healthy.add(outcome.topic);
+      else if (!run.failing.has(outcome.topic)) run.failing.set(outcome.topic, outcome.error);
+    }
+    return outcomes;
+  }
+
+  async function countWaiting(topic: TopicName): Promise<number> {
+    const types = Object.entries(routes)
+      .filter(([, topics]) => topics.includes(topic))
+      .map(([type]) => type);
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from outbox
+      where sent_at is null and set_aside_at is null
+        and event->>'type' = any(${types}::text[]) and not (${topic} = any(published_topics))`.execute(
+      db,
+    );
+    return rows[0]!.n;
+  }
+
   return {
     async write(trx, events) {
       if (events.length > 0) await outboxInsert(events).execute(trx);
     },
-
-    async publishCommitted(events) {
-      if (events.length === 0) return true;
-      try {
-        await bus.publish(events);
-        await markCommittedSent(events.map((event) => event.id));
-        return true;
-      } catch (error) {
-        onPublishError(error, events);
-        return false;
-      }
-    },
-
-    async relay({ batchSize = 100, minAgeMs = 5_000 } = {}) {
-      let published = 0;
-      for (;;) {
-        const count = await db.transaction().execute(async (trx) => {
-          // Rows younger than minAgeMs are normally being published by their writer.
-          const rows = await trx
-            .selectFrom('outbox')
-            .select(['id', 'event'])
-            .where('sent_at', 'is', null)
-            .where('created_at', '<=', sql<Date>`now() - make_interval(secs => ${minAgeMs / 1000})`)
-            .orderBy('created_at')
-            .limit(batchSize)
-            .forUpdate()
-            .skipLocked()
-            .execute();
-          if (rows.length === 0) return 0;
-          await bus.publish(rows.map((row) => row.event as unknown as Envelope));
-          await markSent(
-            trx,
-            rows.map((row) => row.id),
-          );
-          return rows.length;
-        });
-        published += count;
-        if (count < batchSize) return published;
-      }
-    },
+    publishCommitted,
+    relay,
   };
+}
+
+interface RunState {
+  failing: Map<TopicName, unknown>;
+  healthy: Set<TopicName>;
+}
+
+/** What a stored row owes: its copies, or why it can never be published. */
+function planOf(stored: unknown): {
+  event?: Envelope;
+  topics?: readonly TopicName[];
+  setAside?: string;
+} {
+  const parsed = envelopeSchema.safeParse(stored);
+  if (!parsed.success) {
+    return { setAside: `invalid envelope: ${describeIssues(parsed.error.issues)}` };
+  }
+  const topics = routesOf(parsed.data.type);
+  if (!topics) return { setAside: `unknown event type ${parsed.data.type}` };
+  if (topics.length === 0) return { setAside: `no routes for ${parsed.data.type}` };
+  // The stored envelope is published as it is.
+  return { event: stored as Envelope, topics };
+}
+
+/** The type and correlation id of a stored row, as far as it has them. */
+function describedBy(stored: unknown): { type?: string; correlationId?: string } {
+  const { type, correlationId } = (stored ?? {}) as Record<string, unknown>;
+  return {
+    ...(typeof type === 'string' ? { type } : {}),
+    ...(typeof correlationId === 'string' ? { correlationId } : {}),
+  };
+}
+
+/** The HTTP status a publisher's error carries, if any (the REST publisher's `PublishError`). */
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { status?: unknown } | null)?.status;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const group = groups.get(key(item));
+    if (group) group.push(item);
+    else groups.set(key(item), [item]);
+  }
+  return groups;
 }
 
 /**

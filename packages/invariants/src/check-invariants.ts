@@ -83,7 +83,7 @@ async function readSnapshot(db: Kysely<Database>) {
         .orderBy('saga_id')
         .orderBy('version')
         .execute(),
-      outbox: (await trx.selectFrom('outbox').select(['id', 'event', 'sent_at']).execute()).map(
+      outbox: (await trx.selectFrom('outbox').select(['id', 'event', 'sent_at', 'set_aside_reason']).execute()).map(
         (row) => ({ ...row, event: row.event as unknown as Envelope }),
       ),
       handled: await trx.selectFrom('processed_events').select(['consumer', 'event_id']).execute(),
@@ -160,8 +160,11 @@ function findViolations(snapshot: Snapshot, inputs: InvariantInputs): Violation[
   //    (analytics is checked through the warehouse), unless dead-lettered there.
   const handled = new Set(snapshot.handled.map((row) => `${row.consumer}:${row.event_id}`));
   const deadLettered = new Set(letters.map((letter) => `${letter.topic}:${letter.eventId}`));
-  for (const { id, event, sent_at } of snapshot.outbox) {
-    if (sent_at === null) report(6, event.subject, `event ${id} (${event.type}) never published`);
+  for (const { id, event, sent_at, set_aside_reason } of snapshot.outbox) {
+    if (sent_at === null) {
+      const setAside = set_aside_reason ? ` (set aside: ${set_aside_reason})` : '';
+      report(6, event.subject, `event ${id} (${event.type}) never published${setAside}`);
+    }
     for (const topic of routes[event.type as keyof typeof routes] ?? []) {
       if (topic === 'analytics') continue;
       const { consumer } = topics[topic];

@@ -257,7 +257,7 @@ describe('the order saga on PostgreSQL', () => {
         published.push(...events);
         return true;
       },
-      relay: async () => 0,
+      relay: async () => ({ sent: 0, copies: 0, deferred: 0, failingRoutes: [], setAside: [] }),
     };
     expect((await engine.wakeDue({ outbox, log })).woken).toBeGreaterThanOrEqual(1);
     expect(await orderRow(placed.data.orderId)).toEqual({

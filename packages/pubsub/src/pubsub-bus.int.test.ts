@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createEvent, decodeMessage } from '@orders/events';
+import { createEvent, decodeMessage, routedCopies } from '@orders/events';
 import { createTopology, pullMessages, testProjectId } from '@orders/local-stack';
 import { createPubSubDeadLetters } from './dead-letters';
-import { createPublisher } from './publisher';
+import { createPublisher, PublishError } from './publisher';
 import { createPubSubBus } from './pubsub-bus';
 import { createPubSubClient } from './pubsub-client';
 
@@ -38,7 +38,14 @@ describe('createPubSubBus', () => {
       origin,
     );
 
-    await createPubSubBus(publisher()).publish([requested, confirmed]);
+    const outcomes = await createPubSubBus(publisher()).publish(
+      routedCopies([requested, confirmed]),
+    );
+    expect(outcomes.map(({ event, topic, published }) => [event.type, topic, published])).toEqual([
+      ['PaymentRequested', 'payments', true],
+      ['PaymentRequested', 'analytics', true],
+      ['OrderConfirmed', 'analytics', true],
+    ]);
 
     const [payment] = await pullMessages(pubsub, 'payments-tap', { count: 1 });
     expect(decodeMessage(payment!)).toEqual(requested);
@@ -49,6 +56,31 @@ describe('createPubSubBus', () => {
       'PaymentRequested',
     ]);
     expect(await pullMessages(pubsub, 'order-saga-tap', { count: 1, timeoutMs: 500 })).toEqual([]);
+  });
+
+  it('reports each copy: a topic that refuses fails its own copies only', async () => {
+    // A project where only analytics exists: publishes to payments are refused (404).
+    const partial = testProjectId('pubsub-bus-partial');
+    const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
+    const client = createPubSubClient({ projectId: partial, emulatorHost });
+    try {
+      await client.createTopic('analytics');
+      const orderId = randomUUID();
+      const requested = createEvent(
+        'PaymentRequested',
+        { orderId, paymentId: `pay-${orderId}`, customerId: 'c', amountMinor: 1, currency: 'EUR' },
+        { source: 'test', correlationId: randomUUID() },
+      );
+      const bus = createPubSubBus(createPublisher({ projectId: partial, emulatorHost }));
+      const [payments, analytics] = await bus.publish(routedCopies([requested]));
+      expect(payments).toMatchObject({ topic: 'payments', published: false });
+      const error = (payments as { error: unknown }).error;
+      expect(error).toBeInstanceOf(PublishError);
+      expect((error as PublishError).status).toBe(404);
+      expect(analytics).toEqual({ event: requested, topic: 'analytics', published: true });
+    } finally {
+      await client.close();
+    }
   });
 });
 

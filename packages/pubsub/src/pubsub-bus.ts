@@ -1,28 +1,32 @@
-import { type EventBus, encodeEvent, routes } from '@orders/events';
+import { type EncodedMessage, type Envelope, type EventBus, encodeEvent } from '@orders/events';
 import type { Publisher } from './publisher';
 
 /**
- * Publishes each event to every topic its type routes to, with the order id as ordering key
- * (see `createPublisher` for how calls are grouped).
+ * Publishes each copy to its topic, with the order id as ordering key (see `createPublisher`
+ * for how calls are grouped per topic): a topic that refuses its calls fails its own copies
+ * only, each outcome carrying the publisher's error (a `PublishError` with the HTTP status).
  */
 export function createPubSubBus(publisher: Publisher): EventBus {
   return {
-    async publish(events) {
+    async publish(copies) {
+      // An event routed to two topics is encoded once.
+      const encoded = new Map<Envelope, EncodedMessage>();
+      const messageOf = (event: Envelope) => {
+        let message = encoded.get(event);
+        if (!message) {
+          message = encodeEvent(event);
+          encoded.set(event, message);
+        }
+        return message;
+      };
       const results = await Promise.allSettled(
-        events.flatMap((event) => {
-          const message = encodeEvent(event);
-          return routes[event.type as keyof typeof routes].map((topic) =>
-            publisher.publish(topic, message),
-          );
-        }),
+        copies.map((copy) => publisher.publish(copy.topic, messageOf(copy.event))),
       );
-      const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failures.length > 0) {
-        throw new AggregateError(
-          failures.map((failure) => failure.reason),
-          `${failures.length} of ${results.length} publishes failed`,
-        );
-      }
+      return results.map((result, index) =>
+        result.status === 'fulfilled'
+          ? { ...copies[index]!, published: true }
+          : { ...copies[index]!, published: false, error: result.reason },
+      );
     },
   };
 }

@@ -185,7 +185,7 @@ export function createConsumer(
  * throws to stderr as plain text; this error's stack is one line, since the details are
  * already in the structured log entry above it.
  */
-export class RedeliveryRequestedError extends Error {
+class RedeliveryRequestedError extends Error {
   override readonly name = 'RedeliveryRequestedError';
   constructor(cause: unknown) {
     super('handling failed; Pub/Sub will redeliver', { cause });

@@ -12,7 +12,7 @@ function recordingOutbox(calls: string[]): Outbox {
       calls.push(`publish ${events.map((event) => event.id).join(',')}`);
       return true;
     },
-    relay: async () => 0,
+    relay: async () => ({ sent: 0, copies: 0, deferred: 0, failingRoutes: [], setAside: [] }),
   };
 }
 

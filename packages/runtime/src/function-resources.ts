@@ -46,9 +46,10 @@ export function createFunctionResources(
     emulatorHost: config.PUBSUB_EMULATOR_HOST,
   });
   const outbox = crashBeforePublish(
-    createOutbox(db, createPubSubBus(publisher), (error, events) =>
+    createOutbox(db, createPubSubBus(publisher), (error, events, topic) =>
       logger.warn('publish failed; the outbox relay will retry', {
         error,
+        ...(topic ? { topic } : {}),
         eventIds: events.map((event) => event.id),
         correlationId: events[0]?.correlationId,
       }),

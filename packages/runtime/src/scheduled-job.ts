@@ -1,23 +1,24 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { RedeliveryRequestedError } from './consumer';
 import { type Logger, traceFields } from './logger';
-import { isRetryable } from './retryable';
 
 /**
  * The wrapper of a function that Cloud Scheduler triggers through a topic: the message is
- * only a tick, so there is nothing to decode. A run logs what `run` reports; a failure
- * answers 500 so that Pub/Sub delivers the tick again.
+ * only a tick, so there is nothing to decode. The steps are independent and run together:
+ * each runs whatever the others do, a step that fails is logged at error and reported as
+ * failed, and the tick is acknowledged all the same (the next tick tries again; a tick
+ * redelivered with backoff would only pile up on the schedule). A run logs what each step
+ * reports.
  */
 export function createScheduledJob({
   name,
   projectId,
   logger,
-  run,
+  steps,
 }: {
   name: string;
   projectId: string;
   logger: Logger;
-  run(log: Logger): Promise<Record<string, unknown>>;
+  steps: Record<string, (log: Logger) => Promise<unknown>>;
 }) {
   return async (cloudEvent: CloudEvent<unknown>): Promise<void> => {
     const log = logger.child({
@@ -25,19 +26,38 @@ export function createScheduledJob({
       ...traceFields({ traceparent: cloudEvent.traceparent }, projectId),
     });
     const started = performance.now();
-    try {
-      const report = await run(log);
-      // A tick that found nothing to do is only worth a debug line.
-      const worked = Object.values(report).some((value) => typeof value === 'number' && value > 0);
-      log[worked ? 'info' : 'debug'](`${name} done`, {
-        ...report,
-        durationMs: Math.round(performance.now() - started),
+    const names = Object.keys(steps);
+    const results = await Promise.allSettled(names.map((step) => steps[step]!(log)));
+    const report: Record<string, unknown> = {};
+    results.forEach((result, index) => {
+      const step = names[index]!;
+      if (result.status === 'fulfilled') {
+        report[step] = result.value;
+        return;
+      }
+      log.error(`${name} step ${step} failed; the next tick tries again`, {
+        step,
+        error: result.reason,
       });
-    } catch (error) {
-      log[isRetryable(error) ? 'warn' : 'error'](`${name} failed; Pub/Sub will redeliver`, {
-        error,
-      });
-      throw new RedeliveryRequestedError(error);
-    }
+      report[step] = { failed: errorMessage(result.reason) };
+    });
+    // A tick that found nothing to do is only worth a debug line.
+    const failed = results.some((result) => result.status === 'rejected');
+    log[failed ? 'warn' : worked(report) ? 'info' : 'debug'](`${name} done`, {
+      ...report,
+      durationMs: Math.round(performance.now() - started),
+    });
   };
+}
+
+/** Whether a report counts anything done: a positive number or a non-empty list anywhere. */
+function worked(value: unknown): boolean {
+  if (typeof value === 'number') return value > 0;
+  if (Array.isArray(value)) return value.length > 0;
+  if (typeof value === 'object' && value !== null) return Object.values(value).some(worked);
+  return false;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -7,5 +7,20 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     -- writer that held its transaction a while (across a provider call) and inserts its
     -- outbox rows in its last statement commits rows that look as young as they are.
     alter table outbox alter column created_at set default clock_timestamp();
+
+    -- Progress per copy (event, topic): the topics of its routes that took an unsent event,
+    -- so a route that refuses holds back its own copies only; sent_at once every route has.
+    -- A refused row waits (attempts, last_error, next_attempt_at) while the rows behind go
+    -- on; a row that can never be published (unknown type, invalid envelope) is set aside.
+    alter table outbox
+      add column published_topics text[] not null default '{}',
+      add column attempts integer not null default 0,
+      add column last_error text,
+      add column next_attempt_at timestamptz,
+      add column set_aside_at timestamptz,
+      add column set_aside_reason text,
+      add check ((set_aside_at is null) = (set_aside_reason is null));
+    drop index outbox_unsent;
+    create index outbox_unsent on outbox (created_at) where sent_at is null and set_aside_at is null;
   `.execute(db);
 }
