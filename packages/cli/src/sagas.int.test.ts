@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
+import type { StalledOrder } from '@orders/orders';
 import { createOrderSagaEngine, insertPlacedOrder, type OrderSagaEngine } from '@orders/orders';
 import { createLogger } from '@orders/runtime';
 import { paymentIdOf } from '@orders/sagas';
@@ -33,7 +34,7 @@ let parkedAt: string;
 
 /** The sagas the tests drive, by what became of them. */
 const orders: Record<
-  'confirmed' | 'outOfStock' | 'parked' | 'waiting',
+  'confirmed' | 'outOfStock' | 'parked' | 'waiting' | 'stalled',
   DomainEvent<'OrderPlaced'>
 > = {} as never;
 
@@ -145,6 +146,14 @@ beforeAll(async () => {
 
   orders.waiting = await place([tea(1)]);
   expect(await deliver(orders.waiting)).toBe('AWAITING_PAYMENT');
+
+  // Published (its outbox row is sent), then dead-lettered: it never reached the saga.
+  orders.stalled = await place([tea(1)]);
+  await database.db
+    .updateTable('outbox')
+    .set({ sent_at: new Date() })
+    .where('id', '=', orders.stalled.id)
+    .execute();
 });
 
 afterAll(async () => {
@@ -348,6 +357,124 @@ describe('pnpm sagas', () => {
         /reading the database at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1/,
       );
       expect(down.stderr).not.toContain('secret');
+    },
+    cliTestTimeoutMs,
+  );
+
+  it(
+    'lists the orders placed long ago that have no saga, and re-drives one on purpose',
+    async () => {
+      const { orderId } = orders.stalled.data;
+      const outboxRow = () =>
+        database.db
+          .selectFrom('outbox')
+          .select(['sent_at', 'published_topics', 'next_attempt_at'])
+          .where('id', '=', orders.stalled.id)
+          .executeTakeFirstOrThrow();
+      const redriveRows = () =>
+        database.db
+          .selectFrom('order_redrives')
+          .selectAll()
+          .where('order_id', '=', orderId)
+          .execute();
+
+      const listed = await sagas(['stalled', '--json']);
+      expect(listed.code).toBe(0);
+      const stalled = JSON.parse(listed.stdout) as StalledOrder[];
+      expect(stalled).toEqual([
+        {
+          orderId,
+          correlationId: orders.stalled.correlationId,
+          placedAt: orders.stalled.occurredAt,
+          ageSeconds: expect.any(Number),
+          redrives: 0,
+          lastRedriveAt: null,
+        },
+      ]);
+      expect(stalled[0]!.ageSeconds).toBeGreaterThan(900);
+
+      const table = await sagas(['stalled']);
+      expect(table.code).toBe(0);
+      const lines = table.stdout.trimEnd().split('\n');
+      expect(lines[0]).toMatch(/^ORDER ID +PLACED AT +AGE +RE-DRIVES +CORRELATION ID$/);
+      expect(lines.slice(1)).toEqual([expect.stringContaining(orderId), '1 stalled order']);
+      const [id, placedAt, , redrives, correlationId] = lines[1]!.trim().split(/ {2,}/);
+      expect({ id, placedAt, redrives, correlationId }).toEqual({
+        id: orderId,
+        placedAt: orders.stalled.occurredAt,
+        redrives: '0',
+        correlationId: orders.stalled.correlationId,
+      });
+
+      const dry = await sagas(['redrive', orderId, '--dry-run']);
+      expect(dry.code).toBe(0);
+      expect(dry.stdout).toBe(
+        `would re-drive order ${orderId}: publish its OrderPlaced ${orders.stalled.id} again to order-saga (re-drives so far: 0)\n`,
+      );
+      expect((await outboxRow()).sent_at).not.toBeNull();
+      expect(await redriveRows()).toEqual([]);
+
+      const done = await sagas(['redrive', orderId]);
+      expect(done.code).toBe(0);
+      expect(done.stdout).toBe(
+        `re-drove order ${orderId}: its OrderPlaced ${orders.stalled.id} goes to order-saga again at the next housekeeping tick (re-drive 1)\n`,
+      );
+      // The saga's route is unsent again, the others stay sent; the relay takes it at once.
+      expect(await outboxRow()).toEqual({
+        sent_at: null,
+        published_topics: ['analytics'],
+        next_attempt_at: null,
+      });
+      expect(await redriveRows()).toEqual([
+        expect.objectContaining({ order_id: orderId, attempts: 1 }),
+      ]);
+      const after = JSON.parse((await sagas(['stalled', '--json'])).stdout) as StalledOrder[];
+      expect(after).toEqual([
+        expect.objectContaining({ orderId, redrives: 1, lastRedriveAt: expect.any(String) }),
+      ]);
+    },
+    cliTestTimeoutMs,
+  );
+
+  it(
+    'refuses to re-drive an order that has a saga, is not PLACED or does not exist (1), and a wrong command line (2)',
+    async () => {
+      // Cancelled by hand, with no saga: not PLACED.
+      const cancelled = await place([tea(1)]);
+      await database.db
+        .updateTable('orders')
+        .set({ status: 'CANCELLED' })
+        .where('id', '=', cancelled.data.orderId)
+        .execute();
+      const missing = randomUUID();
+      const confirmedId = orders.confirmed.data.orderId;
+      const [withSaga, notPlaced, absent, noId, stalledDry, listDry] = await Promise.all([
+        sagas(['redrive', confirmedId]),
+        sagas(['redrive', cancelled.data.orderId]),
+        sagas(['redrive', missing]),
+        sagas(['redrive']),
+        sagas(['stalled', '--dry-run']),
+        sagas(['list', '--dry-run']),
+      ]);
+      expect(withSaga).toMatchObject({ code: 1, stdout: '' });
+      expect(withSaga.stderr).toContain(
+        `order ${confirmedId} has a saga (CONFIRMED): it needs no re-drive (pnpm sagas show ${confirmedId})`,
+      );
+      expect(notPlaced).toMatchObject({ code: 1, stdout: '' });
+      expect(notPlaced.stderr).toContain(
+        `order ${cancelled.data.orderId} is CANCELLED, not PLACED: nothing to re-drive`,
+      );
+      expect(absent).toMatchObject({ code: 1, stdout: '' });
+      expect(absent.stderr).toContain(`no order ${missing}`);
+      expect(await database.db.selectFrom('order_redrives').select('order_id').execute()).toEqual([
+        { order_id: orders.stalled.data.orderId },
+      ]);
+      for (const usage of [noId, stalledDry, listDry]) {
+        expect(usage).toMatchObject({ code: 2, stdout: '' });
+        expect(usage.stderr).toContain('usage: pnpm sagas');
+      }
+      expect(noId.stderr).toContain('redrive takes one order id');
+      expect(stalledDry.stderr).toContain('--dry-run applies to redrive only');
     },
     cliTestTimeoutMs,
   );
