@@ -1,7 +1,13 @@
 import * as functions from '@google-cloud/functions-framework';
 import { functions as declared } from '@orders/events';
 import { purgeExpiredKeys, type RelayReport } from '@orders/idempotency';
-import { createOrderSagaEngine, orderSagaConfigSchema, orderSagaOptions } from '@orders/orders';
+import {
+  createOrderSagaEngine,
+  orderSagaConfigSchema,
+  orderSagaOptions,
+  redriveStalledOrders,
+  type StalledOrdersReport,
+} from '@orders/orders';
 import {
   createFunctionResources,
   createScheduledJob,
@@ -19,6 +25,10 @@ const config = parseConfig(
     OUTBOX_RELAY_MAX_ROWS: z.coerce.number().int().min(1).default(1_000),
     /** The longest an outbox row that a route refused waits before the relay tries it again. */
     OUTBOX_RELAY_MAX_BACKOFF_SECONDS: z.coerce.number().positive().default(300),
+    /** An order PLACED this long ago with no saga is driven again (its OrderPlaced, to the saga). */
+    STALLED_ORDER_SECONDS: z.coerce.number().positive().default(900),
+    /** Re-drives of a stalled order, STALLED_ORDER_SECONDS apart, before it is left to an operator. */
+    MAX_ORDER_REDRIVES: z.coerce.number().int().min(1).default(3),
   }),
 );
 const { logger, db, outbox } = createFunctionResources(name, config);
@@ -26,8 +36,9 @@ const sagas = createOrderSagaEngine(db, orderSagaOptions(config));
 
 /**
  * Each tick (Cloud Scheduler, or `pnpm dev`), independent steps: publish what outbox rows
- * still owe, wake the sagas whose deadline passed, forget expired Idempotency-Keys. Every
- * step is safe to run concurrently with another tick.
+ * still owe, wake the sagas whose deadline passed, forget expired Idempotency-Keys, drive
+ * again the orders whose OrderPlaced never reached the saga. Every step is safe to run
+ * concurrently with another tick.
  */
 functions.cloudEvent(
   declared[name].entryPoint,
@@ -47,6 +58,14 @@ functions.cloudEvent(
         ),
       deadlines: (log) => sagas.wakeDue({ outbox, log }),
       keysPurged: () => purgeExpiredKeys(db),
+      stalledOrders: async (log) =>
+        reportRedrives(
+          await redriveStalledOrders(db, {
+            stalledSeconds: config.STALLED_ORDER_SECONDS,
+            maxRedrives: config.MAX_ORDER_REDRIVES,
+          }),
+          log,
+        ),
     },
   }),
 );
@@ -71,4 +90,35 @@ function reportRelay(report: RelayReport, log: Logger) {
     failingRoutes: report.failingRoutes.map((route) => route.topic),
     setAside: report.setAside.length,
   };
+}
+
+/** Logs each re-drive, and the stalled orders left for an operator (every tick); returns counts. */
+function reportRedrives({ redriven, leftForOperator }: StalledOrdersReport, log: Logger) {
+  for (const { orderId, correlationId, eventId, redrives } of redriven) {
+    if (eventId) {
+      log.warn('stalled order re-driven: its OrderPlaced goes to order-saga again', {
+        orderId,
+        correlationId,
+        eventId,
+        redrives,
+      });
+    } else {
+      log.error('stalled order cannot be re-driven: the outbox holds no OrderPlaced to publish', {
+        orderId,
+        correlationId,
+        redrives,
+      });
+    }
+  }
+  if (leftForOperator.length > 0) {
+    const shown = leftForOperator.slice(0, 20);
+    log.warn('stalled orders left for an operator', {
+      count: leftForOperator.length,
+      maxRedrives: config.MAX_ORDER_REDRIVES,
+      orderIds: shown.map((order) => order.orderId),
+      correlationIds: shown.map((order) => order.correlationId),
+      hint: 'pnpm sagas stalled; pnpm sagas redrive <orderId>',
+    });
+  }
+  return { redriven: redriven.length, leftForOperator: leftForOperator.length };
 }

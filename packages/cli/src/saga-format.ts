@@ -1,3 +1,4 @@
+import type { StalledOrder } from '@orders/orders';
 import type { SagaHistory } from './saga-history';
 import type { SagaListing } from './saga-listing';
 import { textTable } from './text-table';
@@ -28,6 +29,39 @@ export function formatSagaTable(sagas: readonly SagaListing[], limit: number): s
   const count = `${sagas.length} saga${sagas.length === 1 ? '' : 's'}`;
   const more = sagas.length === limit ? ` (the ${limit} most recent: --limit shows more)` : '';
   return `${textTable(header, rows, [6])}\n${count}${more}`;
+}
+
+/** What `sagas stalled` prints: one line per order, oldest first, then the count. */
+export function formatStalledTable(orders: readonly StalledOrder[], limit: number): string {
+  if (orders.length === 0) return 'no stalled orders';
+  const rows = orders.map((order) => [
+    order.orderId,
+    order.placedAt,
+    formatAge(order.ageSeconds),
+    order.redrives,
+    order.correlationId,
+    order.lastRedriveAt,
+  ]);
+  const header = ['ORDER ID', 'PLACED AT', 'AGE', 'RE-DRIVES', 'CORRELATION ID', 'LAST RE-DRIVE'];
+  const count = `${orders.length} stalled order${orders.length === 1 ? '' : 's'}`;
+  const more = orders.length === limit ? ` (the ${limit} oldest: --limit shows more)` : '';
+  return `${textTable(header, rows, [2])}\n${count}${more}`;
+}
+
+/** `42s`, `5m 3s`, `2h 5m`, `3d 2h`. */
+export function formatAge(seconds: number): string {
+  const units: [string, number][] = [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+    ['s', 1],
+  ];
+  const index = units.findIndex(([, size]) => seconds >= size);
+  if (index < 0) return '0s';
+  const [unit, size] = units[index]!;
+  const next = units[index + 1];
+  const whole = `${Math.floor(seconds / size)}${unit}`;
+  return next ? `${whole} ${Math.floor((seconds % size) / next[1])}${next[0]}` : whole;
 }
 
 /** What `sagas show` prints: the saga, its order, its history in version order, its state. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { formatSagaHistory, formatSagaTable } from './saga-format';
+import { formatAge, formatSagaHistory, formatSagaTable, formatStalledTable } from './saga-format';
 import type { SagaHistory } from './saga-history';
 import type { SagaListing } from './saga-listing';
 
@@ -128,5 +128,38 @@ describe('formatSagaHistory', () => {
     expect(formatSagaHistory({ ...history, order: null })).toContain(
       'order:\n  none: no order row with this id',
     );
+  });
+});
+
+describe('formatStalledTable', () => {
+  const stalled = {
+    orderId: '0b0f8a64-5d4c-4f3e-9a47-6f1c2d3e4f50',
+    correlationId: '5a3e1c2d-0000-4000-8000-000000000001',
+    placedAt: '2026-11-28T10:00:00.000Z',
+    ageSeconds: 3_725,
+    redrives: 3,
+    lastRedriveAt: '2026-11-28T10:45:00.000Z',
+  };
+
+  it('shows each order with its age, its re-drives so far and its correlation id', () => {
+    expect(formatStalledTable([stalled], 100).split('\n')).toEqual([
+      'ORDER ID                              PLACED AT                   AGE  RE-DRIVES  CORRELATION ID                        LAST RE-DRIVE',
+      '0b0f8a64-5d4c-4f3e-9a47-6f1c2d3e4f50  2026-11-28T10:00:00.000Z  1h 2m          3  5a3e1c2d-0000-4000-8000-000000000001  2026-11-28T10:45:00.000Z',
+      '1 stalled order',
+    ]);
+    expect(formatStalledTable([stalled], 1)).toMatch(
+      /\n1 stalled order \(the 1 oldest: --limit shows more\)$/,
+    );
+    expect(formatStalledTable([], 100)).toBe('no stalled orders');
+  });
+
+  it.each([
+    [0, '0s'],
+    [42, '42s'],
+    [303, '5m 3s'],
+    [7_500, '2h 5m'],
+    [266_400, '3d 2h'],
+  ])('shows an age of %i s as %s', (seconds, shown) => {
+    expect(formatAge(seconds)).toBe(shown);
   });
 });

@@ -27,13 +27,25 @@ describe('parseSagasArgs', () => {
       orderId,
       json: true,
     });
+    expect(parse('stalled')).toEqual({ command: 'stalled', limit: 100, json: false });
+    expect(parse('stalled', '--json', '--limit', '7')).toEqual({
+      command: 'stalled',
+      limit: 7,
+      json: true,
+    });
+    expect(parse('redrive', orderId)).toEqual({ command: 'redrive', orderId, dryRun: false });
+    expect(parse('redrive', '--dry-run', orderId)).toEqual({
+      command: 'redrive',
+      orderId,
+      dryRun: true,
+    });
     expect(parse('--help')).toEqual({ command: 'help' });
     expect(parse('help')).toEqual({ command: 'help' });
   });
 
   it.each([
-    [[], /a command is needed: list or show/],
-    [['purge'], /unknown command purge: list or show/],
+    [[], /a command is needed: list, show, stalled or redrive/],
+    [['purge'], /unknown command purge: list, show, stalled or redrive/],
     [['list', 'extra'], /list takes no argument, got extra/],
     [
       ['list', '--status', 'STUCK'],
@@ -52,6 +64,14 @@ describe('parseSagasArgs', () => {
     [['show', `${orderId}'`], /not an order id/],
     [['show', orderId, '--status', 'CONFIRMED'], /--status does not apply to show/],
     [['show', orderId, '--limit', '3'], /--limit does not apply to show/],
+    [['show', orderId, '--dry-run'], /--dry-run applies to redrive only/],
+    [['list', '--dry-run'], /--dry-run applies to redrive only/],
+    [['stalled', '--dry-run'], /--dry-run applies to redrive only/],
+    [['stalled', '--status', 'CONFIRMED'], /--status does not apply to stalled/],
+    [['stalled', orderId], /stalled takes no argument/],
+    [['redrive'], /redrive takes one order id/],
+    [['redrive', 'order-42'], /not an order id/],
+    [['redrive', orderId, '--json'], /--json does not apply to redrive/],
   ])('refuses %j with a usage error', (argv, message) => {
     expect(() => parse(...argv)).toThrow(UsageError);
     expect(() => parse(...argv)).toThrow(message);

@@ -396,7 +396,9 @@ describe('pnpm sagas', () => {
       const table = await sagas(['stalled']);
       expect(table.code).toBe(0);
       const lines = table.stdout.trimEnd().split('\n');
-      expect(lines[0]).toMatch(/^ORDER ID +PLACED AT +AGE +RE-DRIVES +CORRELATION ID$/);
+      expect(lines[0]).toMatch(
+        /^ORDER ID +PLACED AT +AGE +RE-DRIVES +CORRELATION ID +LAST RE-DRIVE$/,
+      );
       expect(lines.slice(1)).toEqual([expect.stringContaining(orderId), '1 stalled order']);
       const [id, placedAt, , redrives, correlationId] = lines[1]!.trim().split(/ {2,}/);
       expect({ id, placedAt, redrives, correlationId }).toEqual({

@@ -18,11 +18,14 @@ const orderSaga = createOrderSaga({
   refundTimeoutMs: 1,
   maxRefundRequests: 1,
 });
+/** Housekeeping's default STALLED_ORDER_SECONDS. */
+const defaultStalledOrderSeconds = 900;
 const statuses = Object.keys(orderSaga.transitions).filter((status) => status !== NEW);
 
 /**
- * `pnpm sagas list|show`: the order sagas as the invariant checker sees them, in the
- * database at DATABASE_URL or of the running dev stack (`.local/dev-stack.json`). Results go
+ * `pnpm sagas list|show|stalled|redrive`: the order sagas as the invariant checker sees
+ * them, and the orders whose OrderPlaced never reached their saga, in the database at
+ * DATABASE_URL or of the running dev stack (`.local/dev-stack.json`). Results go
  * to stdout, diagnostics to stderr. Exit codes: 0 done, 1 failed or not found, 2 usage.
  */
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -55,10 +58,16 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   stderr(`sagas: ${where}`);
   const db = createDb(databaseUrl, { maxConnections: 1 });
   try {
-    return await runSagasCommand(command, db, orderSaga.type, {
-      stdout: (text) => process.stdout.write(`${text}\n`),
-      stderr,
-    });
+    const stalledOrderSeconds = config.STALLED_ORDER_SECONDS ?? defaultStalledOrderSeconds;
+    return await runSagasCommand(
+      command,
+      db,
+      { type: orderSaga.type, stalledOrderSeconds },
+      {
+        stdout: (text) => process.stdout.write(`${text}\n`),
+        stderr,
+      },
+    );
   } catch (error) {
     throw new Error(`reading ${where}: ${error instanceof Error ? error.message : error}`, {
       cause: error,

@@ -16,6 +16,8 @@ const cliConfigSchema = z.object({
   DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/ })),
   /** The place-order function, e.g. `http://127.0.0.1:8080`. */
   PLACE_ORDER_URL: optional(z.url({ protocol: /^https?$/ })),
+  /** How long ago an order with no saga was placed for `pnpm sagas stalled` to list it (housekeeping's setting). */
+  STALLED_ORDER_SECONDS: optional(z.coerce.number().positive()),
   /** Where `pnpm dev` writes its ready line; default `<repo>/.local/dev-stack.json`. */
   DEV_STACK_FILE: optional(z.string().min(1)),
 });

@@ -13,6 +13,7 @@ export interface Database {
   saga_transitions: SagaTransitionsTable;
   payments: PaymentsTable;
   sandbox_provider_operations: SandboxProviderOperationsTable;
+  order_redrives: OrderRedrivesTable;
 }
 
 type CreatedAt = ColumnType<Date, Date | undefined, never>;
@@ -165,4 +166,11 @@ interface SandboxProviderOperationsTable {
   /** A refund's charge, by that charge's idempotency key; null for a charge. */
   charge_key: string | null;
   created_at: CreatedAt;
+}
+
+/** Re-drives of an order whose OrderPlaced never reached its saga (housekeeping, `pnpm sagas redrive`). */
+interface OrderRedrivesTable {
+  order_id: string;
+  attempts: number;
+  last_redriven_at: Date;
 }

@@ -13,6 +13,7 @@ export {
   type FailingRoute,
   type Outbox,
   outboxInsert,
+  outboxResendTo,
   outboxRows,
   type RelayOptions,
   type RelayReport,

@@ -92,6 +92,26 @@ export function outboxInsert(events: readonly Envelope[]): RawBuilder<unknown> {
 }
 
 /**
+ * The UPDATE, for a caller's statement, that makes the relay publish the rows whose ids `ids`
+ * selects again, to `topic` only: that route is marked unsent (the others keep what they
+ * had: a sent row, all of its routes) and the row is due at once. Set-aside rows are left
+ * alone. Returns the ids of the rows it changed.
+ */
+export function outboxResendTo(topic: TopicName, ids: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`
+    update outbox set
+      published_topics = array_remove(
+        case when sent_at is null then published_topics
+          else array(select jsonb_array_elements_text(${JSON.stringify(routes)}::jsonb -> (event->>'type')))
+        end,
+        ${topic}::text),
+      sent_at = null,
+      next_attempt_at = null
+    where id in (${ids}) and set_aside_at is null
+    returning id`;
+}
+
+/**
  * `onPublishError` hears of each topic that refused copies after commit (with the events it
  * refused), and of a failure to record what went (no topic).
  */

@@ -15,3 +15,12 @@ export {
   type PlaceOrderResult,
   placeOrder,
 } from './place-order';
+export {
+  findRedriveCandidate,
+  listStalledOrders,
+  type RedriveCandidate,
+  redriveOrder,
+  redriveStalledOrders,
+  type StalledOrder,
+  type StalledOrdersReport,
+} from './stalled-orders';

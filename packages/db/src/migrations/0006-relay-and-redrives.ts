@@ -22,5 +22,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       add check ((set_aside_at is null) = (set_aside_reason is null));
     drop index outbox_unsent;
     create index outbox_unsent on outbox (created_at) where sent_at is null and set_aside_at is null;
+
+    -- Orders placed long ago with no saga (their OrderPlaced never reached it) are driven
+    -- again by housekeeping, a bounded number of times: the re-drives of each, so far.
+    create table order_redrives (
+      order_id uuid primary key references orders (id),
+      attempts integer not null check (attempts > 0),
+      last_redriven_at timestamptz not null
+    );
+    -- Finding them: the orders still PLACED (few), and an order's OrderPlaced in the outbox.
+    create index orders_placed on orders (created_at) where status = 'PLACED';
+    create index outbox_order_placed on outbox ((event->>'subject'))
+      where event->>'type' = 'OrderPlaced';
   `.execute(db);
 }
