@@ -45,9 +45,11 @@ it('pnpm bench --quick --json runs every benchmark and prints every measure besi
       finite: true,
     });
     expect(m.unit).toMatch(/\S/);
-    // Figure, baseline and ratio are each rounded to 3 decimals.
+    // Figure, baseline and ratio are each rounded to 3 decimals: a small ratio (intake's is
+    // about 0.04 under load) is off by up to 0.0005 x the baseline for that alone.
     const off = Math.abs(m.ratio * m.baseline - m.figure);
-    expect({ name: m.name, ratioAgrees: off <= 0.01 * Math.abs(m.figure) + 0.01 }).toEqual({
+    const allowed = 0.01 * Math.abs(m.figure) + 0.0005 * Math.abs(m.baseline) + 0.01;
+    expect({ name: m.name, ratioAgrees: off <= allowed }).toEqual({
       name: m.name,
       ratioAgrees: true,
     });
