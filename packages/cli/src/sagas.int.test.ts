@@ -31,6 +31,7 @@ let tmp: string;
 let database: TestDatabase;
 let engine: OrderSagaEngine;
 let parkedAt: string;
+let stalledAt: string;
 
 /** The sagas the tests drive, by what became of them. */
 const orders: Record<
@@ -148,12 +149,17 @@ beforeAll(async () => {
   expect(await deliver(orders.waiting)).toBe('AWAITING_PAYMENT');
 
   // Published (its outbox row is sent), then dead-lettered: it never reached the saga.
+  // Placed an hour ago.
   orders.stalled = await place([tea(1)]);
   await database.db
     .updateTable('outbox')
     .set({ sent_at: new Date() })
     .where('id', '=', orders.stalled.id)
     .execute();
+  const { rows } = await sql<{ created_at: Date }>`
+    update orders set created_at = now() - interval '1 hour'
+    where id = ${orders.stalled.data.orderId}::uuid returning created_at`.execute(database.db);
+  stalledAt = rows[0]!.created_at.toISOString();
 });
 
 afterAll(async () => {
@@ -385,7 +391,7 @@ describe('pnpm sagas', () => {
         {
           orderId,
           correlationId: orders.stalled.correlationId,
-          placedAt: orders.stalled.occurredAt,
+          placedAt: stalledAt,
           ageSeconds: expect.any(Number),
           redrives: 0,
           lastRedriveAt: null,
@@ -403,7 +409,7 @@ describe('pnpm sagas', () => {
       const [id, placedAt, , redrives, correlationId] = lines[1]!.trim().split(/ {2,}/);
       expect({ id, placedAt, redrives, correlationId }).toEqual({
         id: orderId,
-        placedAt: orders.stalled.occurredAt,
+        placedAt: stalledAt,
         redrives: '0',
         correlationId: orders.stalled.correlationId,
       });

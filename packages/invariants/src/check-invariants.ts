@@ -83,9 +83,12 @@ async function readSnapshot(db: Kysely<Database>) {
         .orderBy('saga_id')
         .orderBy('version')
         .execute(),
-      outbox: (await trx.selectFrom('outbox').select(['id', 'event', 'sent_at', 'set_aside_reason']).execute()).map(
-        (row) => ({ ...row, event: row.event as unknown as Envelope }),
-      ),
+      outbox: (
+        await trx
+          .selectFrom('outbox')
+          .select(['id', 'event', 'sent_at', 'set_aside_reason'])
+          .execute()
+      ).map((row) => ({ ...row, event: row.event as unknown as Envelope })),
       handled: await trx.selectFrom('processed_events').select(['consumer', 'event_id']).execute(),
       payments: await trx
         .selectFrom('payments')
