@@ -16,6 +16,7 @@ import { startDeliveryProxy } from './delivery-proxy';
 import {
   injectConnectionKills,
   injectCrashes,
+  injectPublishRefusals,
   injectRepublishes,
   type PoisonMessage,
   poisonMessage,
@@ -132,6 +133,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         SANDBOX_LATE_LANDING_MS: String((paymentTimeoutSeconds + 5) * 1000),
         SANDBOX_SLOW_CALL_MS: '4000',
         OUTBOX_RELAY_MIN_AGE_MS: '2000',
+        // A refused topic is tried again soon once it accepts: the drain need not wait long.
+        OUTBOX_RELAY_MAX_BACKOFF_SECONDS: '10',
+        // An order whose OrderPlaced was dead-lettered (the outage) is driven again soon.
+        STALLED_ORDER_SECONDS: '30',
         PAYMENT_TIMEOUT_SECONDS: String(paymentTimeoutSeconds),
         // Three requests span a minute: a refund asked during an outage is asked again after.
         REFUND_TIMEOUT_SECONDS: '20',
@@ -140,6 +145,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         FAULT_SEED: seed,
       },
       pushVia: proxy.url,
+      pubsubProxy: true,
       maxDeliveryAttempts: deliveryAttempts,
       housekeepingIntervalMs: 1_000,
       functionStdout: collect,
@@ -208,6 +214,12 @@ async function loadDrainAndCheck(
         pidOf: (name) => stack.functionPid(name),
       }),
       injectConnectionKills({ ...injector, meanIntervalMs: 700, db }),
+      injectPublishRefusals({
+        ...injector,
+        meanIntervalMs: 25_000,
+        durationMs: 12_000,
+        proxy: stack.pubsubProxy!,
+      }),
       injectRepublishes({
         ...injector,
         meanIntervalMs: 2_000,
@@ -369,7 +381,7 @@ async function drain(
       select
         (select count(*)::int from orders where status not in ('CONFIRMED', 'CANCELLED', 'NEEDS_ATTENTION')) as open,
         (select count(*)::int from sagas where deadline_at is not null) as waiting,
-        (select count(*)::int from outbox where sent_at is null) as unsent`.execute(db);
+        (select count(*)::int from outbox where sent_at is null and set_aside_at is null) as unsent`.execute(db);
     const { open, waiting, unsent } = rows[0]!;
     // The warehouse file is the loader's too: read it every few seconds only.
     if (open === 0 && waiting === 0 && unsent === 0 && round % 5 === 0) {

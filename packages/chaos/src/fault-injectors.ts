@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from '@orders/db';
 import { type Envelope, type EventBus, routedCopies } from '@orders/events';
+import type { PubSubProxy } from '@orders/local-stack';
 import { type Kysely, sql } from 'kysely';
 import { type FaultCounts, seededRandom, seededUuid } from './fault-plan';
 
@@ -59,6 +60,28 @@ export function injectConnectionKills(options: Injector & { db: Kysely<Database>
     const { rows: killed } = await sql<{ done: boolean }>`
       select pg_terminate_backend(${pid}) as done`.execute(options.db);
     if (killed[0]?.done) options.faults['db-connection-killed'] += 1;
+  });
+}
+
+/** The topics whose publishes may be refused (the scheduler's ticks do not pass the proxy). */
+const refusableTopics = ['order-saga', 'payments', 'analytics'] as const;
+
+/**
+ * Makes a topic refuse every publish of the functions (403 or 404) for `durationMs` at
+ * seeded moments, as a topic that went missing or a publisher that lost its role would.
+ */
+export function injectPublishRefusals(
+  options: Injector & { proxy: PubSubProxy; durationMs: number },
+): Promise<void> {
+  return everyWhile(options, 'publish-refusal', async (random) => {
+    const topic = refusableTopics[Math.floor(random() * refusableTopics.length)]!;
+    options.proxy.refuse(topic, random() < 0.5 ? 403 : 404);
+    options.faults['publish-refused'] += 1;
+    try {
+      await sleep(options.durationMs);
+    } finally {
+      options.proxy.accept(topic);
+    }
   });
 }
 

@@ -31,6 +31,11 @@ export const faultKinds = [
    * attempts: Pub/Sub dead-letters what it could not deliver.
    */
   'consumer-outage',
+  /**
+   * A topic refusing every publish (403 or 404) for a while: its copies wait in the outbox,
+   * the other routes go on.
+   */
+  'publish-refused',
   /** A payment the provider declines. */
   'decline',
   /** A database connection terminated in the middle of a transaction. */

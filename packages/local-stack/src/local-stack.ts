@@ -5,6 +5,7 @@ import { createDb, migrateToLatest, seedCatalog } from '@orders/db';
 import { functions as declaredFunctions, type FunctionName, type Trigger } from '@orders/events';
 import { type PostgresServer, startPostgres } from './postgres-server';
 import { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator';
+import { type PubSubProxy, startPubSubProxy } from './pubsub-proxy';
 import { type Scheduler, startScheduler } from './scheduler';
 import type { ProcessExit } from './spawn-managed';
 import { type SupervisedFunction, superviseFunction } from './supervised-function';
@@ -51,6 +52,11 @@ export interface LocalStackOptions {
   pushVia?: string;
   /** Delivery attempts of every consumer subscription (see TopologyOptions). */
   maxDeliveryAttempts?: number;
+  /**
+   * Put a Pub/Sub proxy between the functions and the emulator (`LocalStack.pubsubProxy`),
+   * which can refuse a topic's publishes for a while (see `pnpm chaos`).
+   */
+  pubsubProxy?: boolean;
   /** How often the housekeeping function gets a tick, when it runs; default 5 s. */
   housekeepingIntervalMs?: number;
 }
@@ -67,6 +73,8 @@ export interface LocalStack {
     pubsubEmulator?: number;
     functions: Record<string, number | undefined>;
   };
+  /** Between the functions and the emulator, when asked for (`pubsubProxy: true`). */
+  pubsubProxy?: PubSubProxy;
   /** The PID a function runs under now (it changes when a dead process is restarted). */
   functionPid(name: string): number | undefined;
   /** Stops functions, then the emulator and PostgreSQL. Safe to call more than once. */
@@ -95,6 +103,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   let postgres: PostgresServer | undefined;
   let emulator: PubSubEmulator | undefined;
   let scheduler: Scheduler | undefined;
+  let proxy: PubSubProxy | undefined;
   let stopping: Promise<void> | undefined;
 
   const stopAll = async () => {
@@ -104,7 +113,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     collect(await Promise.allSettled([scheduler?.stop()]));
     collect(await Promise.allSettled(running.map((fn) => fn.stop())));
-    collect(await Promise.allSettled([emulator?.stop(), postgres?.stop()]));
+    collect(await Promise.allSettled([proxy?.close(), emulator?.stop(), postgres?.stop()]));
     if (failures.length > 0) throw failures[0];
   };
   const stop = () => {
@@ -134,6 +143,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       await db.destroy();
     }
 
+    if (options.pubsubProxy) proxy = await startPubSubProxy({ emulatorHost: pubsubEmulatorHost });
     const specs = await resolveFunctions(options.functions, rootDir);
     const started = await Promise.allSettled(
       specs.map(async (spec) => {
@@ -146,7 +156,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
             env: {
               ...env,
               DATABASE_URL: databaseUrl,
-              PUBSUB_EMULATOR_HOST: pubsubEmulatorHost,
+              PUBSUB_EMULATOR_HOST: proxy?.host ?? pubsubEmulatorHost,
               GOOGLE_CLOUD_PROJECT: projectId,
               // What Cloud Run functions sets, so logs and config can name the function.
               K_SERVICE: spec.name,
@@ -205,6 +215,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       pubsubEmulatorHost,
       projectId,
       functions: urls,
+      ...(proxy ? { pubsubProxy: proxy } : {}),
       pids: {
         postgres: postgres!.pid,
         pubsubEmulator: emulator!.pid,
