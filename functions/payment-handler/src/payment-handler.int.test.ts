@@ -698,3 +698,66 @@ describe('events that do not belong on topic payments', () => {
     expect(await outboxFor(orderPlaced.data.orderId)).toEqual([]);
   });
 });
+
+describe('a PaymentRequested with upper-case uuids', () => {
+  it('is charged once and succeeds, the same as in lower case', async () => {
+    const orderId = randomUUID();
+    const correlationId = randomUUID();
+    const upper = (uuid: string) => uuid.toUpperCase();
+    const request = createEvent(
+      'PaymentRequested',
+      {
+        orderId: upper(orderId),
+        paymentId: `pay_${orderId}`,
+        customerId: 'cust-1',
+        amountMinor: 2599,
+        currency: 'EUR',
+      },
+      {
+        source: 'process-order',
+        id: upper(randomUUID()),
+        correlationId: upper(correlationId),
+        causationId: upper(randomUUID()),
+      },
+    );
+    expect(request.subject).toBe(upper(orderId));
+
+    const response = await served.deliver(encodeEvent(request));
+    expect(response.status).toBe(204);
+
+    const [succeeded] = await publishedFor(orderId, 1);
+    expect(succeeded).toMatchObject({
+      type: 'PaymentSucceeded',
+      subject: orderId,
+      correlationId,
+      causationId: request.id.toLowerCase(),
+      data: { orderId, paymentId: `pay_${orderId}`, amountMinor: 2599, currency: 'EUR' },
+    });
+    const ledger = () =>
+      database.db
+        .selectFrom('sandbox_provider_operations')
+        .select(['kind', 'outcome', 'order_id'])
+        .where('payment_id', '=', `pay_${orderId}`)
+        .execute();
+    const charged = [{ kind: 'charge', outcome: 'succeeded', order_id: orderId }];
+    expect(await ledger()).toEqual(charged);
+
+    // The same event in lower case is a duplicate: nothing more is charged or emitted.
+    const lower = {
+      ...request,
+      id: request.id.toLowerCase(),
+      correlationId,
+      causationId: request.causationId?.toLowerCase() ?? null,
+      subject: orderId,
+      data: { ...request.data, orderId },
+    };
+    expect((await served.deliver(encodeEvent(lower))).status).toBe(204);
+    const emitted = await database.db
+      .selectFrom('outbox')
+      .select(sql<string>`event->>'type'`.as('type'))
+      .where(sql<string>`event->>'subject'`, '=', orderId)
+      .execute();
+    expect(emitted).toEqual([{ type: 'PaymentSucceeded' }]);
+    expect(await ledger()).toEqual(charged);
+  });
+});

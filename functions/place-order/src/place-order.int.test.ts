@@ -1,10 +1,11 @@
 import type { PubSub } from '@google-cloud/pubsub';
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   createTopology,
   pullMessages,
   type ServedFunction,
   serveFunction,
+  skewProcessClock,
   startTcpProxy,
   type TcpProxy,
   type TestDatabase,
@@ -385,27 +386,11 @@ describe('when the database is unreachable', () => {
 });
 
 describe('with this process clock an hour off the database clock', () => {
-  afterEach(() => {
-    jest.useRealTimers();
-  });
+  let restoreClock = () => {};
+  afterEach(() => restoreClock());
 
   it('times the order and its OrderPlaced by the database clock', async () => {
-    jest.useFakeTimers({
-      now: Date.now() + 3_600_000,
-      advanceTimers: true,
-      doNotFake: [
-        'hrtime',
-        'nextTick',
-        'performance',
-        'queueMicrotask',
-        'setImmediate',
-        'clearImmediate',
-        'setInterval',
-        'clearInterval',
-        'setTimeout',
-        'clearTimeout',
-      ],
-    });
+    restoreClock = skewProcessClock(3_600_000);
     const { json } = await post(order);
     const { rows } = await sql<{ skew_ms: number; event_skew_ms: number }>`
       select extract(epoch from (now() - o.created_at)) * 1000 as skew_ms,

@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createEvent, type DomainEvent, encodeEvent } from '@orders/events';
+import {
+  createEvent,
+  type DomainEvent,
+  encodeEvent,
+  pythonReferenceOrderPlaced,
+} from '@orders/events';
 import {
   createTopology,
   pullMessages,
@@ -116,5 +121,40 @@ describe('process-order', () => {
       expect.stringMatching(/^invalid envelope: /),
       'the order saga does not handle OrderConfirmed',
     ]);
+  });
+});
+
+describe('an OrderPlaced from the Python reference producer, without items', () => {
+  it('is dead-lettered once with a reason an operator can act on, and starts no saga', async () => {
+    const orderId = randomUUID();
+    const message = pythonReferenceOrderPlaced({
+      event_id: randomUUID(),
+      occurred_at: new Date(),
+      correlation_id: null,
+      order_id: orderId,
+      customer_id: randomUUID(),
+      total_amount: 10.2 * 3,
+    });
+
+    const response = await served.deliver(message);
+    // Acknowledged: Pub/Sub does not deliver it again.
+    expect(response.status).toBe(204);
+
+    const dead = await pullMessages(pubsub, 'order-saga-dlq', { count: 2, timeoutMs: 1500 });
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.data.toString('utf8')).toBe(message.data.toString('utf8'));
+    expect(dead[0]!.attributes).toMatchObject({
+      ...message.attributes,
+      dlq_consumer: 'process-order',
+      dlq_source_topic: 'order-saga',
+      dlq_reason: `OrderPlaced of order ${orderId} has no items (a v1 producer that does not send its lines): this saga cannot reserve stock or charge for it; replay it with its items (pnpm dlq replay <id> --data fixed.json)`,
+    });
+    const sagas = await database.db.selectFrom('sagas').select('id').where('id', '=', orderId);
+    expect(await sagas.execute()).toEqual([]);
+    const transitions = database.db
+      .selectFrom('saga_transitions')
+      .select('version')
+      .where('saga_id', '=', orderId);
+    expect(await transitions.execute()).toEqual([]);
   });
 });

@@ -8,7 +8,6 @@ import {
   type LocalStack,
   type PubSubProxy,
   startLocalStack,
-  startPubSubProxy,
   type TestDatabase,
   testDatabase,
   testProjectId,
@@ -34,7 +33,6 @@ const collect = new Writable({
 
 beforeAll(async () => {
   database = await testDatabase('refused-topic');
-  proxy = await startPubSubProxy({ emulatorHost: process.env.PUBSUB_EMULATOR_HOST! });
   stack = await startLocalStack({
     projectId: testProjectId('refused-topic'),
     functions: ['place-order', 'process-order', 'payment-handler', 'housekeeping'],
@@ -47,17 +45,16 @@ beforeAll(async () => {
       OUTBOX_RELAY_MAX_BACKOFF_SECONDS: '2',
       PAYMENT_TIMEOUT_SECONDS: '4',
     },
-    // The topology is created on the emulator itself; the functions publish through the proxy.
-    functionEnv: () => ({ PUBSUB_EMULATOR_HOST: proxy.host }),
+    pubsubProxy: true,
     housekeepingIntervalMs: 1_000,
     functionStdout: collect,
     functionStderr: collect,
   });
+  proxy = stack.pubsubProxy!;
 }, 120_000);
 
 afterAll(async () => {
   await stack?.stop();
-  await proxy?.close();
   await database?.close();
 });
 

@@ -7,7 +7,6 @@ import {
   type LocalStack,
   type PubSubProxy,
   startLocalStack,
-  startPubSubProxy,
   type TestDatabase,
   testDatabase,
   testProjectId,
@@ -35,7 +34,6 @@ const collect = new Writable({
 
 beforeAll(async () => {
   database = await testDatabase('stalled-orders');
-  proxy = await startPubSubProxy({ emulatorHost: process.env.PUBSUB_EMULATOR_HOST! });
   stack = await startLocalStack({
     projectId: testProjectId('stalled-orders'),
     functions: ['process-order', 'payment-handler', 'housekeeping'],
@@ -48,16 +46,16 @@ beforeAll(async () => {
       STALLED_ORDER_SECONDS: String(stalledOrderSeconds),
       MAX_ORDER_REDRIVES: String(maxOrderRedrives),
     },
-    functionEnv: () => ({ PUBSUB_EMULATOR_HOST: proxy.host }),
+    pubsubProxy: true,
     housekeepingIntervalMs: 1_000,
     functionStdout: collect,
     functionStderr: collect,
   });
+  proxy = stack.pubsubProxy!;
 }, 120_000);
 
 afterAll(async () => {
   await stack?.stop();
-  await proxy?.close();
   await database?.close();
 });
 

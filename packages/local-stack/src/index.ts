@@ -7,6 +7,7 @@ export {
   startLocalStack,
 } from './local-stack';
 export { type PostgresServer, startPostgres } from './postgres-server';
+export { skewProcessClock } from './process-clock';
 export { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator';
 export { type PubSubProxy, startPubSubProxy } from './pubsub-proxy';
 export { pullMessages } from './pull-messages';

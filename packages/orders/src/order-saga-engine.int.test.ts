@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
-import { outboxInsert } from '@orders/idempotency';
-import { type TestDatabase, testDatabase } from '@orders/local-stack';
+import { type Outbox, outboxInsert } from '@orders/idempotency';
+import { skewProcessClock, type TestDatabase, testDatabase } from '@orders/local-stack';
 import { createLogger } from '@orders/runtime';
 import { SagaConflictError } from '@orders/saga-engine';
 import { paymentIdOf } from '@orders/sagas';
@@ -118,6 +118,21 @@ async function history(orderId: string) {
 }
 
 const tea = (quantity: number) => ({ sku: 'TEA-002', quantity, unitPriceMinor: 899 });
+
+/**
+ * The outbox wakeDue publishes through: the rows are written in the saga's statement; what
+ * is published after commit is recorded.
+ */
+function recordingOutbox(published: DomainEvent[]): Outbox {
+  return {
+    write: async () => {},
+    publishCommitted: async (events) => {
+      published.push(...(events as DomainEvent[]));
+      return true;
+    },
+    relay: async () => ({ sent: 0, copies: 0, deferred: 0, failingRoutes: [], setAside: [] }),
+  };
+}
 
 /** Moves the saga's deadline into the past, as time passing would. */
 async function expire(orderId: string) {
@@ -250,15 +265,7 @@ describe('the order saga on PostgreSQL', () => {
     await deliver(placed);
     await expire(placed.data.orderId);
     const published: DomainEvent[] = [];
-    // The rows are written in the saga's statement; what is published after commit is kept.
-    const outbox = {
-      write: async () => {},
-      publishCommitted: async (events: readonly DomainEvent[]) => {
-        published.push(...events);
-        return true;
-      },
-      relay: async () => ({ sent: 0, copies: 0, deferred: 0, failingRoutes: [], setAside: [] }),
-    };
+    const outbox = recordingOutbox(published);
     expect((await engine.wakeDue({ outbox, log })).woken).toBeGreaterThanOrEqual(1);
     expect(await orderRow(placed.data.orderId)).toEqual({
       status: 'CANCELLED',
@@ -389,14 +396,7 @@ describe('the order saga on PostgreSQL', () => {
 
 describe('the order saga on PostgreSQL: deadlines, failing compensations, unknown orders, clocks', () => {
   const published: DomainEvent[] = [];
-  const outbox = {
-    write: async () => {},
-    publishCommitted: async (events: readonly DomainEvent[]) => {
-      published.push(...events);
-      return true;
-    },
-    relay: async () => ({ sent: 0, copies: 0, deferred: 0, failingRoutes: [], setAside: [] }),
-  };
+  const outbox = recordingOutbox(published);
 
   beforeAll(async () => {
     // Releasing the stock of an order listed here fails with the SQLSTATE listed with it.
@@ -573,26 +573,12 @@ describe('the order saga on PostgreSQL: deadlines, failing compensations, unknow
 
   describe('with this process clock an hour off the database clock', () => {
     const hour = 3_600_000;
-    const skew = (offsetMs: number) =>
-      jest.useFakeTimers({
-        now: Date.now() + offsetMs,
-        advanceTimers: true,
-        doNotFake: [
-          'hrtime',
-          'nextTick',
-          'performance',
-          'queueMicrotask',
-          'setImmediate',
-          'clearImmediate',
-          'setInterval',
-          'clearInterval',
-          'setTimeout',
-          'clearTimeout',
-        ],
-      });
-    afterEach(() => {
-      jest.useRealTimers();
-    });
+    let restoreClock = () => {};
+    const skew = (offsetMs: number) => {
+      restoreClock();
+      restoreClock = skewProcessClock(offsetMs);
+    };
+    afterEach(() => restoreClock());
 
     it('sets deadlines and event times by the database clock', async () => {
       skew(hour);
@@ -610,7 +596,7 @@ describe('the order saga on PostgreSQL: deadlines, failing compensations, unknow
       skew(hour);
       await engine.wakeDue({ outbox, log });
       expect(await sagaRow(placed.data.orderId)).toMatchObject({ status: 'AWAITING_PAYMENT' });
-      jest.useRealTimers();
+      restoreClock();
       await expire(placed.data.orderId);
       skew(-hour);
       await engine.wakeDue({ outbox, log });
