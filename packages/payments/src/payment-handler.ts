@@ -1,5 +1,5 @@
 import type { Database } from '@orders/db';
-import { causedBy, createEvent, type DomainEvent } from '@orders/events';
+import { causedBy, createEvent, type DomainEvent, type EventData } from '@orders/events';
 import { type ConsumerContext, UnprocessableEventError } from '@orders/runtime';
 import { type Insertable, type Kysely, sql } from 'kysely';
 import type { PaymentProvider } from './payment-provider';
@@ -116,24 +116,18 @@ export function createPaymentHandler({ provider, source }: PaymentHandlerOptions
     const amountMinor = payment?.amount_minor ?? event.data.amountMinor;
     const currency = payment?.currency ?? event.data.currency;
     const row = { payment_id: paymentId, order_id: orderId, amount_minor: amountMinor, currency };
+    const confirm = (paidBack: Omit<EventData<'PaymentRefunded'>, 'orderId' | 'paymentId'>) =>
+      emit(createEvent('PaymentRefunded', { orderId, paymentId, ...paidBack }, origin));
 
     if (payment?.status === 'refunded') {
       // Answered again, without paying anything: the order asks again when it has not heard.
       log.info('payment already refunded: confirmed again', { paymentId });
-      return emit(
-        createEvent(
-          'PaymentRefunded',
-          {
-            orderId,
-            paymentId,
-            refundId: payment.refund_id ?? refundKeyOf(paymentId),
-            kind: 'refund',
-            amountMinor: payment.amount_minor,
-            currency: payment.currency,
-          },
-          origin,
-        ),
-      );
+      return confirm({
+        refundId: payment.refund_id ?? refundKeyOf(paymentId),
+        kind: 'refund',
+        amountMinor: payment.amount_minor,
+        currency: payment.currency,
+      });
     }
 
     let chargeRef = payment?.provider_ref ?? null;
@@ -152,20 +146,7 @@ export function createPaymentHandler({ provider, source }: PaymentHandlerOptions
       if (outcome.status === 'voided') {
         await savePayment(trx, { ...row, status: 'voided', refund_id: outcome.providerRef });
         log.info('payment voided', { paymentId, reason });
-        return emit(
-          createEvent(
-            'PaymentRefunded',
-            {
-              orderId,
-              paymentId,
-              refundId: outcome.providerRef,
-              kind: 'void',
-              amountMinor: 0,
-              currency,
-            },
-            origin,
-          ),
-        );
+        return confirm({ refundId: outcome.providerRef, kind: 'void', amountMinor: 0, currency });
       }
       log.warn(
         'the provider charged a payment this service had not recorded charged: refunding it',
@@ -199,20 +180,12 @@ export function createPaymentHandler({ provider, source }: PaymentHandlerOptions
       refund_id: outcome.providerRef,
     });
     log.info('payment refunded', { paymentId, reason, amountMinor: outcome.amountMinor });
-    return emit(
-      createEvent(
-        'PaymentRefunded',
-        {
-          orderId,
-          paymentId,
-          refundId: outcome.providerRef,
-          kind: 'refund',
-          amountMinor: outcome.amountMinor,
-          currency: outcome.currency,
-        },
-        origin,
-      ),
-    );
+    return confirm({
+      refundId: outcome.providerRef,
+      kind: 'refund',
+      amountMinor: outcome.amountMinor,
+      currency: outcome.currency,
+    });
   }
 
   return async function handlePaymentEvent(
