@@ -131,7 +131,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         SANDBOX_LATENCY_MS: '5',
         // A late charge lands after its order's payment deadline: the void must win or refund.
         SANDBOX_LATE_LANDING_MS: String((paymentTimeoutSeconds + 5) * 1000),
-        SANDBOX_SLOW_CALL_MS: '4000',
+        // Longer than OUTBOX_RELAY_MIN_AGE_MS: the relay must not race the writer.
+        SANDBOX_SLOW_CALL_MS: '3000',
         OUTBOX_RELAY_MIN_AGE_MS: '2000',
         // A refused topic is tried again soon once it accepts: the drain need not wait long.
         OUTBOX_RELAY_MAX_BACKOFF_SECONDS: '10',
@@ -234,7 +235,8 @@ async function loadDrainAndCheck(
     const poison: PoisonMessage[] = [];
     let next = 0;
     const loadStarted = Date.now();
-    // One consumer goes down once, early in the load, for longer than its delivery attempts.
+    // One consumer goes down once, in the second half of the load, for longer than its
+    // delivery attempts: the orders placed before it meet every other fault first.
     const outageTopic =
       outageTopics[Math.floor(seededShare(seed, 'outage-topic') * outageTopics.length)]!;
     let outageStarted = false;
@@ -247,7 +249,7 @@ async function loadDrainAndCheck(
     const loadMs = (options.orders * 1000) / options.rate;
     const outageTimer = setTimeout(
       startOutage,
-      (0.1 + 0.3 * seededShare(seed, 'outage-at')) * loadMs,
+      (0.5 + 0.3 * seededShare(seed, 'outage-at')) * loadMs,
     );
     const worker = async () => {
       while (next < options.orders) {
@@ -375,22 +377,32 @@ async function drain(
   let movedAt = Date.now();
   let lastState = '';
   let loaded = 0;
+  // Deliveries still queued on a subscription show only as the consumers' inboxes growing:
+  // the stack is quiet once they have stopped growing for a while, too.
+  let handled = -1;
+  let handledSince = Date.now();
   for (let round = 0; ; round++) {
     signal?.throwIfAborted();
-    const { rows } = await sql<{ open: number; waiting: number; unsent: number }>`
+    const { rows } = await sql<{ open: number; waiting: number; unsent: number; handled: number }>`
       select
         (select count(*)::int from orders where status not in ('CONFIRMED', 'CANCELLED', 'NEEDS_ATTENTION')) as open,
         (select count(*)::int from sagas where deadline_at is not null) as waiting,
-        (select count(*)::int from outbox where sent_at is null and set_aside_at is null) as unsent`.execute(db);
+        (select count(*)::int from outbox where sent_at is null and set_aside_at is null) as unsent,
+        (select count(*)::int from processed_events) as handled`.execute(db);
     const { open, waiting, unsent } = rows[0]!;
+    if (rows[0]!.handled !== handled) {
+      handled = rows[0]!.handled;
+      handledSince = Date.now();
+    }
+    const settled = Date.now() - handledSince > 5_000;
     // The warehouse file is the loader's too: read it every few seconds only.
-    if (open === 0 && waiting === 0 && unsent === 0 && round % 5 === 0) {
+    if (open === 0 && waiting === 0 && unsent === 0 && settled && round % 5 === 0) {
       const events = await db.selectFrom('outbox').select('id').execute();
       const counts = await warehouseCounts(warehousePath);
       loaded = events.filter((event) => counts.get(event.id)?.deduplicated === 1).length;
       if (loaded === events.length) return true;
     }
-    const state = `${open}:${waiting}:${unsent}:${loaded}`;
+    const state = `${open}:${waiting}:${unsent}:${handled}:${loaded}`;
     if (state !== lastState) {
       lastState = state;
       movedAt = Date.now();
