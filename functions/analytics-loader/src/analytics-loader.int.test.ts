@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
@@ -11,6 +12,7 @@ import {
   type DomainEvent,
   type EncodedMessage,
   encodeEvent,
+  pythonReferenceOrderPlaced,
   routedCopies,
 } from '@orders/events';
 import {
@@ -43,6 +45,8 @@ beforeAll(async () => {
     WAREHOUSE: 'duckdb',
     DUCKDB_PATH: warehousePath,
     DUCKDB_LOCK_TIMEOUT_MS: '300',
+    // The currency of the Python reference's events, which carry none.
+    LEGACY_CURRENCY: 'GBP',
   });
   require('./index');
   served = await serveFunction('loadAnalytics', { projectId, topic });
@@ -64,6 +68,49 @@ afterAll(async () => {
 });
 
 type Message = Pick<EncodedMessage, 'data' | 'attributes'>;
+
+/** The warehouse's audit of an order, once it holds `count` events of it (or after 20 s). */
+async function auditOnceLoaded(orderId: string, count: number) {
+  const deadline = Date.now() + 20_000;
+  let audit = await warehouse.auditEvents({ orderIds: [orderId] });
+  while (audit.length < count && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    audit = await warehouse.auditEvents({ orderIds: [orderId] });
+  }
+  return audit;
+}
+
+const run = promisify(execFile);
+
+/** The rows of an order in the dedup view, read by another DuckDB client (waiting its turn). */
+async function warehouseRowsOf(orderId: string) {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      '-e',
+      `const { DuckDBInstance } = require('@duckdb/node-api');
+       const [path, orderId] = process.argv.slice(1);
+       const open = () => DuckDBInstance.create(path, { access_mode: 'READ_ONLY' })
+         .catch(() => new Promise((resolve) => setTimeout(resolve, 20)).then(open));
+       open().then(async (db) => {
+         const connection = await db.connect();
+         const result = await connection.runAndReadAll(
+           'SELECT event_type, order_id, CAST(data AS VARCHAR) AS data FROM events_deduped WHERE order_id = $1',
+           [orderId],
+         );
+         process.stdout.write(JSON.stringify(result.getRowObjectsJson()));
+         connection.closeSync();
+         db.closeSync();
+       });`,
+      warehousePath,
+      orderId,
+    ],
+    { cwd: join(__dirname, '..', '..', '..', 'packages', 'warehouse'), timeout: 20_000 },
+  );
+  return (JSON.parse(stdout) as { event_type: string; order_id: string; data: string }[]).map(
+    (row) => ({ ...row, data: JSON.parse(row.data) as unknown }),
+  );
+}
 
 /** A raw Pub/Sub push, as the emulator sends it. */
 const rawPush = (message: Message) => served.deliver(message, 'push');
@@ -253,13 +300,37 @@ describe('analytics-loader', () => {
       createPublisher({ projectId, emulatorHost: process.env.PUBSUB_EMULATOR_HOST! }),
     ).publish(routedCopies(events));
     expect(outcomes.filter((outcome) => !outcome.published)).toEqual([]);
-    const deadline = Date.now() + 20_000;
-    let audit = await warehouse.auditEvents({ orderIds: [events[0]!.subject] });
-    while (audit.length < 2 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      audit = await warehouse.auditEvents({ orderIds: [events[0]!.subject] });
-    }
+    const audit = await auditOnceLoaded(events[0]!.subject, 2);
     expect(audit.map((row) => row.eventId).sort()).toEqual(events.map((e) => e.id).sort());
     expect(audit.every((row) => row.exactlyOnce)).toBe(true);
+  });
+
+  it('loads an OrderPlaced of the Python reference producer as v2, in LEGACY_CURRENCY, its float total rounded to minor units', async () => {
+    const orderId = randomUUID();
+    const customerId = randomUUID();
+    const message = pythonReferenceOrderPlaced({
+      event_id: randomUUID(),
+      occurred_at: new Date(),
+      correlation_id: null,
+      order_id: orderId,
+      customer_id: customerId,
+      total_amount: 10.2 * 3, // 30.599999999999998
+    });
+    // As its producer publishes: the bytes and two attributes, no ordering key.
+    await createPublisher({
+      projectId,
+      emulatorHost: process.env.PUBSUB_EMULATOR_HOST!,
+    }).publish(topic, message);
+
+    expect(await auditOnceLoaded(orderId, 1)).toEqual([
+      expect.objectContaining({ eventType: 'OrderPlaced', orderId, exactlyOnce: true }),
+    ]);
+    expect(await warehouseRowsOf(orderId)).toEqual([
+      {
+        event_type: 'OrderPlaced',
+        order_id: orderId,
+        data: { orderId, customerId, currency: 'GBP', totalMinor: 3060 },
+      },
+    ]);
   });
 });

@@ -165,6 +165,21 @@ function causedByRequest(cause: Envelope) {
   };
 }
 
+/** The answer to a request on a payment voided before it was charged. */
+function voidedAnswer(request: DomainEvent<'PaymentRequested'>) {
+  const { orderId, paymentId } = request.data;
+  return {
+    ...causedByRequest(request),
+    type: 'PaymentFailed',
+    data: {
+      orderId,
+      paymentId,
+      reason: 'voided',
+      message: 'the payment was voided before it was charged',
+    },
+  };
+}
+
 describe('PaymentRequested', () => {
   it('charges once when the same event is delivered 8 times concurrently, in both shapes', async () => {
     const request = paymentRequested('cust-1');
@@ -370,16 +385,7 @@ describe('RefundRequested', () => {
     expect(await deliver(request)).toBe(204);
 
     const events = await publishedFor(orderId, 2);
-    expect(events[1]).toEqual({
-      ...causedByRequest(request),
-      type: 'PaymentFailed',
-      data: {
-        orderId,
-        paymentId,
-        reason: 'voided',
-        message: 'the payment was voided before it was charged',
-      },
-    });
+    expect(events[1]).toEqual(voidedAnswer(request));
     // The void is the provider's: nothing can be charged under the charge's key any more.
     expect(await ledgerOf(paymentId)).toEqual([
       expect.objectContaining({
@@ -407,18 +413,7 @@ describe('RefundRequested', () => {
 
     expect(await deliver(request)).toBe(204);
 
-    expect(await publishedFor(orderId, 1)).toEqual([
-      {
-        ...causedByRequest(request),
-        type: 'PaymentFailed',
-        data: {
-          orderId,
-          paymentId,
-          reason: 'voided',
-          message: 'the payment was voided before it was charged',
-        },
-      },
-    ]);
+    expect(await publishedFor(orderId, 1)).toEqual([voidedAnswer(request)]);
     expect(await paymentOf(paymentId)).toMatchObject({
       status: 'voided',
       customer_id: 'cust-6',
@@ -521,16 +516,7 @@ describe('a charge that lands at the provider after its answer was lost (late- c
     // Pub/Sub redelivers the request: the provider answers that the payment is voided.
     expect(await deliver(request)).toBe(204);
     const events = await publishedFor(orderId, 2);
-    expect(events[1]).toEqual({
-      ...causedByRequest(request),
-      type: 'PaymentFailed',
-      data: {
-        orderId,
-        paymentId,
-        reason: 'voided',
-        message: 'the payment was voided before it was charged',
-      },
-    });
+    expect(events[1]).toEqual(voidedAnswer(request));
 
     // And the order, asking again, hears the same void.
     const askedAgain = refundRequested(request);

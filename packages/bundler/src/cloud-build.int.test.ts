@@ -21,6 +21,7 @@ import {
   emulatorClient,
   type FunctionProcess,
   pullMessages,
+  recordPlacedOrder,
   startFunction,
   type TestDatabase,
   testDatabase,
@@ -195,28 +196,7 @@ describe('a Cloud Build of each function serves a real request', () => {
       { orderId, customerId: 'cust-1', currency: 'EUR', items, totalMinor: 4500 },
       { source: 'place-order', correlationId: randomUUID() },
     );
-    await database.db
-      .insertInto('orders')
-      .values({
-        id: orderId,
-        customer_id: 'cust-1',
-        currency: 'EUR',
-        total_minor: 4500,
-        status: 'PLACED',
-        correlation_id: placed.correlationId,
-      })
-      .execute();
-    await database.db
-      .insertInto('order_items')
-      .values(
-        items.map((item) => ({
-          order_id: orderId,
-          sku: item.sku,
-          quantity: item.quantity,
-          unit_price_minor: item.unitPriceMinor,
-        })),
-      )
-      .execute();
+    await recordPlacedOrder(database.db, placed);
     const fn = await start('process-order');
 
     expect((await pushEvent(fn, 'process-order', placed)).status).toBe(204);

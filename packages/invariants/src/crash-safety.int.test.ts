@@ -30,6 +30,7 @@ import {
   type TestDatabase,
   testDatabase,
   testProjectId,
+  waiterShowing,
 } from '@orders/local-stack';
 import { insertPlacedOrder } from '@orders/orders';
 import { createPubSubClient } from '@orders/pubsub';
@@ -153,17 +154,7 @@ function postOrder(url: string, body: unknown, key?: string) {
   });
 }
 
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${what}; function output:\n${output.slice(-30).join('\n')}`,
-      );
-    }
-    await sleep(50);
-  }
-}
+const waitFor = waiterShowing(output, 50);
 
 const faultLine = 'fault injected: crash between commit and publish';
 

@@ -15,6 +15,7 @@ import {
   type TestDatabase,
   testDatabase,
   testProjectId,
+  waiterShowing,
 } from '@orders/local-stack';
 import { insertPlacedOrder } from '@orders/orders';
 import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
@@ -107,17 +108,7 @@ async function unfinished(): Promise<number> {
   return rows[0]!.n;
 }
 
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${what}; function warnings:\n${functionOutput.slice(-30).join('\n')}`,
-      );
-    }
-    await sleep(250);
-  }
-}
+const waitFor = waiterShowing(functionOutput);
 
 async function warehouseCounts(): Promise<WarehouseCounts> {
   const warehouse = createDuckDbWarehouse({ path: join(warehouseDir, 'warehouse.duckdb') });

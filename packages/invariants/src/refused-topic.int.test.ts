@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { seedProducts } from '@orders/db';
 import { type Envelope, routes, type TopicName } from '@orders/events';
@@ -11,6 +10,7 @@ import {
   type TestDatabase,
   testDatabase,
   testProjectId,
+  waiterShowing,
 } from '@orders/local-stack';
 import { sql } from 'kysely';
 import { checkInvariants } from './check-invariants';
@@ -58,17 +58,7 @@ afterAll(async () => {
   await database?.close();
 });
 
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${what}; function output:\n${functionOutput.slice(-30).join('\n')}`,
-      );
-    }
-    await sleep(250);
-  }
-}
+const waitFor = waiterShowing(functionOutput);
 
 /** What housekeeping logged about a failed tick (Pub/Sub then delivers it again). */
 function housekeepingFailures() {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent } from '@orders/events';
 import {
@@ -10,6 +9,7 @@ import {
   type TestDatabase,
   testDatabase,
   testProjectId,
+  waiterShowing,
 } from '@orders/local-stack';
 import { insertPlacedOrder } from '@orders/orders';
 import { sql } from 'kysely';
@@ -59,17 +59,7 @@ afterAll(async () => {
   await database?.close();
 });
 
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${what}; function output:\n${functionOutput.slice(-30).join('\n')}`,
-      );
-    }
-    await sleep(250);
-  }
-}
+const waitFor = waiterShowing(functionOutput);
 
 function logged(message: string) {
   return functionOutput

@@ -14,5 +14,12 @@ export { pullMessages } from './pull-messages';
 export { seededRandom } from './seeded-random';
 export { type ServedFunction, serveFunction } from './served-function';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy';
-export { isProcessAlive, type TestDatabase, testDatabase, testProjectId } from './test-harness';
+export {
+  isProcessAlive,
+  recordPlacedOrder,
+  type TestDatabase,
+  testDatabase,
+  testProjectId,
+} from './test-harness';
 export { createTopology, emulatorClient, type TopologyOptions } from './topology-setup';
+export { waiterShowing } from './wait-for';

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createDb, migrateToLatest, seedCatalog } from '@orders/db';
+import type { DomainEvent } from '@orders/events';
 import { createDatabase, dropDatabase } from './postgres-server';
 
 export interface TestDatabase {
@@ -81,4 +82,38 @@ export function isProcessAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Writes the order row and its items (if it has any) of an `OrderPlaced` as intake does, for
+ * a test that starts a saga from the event.
+ */
+export async function recordPlacedOrder(
+  db: TestDatabase['db'],
+  placed: DomainEvent<'OrderPlaced'>,
+): Promise<void> {
+  const { orderId, customerId, currency, items, totalMinor } = placed.data;
+  await db
+    .insertInto('orders')
+    .values({
+      id: orderId,
+      customer_id: customerId,
+      currency,
+      total_minor: totalMinor,
+      status: 'PLACED',
+      correlation_id: placed.correlationId,
+    })
+    .execute();
+  if (!items?.length) return;
+  await db
+    .insertInto('order_items')
+    .values(
+      items.map((item) => ({
+        order_id: orderId,
+        sku: item.sku,
+        quantity: item.quantity,
+        unit_price_minor: item.unitPriceMinor,
+      })),
+    )
+    .execute();
 }

@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
 import { type Outbox, outboxInsert } from '@orders/idempotency';
-import { skewProcessClock, type TestDatabase, testDatabase } from '@orders/local-stack';
+import {
+  recordPlacedOrder,
+  skewProcessClock,
+  type TestDatabase,
+  testDatabase,
+} from '@orders/local-stack';
 import { createLogger } from '@orders/runtime';
 import { SagaConflictError } from '@orders/saga-engine';
 import { paymentIdOf } from '@orders/sagas';
@@ -36,28 +41,7 @@ async function placeOrder(
     { orderId, customerId, currency: 'EUR', items, totalMinor },
     { source: 'test', correlationId: randomUUID() },
   );
-  await database.db
-    .insertInto('orders')
-    .values({
-      id: orderId,
-      customer_id: customerId,
-      currency: 'EUR',
-      total_minor: totalMinor,
-      status: 'PLACED',
-      correlation_id: placed.correlationId,
-    })
-    .execute();
-  await database.db
-    .insertInto('order_items')
-    .values(
-      items.map((item) => ({
-        order_id: orderId,
-        sku: item.sku,
-        quantity: item.quantity,
-        unit_price_minor: item.unitPriceMinor,
-      })),
-    )
-    .execute();
+  await recordPlacedOrder(database.db, placed);
   return placed;
 }
 
