@@ -214,10 +214,12 @@ async function loadDrainAndCheck(
         functions: allFunctions,
         pidOf: (name) => stack.functionPid(name),
       }),
-      injectConnectionKills({ ...injector, meanIntervalMs: 700, db }),
+      // Not so often that a long transaction (a slow payment's void and refund, 6 s) is
+      // killed on every attempt: then no retry budget is enough, and no system converges.
+      injectConnectionKills({ ...injector, meanIntervalMs: 2_000, db }),
       injectPublishRefusals({
         ...injector,
-        meanIntervalMs: 25_000,
+        meanIntervalMs: 45_000,
         durationMs: 12_000,
         proxy: stack.pubsubProxy!,
       }),
