@@ -335,6 +335,33 @@ describe('the relay', () => {
     ]);
   });
 
+  it('backs off a row refused a thousand times and more to the longest wait, and the rows behind it go on', async () => {
+    const stuck = requested();
+    const behind = confirmed();
+    await createOutbox(
+      database.db,
+      recordingBus({ refusing: ['payments', 'analytics'] }).bus,
+    ).write(database.db, [stuck, behind]);
+    // A topic deleted for days: 2^1100 seconds is past what a double holds.
+    await database.db
+      .updateTable('outbox')
+      .set({ attempts: 1_100, next_attempt_at: new Date(0) })
+      .where('id', '=', stuck.id)
+      .execute();
+    const outbox = createOutbox(database.db, recordingBus({ refusing: ['payments'] }).bus);
+
+    expect(await outbox.relay({ minAgeMs: 0, maxBackoffMs: 300_000 })).toMatchObject({
+      deferred: 1,
+      sent: 1,
+    });
+    const { attempts, retryInS } = await relayRecord(stuck.id);
+    expect({ attempts, retryInS: Math.round(retryInS ?? Number.NaN) }).toEqual({
+      attempts: 1_101,
+      retryInS: 300,
+    });
+    expect((await relayRecord(behind.id)).sent).toBe(true);
+  });
+
   it('handles at most maxRows rows per run, oldest first, in batches', async () => {
     const events = Array.from({ length: 25 }, confirmed);
     const writer = createOutbox(database.db, recordingBus().bus);
