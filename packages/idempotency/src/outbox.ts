@@ -296,7 +296,9 @@ export function createOutbox(
         last_error = coalesce(u.error, o.last_error),
         next_attempt_at = case when u.error is not null
           then clock_timestamp()
-            + least(power(2, o.attempts + 1), ${options.maxBackoffSeconds}::float8) * interval '1 second'
+            -- The exponent is capped: 2^1024 overflows a double, and 2^30 s is past any wait.
+            + least(power(2, least(o.attempts + 1, 30)), ${options.maxBackoffSeconds}::float8)
+              * interval '1 second'
           else o.next_attempt_at end,
         set_aside_at = case when u.set_aside_reason is not null then now() end,
         set_aside_reason = u.set_aside_reason
