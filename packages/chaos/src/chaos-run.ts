@@ -139,8 +139,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         // An order whose OrderPlaced was dead-lettered (the outage) is driven again soon.
         STALLED_ORDER_SECONDS: '30',
         PAYMENT_TIMEOUT_SECONDS: String(paymentTimeoutSeconds),
-        // Three requests span a minute: a refund asked during an outage is asked again after.
+        // Six requests span two minutes, longer than a consumer outage and the delivery
+        // attempts after it: a refund asked during an outage is asked again after.
         REFUND_TIMEOUT_SECONDS: '20',
+        MAX_REFUND_REQUESTS: '6',
         IDEMPOTENCY_LOCK_SECONDS: '3',
         FAULT_CRASH_BEFORE_PUBLISH_RATE: '0.01',
         FAULT_SEED: seed,
@@ -214,8 +216,6 @@ async function loadDrainAndCheck(
         functions: allFunctions,
         pidOf: (name) => stack.functionPid(name),
       }),
-      // Not so often that a long transaction (a slow payment's void and refund, 6 s) is
-      // killed on every attempt: then no retry budget is enough, and no system converges.
       injectConnectionKills({ ...injector, meanIntervalMs: 2_000, db }),
       injectPublishRefusals({
         ...injector,

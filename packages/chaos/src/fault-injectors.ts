@@ -45,7 +45,9 @@ export function injectCrashes(
 
 /**
  * Terminates (`pg_terminate_backend`) a database connection of the functions that is in
- * the middle of a transaction. The chaos tool's own connections are named `chaos`.
+ * the middle of a transaction begun less than 2 s ago. Not an older one: a long transaction
+ * (a slow payment's void and refund take 6 s) would be the one picked on every attempt, a
+ * fault no retry budget outlasts. The chaos tool's own connections are named `chaos`.
  */
 export function injectConnectionKills(options: Injector & { db: Kysely<Database> }): Promise<void> {
   return everyWhile(options, 'db-kill', async (random) => {
@@ -53,7 +55,7 @@ export function injectConnectionKills(options: Injector & { db: Kysely<Database>
       select pid from pg_stat_activity
       where datname = current_database() and pid <> pg_backend_pid()
         and backend_type = 'client backend' and application_name <> 'chaos'
-        and xact_start is not null
+        and xact_start > now() - interval '2 seconds'
       order by pid`.execute(options.db);
     if (rows.length === 0) return;
     const { pid } = rows[Math.floor(random() * rows.length)]!;
