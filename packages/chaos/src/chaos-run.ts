@@ -207,6 +207,7 @@ async function loadDrainAndCheck(
     );
 
     // 1. The load, with the faults injected alongside.
+    const loadMs = (options.orders * 1000) / options.rate;
     const loadOver = new AbortController();
     const injector = { seed, faults, signal: loadOver.signal };
     const injectors = Promise.all([
@@ -219,7 +220,8 @@ async function loadDrainAndCheck(
       injectConnectionKills({ ...injector, meanIntervalMs: 2_000, db }),
       injectPublishRefusals({
         ...injector,
-        meanIntervalMs: 45_000,
+        // About once a minute, and at least once in a short run.
+        meanIntervalMs: Math.min(45_000, loadMs / 2),
         durationMs: 12_000,
         proxy: stack.pubsubProxy!,
       }),
@@ -248,7 +250,6 @@ async function loadDrainAndCheck(
       log(`the consumer of ${outageTopic} is down for ${outageMs / 1000} s`);
       run.outage(outageTopic, outageMs);
     };
-    const loadMs = (options.orders * 1000) / options.rate;
     const outageTimer = setTimeout(
       startOutage,
       (0.5 + 0.3 * seededShare(seed, 'outage-at')) * loadMs,
