@@ -46,7 +46,7 @@ export interface ChaosOptions {
 }
 
 export interface ChaosViolation {
-  /** `invariant N` (ARCHITECTURE.md), `poison` or `intake`. */
+  /** `invariant N` (README, "The invariants and their checker"), `poison` or `intake`. */
   check: string;
   orderId?: string;
   correlationId?: string;

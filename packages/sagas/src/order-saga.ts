@@ -67,7 +67,7 @@ type OrderOutcome = Outcome<OrderSagaState, OrderSagaCommand>;
 export const paymentIdOf = (orderId: string) => `pay_${orderId}`;
 
 /**
- * The order saga of ARCHITECTURE.md:
+ * The order saga (README, "The order saga"):
  *
  *   OrderPlaced      -> reserve stock -> request payment                 -> AWAITING_PAYMENT
  *                       out of stock  -> cancel                          -> CANCELLED
