@@ -205,32 +205,42 @@ describe('a topic that refuses every publish', () => {
 
     // The topic accepts again: everything held back goes out, and the payments settle.
     proxy.accept('payments');
+    const toPayments = async () =>
+      (await outboxEvents())
+        .map(({ event }) => event)
+        .filter((event) => routes[event.type as keyof typeof routes].includes('payments'));
+    const handledByPayments = async () =>
+      (
+        await database.db
+          .selectFrom('processed_events')
+          .select('event_id')
+          .where('consumer', '=', 'payment-handler')
+          .execute()
+      )
+        .map((row) => row.event_id)
+        .sort();
+    // The refunds may settle the sagas before the payment requests are delivered (Pub/Sub
+    // keeps no order): wait for payment-handler's inbox too.
     await waitFor(
-      'every outbox row to be sent and every saga to be done waiting',
+      'every outbox row to be sent, every saga to be done waiting, and payments to have handled its events',
       async () => {
         const events = await outboxEvents();
         const { rows } = await sql<{ n: number }>`
           select count(*)::int as n from sagas where deadline_at is not null`.execute(database.db);
-        return events.every((event) => event.sentAt !== null) && rows[0]!.n === 0;
+        return (
+          events.every((event) => event.sentAt !== null) &&
+          rows[0]!.n === 0 &&
+          (await handledByPayments()).length >= (await toPayments()).length
+        );
       },
       90_000,
     );
 
-    const events = (await outboxEvents()).map(({ event }) => event);
-    const toPayments = events.filter((event) =>
-      routes[event.type as keyof typeof routes].includes('payments'),
-    );
-    expect(new Set(toPayments.map((event) => event.type))).toEqual(
+    const sentToPayments = await toPayments();
+    expect(new Set(sentToPayments.map((event) => event.type))).toEqual(
       new Set(['PaymentRequested', 'RefundRequested']),
     );
-    const handled = await database.db
-      .selectFrom('processed_events')
-      .select('event_id')
-      .where('consumer', '=', 'payment-handler')
-      .execute();
-    expect(handled.map((row) => row.event_id).sort()).toEqual(
-      toPayments.map((event) => event.id).sort(),
-    );
+    expect(await handledByPayments()).toEqual(sentToPayments.map((event) => event.id).sort());
     expect(outOfBounds(await copiesPerRoute())).toEqual([]);
 
     // Each cancelled order nets zero at the provider, whatever arrived first there.
