@@ -1,3 +1,5 @@
+import { UsageError } from '@orders/events';
+
 /** The benchmarks of `pnpm bench`, in the order they run. */
 export const benchNames = [
   'intake',
@@ -14,10 +16,6 @@ export interface BenchArgs {
   quick: boolean;
   /** The benchmarks to run, in run order; every one unless --only named some. */
   only: BenchName[];
-}
-
-export class BenchUsageError extends Error {
-  override readonly name = 'BenchUsageError';
 }
 
 export const benchUsage = `usage: pnpm bench [--json] [--quick] [--only <name,...>]
@@ -47,12 +45,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       case '--only': {
         const value = inline ?? argv[++i];
         if (value === undefined || value.startsWith('--') || value.trim() === '') {
-          throw new BenchUsageError(`--only takes a list of benchmarks: ${benchNames.join(', ')}`);
+          throw new UsageError(`--only takes a list of benchmarks: ${benchNames.join(', ')}`);
         }
         only ??= new Set();
         for (const part of value.split(',').map((part) => part.trim())) {
           if (!isBenchName(part)) {
-            throw new BenchUsageError(
+            throw new UsageError(
               `unknown benchmark ${JSON.stringify(part)}; known: ${benchNames.join(', ')}`,
             );
           }
@@ -61,7 +59,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         break;
       }
       default:
-        throw new BenchUsageError(`unknown argument ${flag}`);
+        throw new UsageError(`unknown argument ${flag}`);
     }
   }
   return { json, quick, only: benchNames.filter((name) => !only || only.has(name)) };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { BenchUsageError, benchNames, parseBenchArgs } from './bench-args';
+import { UsageError } from '@orders/events';
+import { benchNames, parseBenchArgs } from './bench-args';
 
 describe('parseBenchArgs', () => {
   it('runs every benchmark, as a text table, at full length by default', () => {
@@ -27,7 +28,7 @@ describe('parseBenchArgs', () => {
     [['--only='], '--only takes a list of benchmarks'],
     [['quick'], 'unknown argument quick'],
   ])('refuses %j', (argv, message) => {
-    expect(() => parseBenchArgs(argv)).toThrow(BenchUsageError);
+    expect(() => parseBenchArgs(argv)).toThrow(UsageError);
     expect(() => parseBenchArgs(argv)).toThrow(message);
   });
 });

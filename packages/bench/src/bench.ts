@@ -1,6 +1,7 @@
 #!/usr/bin/env node
+import { UsageError } from '@orders/events';
 import { benchAnalytics } from './analytics-bench';
-import { type BenchName, BenchUsageError, benchUsage, parseBenchArgs } from './bench-args';
+import { type BenchName, benchUsage, parseBenchArgs } from './bench-args';
 import { benchJson, benchText } from './bench-report';
 import { benchColdStart } from './cold-start-bench';
 import { benchEventHandling } from './event-handling-bench';
@@ -26,7 +27,7 @@ async function main(): Promise<number> {
   try {
     args = parseBenchArgs(process.argv.slice(2));
   } catch (error) {
-    if (!(error instanceof BenchUsageError)) throw error;
+    if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`${error.message}\n${benchUsage}\n`);
     return 2;
   }

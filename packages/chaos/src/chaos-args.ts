@@ -1,3 +1,5 @@
+import { UsageError } from '@orders/events';
+
 export interface ChaosArgs {
   orders: number;
   seed: string;
@@ -5,10 +7,6 @@ export interface ChaosArgs {
   rate: number;
   json: boolean;
   drainTimeoutSeconds: number;
-}
-
-export class ChaosUsageError extends Error {
-  override readonly name = 'ChaosUsageError';
 }
 
 export const chaosUsage = `usage: pnpm chaos [--orders N] [--seed S] [--concurrency C] [--drain-timeout SECONDS] [--json]
@@ -32,7 +30,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => string
   const count = (flag: string, value: string | undefined, max: number) => {
     const n = Number(value);
     if (value === undefined || !Number.isInteger(n) || n < 1 || n > max) {
-      throw new ChaosUsageError(`${flag} takes a whole number from 1 to ${max}`);
+      throw new UsageError(`${flag} takes a whole number from 1 to ${max}`);
     }
     return n;
   };
@@ -54,9 +52,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => string
       case '--seed': {
         const seed = argv[++i];
         if (!seed || !/^[\w.-]{1,64}$/.test(seed)) {
-          throw new ChaosUsageError(
-            '--seed takes 1 to 64 letters, digits, dots, dashes or underscores',
-          );
+          throw new UsageError('--seed takes 1 to 64 letters, digits, dots, dashes or underscores');
         }
         args.seed = seed;
         break;
@@ -65,7 +61,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => string
         args.json = true;
         break;
       default:
-        throw new ChaosUsageError(`unknown argument ${flag}`);
+        throw new UsageError(`unknown argument ${flag}`);
     }
   }
   args.seed ||= randomSeed();

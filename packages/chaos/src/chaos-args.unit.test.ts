@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { ChaosUsageError, parseChaosArgs } from './chaos-args';
+import { UsageError } from '@orders/events';
+import { parseChaosArgs } from './chaos-args';
 
 const parse = (...argv: string[]) => parseChaosArgs(argv, () => '4242');
 
@@ -45,7 +46,7 @@ describe('pnpm chaos arguments', () => {
     [['--seed', 'a b'], /--seed takes 1 to 64/],
     [['--verbose'], /unknown argument --verbose/],
   ])('refuses %j', (argv, message) => {
-    expect(() => parse(...argv)).toThrow(ChaosUsageError);
+    expect(() => parse(...argv)).toThrow(UsageError);
     expect(() => parse(...argv)).toThrow(message);
   });
 });

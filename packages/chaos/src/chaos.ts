@@ -1,7 +1,8 @@
 import { randomInt } from 'node:crypto';
 import { dirname, join } from 'node:path';
+import { UsageError } from '@orders/events';
 import { devStackFile } from '@orders/local-stack';
-import { ChaosUsageError, chaosUsage, parseChaosArgs } from './chaos-args';
+import { chaosUsage, parseChaosArgs } from './chaos-args';
 import { chaosJson, chaosText } from './chaos-report';
 import { runChaos } from './chaos-run';
 
@@ -15,7 +16,7 @@ async function main(): Promise<number> {
   try {
     args = parseChaosArgs(process.argv.slice(2), () => String(randomInt(1, 1_000_000)));
   } catch (error) {
-    if (!(error instanceof ChaosUsageError)) throw error;
+    if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`${error.message}\n${chaosUsage}\n`);
     return 2;
   }

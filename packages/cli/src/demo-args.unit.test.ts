@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
+import { UsageError } from '@orders/events';
 import { parseDemoArgs } from './demo-args';
-import { UsageError } from './usage-error';
 
 describe('parseDemoArgs', () => {
   it('defaults: 50 orders, 120 s, 8 at a time, a random seed, a table', () => {

@@ -2,7 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { topics as declaredTopics } from '@orders/events';
+import { topics as declaredTopics, messageOf, UsageError } from '@orders/events';
 import { type LocalStack, startLocalStack } from '@orders/local-stack';
 import { ConfigError, parseConfig } from '@orders/runtime';
 import {
@@ -27,7 +27,6 @@ import {
   locateStack,
   readDevStack,
 } from './stack-location';
-import { UsageError } from './usage-error';
 
 /** The functions without which orders never become final. */
 const pipeline = ['place-order', 'process-order', 'payment-handler'];
@@ -218,7 +217,7 @@ async function demo(
       say(`${report.notLoaded} order(s) of this run not in the warehouse yet`);
     }
   } catch (error) {
-    say(`analytics unavailable: ${error instanceof Error ? error.message : String(error)}`);
+    say(`analytics unavailable: ${messageOf(error)}`);
   } finally {
     await warehouse.close();
   }
@@ -269,7 +268,7 @@ main(process.argv.slice(2), process.env).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`demo: ${messageOf(error)}\n`);
     process.exitCode = 1;
   },
 );

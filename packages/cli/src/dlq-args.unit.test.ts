@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
+import { UsageError } from '@orders/events';
 import { parseDlqArgs } from './dlq-args';
-import { UsageError } from './usage-error';
 
 const topics = ['order-saga', 'payments', 'analytics'];
 const parse = (...argv: string[]) => parseDlqArgs(argv, topics);

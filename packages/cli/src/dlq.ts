@@ -1,4 +1,4 @@
-import { topics as declaredTopics } from '@orders/events';
+import { topics as declaredTopics, messageOf, UsageError } from '@orders/events';
 import { ConfigError } from '@orders/runtime';
 import { createPubSubDeadLetterQueue } from './dead-letter-queue';
 import { dlqUsage, parseDlqArgs } from './dlq-args';
@@ -10,7 +10,6 @@ import {
   locateStack,
   readDevStack,
 } from './stack-location';
-import { UsageError } from './usage-error';
 
 /**
  * `pnpm dlq list|show|replay`: the dead letters of every topic of the topology, on the
@@ -65,7 +64,7 @@ main(process.argv.slice(2), process.env).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`dlq: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`dlq: ${messageOf(error)}\n`);
     process.exitCode = 1;
   },
 );

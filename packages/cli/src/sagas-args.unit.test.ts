@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
+import { UsageError } from '@orders/events';
 import { parseSagasArgs } from './sagas-args';
-import { UsageError } from './usage-error';
 
 const statuses = [
   'RESERVING_STOCK',

@@ -1,4 +1,5 @@
 import { createDb } from '@orders/db';
+import { messageOf, UsageError } from '@orders/events';
 import { ConfigError } from '@orders/runtime';
 import { createOrderSaga, NEW } from '@orders/sagas';
 import { runSagasCommand } from './run-sagas-command';
@@ -10,7 +11,6 @@ import {
   locateStack,
   readDevStack,
 } from './stack-location';
-import { UsageError } from './usage-error';
 
 // Only its type and transitions are read here: the timeouts do not matter.
 const orderSaga = createOrderSaga({
@@ -69,7 +69,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       },
     );
   } catch (error) {
-    throw new Error(`reading ${where}: ${error instanceof Error ? error.message : error}`, {
+    throw new Error(`reading ${where}: ${messageOf(error)}`, {
       cause: error,
     });
   } finally {
@@ -82,7 +82,7 @@ main(process.argv.slice(2), process.env).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`sagas: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`sagas: ${messageOf(error)}\n`);
     process.exitCode = 1;
   },
 );

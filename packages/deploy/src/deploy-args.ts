@@ -1,8 +1,4 @@
-import { type FunctionName, functions } from '@orders/events';
-
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+import { type FunctionName, functions, UsageError } from '@orders/events';
 
 const usage = `usage: pnpm run deploy <function>... | --all [--dry-run]
 functions: ${Object.keys(functions).join(', ')}`;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { type FunctionName, functions, topics } from '@orders/events';
-import { parseDeployArgs, UsageError } from './deploy-args';
+import { type FunctionName, functions, topics, UsageError } from '@orders/events';
+import { parseDeployArgs } from './deploy-args';
 import { parseDeployConfig } from './deploy-config';
 import {
   deployPlan,

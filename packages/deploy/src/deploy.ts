@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { resolve } from 'node:path';
-import { UsageError } from './deploy-args';
+import { messageOf, UsageError } from '@orders/events';
 import { runDeploy } from './run-deploy';
 
 try {
@@ -12,6 +12,6 @@ try {
     err: (line) => process.stderr.write(`${line}\n`),
   });
 } catch (error) {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`${messageOf(error)}\n`);
   process.exitCode = error instanceof UsageError ? 2 : 1;
 }

@@ -1,4 +1,4 @@
-export { parseDeployArgs, UsageError } from './deploy-args';
+export { parseDeployArgs } from './deploy-args';
 export { type DeployConfig, DeployConfigError, parseDeployConfig } from './deploy-config';
 export {
   deployPlan,

@@ -18,6 +18,7 @@ export {
 export { type CopyOutcome, type EventBus, type EventCopy, routedCopies } from './event-bus';
 export { describeIssues, InvalidEventError } from './invalid-event-error';
 export { eventJsonSchemas } from './json-schemas';
+export { messageOf } from './message-of';
 export { currencySchema, minorUnitsSchema, toMinorUnits } from './money';
 export {
   decodeMessage,
@@ -38,3 +39,4 @@ export {
   type Trigger,
   topics,
 } from './topology';
+export { UsageError } from './usage-error';

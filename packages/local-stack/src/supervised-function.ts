@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { messageOf } from '@orders/events';
 import { freePort } from './free-port';
 import {
   type FunctionProcess,
@@ -87,9 +88,7 @@ export async function superviseFunction(
         return;
       } catch (error) {
         backoffMs = Math.min(maxBackoffMs, backoffMs * 2 || 250);
-        log(
-          `function ${options.name} failed to restart: ${error instanceof Error ? error.message : String(error)}`,
-        );
+        log(`function ${options.name} failed to restart: ${messageOf(error)}`);
       }
     }
   };

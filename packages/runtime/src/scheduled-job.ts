@@ -1,4 +1,5 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
+import { messageOf } from '@orders/events';
 import { type Logger, traceFields } from './logger';
 
 /**
@@ -39,7 +40,7 @@ export function createScheduledJob({
         step,
         error: result.reason,
       });
-      report[step] = { failed: errorMessage(result.reason) };
+      report[step] = { failed: messageOf(result.reason) };
     });
     // A tick that found nothing to do is only worth a debug line.
     const failed = results.some((result) => result.status === 'rejected');
@@ -56,8 +57,4 @@ function worked(value: unknown): boolean {
   if (Array.isArray(value)) return value.length > 0;
   if (typeof value === 'object' && value !== null) return Object.values(value).some(worked);
   return false;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

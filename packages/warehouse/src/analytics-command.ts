@@ -1,3 +1,4 @@
+import { messageOf } from '@orders/events';
 import { baseConfigSchema, ConfigError, parseConfig } from '@orders/runtime';
 import { analyticsQueries, analyticsQuery, isAnalyticsQueryName } from './analytics-queries';
 import { formatTable } from './format-table';
@@ -72,9 +73,7 @@ export async function runAnalyticsCommand(
     }
     return 0;
   } catch (error) {
-    stderr(
-      `analytics query ${name} failed: ${error instanceof Error ? error.message : String(error)}\n`,
-    );
+    stderr(`analytics query ${name} failed: ${messageOf(error)}\n`);
     return 1;
   } finally {
     await warehouse.close();

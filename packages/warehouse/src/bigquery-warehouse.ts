@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BigQuery, Query } from '@google-cloud/bigquery';
 import type { Envelope } from '@orders/events';
+import { messageOf } from '@orders/events';
 import { type AnalyticsRows, analyticsQuery } from './analytics-queries';
 import { eventAuditSql, toEventLoadAudit } from './event-audit';
 import { type EventRow, toEventRow } from './event-row';
@@ -215,6 +216,6 @@ function isRetryable(error: unknown): boolean {
 
 function describe(error: unknown): string {
   const status = statusOf(error);
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   return status ? `${status} ${message}` : message;
 }
