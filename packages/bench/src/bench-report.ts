@@ -1,3 +1,4 @@
+import { textTable } from '@orders/events';
 import type { Measure } from './measure';
 
 /** The `--json` report: exactly one object, `{"measures": [...]}`. */
@@ -16,23 +17,8 @@ export function benchText(measures: readonly Measure[], failed: readonly string[
     formatNumber(m.ratio),
     m.note ?? '',
   ]);
-  const numeric = new Set([1, 3, 4]);
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => row[column]!.length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, column) =>
-        column === cells.length - 1
-          ? cell
-          : numeric.has(column)
-            ? cell.padStart(widths[column]!)
-            : cell.padEnd(widths[column]!),
-      )
-      .join('  ')
-      .trimEnd();
   const failures = failed.map((name) => `FAILED: ${name} (see the log above)`);
-  return `${[line(header), ...rows.map(line), ...failures].join('\n')}\n`;
+  return `${[textTable(header, rows, { rightAligned: [1, 3, 4] }), ...failures].join('\n')}\n`;
 }
 
 function formatNumber(n: number): string {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { textTable } from '@orders/events';
 import { type AnalyticsQueryName, analyticsQueries, type Warehouse } from '@orders/warehouse';
-import { textTable } from './text-table';
 
 const finalEventTypes = new Set(['OrderConfirmed', 'OrderCancelled']);
 const reportedQueries: AnalyticsQueryName[] = ['funnel', 'latency'];
@@ -46,7 +46,11 @@ export async function analyticsReport({
     const table = textTable(
       query.columns.map((column) => column.label),
       rows.map((row) => query.columns.map((column) => row[column.key])),
-      query.columns.flatMap((column, index) => (column.kind === 'text' ? [] : [index])),
+      {
+        rightAligned: query.columns.flatMap((column, index) =>
+          column.kind === 'text' ? [] : [index],
+        ),
+      },
     );
     sections.push(`${name}: ${query.description}\n${table}`);
   }

@@ -1,5 +1,5 @@
+import { textTable } from '@orders/events';
 import type { DeadLetter } from './dead-letter';
-import { textTable } from './text-table';
 
 /** What `dlq list` prints: one line per dead letter. */
 export function formatDeadLetterTable(letters: readonly DeadLetter[]): string {

@@ -1,6 +1,6 @@
+import { textTable } from '@orders/events';
 import type { DemoSummary } from './demo-summary';
 import { type OrderScenario, scenarioShares } from './order-mix';
-import { textTable } from './text-table';
 
 /** The summary table `pnpm demo` prints on stdout. */
 export function formatDemoSummary(summary: DemoSummary): string {
@@ -19,7 +19,7 @@ export function formatDemoSummary(summary: DemoSummary): string {
     ['placed -> final p95', ms(summary.p95LatencyMs)],
   ];
   if (summary.notPlaced > 0) rows.splice(1, 0, ['not placed (refused)', summary.notPlaced]);
-  const outcomes = textTable(['summary', ''], rows, [1]);
+  const outcomes = textTable(['summary', ''], rows, { rightAligned: [1] });
   const scenarios = textTable(
     ['scenario', 'orders', 'confirmed', 'cancelled', 'attention', 'pending', 'not placed'],
     Object.keys(scenarioShares)

@@ -1,7 +1,7 @@
+import { textTable } from '@orders/events';
 import type { StalledOrder } from '@orders/orders';
 import type { SagaHistory } from './saga-history';
 import type { SagaListing } from './saga-listing';
-import { textTable } from './text-table';
 
 /** What `sagas list` prints: one line per saga, then the count. */
 export function formatSagaTable(sagas: readonly SagaListing[], limit: number): string {
@@ -28,7 +28,7 @@ export function formatSagaTable(sagas: readonly SagaListing[], limit: number): s
   ];
   const count = `${sagas.length} saga${sagas.length === 1 ? '' : 's'}`;
   const more = sagas.length === limit ? ` (the ${limit} most recent: --limit shows more)` : '';
-  return `${textTable(header, rows, [6])}\n${count}${more}`;
+  return `${textTable(header, rows, { rightAligned: [6] })}\n${count}${more}`;
 }
 
 /** What `sagas stalled` prints: one line per order, oldest first, then the count. */
@@ -45,7 +45,7 @@ export function formatStalledTable(orders: readonly StalledOrder[], limit: numbe
   const header = ['ORDER ID', 'PLACED AT', 'AGE', 'RE-DRIVES', 'CORRELATION ID', 'LAST RE-DRIVE'];
   const count = `${orders.length} stalled order${orders.length === 1 ? '' : 's'}`;
   const more = orders.length === limit ? ` (the ${limit} oldest: --limit shows more)` : '';
-  return `${textTable(header, rows, [2])}\n${count}${more}`;
+  return `${textTable(header, rows, { rightAligned: [2] })}\n${count}${more}`;
 }
 
 /** `42s`, `5m 3s`, `2h 5m`, `3d 2h`. */

@@ -28,6 +28,7 @@ export {
   type PubSubMessage,
 } from './pubsub-codec';
 export { type PythonOrderPlaced, pythonReferenceOrderPlaced } from './python-reference';
+export { type TextTableOptions, textTable } from './text-table';
 export {
   type Delivery,
   deadLetterTopic,
