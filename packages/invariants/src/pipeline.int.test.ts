@@ -4,11 +4,17 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { seedProducts } from '@orders/db';
-import { createEvent, type Envelope, encodeEvent, routedCopies } from '@orders/events';
+import {
+  createEvent,
+  type Envelope,
+  encodeEvent,
+  routedCopies,
+  type TopicName,
+  topics,
+} from '@orders/events';
 import {
   type LocalStack,
   startLocalStack,
@@ -54,6 +60,9 @@ beforeAll(async () => {
       SANDBOX_LATENCY_MS: '5',
       OUTBOX_RELAY_MIN_AGE_MS: '1000',
     },
+    // The inbox consumers say at info level when they ignore a duplicate delivery: the
+    // republish test counts those lines.
+    functionEnv: (name) => (inboxConsumers.includes(name) ? { LOG_LEVEL: 'info' } : {}),
     housekeepingIntervalMs: 1_000,
     functionStdout: collect,
     functionStderr: collect,
@@ -70,6 +79,9 @@ afterAll(async () => {
   await database?.close();
   if (warehouseDir) await rm(warehouseDir, { recursive: true, force: true });
 });
+
+/** The consumers that claim each event in the inbox (`processed_events`) before handling it. */
+const inboxConsumers = ['process-order', 'payment-handler'];
 
 const collect = new Writable({
   write(chunk, _encoding, done) {
@@ -211,16 +223,72 @@ describe('the pipeline, end to end', () => {
         event.type,
       ),
     );
+    const copies = routedCopies(again);
+    const consumerOf = (topic: TopicName) => topics[topic].consumer;
+    const toInboxes = copies.filter((copy) => inboxConsumers.includes(consumerOf(copy.topic)));
+    const toWarehouse = copies.filter((copy) => copy.topic === 'analytics');
+    // Every kind of consumer gets copies: both inboxes and the warehouse.
+    expect(new Set(copies.map((copy) => consumerOf(copy.topic)))).toEqual(
+      new Set([...inboxConsumers, 'analytics-loader']),
+    );
+
+    // Every copy republished to an inbox consumer is of an event it already handled, so each
+    // is a duplicate it must ignore.
+    const inboxBefore = await inbox();
+    expect(
+      toInboxes
+        .filter((copy) => !inboxBefore.includes(`${consumerOf(copy.topic)} ${copy.event.id}`))
+        .map((copy) => `${copy.event.type} ${copy.event.id} to ${copy.topic}`),
+    ).toEqual([]);
+    const ignoredBefore = duplicatesIgnored();
+    const loadedBefore = await warehouseCounts();
+
     const bus = createPubSubBus(
       createPublisher({ projectId: stack.projectId, emulatorHost: stack.pubsubEmulatorHost }),
     );
     // Each twice at once: one copy may reach a consumer while the other is in flight.
-    const copies = routedCopies(again);
     const outcomes = await Promise.all([bus.publish(copies), bus.publish(copies)]);
     expect(outcomes.flat().filter((outcome) => !outcome.published)).toEqual([]);
 
-    await sleep(3_000);
+    // Both copies of each arrived: the inbox consumers ignored them as duplicates, and the
+    // warehouse table holds two rows more of each event.
+    const notYetArrived = async () => {
+      const ignored = duplicatesIgnored();
+      const loaded = await warehouseCounts();
+      return [
+        ...toInboxes
+          .filter((copy) => {
+            const key = `${consumerOf(copy.topic)} ${copy.event.id}`;
+            return (ignored.get(key) ?? 0) < (ignoredBefore.get(key) ?? 0) + 2;
+          })
+          .map((copy) => `${copy.event.type} ${copy.event.id} to ${copy.topic}`),
+        ...toWarehouse
+          .filter(
+            (copy) =>
+              (loaded.get(copy.event.id)?.rows ?? 0) <
+              (loadedBefore.get(copy.event.id)?.rows ?? 0) + 2,
+          )
+          .map((copy) => `${copy.event.type} ${copy.event.id} to ${copy.topic}`),
+      ];
+    };
+    let missing: string[] = [];
+    await waitFor(
+      'both republished copies of every event to reach its consumers',
+      async () => {
+        missing = await notYetArrived();
+        return missing.length === 0;
+      },
+      90_000,
+    ).catch((error: Error) => {
+      throw new Error(
+        `${error.message}\n${missing.length} copies missing, e.g. ${missing.slice(0, 5).join('; ')}`,
+      );
+    });
+
     await waitForQuiet();
+    // Absorbed: no consumer claimed anything new, and the invariants hold (the warehouse's
+    // dedup view still holds each event once, each order reserved and charged once).
+    expect(await inbox()).toEqual(inboxBefore);
     expect(await violations()).toEqual([]);
     const { rows: charges } = await sql<{ n: number }>`
       select count(*)::int as n from sandbox_provider_operations where kind = 'charge' and outcome = 'succeeded'`.execute(
@@ -321,6 +389,37 @@ function runDlq(args: string[]): Promise<{ code: number | null; stdout: string; 
         resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
+}
+
+/** `consumer eventId` of every claim in the inbox, sorted. */
+async function inbox(): Promise<string[]> {
+  const rows = await database.db
+    .selectFrom('processed_events')
+    .select(['consumer', 'event_id'])
+    .execute();
+  return rows.map((row) => `${row.consumer} ${row.event_id}`).sort();
+}
+
+/** How many deliveries each inbox consumer ignored as duplicates, per `consumer eventId`. */
+function duplicatesIgnored(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of functionOutput) {
+    const separator = line.indexOf(' | ');
+    if (separator < 0) continue;
+    const consumer = line.slice(0, separator);
+    const json = line.slice(separator + 3);
+    if (!inboxConsumers.includes(consumer) || !json.startsWith('{')) continue;
+    let entry: { message?: unknown; eventId?: unknown };
+    try {
+      entry = JSON.parse(json);
+    } catch {
+      continue;
+    }
+    if (entry.message !== 'duplicate delivery ignored') continue;
+    const key = `${consumer} ${String(entry.eventId)}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
 }
 
 async function violations() {
