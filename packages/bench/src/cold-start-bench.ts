@@ -22,6 +22,7 @@ import {
   type Envelope,
   encodeEvent,
   type FunctionName,
+  percentile,
 } from '@orders/events';
 import {
   createTopology,
@@ -31,7 +32,7 @@ import {
   testProjectId,
 } from '@orders/local-stack';
 import pg from 'pg';
-import { type BenchContext, type Measure, measure, percentile } from './measure';
+import { type BenchContext, type Measure, measure } from './measure';
 
 const repoRoot = join(__dirname, '..', '..', '..');
 const fixtures = join(__dirname, '..', 'src', 'fixtures');
@@ -181,22 +182,11 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
           await coldStart(fn, functionEnv(`${name}-${i}`), await probes[name](i), afterwards[name]),
         );
       }
-      const ms = percentile(
-        figures.map((start) => start.ms),
-        0.5,
-      );
-      const baselineMs = percentile(
-        baselines.map((start) => start.ms),
-        0.5,
-      );
-      const rss = percentile(
-        figures.map((start) => start.rssMiB),
-        0.5,
-      );
-      const baselineRss = percentile(
-        baselines.map((start) => start.rssMiB),
-        0.5,
-      );
+      const median = (values: number[]) => percentile(values, 0.5) ?? Number.NaN;
+      const ms = median(figures.map((start) => start.ms));
+      const baselineMs = median(baselines.map((start) => start.ms));
+      const rss = median(figures.map((start) => start.rssMiB));
+      const baselineRss = median(baselines.map((start) => start.rssMiB));
       log(
         `cold start: ${name} ${ms.toFixed(0)} ms, ${rss.toFixed(1)} MiB ` +
           `(hello-world ${baselineMs.toFixed(0)} ms, ${baselineRss.toFixed(1)} MiB)`,

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createDb } from '@orders/db';
-import { createEvent, type DomainEvent, type EventBus, encodeEvent } from '@orders/events';
+import {
+  createEvent,
+  type DomainEvent,
+  type EventBus,
+  encodeEvent,
+  percentile,
+} from '@orders/events';
 import { createOutbox, type Outbox } from '@orders/idempotency';
 import {
   createTopology,
@@ -29,7 +35,7 @@ import {
 import { createConsumer, createLogger, parseConfig } from '@orders/runtime';
 import { type KyselyPlugin, sql } from 'kysely';
 import pg from 'pg';
-import { type BenchContext, type Measure, measure, percentile } from './measure';
+import { type BenchContext, type Measure, measure } from './measure';
 
 /** What one push delivers to a consumer: the CloudEvent functions-framework makes of it. */
 type PushedCloudEvent = Parameters<ReturnType<typeof createConsumer>>[0];
@@ -383,8 +389,8 @@ function summary(runs: ConcurrentRun[]) {
   const latencies = runs.flatMap((run) => run.latenciesMs);
   return {
     rate: latencies.length / sumElapsedSeconds(runs),
-    p50: percentile(latencies, 0.5),
-    p99: percentile(latencies, 0.99),
+    p50: percentile(latencies, 0.5) ?? Number.NaN,
+    p99: percentile(latencies, 0.99) ?? Number.NaN,
   };
 }
 

@@ -1,1 +1,1 @@
-export { type BenchContext, type Measure, measure, percentile } from './measure';
+export { type BenchContext, type Measure, measure } from './measure';

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { seedProducts } from '@orders/db';
-import { functions as declared } from '@orders/events';
+import { functions as declared, percentile } from '@orders/events';
 import {
   createTopology,
   type FunctionProcess,
@@ -15,7 +15,7 @@ import {
 } from '@orders/local-stack';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { type BenchContext, type Measure, measure, percentile } from './measure';
+import { type BenchContext, type Measure, measure } from './measure';
 import { cpuPer, cpuTimes } from './process-cpu';
 
 /** place-order's pool in production (deploy sets 5) is smaller; 10 is its default. */
@@ -233,8 +233,8 @@ async function load(
     rate: result['2xx'] / result.duration,
     ok: result['2xx'],
     failed: result.non2xx + result.errors,
-    p50: percentile(latencies, 0.5),
-    p99: percentile(latencies, 0.99),
+    p50: percentile(latencies, 0.5) ?? Number.NaN,
+    p99: percentile(latencies, 0.99) ?? Number.NaN,
   };
 }
 

@@ -39,10 +39,3 @@ export interface BenchContext {
   /** The environment: PATH, PUBSUB_EMULATOR_HOST/DATABASE_URL to reuse servers (tests). */
   env: NodeJS.ProcessEnv;
 }
-
-/** The value below which `fraction` of `values` fall (nearest rank). */
-export function percentile(values: readonly number[], fraction: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = values.toSorted((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))]!;
-}

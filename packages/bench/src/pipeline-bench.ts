@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { topics } from '@orders/events';
+import { percentile, topics } from '@orders/events';
 import {
   createTopology,
   type PubSubEmulator,
@@ -17,7 +17,7 @@ import {
 import { createPublisher } from '@orders/pubsub';
 import { sql } from 'kysely';
 import { runCleanup, startServers } from './event-handling-bench';
-import { type BenchContext, type Measure, measure, percentile } from './measure';
+import { type BenchContext, type Measure, measure } from './measure';
 import { cpuPer, cpuTimes } from './process-cpu';
 
 const fixtures = join(__dirname, '..', 'src', 'fixtures');
@@ -91,8 +91,8 @@ export async function benchPipeline(context: BenchContext): Promise<Measure[]> {
     await database.db.updateTable('products').set({ stock: 10_000_000 }).execute();
 
     const hops = await measureHops(emulator, env, log, sizes.hops);
-    const hopP50 = percentile(hops, 0.5);
-    const hopP95 = percentile(hops, 0.95);
+    const hopP50 = percentile(hops, 0.5) ?? Number.NaN;
+    const hopP95 = percentile(hops, 0.95) ?? Number.NaN;
     log(`pipeline: hops (ms) ${hops.map((ms) => ms.toFixed(0)).join(' ')}`);
     log(`pipeline: hop p50 ${hopP50.toFixed(1)} ms, p95 ${hopP95.toFixed(1)} ms`);
 
@@ -139,14 +139,14 @@ export async function benchPipeline(context: BenchContext): Promise<Measure[]> {
       measure(
         'pipeline-p50',
         'ms',
-        percentile(latencies, 0.5),
+        percentile(latencies, 0.5) ?? Number.NaN,
         hopsPerConfirmedOrder * hopP50,
         `${outcomeNote}; ${describeStages(outcomes)}; ${hopNote}`,
       ),
       measure(
         'pipeline-p95',
         'ms',
-        percentile(latencies, 0.95),
+        percentile(latencies, 0.95) ?? Number.NaN,
         hopsPerConfirmedOrder * hopP95,
         `max ${Math.max(...latencies).toFixed(0)} ms`,
       ),
@@ -361,7 +361,8 @@ function describeStages(outcomes: Awaited<ReturnType<typeof finalLatencies>>): s
   );
   const describe = (label: string, key: keyof (typeof staged)[number]['stages']) => {
     const values = staged.map((outcome) => outcome.stages[key]!);
-    return `${label} ${percentile(values, 0.5).toFixed(0)}/${percentile(values, 0.95).toFixed(0)}`;
+    const ms = (fraction: number) => (percentile(values, fraction) ?? Number.NaN).toFixed(0);
+    return `${label} ${ms(0.5)}/${ms(0.95)}`;
   };
   return `stages p50/p95 ms: ${describe('placed->saga', 'toSaga')}, ${describe('saga->payment', 'toPayment')}, ${describe('payment->final', 'toFinal')}`;
 }

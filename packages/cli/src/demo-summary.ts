@@ -1,3 +1,4 @@
+import { percentile } from '@orders/events';
 import type { OrderState } from './intake-client';
 import type { OrderScenario } from './order-mix';
 
@@ -98,13 +99,6 @@ function outcomeOf(order: TrackedOrder): Outcome {
     default:
       return 'pending';
   }
-}
-
-/** Nearest rank: the value at rank ceil(p × n) of the sorted values; null for none. */
-export function percentile(values: readonly number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
 }
 
 /** The one JSON object `pnpm demo --json` prints. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { formatDemoSummary } from './demo-report';
-import { percentile, summarizeRun, summaryJson, type TrackedOrder } from './demo-summary';
+import { summarizeRun, summaryJson, type TrackedOrder } from './demo-summary';
 import type { OrderState } from './intake-client';
 
 const at = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms).toISOString();
@@ -27,17 +27,6 @@ function order(
     },
   };
 }
-
-describe('percentile', () => {
-  it('is the nearest rank', () => {
-    expect(percentile([], 0.5)).toBeNull();
-    expect(percentile([7], 0.95)).toBe(7);
-    expect(percentile([4, 1, 3, 2], 0.5)).toBe(2);
-    const hundred = Array.from({ length: 100 }, (_, i) => 100 - i);
-    expect(percentile(hundred, 0.5)).toBe(50);
-    expect(percentile(hundred, 0.95)).toBe(95);
-  });
-});
 
 describe('summarizeRun', () => {
   it('counts outcomes, cancellations by reason, latencies of final orders and scenarios', () => {

@@ -20,6 +20,7 @@ export { describeIssues, InvalidEventError } from './invalid-event-error';
 export { eventJsonSchemas } from './json-schemas';
 export { messageOf } from './message-of';
 export { currencySchema, minorUnitsSchema, toMinorUnits } from './money';
+export { percentile } from './percentile';
 export {
   decodeMessage,
   defaultLegacyCurrency,
