@@ -6,6 +6,7 @@ import {
   type DomainEvent,
   type EventBus,
   encodeEvent,
+  forEachConcurrently,
   percentile,
 } from '@orders/events';
 import { createOutbox, type Outbox } from '@orders/idempotency';
@@ -56,26 +57,13 @@ export async function driveConcurrently<T>(
   work: (item: T) => Promise<unknown>,
 ): Promise<ConcurrentRun> {
   const latenciesMs: number[] = [];
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (!failure && next < items.length) {
-      const item = items[next++]!;
-      const started = performance.now();
-      try {
-        await work(item);
-      } catch (error) {
-        failure ??= { error };
-        return;
-      }
-      latenciesMs.push(performance.now() - started);
-    }
-  };
   const started = performance.now();
-  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-  const elapsedMs = performance.now() - started;
-  if (failure) throw failure.error;
-  return { latenciesMs, elapsedMs };
+  await forEachConcurrently(items, concurrency, async (item) => {
+    const callStarted = performance.now();
+    await work(item);
+    latenciesMs.push(performance.now() - callStarted);
+  });
+  return { latenciesMs, elapsedMs: performance.now() - started };
 }
 
 /** The raw Pub/Sub push of `event` as functions-framework hands it to a CloudEvent function. */

@@ -6,7 +6,12 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Message } from '@google-cloud/pubsub';
 import { createDb } from '@orders/db';
-import { deadLetterTopic, functions as declaredFunctions, type FunctionName } from '@orders/events';
+import {
+  deadLetterTopic,
+  functions as declaredFunctions,
+  type FunctionName,
+  forEachConcurrently,
+} from '@orders/events';
 import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from '@orders/invariants';
 import { type LocalStack, pullMessages, startLocalStack } from '@orders/local-stack';
 import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
@@ -237,7 +242,6 @@ async function loadDrainAndCheck(
     const placed: PlacedOrder[] = [];
     const refused: RefusedOrder[] = [];
     const poison: PoisonMessage[] = [];
-    let next = 0;
     const loadStarted = Date.now();
     // One consumer goes down once, in the second half of the load, for longer than its
     // delivery attempts: the orders placed before it meet every other fault first.
@@ -254,33 +258,33 @@ async function loadDrainAndCheck(
       startOutage,
       (0.5 + 0.3 * seededShare(seed, 'outage-at')) * loadMs,
     );
-    const worker = async () => {
-      while (next < options.orders) {
-        const index = next++;
-        const due = loadStarted + (index * 1000) / options.rate - Date.now();
-        if (due > 0) await sleep(due);
-        options.signal?.throwIfAborted();
-        if (seededShare(seed, 'poison', index) < 0.04) {
-          const message = poisonMessage(seed, poison.length);
-          poison.push(message);
-          await pubsub
-            .topic(message.topic)
-            .publishMessage({ data: message.data, attributes: message.attributes });
-          faults.poison += 1;
-        }
-        const order = plannedOrder(seed, index, faults);
-        const outcome = await placeOrder(stack.functions['place-order']!, order, {
-          giveUpAfterMs: 120_000,
-        });
-        if ('orderId' in outcome)
-          placed.push({ index, correlationId: order.correlationId, orderId: outcome.orderId });
-        else refused.push({ index, correlationId: order.correlationId, detail: outcome.refused });
-        if ((placed.length + refused.length) % 100 === 0)
-          log(`placed ${placed.length} of ${options.orders}`);
-      }
-    };
     try {
-      await Promise.all(Array.from({ length: options.concurrency }, worker));
+      await forEachConcurrently(
+        Array.from({ length: options.orders }, (_, index) => index),
+        options.concurrency,
+        async (index) => {
+          const due = loadStarted + (index * 1000) / options.rate - Date.now();
+          if (due > 0) await sleep(due);
+          options.signal?.throwIfAborted();
+          if (seededShare(seed, 'poison', index) < 0.04) {
+            const message = poisonMessage(seed, poison.length);
+            poison.push(message);
+            await pubsub
+              .topic(message.topic)
+              .publishMessage({ data: message.data, attributes: message.attributes });
+            faults.poison += 1;
+          }
+          const order = plannedOrder(seed, index, faults);
+          const outcome = await placeOrder(stack.functions['place-order']!, order, {
+            giveUpAfterMs: 120_000,
+          });
+          if ('orderId' in outcome)
+            placed.push({ index, correlationId: order.correlationId, orderId: outcome.orderId });
+          else refused.push({ index, correlationId: order.correlationId, detail: outcome.refused });
+          if ((placed.length + refused.length) % 100 === 0)
+            log(`placed ${placed.length} of ${options.orders}`);
+        },
+      );
     } finally {
       loadOver.abort();
       clearTimeout(outageTimer);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { forEachConcurrently } from '@orders/events';
 import { type DemoSummary, isFinal, summarizeRun, type TrackedOrder } from './demo-summary';
-import { forEachConcurrently } from './for-each-concurrently';
 import { type IntakeClient, IntakeRequestError, IntakeUnreachableError } from './intake-client';
 import { planOrders } from './order-mix';
 import type { Progress } from './progress';

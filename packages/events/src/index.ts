@@ -16,6 +16,7 @@ export {
   envelopeSchema,
 } from './envelope';
 export { type CopyOutcome, type EventBus, type EventCopy, routedCopies } from './event-bus';
+export { forEachConcurrently } from './for-each-concurrently';
 export { describeIssues, InvalidEventError } from './invalid-event-error';
 export { eventJsonSchemas } from './json-schemas';
 export { messageOf } from './message-of';
