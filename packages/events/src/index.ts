@@ -17,6 +17,7 @@ export {
 } from './envelope';
 export { type CopyOutcome, type EventBus, type EventCopy, routedCopies } from './event-bus';
 export { forEachConcurrently } from './for-each-concurrently';
+export { type GroupedCallsOptions, groupedCalls } from './grouped-calls';
 export { describeIssues, InvalidEventError } from './invalid-event-error';
 export { eventJsonSchemas } from './json-schemas';
 export { messageOf } from './message-of';

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { groupedCalls } from '@orders/events';
 import { attributeLimitViolation } from './attribute-limits';
 
 // Pub/Sub's limits per publish call are 1,000 messages and 10 MB; stay below the latter with
@@ -59,9 +60,8 @@ export interface PublisherOptions {
 
 interface Queued {
   message: OutgoingMessage;
+  /** About its size in the call's JSON. */
   size: number;
-  resolve(): void;
-  reject(error: unknown): void;
 }
 
 /**
@@ -70,11 +70,12 @@ interface Queued {
  * publishes paid, and this is one request per call on a kept-alive connection. (node:http,
  * not `fetch`: its first call loads undici, about 50 ms of a cold start.)
  *
- * Messages are grouped per topic: a message is sent at once when its topic has no call in
- * flight, else with every message queued meanwhile in the next call (as a database groups
- * commits). A lone request waits for no timer, and under load one call carries the messages
- * of many requests. Unlike the library's ordered publishing, which sends each ordering key in
- * calls of its own, one call carries many keys; nothing depends on their order.
+ * Messages are grouped per topic (`groupedCalls`): a message is sent at once when its topic
+ * has no call in flight, else with every message queued meanwhile in the next call (as a
+ * database groups commits). A lone request waits for no timer, and under load one call
+ * carries the messages of many requests. Unlike the library's ordered publishing, which
+ * sends each ordering key in calls of its own, one call carries many keys; nothing depends
+ * on their order.
  */
 export function createPublisher(
   target: PublishTarget,
@@ -89,7 +90,7 @@ export function createPublisher(
   const request = target.emulatorHost ? http.request : https.request;
   const headersFor =
     authorize ?? (target.emulatorHost ? async () => ({}) : applicationDefaultCredentials());
-  const queues = new Map<string, { queued: Queued[]; sending: boolean }>();
+  const senders = new Map<string, (messages: readonly Queued[]) => Promise<void>>();
 
   async function call(topic: string, batch: readonly Queued[]): Promise<void> {
     const body = JSON.stringify({
@@ -141,34 +142,18 @@ export function createPublisher(
     });
   }
 
-  function nextBatch(queued: Queued[]): Queued[] {
-    let count = 0;
-    let bytes = 0;
-    while (count < queued.length && count < maxMessagesPerCall) {
-      bytes += queued[count]!.size;
-      if (count > 0 && bytes > maxBytesPerCall) break;
-      count++;
+  /** The group-committing sender of `topic`, made on its first message. */
+  function senderOf(topic: string) {
+    let send = senders.get(topic);
+    if (!send) {
+      send = groupedCalls((batch: Queued[]) => call(topic, batch), {
+        maxItems: maxMessagesPerCall,
+        maxWeight: maxBytesPerCall,
+        weightOf: (queued) => queued.size,
+      });
+      senders.set(topic, send);
     }
-    return queued.splice(0, count);
-  }
-
-  async function drain(topic: string, queue: { queued: Queued[]; sending: boolean }) {
-    queue.sending = true;
-    try {
-      while (queue.queued.length > 0) {
-        const batch = nextBatch(queue.queued);
-        await call(topic, batch).then(
-          () => {
-            for (const item of batch) item.resolve();
-          },
-          (error: unknown) => {
-            for (const item of batch) item.reject(error);
-          },
-        );
-      }
-    } finally {
-      queue.sending = false;
-    }
+    return send;
   }
 
   return {
@@ -180,16 +165,8 @@ export function createPublisher(
           new PublishError(topic, 400, `refused before sending, as Pub/Sub would: ${violation}`),
         );
       }
-      return new Promise((resolve, reject) => {
-        let queue = queues.get(topic);
-        if (!queue) {
-          queue = { queued: [], sending: false };
-          queues.set(topic, queue);
-        }
-        const size = Math.ceil((message.data.length * 4) / 3) + 200;
-        queue.queued.push({ message, size, resolve, reject });
-        if (!queue.sending) void drain(topic, queue);
-      });
+      const size = Math.ceil((message.data.length * 4) / 3) + 200;
+      return senderOf(topic)([{ message, size }]);
     },
   };
 }
