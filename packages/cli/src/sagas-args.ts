@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { UsageError } from '@orders/events';
+import { UsageError, uuidPattern } from '@orders/events';
 
 export type SagasCommand =
   | { command: 'help' }
@@ -105,10 +105,8 @@ function limit(value: string | undefined): number {
   return number;
 }
 
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Order ids are uuids; anything else would only fail in PostgreSQL's cast. */
 function orderId(value: string): string {
-  if (!uuid.test(value)) throw new UsageError(`not an order id (a uuid): ${value}`);
+  if (!uuidPattern.test(value)) throw new UsageError(`not an order id (a uuid): ${value}`);
   return value.toLowerCase();
 }

@@ -2,6 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { catalog, type EventData, type EventType, type LatestVersion } from './catalog';
 
+/**
+ * A uuid as the envelope's ids and the catalog's order ids accept it (zod's `z.uuid()`: RFC
+ * 9562 versions 1 to 8 with the RFC variant, or the nil and max uuids), in either case. Ids
+ * that come from outside (a header, a path, an argument) are checked with it.
+ */
+export const uuidPattern: RegExp = z.regexes.uuid();
+
 /** The envelope every message carries; `data` is checked against the (type, version) schema. */
 export const envelopeSchema = z.strictObject({
   /** The idempotency key of the event. */

@@ -14,6 +14,7 @@ export {
   type Envelope,
   type EventOrigin,
   envelopeSchema,
+  uuidPattern,
 } from './envelope';
 export { type CopyOutcome, type EventBus, type EventCopy, routedCopies } from './event-bus';
 export { forEachConcurrently } from './for-each-concurrently';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpFunction, Request } from '@google-cloud/functions-framework';
+import { uuidPattern } from '@orders/events';
 import { bodyErrorOf, limitRequestBodies } from './body-limit';
 import { answerFrameworkErrors } from './framework-errors';
 import { MalformedJsonError, toProblem, UnsupportedMediaTypeError } from './http-problems';
@@ -26,8 +27,6 @@ export interface HttpFunctionOptions {
   maxBodyBytes: number;
   handle(req: Request, context: HttpContext): Promise<HttpResult>;
 }
-
-const uuidPattern = /^[\da-f]{8}-[\da-f]{4}-[1-8][\da-f]{3}-[89ab][\da-f]{3}-[\da-f]{12}$/i;
 
 /**
  * The wrapper of every HTTP function: correlation id and trace in the log context, body
