@@ -1,5 +1,5 @@
 import type { Database } from '@orders/db';
-import { functions } from '@orders/events';
+import { sagaTopic } from '@orders/events';
 import {
   findRedriveCandidate,
   listStalledOrders,
@@ -12,9 +12,6 @@ import { formatSagaHistory, formatSagaTable, formatStalledTable } from './saga-f
 import { findSagaHistory } from './saga-history';
 import { listSagas } from './saga-listing';
 import type { SagasCommand } from './sagas-args';
-
-/** Where a re-driven OrderPlaced goes: the order saga's topic. */
-const sagaTopic = functions['process-order'].trigger.topic;
 
 /**
  * Runs one `pnpm sagas` command against the sagas of `type` in `db`; resolves to the exit

@@ -40,6 +40,7 @@ export {
   functions,
   routes,
   routesOf,
+  sagaTopic,
   type TopicName,
   type Trigger,
   topics,

@@ -69,6 +69,9 @@ export const functions = {
 
 export type FunctionName = keyof typeof functions;
 
+/** The order saga's topic (process-order's trigger): where a re-driven OrderPlaced goes. */
+export const sagaTopic = functions['process-order'].trigger.topic;
+
 /** Dead letters of `topic` go to `<topic>-dlq`, read by a pull subscription of that name. */
 export function deadLetterTopic(topic: string): string {
   return `${topic}-dlq`;
