@@ -204,7 +204,7 @@ type Orders = ReadonlyMap<string, Snapshot['orders'][number]>;
  *    with the payments the payment service recorded.
  */
 function checkMoney(snapshot: Snapshot, orders: Orders, report: Report) {
-  const byOrder = groupBy(snapshot.ledger, (row) => row.order_id);
+  const byOrder = Map.groupBy(snapshot.ledger, (row) => row.order_id);
   for (const [orderId, rows] of byOrder) {
     const order = orders.get(orderId);
     if (!order) {
@@ -233,7 +233,7 @@ function checkMoney(snapshot: Snapshot, orders: Orders, report: Report) {
     }
   }
 
-  const byPayment = groupBy(snapshot.ledger, (row) => row.payment_id);
+  const byPayment = Map.groupBy(snapshot.ledger, (row) => row.payment_id);
   const recorded = new Set(snapshot.payments.map((payment) => payment.payment_id));
   for (const payment of snapshot.payments) {
     const rows = byPayment.get(payment.payment_id) ?? [];
@@ -269,7 +269,7 @@ function checkMoney(snapshot: Snapshot, orders: Orders, report: Report) {
  *    what each order holds is its items, in the state its status calls for.
  */
 function checkStock(snapshot: Snapshot, initialStock: Record<string, number>, report: Report) {
-  const reservations = groupBy(snapshot.reservations, (row) => row.order_id);
+  const reservations = Map.groupBy(snapshot.reservations, (row) => row.order_id);
   const totals = new Map<string, { reserved: number; sold: number }>();
   for (const row of snapshot.reservations) {
     const total = totals.get(row.sku) ?? { reserved: 0, sold: 0 };
@@ -289,7 +289,7 @@ function checkStock(snapshot: Snapshot, initialStock: Record<string, number>, re
     }
   }
 
-  const items = groupBy(snapshot.items, (row) => row.order_id);
+  const items = Map.groupBy(snapshot.items, (row) => row.order_id);
   for (const order of snapshot.orders) {
     const held = new Map((reservations.get(order.id) ?? []).map((row) => [row.sku, row]));
     const states = heldStates(order.status, order.cancel_reason);
@@ -359,7 +359,7 @@ function checkSagas(
   }
 
   const cited = new Set<string>();
-  for (const [sagaId, history] of groupBy(snapshot.transitions, (row) => row.saga_id)) {
+  for (const [sagaId, history] of Map.groupBy(snapshot.transitions, (row) => row.saga_id)) {
     let previous: (typeof history)[number] | undefined;
     for (const transition of history) {
       const from = transition.from_status ?? 'NEW';
@@ -416,16 +416,6 @@ function decodeLetters(letters: readonly DeadLetterSeen[], outbox: ReadonlyMap<s
       return [];
     }
   });
-}
-
-function groupBy<T>(rows: readonly T[], key: (row: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const row of rows) {
-    const group = groups.get(key(row));
-    if (group) group.push(row);
-    else groups.set(key(row), [row]);
-  }
-  return groups;
 }
 
 function sum(rows: readonly { kind: string; amount_minor: number }[], kind: string): number {
