@@ -157,7 +157,8 @@ describe('pnpm demo without a running stack', () => {
       const result = await demo(['--orders', '4', '--json', '--timeout', '90'], {
         DATABASE_URL: own.url,
         PUBSUB_EMULATOR_HOST: stack.pubsubEmulatorHost,
-        LOG_LEVEL: 'warn',
+        // At info, every function has something to say: what it says must go to the file.
+        LOG_LEVEL: 'info',
       });
       expect({ code: result.code, stderr: result.stderr }).toMatchObject({ code: 0 });
       expect(JSON.parse(result.stdout)).toMatchObject({ placed: 4, pending: 0 });
@@ -168,8 +169,12 @@ describe('pnpm demo without a running stack', () => {
       );
       expect(pids.length).toBeGreaterThanOrEqual(3);
       expect(pids.filter(isProcessAlive)).toEqual([]);
-      // The functions' logs went to a file beside the (absent) dev stack file.
-      expect(await readFile(join(tmp, 'demo-stack.log'), 'utf8')).toBeDefined();
+      // The functions' logs went to a file beside the (absent) dev stack file, not to stderr.
+      const functionLog = await readFile(join(tmp, 'demo-stack.log'), 'utf8');
+      expect(functionLog.match(/^place-order \| \{.*"message":"order placed"/gm)).toHaveLength(4);
+      expect(functionLog).toMatch(/^process-order \| \{.*"message":"event handled"/m);
+      expect(functionLog).toMatch(/^payment-handler \| \{.*"message":"event handled"/m);
+      expect(result.stderr).not.toMatch(/^(place-order|process-order|payment-handler) \| /m);
     } finally {
       await own.close();
     }

@@ -41,6 +41,7 @@ describe('superviseFunction', () => {
       log: (line) => log.push(line),
       onExit: (exit) => exits.push(exit),
     });
+    let lastPid: number | undefined;
     try {
       await killAndAwaitRestart(fn);
       await killAndAwaitRestart(fn);
@@ -54,11 +55,15 @@ describe('superviseFunction', () => {
       expect(log.join('\n')).toMatch(
         /function echo-http was killed by SIGKILL; restarting\nfunction echo-http restarted \(pid \d+\)\nfunction echo-http was killed by SIGKILL; restarting\n/,
       );
+      lastPid = fn.pid();
+      expect(isProcessAlive(lastPid!)).toBe(true);
     } finally {
       await fn.stop();
     }
-    expect(fn.pid()).toBeDefined();
-    expect(isProcessAlive(fn.pid()!)).toBe(false);
+    // Stopped: the process it ran last is gone, and none was started in its place.
+    expect(fn.pid()).toBe(lastPid);
+    expect(isProcessAlive(lastPid!)).toBe(false);
+    expect(fn.restarts()).toBe(2);
   }, 60_000);
 
   it('backs off a function that keeps dying by itself, and stops promptly while waiting', async () => {
