@@ -12,7 +12,6 @@ import {
   symlinkSync,
 } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,6 +25,7 @@ import {
 } from '@orders/events';
 import {
   createTopology,
+  freePort,
   startPostgres,
   startPubSubEmulator,
   testDatabase,
@@ -423,19 +423,4 @@ async function queryRows<Row>(url: string, text: string, values: unknown[]): Pro
   } finally {
     await client.end();
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
 }

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { seedProducts } from '@orders/db';
 import { functions as declared, percentile } from '@orders/events';
 import {
   createTopology,
   type FunctionProcess,
+  lineSink,
   startFunction,
   startPostgres,
   startPubSubEmulator,
@@ -116,7 +116,8 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
       entryPoint: 'insertOne',
       signatureType: 'http',
       env: functionEnv,
-      stdout: discard(),
+      // Its stdout (a banner, logs at warn) is dropped; its stderr still shows errors.
+      stdout: lineSink(),
       linePrefix: 'insert-one | ',
     });
     stops.push(() => baselineFn.stop());
@@ -134,7 +135,8 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
         GOOGLE_CLOUD_PROJECT: projectId,
         LOG_LEVEL: 'warn',
       },
-      stdout: discard(),
+      // Its stdout (a banner, logs at warn) is dropped; its stderr still shows errors.
+      stdout: lineSink(),
       linePrefix: 'place-order | ',
     });
     stops.push(() => placeOrderFn.stop());
@@ -270,9 +272,4 @@ function frameworkVersion(dir: string): string {
   const main = require.resolve('@google-cloud/functions-framework', { paths: [dir] });
   const manifest = join(dirname(main), '..', '..', 'package.json');
   return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
-}
-
-/** The functions' stdout (a banner, logs at warn); their stderr still shows errors. */
-function discard(): Writable {
-  return new Writable({ write: (_chunk, _encoding, done) => done() });
 }

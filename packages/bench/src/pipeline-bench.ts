@@ -3,11 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile, topics } from '@orders/events';
 import {
   createTopology,
+  lineSink,
   type PubSubEmulator,
   startFunction,
   startLocalStack,
@@ -84,8 +84,8 @@ export async function benchPipeline(context: BenchContext): Promise<Measure[]> {
         name === 'analytics-loader' ? { DUCKDB_PATH: join(warehouseDir, 'warehouse.duckdb') } : {},
       log,
       // At LOG_LEVEL warn the functions only say something when something is wrong.
-      functionStdout: lines(firstLines(log, 40)),
-      functionStderr: lines(firstLines(log, 40)),
+      functionStdout: lineSink(firstLines(log, 40)),
+      functionStderr: lineSink(firstLines(log, 40)),
     });
     cleanup.push(() => stack.stop());
     await database.db.updateTable('products').set({ stock: 10_000_000 }).execute();
@@ -183,11 +183,11 @@ async function measureHops(
     entryPoint: 'noop',
     signatureType: 'cloudevent',
     env: { PATH: env.PATH, NODE_ENV: 'production' },
-    stdout: lines((line) => {
+    stdout: lineSink((line) => {
       const { seq, receivedAt } = JSON.parse(line) as { seq?: string; receivedAt: number };
       if (seq !== undefined) arrivals.get(seq)?.(receivedAt);
     }),
-    stderr: lines((line) => log(`noop-receiver | ${line}`)),
+    stderr: lineSink((line) => log(`noop-receiver | ${line}`)),
   });
   const publisher = createPublisher({ projectId, emulatorHost: emulator.host });
   try {
@@ -375,21 +375,4 @@ function firstLines(log: (line: string) => void, limit: number): (line: string) 
     if (seen <= limit) log(line.slice(0, 500));
     else if (seen % 1000 === limit + 1) log(`(function output beyond ${limit} lines dropped)`);
   };
-}
-
-/** A sink that calls `onLine` with each complete line written to it. */
-export function lines(onLine: (line: string) => void): Writable {
-  let partial = '';
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      const parts = (partial + chunk.toString('utf8')).split('\n');
-      partial = parts.pop()!;
-      for (const line of parts) if (line.trim() !== '') onLine(line);
-      done();
-    },
-    final(done) {
-      if (partial.trim() !== '') onLine(partial);
-      done();
-    },
-  });
 }

@@ -4,7 +4,6 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -20,6 +19,7 @@ import {
   createTopology,
   emulatorClient,
   type FunctionProcess,
+  lineSink,
   pullMessages,
   recordPlacedOrder,
   startFunction,
@@ -53,7 +53,7 @@ const workDir = mkdtempSync(join(tmpdir(), 'cloud-build-'));
 const deployed = new Map<FunctionName, Deployed>();
 const started: FunctionProcess[] = [];
 /** functions-framework's start-up banner; errors still go to stderr. */
-const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
+const discard = lineSink();
 
 beforeAll(async () => {
   // esbuild is quick; the installs share npm's cache and run side by side.

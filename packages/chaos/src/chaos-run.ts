@@ -2,7 +2,6 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Message } from '@google-cloud/pubsub';
 import { createDb } from '@orders/db';
@@ -13,7 +12,7 @@ import {
   forEachConcurrently,
 } from '@orders/events';
 import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from '@orders/invariants';
-import { type LocalStack, pullMessages, startLocalStack } from '@orders/local-stack';
+import { type LocalStack, lineSink, pullMessages, startLocalStack } from '@orders/local-stack';
 import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { sql } from 'kysely';
@@ -105,15 +104,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const logLines: string[] = [];
   await mkdir(dirname(options.logFile), { recursive: true });
   const logFile = createWriteStream(options.logFile);
-  const collect = new Writable({
-    write(chunk, _encoding, done) {
-      logFile.write(chunk);
-      for (const line of String(chunk).split('\n')) {
-        if (line.includes('"fault":"crash-before-publish"')) faults['crash-before-publish'] += 1;
-        if (line.includes('{')) logLines.push(line);
-      }
-      done();
-    },
+  const collect = lineSink((line) => {
+    logFile.write(`${line}\n`);
+    if (line.includes('"fault":"crash-before-publish"')) faults['crash-before-publish'] += 1;
+    if (line.includes('{')) logLines.push(line);
   });
   const proxy = await startDeliveryProxy({
     seed,

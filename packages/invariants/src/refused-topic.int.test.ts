@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { seedProducts } from '@orders/db';
 import { type Envelope, routes, type TopicName } from '@orders/events';
 import {
   type LocalStack,
+  lineSink,
   type PubSubProxy,
   startLocalStack,
   type TestDatabase,
@@ -24,12 +24,7 @@ let database: TestDatabase;
 let proxy: PubSubProxy;
 let stack: LocalStack;
 const functionOutput: string[] = [];
-const collect = new Writable({
-  write(chunk, _encoding, done) {
-    functionOutput.push(...String(chunk).split('\n').filter(Boolean));
-    done();
-  },
-});
+const collect = lineSink((line) => functionOutput.push(line));
 
 beforeAll(async () => {
   database = await testDatabase('refused-topic');

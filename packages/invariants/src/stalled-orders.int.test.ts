@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent } from '@orders/events';
 import {
   type LocalStack,
+  lineSink,
   type PubSubProxy,
   startLocalStack,
   type TestDatabase,
@@ -25,12 +25,7 @@ let database: TestDatabase;
 let proxy: PubSubProxy;
 let stack: LocalStack;
 const functionOutput: string[] = [];
-const collect = new Writable({
-  write(chunk, _encoding, done) {
-    functionOutput.push(...String(chunk).split('\n').filter(Boolean));
-    done();
-  },
-});
+const collect = lineSink((line) => functionOutput.push(line));
 
 beforeAll(async () => {
   database = await testDatabase('stalled-orders');

@@ -1,33 +1,21 @@
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from '@jest/globals';
 import { startFunction } from './function-process';
+import { lineSink } from './line-sink';
 import { isProcessAlive } from './test-harness';
 
 const fixture = (name: string) => join(__dirname, 'fixtures', name);
 
-function collect(): { sink: Writable; text: () => string } {
-  const chunks: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  });
-  return { sink, text: () => chunks.join('') };
-}
-
 describe('startFunction', () => {
   it('serves a function on functions-framework with the given env, and stops it', async () => {
-    const output = collect();
     const fn = await startFunction({
       name: 'echo-http',
       dir: fixture('echo-http'),
       entryPoint: 'echo',
       signatureType: 'http',
       env: { PATH: process.env.PATH, GOOGLE_CLOUD_PROJECT: 'echo-project' },
-      stdout: output.sink,
-      stderr: output.sink,
+      stdout: lineSink(),
+      stderr: lineSink(),
     });
     try {
       expect(fn.url).toBe(`http://127.0.0.1:${fn.port}`);
@@ -52,7 +40,6 @@ describe('startFunction', () => {
   }, 30_000);
 
   it('rejects with the output of a function that cannot start', async () => {
-    const output = collect();
     await expect(
       startFunction({
         name: 'broken',
@@ -60,8 +47,8 @@ describe('startFunction', () => {
         entryPoint: 'noSuchFunction',
         signatureType: 'http',
         env: { PATH: process.env.PATH },
-        stdout: output.sink,
-        stderr: output.sink,
+        stdout: lineSink(),
+        stderr: lineSink(),
       }),
     ).rejects.toThrow(/function broken exited with code \d+ before it was ready:.*noSuchFunction/s);
   }, 30_000);

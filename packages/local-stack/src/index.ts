@@ -1,4 +1,6 @@
+export { freePort } from './free-port';
 export { type FunctionProcess, startFunction } from './function-process';
+export { lineSink } from './line-sink';
 export {
   devStackFile,
   type FunctionSpec,

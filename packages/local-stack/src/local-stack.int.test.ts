@@ -2,10 +2,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from '@jest/globals';
 import { createDb } from '@orders/db';
+import { lineSink } from './line-sink';
 import { type FunctionSpec, startLocalStack } from './local-stack';
 import { createDatabase } from './postgres-server';
 import { isProcessAlive, testProjectId } from './test-harness';
@@ -26,11 +26,7 @@ const fixtures: Record<'echo' | 'recorder', FunctionSpec> = {
   },
 };
 
-const discard = new Writable({
-  write(_chunk, _encoding, done) {
-    done();
-  },
-});
+const discard = lineSink();
 
 /** What the event-recorder fixture appends per delivery. */
 interface Recorded {

@@ -1,16 +1,12 @@
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from '@jest/globals';
+import { lineSink } from './line-sink';
 import type { ProcessExit } from './spawn-managed';
 import { type SupervisedFunction, superviseFunction } from './supervised-function';
 import { isProcessAlive } from './test-harness';
 
-const discard = new Writable({
-  write(_chunk, _encoding, done) {
-    done();
-  },
-});
+const discard = lineSink();
 
 const echo = {
   name: 'echo-http',

@@ -1,12 +1,12 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Message, PubSub } from '@google-cloud/pubsub';
 import { describe, expect, it } from '@jest/globals';
 import { topics } from '@orders/events';
 import { startFunction } from './function-process';
+import { lineSink } from './line-sink';
 import { testProjectId } from './test-harness';
 import {
   createTopology,
@@ -21,11 +21,7 @@ function client(projectId: string): PubSub {
   return emulatorClient({ projectId, emulatorHost: emulatorHost() });
 }
 
-const discardOutput = new Writable({
-  write(_chunk, _encoding, done) {
-    done();
-  },
-});
+const discardOutput = lineSink();
 
 describe('createTopology', () => {
   it('creates the declared topics, DLQs and consumer subscriptions with their delivery policy', async () => {
@@ -107,13 +103,7 @@ describe('createTopology', () => {
     const projectId = testProjectId('dead-letter');
     const recordDir = await mkdtemp(join(tmpdir(), 'recorder-'));
     const recordFile = join(recordDir, 'events.jsonl');
-    const output: string[] = [];
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        output.push(String(chunk));
-        done();
-      },
-    });
+    const sink = lineSink();
     const fn = await startFunction({
       name: 'event-recorder',
       dir: join(__dirname, 'fixtures', 'event-recorder'),
