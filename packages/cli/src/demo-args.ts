@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { UsageError } from '@orders/events';
+import { parseCommandLine } from './command-line';
 
 export interface DemoArgs {
   help: boolean;
@@ -29,13 +29,7 @@ PUBSUB_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT); with none, starts one and stops it 
  * @throws UsageError
  */
 export function parseDemoArgs(argv: readonly string[]): DemoArgs {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parse(argv);
   if (positionals.length > 0) {
     throw new UsageError(`unexpected argument ${positionals[0]}: options start with --`);
   }
@@ -53,18 +47,13 @@ export function parseDemoArgs(argv: readonly string[]): DemoArgs {
 }
 
 function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      orders: { type: 'string', short: 'n' },
-      json: { type: 'boolean' },
-      timeout: { type: 'string' },
-      seed: { type: 'string' },
-      concurrency: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  return parseCommandLine(argv, {
+    orders: { type: 'string', short: 'n' },
+    json: { type: 'boolean' },
+    timeout: { type: 'string' },
+    seed: { type: 'string' },
+    concurrency: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
 }
 

@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { UsageError } from '@orders/events';
+import { parseCommandLine } from './command-line';
 
 export type DlqCommand =
   | { command: 'help' }
@@ -75,22 +75,13 @@ export function parseDlqArgs(argv: readonly string[], topics: readonly string[])
 }
 
 function parse(argv: readonly string[]) {
-  try {
-    return parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        json: { type: 'boolean' },
-        all: { type: 'boolean' },
-        topic: { type: 'string' },
-        data: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  return parseCommandLine(argv, {
+    json: { type: 'boolean' },
+    all: { type: 'boolean' },
+    topic: { type: 'string' },
+    data: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
 }
 
 function messageId(value: string): string {

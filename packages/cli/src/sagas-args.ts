@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { UsageError, uuidPattern } from '@orders/events';
+import { parseCommandLine } from './command-line';
 
 export type SagasCommand =
   | { command: 'help' }
@@ -73,22 +73,13 @@ export function parseSagasArgs(argv: readonly string[], statuses: readonly strin
 }
 
 function parse(argv: readonly string[]) {
-  try {
-    return parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        status: { type: 'string' },
-        limit: { type: 'string' },
-        json: { type: 'boolean' },
-        'dry-run': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  return parseCommandLine(argv, {
+    status: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
 }
 
 /** An option that only `command` takes. */
