@@ -10,6 +10,7 @@ import {
   functions as declaredFunctions,
   type FunctionName,
   forEachConcurrently,
+  seededShare,
 } from '@orders/events';
 import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from '@orders/invariants';
 import { type LocalStack, lineSink, pullMessages, startLocalStack } from '@orders/local-stack';
@@ -25,7 +26,7 @@ import {
   type PoisonMessage,
   poisonMessage,
 } from './fault-injectors';
-import { type FaultCounts, noFaults, seededShare } from './fault-plan';
+import { type FaultCounts, noFaults } from './fault-plan';
 import { correlationViolations } from './log-check';
 import { type PlacedOrder, placeOrder, plannedOrder, type RefusedOrder } from './order-load';
 

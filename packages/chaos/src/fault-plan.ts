@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { seededShare } from '@orders/events';
 import { seededRandom as mulberry32 } from '@orders/local-stack';
 
 /** What `pnpm chaos` injects, by kind; the report counts each. */
@@ -49,17 +50,6 @@ export type FaultCounts = Record<FaultKind, number>;
 
 export function noFaults(): FaultCounts {
   return Object.fromEntries(faultKinds.map((kind) => [kind, 0])) as FaultCounts;
-}
-
-/** A number in [0, 1) that depends only on the seed and `parts`: the same run decides alike. */
-export function seededShare(seed: string, ...parts: (string | number)[]): number {
-  return (
-    createHash('sha256')
-      .update([seed, ...parts].join(':'))
-      .digest()
-      .readUInt32BE(0) /
-    2 ** 32
-  );
 }
 
 /** A seeded generator of numbers in [0, 1), one stream per name, for sequences such as the crash times. */

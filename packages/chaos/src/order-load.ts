@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type FaultCounts, seededShare, seededUuid } from './fault-plan';
+import { seededShare } from '@orders/events';
+import { type FaultCounts, seededUuid } from './fault-plan';
 
 export interface PlacedOrder {
   index: number;

@@ -32,6 +32,7 @@ export {
   type PubSubMessage,
 } from './pubsub-codec';
 export { type PythonOrderPlaced, pythonReferenceOrderPlaced } from './python-reference';
+export { seededShare } from './seeded-share';
 export { type TextTableOptions, textTable } from './text-table';
 export {
   type Delivery,

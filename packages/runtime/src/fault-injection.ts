@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { seededShare } from '@orders/events';
 import type { Outbox } from '@orders/idempotency';
 import type { Logger } from './logger';
 
@@ -27,7 +27,7 @@ export function crashBeforePublish(outbox: Outbox, options: CrashBeforePublishOp
       const first = events[0];
       if (
         first &&
-        seededShare(`${seed}:${first.correlationId}:${events.map((e) => e.type)}`) < rate
+        seededShare(seed, first.correlationId, events.map((e) => e.type).join(',')) < rate
       ) {
         // Written synchronously (stdout is a pipe or a file), so the line survives the kill.
         logger.warn('fault injected: crash between commit and publish', {
@@ -40,9 +40,4 @@ export function crashBeforePublish(outbox: Outbox, options: CrashBeforePublishOp
       return outbox.publishCommitted(events);
     },
   };
-}
-
-/** A number in [0, 1) that depends only on `key`. */
-function seededShare(key: string): number {
-  return createHash('sha256').update(key).digest().readUInt32BE(0) / 2 ** 32;
 }
