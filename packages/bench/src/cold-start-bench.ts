@@ -26,12 +26,12 @@ import {
 import {
   createTopology,
   freePort,
+  queryOnce,
   startPostgres,
   startPubSubEmulator,
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
-import pg from 'pg';
 import { type BenchContext, type Measure, measure } from './measure';
 
 const repoRoot = join(__dirname, '..', '..', '..');
@@ -133,7 +133,7 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
     };
     /** The i-th event of `type` that the functions before wrote to the outbox, oldest first. */
     const outboxEvent = async (type: string, index: number): Promise<Envelope> => {
-      const rows = await queryRows<{ event: Envelope }>(
+      const { rows } = await queryOnce<{ event: Envelope }>(
         database.url,
         `select event from outbox where event->>'type' = $1 order by created_at, id`,
         [type],
@@ -412,15 +412,5 @@ async function placeOneOrder(url: string): Promise<void> {
   });
   if (answer.status !== 202) {
     throw new Error(`cold start: placing an order answered ${answer.status}: ${answer.body}`);
-  }
-}
-
-async function queryRows<Row>(url: string, text: string, values: unknown[]): Promise<Row[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text, values)).rows as Row[];
-  } finally {
-    await client.end();
   }
 }

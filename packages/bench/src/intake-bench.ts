@@ -7,6 +7,7 @@ import {
   createTopology,
   type FunctionProcess,
   lineSink,
+  queryOnce,
   startFunction,
   startPostgres,
   startPubSubEmulator,
@@ -14,7 +15,6 @@ import {
   testProjectId,
 } from '@orders/local-stack';
 import autocannon from 'autocannon';
-import pg from 'pg';
 import { type BenchContext, type Measure, measure } from './measure';
 import { cpuPer, cpuTimes } from './process-cpu';
 
@@ -52,7 +52,7 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
     const database = await testDatabase('bench_intake', { DATABASE_URL: postgres.url });
     stops.push(() => database.drop());
     await database.db.destroy();
-    await query(
+    await queryOnce(
       database.url,
       `create table bench_insert_one (
          id uuid primary key,
@@ -240,23 +240,13 @@ async function load(
   };
 }
 
-async function query(url: string, text: string): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
-
 /**
  * The number of orders once requests still in flight when a load stopped have finished: the
  * load generator stops waiting for them, place-order does not.
  */
 async function settledOrderCount(url: string): Promise<number> {
   const count = async () =>
-    (await query(url, 'select count(*)::int as n from orders')).rows[0].n as number;
+    (await queryOnce<{ n: number }>(url, 'select count(*)::int as n from orders')).rows[0]!.n;
   let last = await count();
   for (;;) {
     await sleep(500);

@@ -8,7 +8,7 @@ export {
   type LocalStackOptions,
   startLocalStack,
 } from './local-stack';
-export { type PostgresServer, startPostgres } from './postgres-server';
+export { type PostgresServer, queryOnce, startPostgres } from './postgres-server';
 export { skewProcessClock } from './process-clock';
 export { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator';
 export { type PubSubProxy, startPubSubProxy } from './pubsub-proxy';

@@ -1,18 +1,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
-import pg from 'pg';
-import { createDatabase, dropDatabase, startPostgres } from './postgres-server';
+import { createDatabase, dropDatabase, queryOnce, startPostgres } from './postgres-server';
 import { isProcessAlive } from './test-harness';
-
-async function query(url: string, text: string): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
 
 describe('startPostgres', () => {
   it('starts a throwaway server that answers queries and leaves nothing behind on stop', async () => {
@@ -23,7 +12,7 @@ describe('startPostgres', () => {
       expect(server.pid).toEqual(expect.any(Number));
       expect(isProcessAlive(server.pid!)).toBe(true);
       expect(existsSync(server.dataDir!)).toBe(true);
-      const result = await query(
+      const result = await queryOnce(
         server.url,
         "select 41 + 1 as answer, current_setting('fsync') as fsync",
       );
@@ -46,7 +35,7 @@ describe('startPostgres', () => {
     expect(server.version).toMatch(/^\d+/);
     await server.stop();
     // Not ours: still answering after stop().
-    const result = await query(url, 'select 1 as one');
+    const result = await queryOnce(url, 'select 1 as one');
     expect(result.rows).toEqual([{ one: 1 }]);
   }, 30_000);
 });
@@ -58,12 +47,12 @@ describe('createDatabase', () => {
     const url = await createDatabase(serverUrl, name);
     try {
       expect(new URL(url).pathname).toBe(`/${name}`);
-      const result = await query(url, 'select current_database() as name');
+      const result = await queryOnce(url, 'select current_database() as name');
       expect(result.rows).toEqual([{ name }]);
     } finally {
       await dropDatabase(serverUrl, name);
     }
-    const left = await query(serverUrl, `select 1 from pg_database where datname = '${name}'`);
+    const left = await queryOnce(serverUrl, `select 1 from pg_database where datname = '${name}'`);
     expect(left.rowCount).toBe(0);
   }, 30_000);
 });

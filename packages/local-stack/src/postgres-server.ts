@@ -97,6 +97,18 @@ export async function dropDatabase(url: string, name: string): Promise<void> {
   );
 }
 
+/**
+ * One statement on a connection of its own, opened and closed around it: for set-up and
+ * checks outside a pool (a database being created, a benchmark's tables, a test's probe).
+ */
+export function queryOnce<Row extends pg.QueryResultRow = pg.QueryResultRow>(
+  url: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<pg.QueryResult<Row>> {
+  return withClient(url, (client) => client.query<Row>(text, values));
+}
+
 async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
   try {

@@ -1,16 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import pg from 'pg';
+import { queryOnce } from './postgres-server';
 import { testDatabase } from './test-harness';
 
 async function databaseExists(name: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await client.connect();
-  try {
-    const result = await client.query('select 1 from pg_database where datname = $1', [name]);
-    return result.rowCount === 1;
-  } finally {
-    await client.end();
-  }
+  const result = await queryOnce(
+    process.env.DATABASE_URL!,
+    'select 1 from pg_database where datname = $1',
+    [name],
+  );
+  return result.rowCount === 1;
 }
 
 describe('testDatabase', () => {
