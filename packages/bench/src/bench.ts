@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { UsageError } from '@orders/events';
+import { stackOf, UsageError } from '@orders/events';
 import { benchAnalytics } from './analytics-bench';
 import { type BenchName, benchUsage, parseBenchArgs } from './bench-args';
 import { benchJson, benchText } from './bench-report';
@@ -43,9 +43,7 @@ async function main(): Promise<number> {
       log(`${name}: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     } catch (error) {
       failed.push(name);
-      log(
-        `${name}: failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-      );
+      log(`${name}: failed: ${stackOf(error)}`);
     }
   }
   process.stdout.write(args.json ? `${benchJson(measures)}\n` : benchText(measures, failed));
@@ -55,9 +53,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(
-      `bench | failed: ${error instanceof Error ? error.stack : String(error)}\n`,
-    );
+    process.stderr.write(`bench | failed: ${stackOf(error)}\n`);
     process.exit(1);
   },
 );

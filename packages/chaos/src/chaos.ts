@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { UsageError } from '@orders/events';
+import { stackOf, UsageError } from '@orders/events';
 import { devStackFile } from '@orders/local-stack';
 import { chaosUsage, parseChaosArgs } from './chaos-args';
 import { chaosJson, chaosText } from './chaos-report';
@@ -55,9 +55,7 @@ main().then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (error instanceof Error && /^interrupted by/.test(error.message)) process.exit(130);
-    process.stderr.write(
-      `chaos | failed: ${error instanceof Error ? error.stack : String(error)}\n`,
-    );
+    process.stderr.write(`chaos | failed: ${stackOf(error)}\n`);
     process.exit(1);
   },
 );

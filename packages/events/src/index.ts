@@ -21,7 +21,7 @@ export { forEachConcurrently } from './for-each-concurrently';
 export { type GroupedCallsOptions, groupedCalls } from './grouped-calls';
 export { describeIssues, InvalidEventError } from './invalid-event-error';
 export { eventJsonSchemas } from './json-schemas';
-export { messageOf } from './message-of';
+export { messageOf, stackOf } from './message-of';
 export { currencySchema, minorUnitsSchema, toMinorUnits } from './money';
 export { percentile } from './percentile';
 export {

@@ -1,5 +1,6 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { stackOf } from '@orders/events';
 import { devStackFile, startLocalStack } from './local-stack';
 
 /**
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
     Promise.all([stack.stop(), rm(readyFile, { force: true })]).then(
       () => process.exit(0),
       (error: unknown) => {
-        log(`stop failed: ${error instanceof Error ? error.stack : String(error)}`);
+        log(`stop failed: ${stackOf(error)}`);
         process.exit(1);
       },
     );
@@ -69,8 +70,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(
-    `local-stack | failed to start: ${error instanceof Error ? error.stack : String(error)}\n`,
-  );
+  process.stderr.write(`local-stack | failed to start: ${stackOf(error)}\n`);
   process.exit(1);
 });

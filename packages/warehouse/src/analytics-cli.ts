@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { stackOf } from '@orders/events';
 import { runAnalyticsCommand } from './analytics-command';
 
 // `pnpm analytics [<query>] [--json]`: see runAnalyticsCommand.
@@ -11,7 +12,7 @@ runAnalyticsCommand(process.argv.slice(2), {
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+    process.stderr.write(`${stackOf(error)}\n`);
     process.exitCode = 1;
   },
 );
