@@ -21,6 +21,7 @@ import {
   type ServedFunction,
   serveFunction,
   testProjectId,
+  waiterShowing,
 } from '@orders/local-stack';
 import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
 import { createDuckDbWarehouse, type Warehouse } from '@orders/warehouse';
@@ -69,14 +70,17 @@ afterAll(async () => {
 
 type Message = Pick<EncodedMessage, 'data' | 'attributes'>;
 
-/** The warehouse's audit of an order, once it holds `count` events of it (or after 20 s). */
+/** The warehouse's audit of an order, once it holds `count` events of it (at most 20 s). */
 async function auditOnceLoaded(orderId: string, count: number) {
-  const deadline = Date.now() + 20_000;
-  let audit = await warehouse.auditEvents({ orderIds: [orderId] });
-  while (audit.length < count && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    audit = await warehouse.auditEvents({ orderIds: [orderId] });
-  }
+  let audit: Awaited<ReturnType<Warehouse['auditEvents']>> = [];
+  await waiterShowing([], 200)(
+    `${count} events of order ${orderId} in the warehouse`,
+    async () => {
+      audit = await warehouse.auditEvents({ orderIds: [orderId] });
+      return audit.length >= count;
+    },
+    20_000,
+  );
   return audit;
 }
 
@@ -270,6 +274,7 @@ describe('analytics-loader', () => {
            process.stdout.write('locked\\n');
            const release = () => { db.closeSync(); process.exit(0); };
            process.stdin.on('data', release).on('end', release);
+           // Not a wait: a holder the test never lets go of exits by itself.
            setTimeout(release, 20000);
          });`,
         warehousePath,

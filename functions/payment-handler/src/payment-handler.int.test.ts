@@ -16,6 +16,7 @@ import {
   type TestDatabase,
   testDatabase,
   testProjectId,
+  waiterShowing,
 } from '@orders/local-stack';
 import type { SandboxProvider } from '@orders/payments';
 import { createPubSubClient } from '@orders/pubsub';
@@ -112,15 +113,32 @@ async function deliver(event: Envelope, shape: 'push' | 'eventarc' = 'push'): Pr
 }
 
 /**
- * The events published about an order: waits until `count` arrived, then a little longer so
- * that one too many would show.
+ * The events published about an order, once `count` have arrived and so has every event the
+ * function emitted about it: each is in the outbox before its push is answered, so one too
+ * many shows.
  */
 async function publishedFor(orderId: string, count: number, timeoutMs = 10_000) {
   const of = () => published.filter((event) => event.subject === orderId);
-  const deadline = Date.now() + timeoutMs;
-  while (of().length < count && Date.now() < deadline) await sleep(50);
-  await sleep(300);
+  await waiterShowing([], 50)(
+    `${count} events published about order ${orderId}, and each of its outbox`,
+    async () => {
+      const received = new Set(of().map((event) => event.id));
+      const emitted = await emittedAbout(orderId);
+      return received.size >= count && emitted.every((id) => received.has(id));
+    },
+    timeoutMs,
+  );
   return of();
+}
+
+/** The ids of the events in the outbox about an order. */
+async function emittedAbout(orderId: string): Promise<string[]> {
+  const rows = await database.db
+    .selectFrom('outbox')
+    .select('id')
+    .where(sql<string>`event->>'subject'`, '=', orderId)
+    .execute();
+  return rows.map((row) => row.id);
 }
 
 /** The outbox rows of an order, which must all have been published. */
@@ -149,8 +167,6 @@ function paymentOf(paymentId: string) {
     .where('payment_id', '=', paymentId)
     .executeTakeFirst();
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** What every event this function emits carries about its cause. */
 function causedByRequest(cause: Envelope) {
@@ -271,7 +287,7 @@ describe('PaymentRequested', () => {
 
       // A later request for the same payment (another event) answers nothing more.
       expect(await deliver(paymentRequested(customerId, request.data))).toBe(204);
-      expect(await publishedFor(orderId, 2, 500)).toHaveLength(1);
+      expect(await publishedFor(orderId, 1)).toHaveLength(1);
       expect(await ledgerOf(paymentId)).toHaveLength(1);
     },
   );
@@ -471,7 +487,7 @@ describe('RefundRequested', () => {
 
     // The late third delivery of the request finds the payment settled: nothing more.
     expect(await deliver(request)).toBe(204);
-    expect(await publishedFor(orderId, 2, 500)).toHaveLength(1);
+    expect(await publishedFor(orderId, 1)).toHaveLength(1);
     expect(await ledgerOf(paymentId)).toHaveLength(2);
   });
 });

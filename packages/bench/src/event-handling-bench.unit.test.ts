@@ -11,6 +11,8 @@ describe('driveConcurrently', () => {
     const run = await driveConcurrently([1, 2, 3, 4, 5, 6, 7], 3, async (item) => {
       inFlight++;
       most = Math.max(most, inFlight);
+      // The work itself: it must take time for the latencies and the elapsed time to show
+      // it (nothing is waited for here).
       await sleep(5);
       seen.push(item);
       inFlight--;

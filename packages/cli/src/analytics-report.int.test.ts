@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent } from '@orders/events';
 import { createDuckDbWarehouse, type Warehouse } from '@orders/warehouse';
@@ -58,16 +57,29 @@ describe('analyticsReport', () => {
     const confirmed = order(1200, 'confirmed');
     const cancelled = order(300, 'out_of_stock');
     await warehouse.load([confirmed.placed, cancelled.placed]);
-    // The loader is behind: the final events arrive while the report waits.
-    const late = sleep(800).then(() => warehouse.load([confirmed.final, cancelled.final]));
+    // The loader is behind: the final events arrive only once the report has looked and not
+    // found them, so it has to wait for them.
+    const seen: string[][] = [];
+    let late: Promise<void> | undefined;
+    const behind: Warehouse = {
+      ...warehouse,
+      async auditEvents(filter) {
+        const audit = await warehouse.auditEvents(filter);
+        seen.push(audit.map((row) => row.eventType).sort());
+        late ??= warehouse.load([confirmed.final, cancelled.final]);
+        return audit;
+      },
+    };
 
     const report = await analyticsReport({
-      warehouse,
+      warehouse: behind,
       orderIds: [confirmed.orderId, cancelled.orderId],
       waitMs: 15_000,
       pollIntervalMs: 100,
     });
     await late;
+    expect(seen[0]).toEqual(['OrderPlaced', 'OrderPlaced']);
+    expect(seen.at(-1)).toEqual(['OrderCancelled', 'OrderConfirmed', 'OrderPlaced', 'OrderPlaced']);
     expect(report.notLoaded).toBe(0);
     const [funnel, latency] = report.text.split('\n\n');
     expect(funnel).toMatch(/^funnel: Orders placed/);

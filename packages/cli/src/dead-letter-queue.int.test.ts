@@ -3,12 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type PubSub, v1 } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, topics as declaredTopics, encodeEvent } from '@orders/events';
-import { createTopology, pullMessages, testProjectId } from '@orders/local-stack';
+import { createTopology, pullMessages, testProjectId, waiterShowing } from '@orders/local-stack';
 import { createPublisher, createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
 import type { DeadLetter } from './dead-letter';
 import {
@@ -90,8 +89,11 @@ beforeAll(async () => {
   await pubsub.topic('order-saga').publishMessage(unordered);
   await nackUntilDeadLettered('process-order');
   // Pub/Sub moves it on its own schedule: wait until both are there.
-  const deadline = Date.now() + 20_000;
-  while ((await queue.list()).length < 2 && Date.now() < deadline) await sleep(200);
+  await waiterShowing([])(
+    'both dead letters on the queue',
+    async () => (await queue.list()).length >= 2,
+    20_000,
+  );
 }, 90_000);
 
 afterAll(async () => {

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from '@jest/globals';
 import { isProcessAlive, testProjectId } from './test-harness';
+import { waiterShowing } from './wait-for';
 
 /** Every process below `pid`, from /proc. */
 function descendants(pid: number): number[] {
@@ -41,17 +41,22 @@ describe('pnpm dev (dist/dev.js)', () => {
     });
     let stdout = '';
     let stderr = '';
+    const stderrLines: string[] = [];
     dev.stdout.on('data', (chunk) => {
       stdout += chunk;
     });
     dev.stderr.on('data', (chunk) => {
       stderr += chunk;
+      stderrLines.push(...String(chunk).split('\n').filter(Boolean));
     });
     const exited = new Promise<number | null>((resolve) => dev.on('exit', resolve));
+    const waitFor = waiterShowing(stderrLines, 100);
 
-    const deadline = Date.now() + 60_000;
-    while (!stdout.includes('\n') && Date.now() < deadline && dev.exitCode === null)
-      await sleep(100);
+    await waitFor(
+      'the ready line (or dev to exit)',
+      async () => stdout.includes('\n') || dev.exitCode !== null,
+      60_000,
+    );
     expect({ stdout, exitCode: dev.exitCode }).toMatchObject({ exitCode: null });
     const ready = JSON.parse(stdout.split('\n')[0]!);
     expect(ready).toEqual({
@@ -82,9 +87,11 @@ describe('pnpm dev (dist/dev.js)', () => {
       /--target=placeOrder/.test(commandOf(pid)),
     )!;
     process.kill(placeOrderPid, 'SIGKILL');
-    const restartDeadline = Date.now() + 30_000;
-    while (!/function place-order restarted/.test(stderr) && Date.now() < restartDeadline)
-      await sleep(100);
+    await waitFor(
+      'place-order to be restarted',
+      async () => /function place-order restarted/.test(stderr),
+      30_000,
+    );
     expect(stderr).toMatch(/function place-order was killed by SIGKILL; restarting/);
     expect(stderr).toMatch(/function place-order restarted \(pid \d+\)/);
     const again = await fetch(`${ready.functions['place-order']}/products`);
@@ -101,9 +108,11 @@ describe('pnpm dev (dist/dev.js)', () => {
     );
     dev.kill('SIGINT');
     expect(await exited).toBe(0);
-    const until = Date.now() + 10_000;
-    while (children.some(isProcessAlive) && Date.now() < until) await sleep(100);
-    expect(children.filter(isProcessAlive)).toEqual([]);
+    await waitFor(
+      'every process dev started to be gone',
+      async () => !children.some(isProcessAlive),
+      10_000,
+    );
     expect(stdout.trim().split('\n')).toHaveLength(1);
     expect(stderr).toContain('stopping');
   }, 90_000);

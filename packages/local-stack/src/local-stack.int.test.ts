@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from '@jest/globals';
 import { createDb } from '@orders/db';
 import { lineSink } from './line-sink';
@@ -10,6 +9,7 @@ import { type FunctionSpec, startLocalStack } from './local-stack';
 import { createDatabase } from './postgres-server';
 import { isProcessAlive, testProjectId } from './test-harness';
 import { emulatorClient } from './topology-setup';
+import { waiterShowing } from './wait-for';
 
 const fixtures: Record<'echo' | 'recorder', FunctionSpec> = {
   echo: {
@@ -97,10 +97,14 @@ describe('startLocalStack', () => {
         attributes: { event_type: 'OrderPlaced' },
       });
       let records = await readRecords(recordFile);
-      for (let waited = 0; records.length === 0 && waited < 20_000; waited += 100) {
-        await sleep(100);
-        records = await readRecords(recordFile);
-      }
+      await waiterShowing([], 100)(
+        'the message to be pushed to the recorder',
+        async () => {
+          records = await readRecords(recordFile);
+          return records.length > 0;
+        },
+        20_000,
+      );
       expect(records).toHaveLength(1);
       const { cloudEvent } = records[0]!;
       expect(cloudEvent).toMatchObject({

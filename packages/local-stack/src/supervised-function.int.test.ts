@@ -5,6 +5,7 @@ import { lineSink } from './line-sink';
 import type { ProcessExit } from './spawn-managed';
 import { type SupervisedFunction, superviseFunction } from './supervised-function';
 import { isProcessAlive } from './test-harness';
+import { waiterShowing } from './wait-for';
 
 const discard = lineSink();
 
@@ -18,12 +19,17 @@ const echo = {
   stderr: discard,
 };
 
+const waitFor = waiterShowing([], 50);
+
 async function killAndAwaitRestart(fn: SupervisedFunction) {
   const pid = fn.pid()!;
   const restarts = fn.restarts();
   process.kill(pid, 'SIGKILL');
-  const deadline = Date.now() + 20_000;
-  while (fn.restarts() === restarts && Date.now() < deadline) await sleep(50);
+  await waitFor(
+    'the killed function to be restarted',
+    async () => fn.restarts() > restarts,
+    20_000,
+  );
   expect(fn.restarts()).toBe(restarts + 1);
   expect(fn.pid()).not.toBe(pid);
   expect(isProcessAlive(pid)).toBe(false);
@@ -68,31 +74,41 @@ describe('superviseFunction', () => {
       { ...echo, env: { ...echo.env, EXIT_AFTER_MS: '300' } },
       { log: (line) => log.push(line) },
     );
-    const deadline = Date.now() + 30_000;
-    while (fn.restarts() < 2 && Date.now() < deadline) await sleep(50);
+    await waitFor('two restarts', async () => fn.restarts() >= 2, 30_000);
     expect(log.join('\n')).toMatch(
       /exited with code 3; restarting in 250 ms\n.*restarted.*\n.*exited with code 3; restarting in 500 ms/,
     );
-    while (fn.pid() !== undefined && Date.now() < deadline) await sleep(20);
+    // Dead again, and waiting out a back-off of 1 s or more.
+    await waitFor('the third death', async () => fn.pid() === undefined, 30_000);
     const started = Date.now();
     await fn.stop();
     expect(Date.now() - started).toBeLessThan(1_000);
     const restarts = fn.restarts();
-    await sleep(1_500);
+    // Waiting for nothing to happen: past the back-off it was in, a restart that stop()
+    // failed to cancel would have begun. An absence has no condition to await.
+    const backoffMs = Number(/restarting in (\d+) ms$/.exec(log.at(-1) ?? '')?.[1]);
+    expect(backoffMs).toBeGreaterThanOrEqual(1_000);
+    const logged = log.length;
+    await sleep(backoffMs + 500);
     expect(fn.restarts()).toBe(restarts);
+    expect(log.slice(logged)).toEqual([]);
     expect(fn.pid()).toBeUndefined();
   }, 60_000);
 
   it('leaves a dead function dead when restarts are off', async () => {
     const exits: ProcessExit[] = [];
+    const log: string[] = [];
     const fn = await superviseFunction(echo, {
-      log: () => {},
+      log: (line) => log.push(line),
       restart: false,
       onExit: (exit) => exits.push(exit),
     });
     process.kill(fn.pid()!, 'SIGKILL');
-    while (exits.length === 0) await sleep(50);
-    await sleep(500);
+    await waitFor('the exit to be seen', async () => exits.length > 0, 20_000);
+    // The supervisor decides on a restart as it sees the exit, and says so when it restarts
+    // (see the first test): nothing said, nothing restarted.
+    expect(exits).toEqual([{ code: null, signal: 'SIGKILL' }]);
+    expect(log).toEqual([]);
     expect(fn.pid()).toBeUndefined();
     expect(fn.restarts()).toBe(0);
     await fn.stop();

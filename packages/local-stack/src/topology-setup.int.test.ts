@@ -1,7 +1,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Message, PubSub } from '@google-cloud/pubsub';
 import { describe, expect, it } from '@jest/globals';
 import { topics } from '@orders/events';
@@ -14,6 +13,7 @@ import {
   localDeliveryAttempts,
   pushEndpoint,
 } from './topology-setup';
+import { waiterShowing } from './wait-for';
 
 const emulatorHost = () => process.env.PUBSUB_EMULATOR_HOST!;
 
@@ -22,6 +22,24 @@ function client(projectId: string): PubSub {
 }
 
 const discardOutput = lineSink();
+
+const waitFor = waiterShowing([]);
+
+/** What the event-recorder fixture wrote: one record per delivery. */
+async function records(
+  file: string,
+): Promise<{ handled: boolean; cloudEvent: { data: { message: PushedMessage } } }[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
+}
+
+interface PushedMessage {
+  messageId: string;
+  data: string;
+}
 
 describe('createTopology', () => {
   it('creates the declared topics, DLQs and consumer subscriptions with their delivery policy', async () => {
@@ -153,14 +171,19 @@ describe('createTopology', () => {
         CloudPubSubDeadLetterSourceDeliveryCount: '5',
       });
 
-      await sleep(200);
-      const deliveries = (await readFile(recordFile, 'utf8'))
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line).cloudEvent.data.message);
-      const bodies = deliveries.map((message) => Buffer.from(message.data, 'base64').toString());
-      expect(bodies.filter((body) => body === 'poison')).toHaveLength(5);
-      expect(bodies.filter((body) => body === 'fine')).toHaveLength(1);
+      const bodies = async () =>
+        (await records(recordFile)).map((record) =>
+          Buffer.from(record.cloudEvent.data.message.data, 'base64').toString(),
+        );
+      // Each poison delivery is recorded before it fails, so all five are; the fine one
+      // goes its own way.
+      await waitFor(
+        'the fine message to be recorded',
+        async () => (await bodies()).includes('fine'),
+        10_000,
+      );
+      expect((await bodies()).filter((body) => body === 'poison')).toHaveLength(5);
+      expect((await bodies()).filter((body) => body === 'fine')).toHaveLength(1);
     } finally {
       await pubsub.close();
       await fn.stop();
@@ -188,23 +211,34 @@ describe('createTopology', () => {
         projectId,
         pushEndpoints: { 'order-saga': pushEndpoint(fn.url, projectId, 'order-saga') },
       });
-      // Twenty messages pushed while their consumer is down for 5 s (as after a crash):
-      // under a retry policy the emulator would stop pushing them for good.
+      // Twenty messages pushed while their consumer is down (as after a crash), each refused
+      // five times, some 5 s at the emulator's pace: under a retry policy the emulator would
+      // stop pushing them for good.
       await writeFile(`${recordFile}.down`, '');
       const topic = pubsub.topic('order-saga');
       await Promise.all(
         Array.from({ length: 20 }, (_, n) => topic.publishMessage({ data: Buffer.from(`m-${n}`) })),
       );
-      await sleep(5_000);
-      await rm(`${recordFile}.down`);
-      const handled = async () => {
-        const lines = (await readFile(recordFile, 'utf8')).trim().split('\n');
-        const after = lines.map((line) => JSON.parse(line)).filter((r) => r.handled);
-        return new Set(after.map((r) => r.cloudEvent.data.message.messageId)).size;
+      const messagesWith = async (handled: boolean, times: number) => {
+        const counts = new Map<string, number>();
+        for (const record of await records(recordFile)) {
+          if (record.handled !== handled) continue;
+          const id = record.cloudEvent.data.message.messageId;
+          counts.set(id, (counts.get(id) ?? 0) + 1);
+        }
+        return [...counts.values()].filter((count) => count >= times).length;
       };
-      const deadline = Date.now() + 30_000;
-      while ((await handled()) < 20 && Date.now() < deadline) await sleep(250);
-      expect(await handled()).toBe(20);
+      await waitFor(
+        'every message to be refused five times',
+        async () => (await messagesWith(false, 5)) === 20,
+        30_000,
+      );
+      await rm(`${recordFile}.down`);
+      await waitFor(
+        'every message to be handled',
+        async () => (await messagesWith(true, 1)) === 20,
+        30_000,
+      );
     } finally {
       await pubsub.close();
       await fn.stop();

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createEvent, type DomainEvent } from '@orders/events';
 import { createDuckDbWarehouse } from './duckdb-warehouse';
 import { WarehouseUnavailableError } from './warehouse-errors';
@@ -87,6 +87,7 @@ async function holdLock(path: string): Promise<{ release(): Promise<void> }> {
          process.stdout.write('locked\\n');
          const release = () => { db.closeSync(); process.exit(0); };
          process.stdin.on('data', release).on('end', release);
+         // Not a wait: a holder the test never lets go of exits by itself.
          setTimeout(release, 20000);
        });`,
       path,
@@ -251,8 +252,28 @@ describe('createDuckDbWarehouse', () => {
       expect((failure as Error).message).toMatch(/another process has held .*locked\.duckdb/);
       expect(Date.now() - started).toBeGreaterThanOrEqual(300);
 
-      loading = patient.load([event]);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Let go only once the patient one has met the lock: its first open was refused.
+      const create = DuckDBInstance.create.bind(DuckDBInstance);
+      let refused: () => void = () => {};
+      const metTheLock = new Promise<void>((resolve) => {
+        refused = resolve;
+      });
+      const opening = jest
+        .spyOn(DuckDBInstance, 'create')
+        .mockImplementation(async (...args: Parameters<typeof DuckDBInstance.create>) => {
+          try {
+            return await create(...args);
+          } catch (error) {
+            if (args[0] === path) refused();
+            throw error;
+          }
+        });
+      try {
+        loading = patient.load([event]);
+        await metTheLock;
+      } finally {
+        opening.mockRestore();
+      }
     } finally {
       await lock.release();
     }
