@@ -46,13 +46,13 @@ export async function runDemo(options: DemoRunOptions): Promise<DemoRun> {
     scenario: planned.scenario,
     idempotencyKey: `demo-${options.runId}-${index + 1}`,
   }));
-  const report = () =>
-    progress.update({
-      total: orders.length,
-      placed: orders.filter((order) => order.orderId !== undefined).length,
-      notPlaced: orders.filter((order) => order.placeError !== undefined).length,
-      final: orders.filter((order) => isFinal(order.state)).length,
-    });
+  const counts = () => ({
+    total: orders.length,
+    placed: orders.filter((order) => order.orderId !== undefined).length,
+    notPlaced: orders.filter((order) => order.placeError !== undefined).length,
+    final: orders.filter((order) => isFinal(order.state)).length,
+  });
+  const report = () => progress.update(counts());
 
   // 2. Place them; a refusal is recorded, not fatal: the summary shows it.
   await forEachConcurrently(plan, concurrency, async (planned, index) => {
@@ -87,12 +87,7 @@ export async function runDemo(options: DemoRunOptions): Promise<DemoRun> {
     if (stillOpen === 0 || Date.now() >= deadline) break;
     await sleep(Math.min(pollIntervalMs, Math.max(0, deadline - Date.now())));
   }
-  progress.finish({
-    total: orders.length,
-    placed: orders.filter((order) => order.orderId !== undefined).length,
-    notPlaced: orders.filter((order) => order.placeError !== undefined).length,
-    final: orders.filter((order) => isFinal(order.state)).length,
-  });
+  progress.finish(counts());
 
   // 4. What is on the DLQs now, then the summary.
   return { summary: summarizeRun(orders, await options.countDeadLetters()), orders };

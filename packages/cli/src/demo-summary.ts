@@ -44,24 +44,19 @@ export function isFinal(state: OrderState | undefined): boolean {
 export function summarizeRun(orders: readonly TrackedOrder[], deadLettered: number): DemoSummary {
   const byScenario: DemoSummary['byScenario'] = {};
   const cancelledByReason: Record<string, number> = {};
-  const counts: Record<Outcome, number> = {
+  const none = (): Record<Outcome, number> => ({
     confirmed: 0,
     cancelled: 0,
     needsAttention: 0,
     pending: 0,
     notPlaced: 0,
-  };
+  });
+  const counts = none();
   const latencies: number[] = [];
   for (const order of orders) {
     const outcome = outcomeOf(order);
     counts[outcome] += 1;
-    byScenario[order.scenario] ??= {
-      confirmed: 0,
-      cancelled: 0,
-      needsAttention: 0,
-      pending: 0,
-      notPlaced: 0,
-    };
+    byScenario[order.scenario] ??= none();
     byScenario[order.scenario]![outcome] += 1;
     if (outcome === 'cancelled') {
       const reason = order.state?.cancelReason ?? 'unknown';
