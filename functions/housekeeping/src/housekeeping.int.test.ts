@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent } from '@orders/events';
-import { outboxRows } from '@orders/idempotency';
 import {
   createTopology,
+  insertOutboxRows,
   pullMessages,
   type ServedFunction,
   serveFunction,
@@ -53,10 +53,7 @@ describe('housekeeping', () => {
       { orderId: randomUUID(), totalMinor: 100, currency: 'EUR' },
       { source: 'test', correlationId: randomUUID() },
     );
-    await database.db
-      .insertInto('outbox')
-      .values(outboxRows([event]))
-      .execute();
+    await insertOutboxRows(database.db, [event]);
 
     expect((await tick()).status).toBe(204);
     expect((await tick()).status).toBe(204);

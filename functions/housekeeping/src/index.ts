@@ -1,10 +1,11 @@
 import * as functions from '@google-cloud/functions-framework';
 import { functions as declared } from '@orders/events';
-import { purgeExpiredKeys, type RelayReport } from '@orders/idempotency';
+import type { RelayReport } from '@orders/idempotency';
 import {
   createOrderSagaEngine,
   orderSagaConfigSchema,
   orderSagaOptions,
+  purgeExpiredKeys,
   redriveStalledOrders,
   type StalledOrdersReport,
 } from '@orders/orders';
@@ -56,7 +57,8 @@ functions.cloudEvent(
           }),
           log,
         ),
-      deadlines: (log) => sagas.wakeDue({ outbox, log }),
+      deadlines: (log) =>
+        sagas.wakeDue({ log, committed: (events) => outbox.publishCommitted(events) }),
       keysPurged: () => purgeExpiredKeys(db),
       stalledOrders: async (log) =>
         reportRedrives(

@@ -1,6 +1,10 @@
 import * as functions from '@google-cloud/functions-framework';
 import { functions as declared } from '@orders/events';
-import { createPaymentHandler, createSandboxProvider } from '@orders/payments';
+import {
+  createPaymentHandler,
+  createPostgresPaymentStore,
+  createSandboxProvider,
+} from '@orders/payments';
 import { createConsumer, createFunctionResources } from '@orders/runtime';
 import { paymentHandlerConfig } from './config';
 
@@ -26,11 +30,14 @@ functions.cloudEvent(
     name,
     topic: declared[name].trigger.topic,
     projectId: config.GOOGLE_CLOUD_PROJECT,
-    db,
     outbox,
     deadLetters,
     logger,
     legacyCurrency: config.LEGACY_CURRENCY,
-    handle: createPaymentHandler({ provider: sandbox, source: name }),
+    handle: createPaymentHandler({
+      provider: sandbox,
+      store: createPostgresPaymentStore(db, { consumer: name }),
+      source: name,
+    }),
   }),
 );

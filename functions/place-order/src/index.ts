@@ -1,7 +1,6 @@
 import * as functions from '@google-cloud/functions-framework';
 import { functions as declared } from '@orders/events';
-import { createIdempotencyKeyStore } from '@orders/idempotency';
-import { createIntakeApi } from '@orders/orders';
+import { createIntakeApi, createPostgresIntakeStore } from '@orders/orders';
 import { createFunctionResources, createHttpFunction } from '@orders/runtime';
 import { placeOrderConfig } from './config';
 
@@ -18,7 +17,7 @@ functions.http(
     handle: createIntakeApi({
       db,
       outbox,
-      idempotencyKeys: createIdempotencyKeyStore(db, {
+      store: createPostgresIntakeStore(db, {
         ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
         lockSeconds: config.IDEMPOTENCY_LOCK_SECONDS,
       }),

@@ -19,7 +19,6 @@ functions.cloudEvent(
     name,
     topic: trigger.topic,
     projectId: config.GOOGLE_CLOUD_PROJECT,
-    db,
     outbox,
     deadLetters,
     logger,

@@ -195,7 +195,6 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
         name: 'process-order',
         topic: 'order-saga',
         projectId,
-        db,
         outbox: timedOutbox,
         deadLetters: createPubSubDeadLetters(publisher),
         logger: createLogger({ level: config.LOG_LEVEL, write: () => {} }),

@@ -14,11 +14,11 @@ import {
   encodeEvent,
   type FunctionName,
 } from '@orders/events';
-import { outboxRows } from '@orders/idempotency';
 import {
   createTopology,
   emulatorClient,
   type FunctionProcess,
+  insertOutboxRows,
   lineSink,
   pullMessages,
   recordPlacedOrder,
@@ -268,10 +268,7 @@ describe('a Cloud Build of each function serves a real request', () => {
       { orderId: randomUUID(), totalMinor: 100, currency: 'EUR' },
       { source: 'process-order', correlationId: randomUUID() },
     );
-    await database.db
-      .insertInto('outbox')
-      .values(outboxRows([confirmed]))
-      .execute();
+    await insertOutboxRows(database.db, [confirmed]);
     const fn = await start('housekeeping', { OUTBOX_RELAY_MIN_AGE_MS: '0' });
 
     const tick = await push(fn, 'housekeeping', Buffer.from('{"job":"housekeeping"}'));

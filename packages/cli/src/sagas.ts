@@ -1,7 +1,7 @@
 import { createDb } from '@orders/db';
 import { messageOf, UsageError } from '@orders/events';
 import { ConfigError } from '@orders/runtime';
-import { createOrderSaga, NEW } from '@orders/sagas';
+import { orderSagaStatuses } from '@orders/sagas';
 import { runSagasCommand } from './run-sagas-command';
 import { parseSagasArgs, sagasUsage } from './sagas-args';
 import {
@@ -12,15 +12,9 @@ import {
   readDevStack,
 } from './stack-location';
 
-// Only its type and transitions are read here: the timeouts do not matter.
-const orderSaga = createOrderSaga({
-  paymentTimeoutMs: 1,
-  refundTimeoutMs: 1,
-  maxRefundRequests: 1,
-});
 /** Housekeeping's default STALLED_ORDER_SECONDS. */
 const defaultStalledOrderSeconds = 900;
-const statuses = Object.keys(orderSaga.transitions).filter((status) => status !== NEW);
+const statuses = orderSagaStatuses;
 
 /**
  * `pnpm sagas list|show|stalled|redrive`: the order sagas as the invariant checker sees
@@ -62,7 +56,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return await runSagasCommand(
       command,
       db,
-      { type: orderSaga.type, stalledOrderSeconds },
+      { type: 'order', stalledOrderSeconds },
       {
         stdout: (text) => process.stdout.write(`${text}\n`),
         stderr,

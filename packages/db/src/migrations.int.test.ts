@@ -35,6 +35,7 @@ describe('migrateToLatest', () => {
       '0005-provider-voids',
       '0006-relay-and-redrives',
       '0007-saga-history-effects',
+      '0008-saga-definition-version',
     ]);
     expect(await migrateToLatest(db)).toEqual([]);
 

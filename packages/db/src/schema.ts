@@ -113,6 +113,8 @@ interface SagasTable {
   type: string;
   status: string;
   version: number;
+  /** The version of the saga definition that saved it. */
+  definition_version: ColumnType<number, number | undefined, number>;
   state: JSONColumnType<Record<string, unknown>>;
   deadline_at: Date | null;
   correlation_id: string;

@@ -6,20 +6,16 @@ import {
   type EventBus,
   type EventCopy,
   envelopeSchema,
+  groupedCalls,
+  messageOf,
   routedCopies,
   routes,
   routesOf,
   type TopicName,
 } from '@orders/events';
-import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 export interface Outbox {
-  /**
-   * Writes the events in the caller's transaction (or statement). Write them in the last
-   * statement before COMMIT: a row's age, which the relay waits for before it publishes,
-   * counts from its insert.
-   */
-  write(trx: Kysely<Database>, events: readonly Envelope[]): Promise<void>;
   /**
    * Publishes events whose rows have committed, each copy (event, topic of its routes) on its
    * own, and records what went: an event every route took is marked sent; one that a route
@@ -77,40 +73,6 @@ export interface SetAsideRow {
   correlationId?: string;
 }
 
-/** The rows that carry `events`, for callers that write them inside a larger statement. */
-export function outboxRows(events: readonly Envelope[]) {
-  return events.map((event) => ({ id: event.id, event: JSON.stringify(event) }));
-}
-
-/**
- * The INSERT of the rows that carry `events` (at least one), for a caller to run on its own
- * or inside a larger statement (a data-modifying `WITH`).
- */
-export function outboxInsert(events: readonly Envelope[]): RawBuilder<unknown> {
-  const rows = outboxRows(events).map((row) => sql`(${row.id}::uuid, ${row.event}::jsonb)`);
-  return sql`insert into outbox (id, event) values ${sql.join(rows)}`;
-}
-
-/**
- * The UPDATE, for a caller's statement, that makes the relay publish the rows whose ids `ids`
- * selects again, to `topic` only: that route is marked unsent (the others keep what they
- * had: a sent row, all of its routes) and the row is due at once. Set-aside rows are left
- * alone. Returns the ids of the rows it changed.
- */
-export function outboxResendTo(topic: TopicName, ids: RawBuilder<unknown>): RawBuilder<unknown> {
-  return sql`
-    update outbox set
-      published_topics = array_remove(
-        case when sent_at is null then published_topics
-          else array(select jsonb_array_elements_text(${JSON.stringify(routes)}::jsonb -> (event->>'type')))
-        end,
-        ${topic}::text),
-      sent_at = null,
-      next_attempt_at = null
-    where id in (${ids}) and set_aside_at is null
-    returning id`;
-}
-
 /**
  * `onPublishError` hears of each topic that refused copies after commit (with the events it
  * refused), and of a failure to record what went (no topic).
@@ -153,7 +115,7 @@ export function createOutbox(
     try {
       const outcomes = await bus.publish(routedCopies(events));
       const refused = outcomes.filter((outcome) => !outcome.published);
-      for (const [topic, failures] of groupBy(refused, (outcome) => outcome.topic)) {
+      for (const [topic, failures] of Map.groupBy(refused, (outcome) => outcome.topic)) {
         onPublishError(
           (failures[0] as { error: unknown }).error,
           failures.map((failure) => failure.event),
@@ -164,7 +126,7 @@ export function createOutbox(
       const complete = events.filter(
         (event) => !refusedIds.has(event.id) && (routesOf(event.type)?.length ?? 0) > 0,
       );
-      const partial = [...groupBy(outcomes, (outcome) => outcome.event.id)]
+      const partial = [...Map.groupBy(outcomes, (outcome) => outcome.event.id)]
         .filter(([id]) => refusedIds.has(id))
         .map(([id, copies]) => ({
           id,
@@ -362,9 +324,6 @@ export function createOutbox(
   }
 
   return {
-    async write(trx, events) {
-      if (events.length > 0) await outboxInsert(events).execute(trx);
-    },
     publishCommitted,
     relay,
   };
@@ -405,53 +364,4 @@ function describedBy(stored: unknown): { type?: string; correlationId?: string }
 function statusOf(error: unknown): number | undefined {
   const status = (error as { status?: unknown } | null)?.status;
   return typeof status === 'number' ? status : undefined;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
-  const groups = new Map<K, T[]>();
-  for (const item of items) {
-    const group = groups.get(key(item));
-    if (group) group.push(item);
-    else groups.set(key(item), [item]);
-  }
-  return groups;
-}
-
-/**
- * Calls `run` at once for the first caller; callers arriving while it runs are queued and
- * served together by the next call, as a database groups commits. Each caller's promise
- * settles with the call that included its items.
- */
-function groupedCalls<T>(run: (items: T[]) => Promise<void>): (items: T[]) => Promise<void> {
-  let queued: T[] = [];
-  let waiting: { resolve(): void; reject(error: unknown): void }[] = [];
-  let running = false;
-
-  async function drain() {
-    running = true;
-    while (queued.length > 0) {
-      const items = queued;
-      const callers = waiting;
-      queued = [];
-      waiting = [];
-      try {
-        await run(items);
-        for (const caller of callers) caller.resolve();
-      } catch (error) {
-        for (const caller of callers) caller.reject(error);
-      }
-    }
-    running = false;
-  }
-
-  return (items) =>
-    new Promise<void>((resolve, reject) => {
-      queued.push(...items);
-      waiting.push({ resolve, reject });
-      if (!running) void drain();
-    });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { requestFingerprint } from './idempotency-key-store';
+import { requestFingerprint } from './request-fingerprint';
 
 describe('requestFingerprint', () => {
   it('ignores key order and whitespace, not values', () => {

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { seedProducts } from '@orders/db';
 import { createEvent } from '@orders/events';
-import { outboxRows } from '@orders/idempotency';
-import { type TestDatabase, testDatabase } from '@orders/local-stack';
+import { insertOutboxRows, type TestDatabase, testDatabase } from '@orders/local-stack';
 import { checkInvariants } from './check-invariants';
 
 // The checker must find what it is for: each broken invariant, planted here, is reported.
@@ -96,10 +95,7 @@ describe('checkInvariants', () => {
       { orderId: jumped.id, totalMinor: 1000, currency: 'EUR' },
       { source: 'test', correlationId: randomUUID() },
     );
-    await database.db
-      .insertInto('outbox')
-      .values(outboxRows([unsent]))
-      .execute();
+    await insertOutboxRows(database.db, [unsent]);
 
     const found = await checkInvariants({
       db: database.db,

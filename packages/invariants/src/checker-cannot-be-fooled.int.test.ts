@@ -10,12 +10,10 @@ import {
   routes,
   topics,
 } from '@orders/events';
-import { outboxInsert, outboxRows } from '@orders/idempotency';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import { createOrderSagaEngine, insertPlacedOrder, type OrderSagaEngine } from '@orders/orders';
 import { createLogger } from '@orders/runtime';
 import { paymentIdOf } from '@orders/sagas';
-import { sql } from 'kysely';
 import { checkInvariants, type DeadLetterSeen } from './check-invariants';
 
 // Each weakness of the checker, planted in a real database on top of orders that a real
@@ -44,7 +42,11 @@ afterAll(() => database?.close());
 /** Writes events as their producer would: outbox rows, published, handled, loaded. */
 async function produced(events: readonly DomainEvent[]) {
   if (events.length === 0) return;
-  await sql`${outboxInsert(events)} on conflict do nothing`.execute(database.db);
+  await database.db
+    .insertInto('outbox')
+    .values(events.map((event) => ({ id: event.id, event: JSON.stringify(event) })))
+    .onConflict((conflict) => conflict.doNothing())
+    .execute();
   await database.db
     .updateTable('outbox')
     .set({ sent_at: new Date() })
@@ -60,10 +62,13 @@ async function produced(events: readonly DomainEvent[]) {
   }
 }
 
-/** Records that every consumer with an inbox handled `event`. */
+/**
+ * Records that every consumer with an inbox handled `event`; the saga's store claims what
+ * `deliver` hands it.
+ */
 async function handled(event: Envelope) {
   for (const topic of routes[event.type as keyof typeof routes]) {
-    if (topic === 'analytics') continue;
+    if (topic === 'analytics' || topic === 'order-saga') continue;
     await database.db
       .insertInto('processed_events')
       .values({ consumer: topics[topic].consumer, event_id: event.id })
@@ -73,17 +78,12 @@ async function handled(event: Envelope) {
 }
 
 async function deliver(event: DomainEvent) {
-  const emitted: DomainEvent[] = [];
-  await database.db.transaction().execute((trx) =>
-    engine.apply(trx, event.subject, event as never, {
-      log,
-      causationId: event.id,
-      emitting: (...events) => {
-        emitted.push(...events);
-        return outboxInsert(events);
-      },
-    }),
-  );
+  const applied = await engine.apply(event.subject, event as never, {
+    log,
+    causationId: event.id,
+    correlationId: event.correlationId,
+  });
+  const emitted = (applied === 'duplicate' ? [] : (applied?.emitted ?? [])) as DomainEvent[];
   await produced(emitted);
   return emitted;
 }
@@ -417,7 +417,7 @@ async function plantChargedOrder() {
   );
   await database.db
     .insertInto('outbox')
-    .values(outboxRows([placed]))
+    .values({ id: placed.id, event: JSON.stringify(placed) })
     .execute();
   await ledger(racedOrderId, 'charge', 1299);
 }

@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { seedProducts } from '@orders/db';
@@ -17,6 +16,7 @@ import {
 } from '@orders/events';
 import {
   type LocalStack,
+  lineSink,
   startLocalStack,
   type TestDatabase,
   testDatabase,
@@ -83,12 +83,7 @@ afterAll(async () => {
 /** The consumers that claim each event in the inbox (`processed_events`) before handling it. */
 const inboxConsumers = ['process-order', 'payment-handler'];
 
-const collect = new Writable({
-  write(chunk, _encoding, done) {
-    functionOutput.push(...String(chunk).split('\n').filter(Boolean));
-    done();
-  },
-});
+const collect = lineSink((line) => functionOutput.push(line));
 
 interface Placed {
   orderId: string;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createDb, migrateToLatest, seedCatalog } from '@orders/db';
-import type { DomainEvent } from '@orders/events';
+import type { DomainEvent, Envelope } from '@orders/events';
 import { createDatabase, dropDatabase } from './postgres-server';
 
 export interface TestDatabase {
@@ -115,5 +115,20 @@ export async function recordPlacedOrder(
         unit_price_minor: item.unitPriceMinor,
       })),
     )
+    .execute();
+}
+
+/**
+ * Writes outbox rows for `events` (unsent), as a store writes them with its effects, for a
+ * test that plants rows for the relay or the checker. `db` may be a transaction.
+ */
+export async function insertOutboxRows(
+  db: TestDatabase['db'],
+  events: readonly Envelope[],
+): Promise<void> {
+  if (events.length === 0) return;
+  await db
+    .insertInto('outbox')
+    .values(events.map((event) => ({ id: event.id, event: JSON.stringify(event) })))
     .execute();
 }

@@ -1,4 +1,13 @@
 export { createIntakeApi, type IntakeApiOptions } from './intake-api';
+export {
+  createPostgresIntakeStore,
+  type IntakeStore,
+  type IntakeStoreOptions,
+  insertPlacedOrder,
+  type KeyClaim,
+  type KeyOutcome,
+  purgeExpiredKeys,
+} from './intake-store';
 export type { OrderView, Product } from './order-queries';
 export { type OrderRequest, parseOrderRequest } from './order-request';
 export { orderSagaConfigSchema, orderSagaOptions } from './order-saga-config';
@@ -8,7 +17,7 @@ export {
   type OrderSagaEngineOptions,
   orderSagaHandler,
 } from './order-saga-engine';
-export { insertPlacedOrder } from './order-writes';
+export { createPostgresOrderStore, type OrderStore } from './order-store';
 export {
   type PlaceOrderDeps,
   type PlaceOrderInput,

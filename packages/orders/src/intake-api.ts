@@ -1,4 +1,6 @@
 import type { Request } from '@google-cloud/functions-framework';
+import type { Database } from '@orders/db';
+import { uuidPattern } from '@orders/events';
 import {
   type HttpContext,
   type HttpResult,
@@ -7,15 +9,17 @@ import {
   NotFoundError,
   ValidationError,
 } from '@orders/runtime';
+import type { Kysely } from 'kysely';
 import { findOrder, listProducts } from './order-queries';
 import { parseOrderRequest } from './order-request';
 import { type PlaceOrderDeps, placeOrder } from './place-order';
 
 export interface IntakeApiOptions extends PlaceOrderDeps {
+  /** For the read side: orders and the catalog. */
+  db: Kysely<Database>;
   maxItems: number;
 }
 
-const uuidPattern = /^[\da-f]{8}-[\da-f]{4}-[\da-f]{4}-[\da-f]{4}-[\da-f]{12}$/i;
 const keyPattern = /^[\x21-\x7e]{1,255}$/;
 
 /**

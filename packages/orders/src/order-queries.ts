@@ -30,30 +30,6 @@ export async function listProducts(db: Kysely<Database>): Promise<Product[]> {
     .execute();
 }
 
-/**
- * The catalog prices of `skus`, keyed by sku (unknown skus are absent), and the database's
- * clock: the time of an order is the database's, as every time two functions compare.
- */
-export async function findPrices(
-  db: Kysely<Database>,
-  skus: readonly string[],
-): Promise<{ prices: Map<string, { priceMinor: number; currency: string }>; now: Date }> {
-  const { rows } = await sql<{
-    now: Date;
-    sku: string | null;
-    price_minor: number;
-    currency: string;
-  }>`
-    select now() as now, p.sku, p.price_minor, p.currency
-    from (select) as clock left join products p on p.sku = any(${skus}::text[])`.execute(db);
-  const prices = new Map<string, { priceMinor: number; currency: string }>();
-  for (const row of rows) {
-    if (row.sku !== null)
-      prices.set(row.sku, { priceMinor: row.price_minor, currency: row.currency });
-  }
-  return { prices, now: rows[0]!.now };
-}
-
 /** One order with its items, in one query; undefined when there is none. */
 export async function findOrder(
   db: Kysely<Database>,

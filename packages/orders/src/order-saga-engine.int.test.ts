@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
-import { type Outbox, outboxInsert } from '@orders/idempotency';
 import {
   recordPlacedOrder,
   skewProcessClock,
   type TestDatabase,
   testDatabase,
 } from '@orders/local-stack';
-import { createLogger } from '@orders/runtime';
-import { SagaConflictError } from '@orders/saga-engine';
+import { createLogger, isRetryable } from '@orders/runtime';
+import { createSagaEngine, SagaConflictError } from '@orders/saga-engine';
 import { paymentIdOf } from '@orders/sagas';
 import { sql } from 'kysely';
 import { createOrderSagaEngine, type OrderSagaEngine } from './order-saga-engine';
+import { createPostgresOrderStore } from './order-store';
 
 let database: TestDatabase;
 let engine: OrderSagaEngine;
@@ -56,20 +56,15 @@ function followUp<T extends EventType>(
   });
 }
 
-/** Delivers an event as process-order does: one transaction, emitted events collected. */
+/** Delivers an event as process-order does: its store claims it, emitted events are returned. */
 async function deliver(event: DomainEvent) {
-  const emitted: DomainEvent[] = [];
-  const status = await database.db.transaction().execute((trx) =>
-    engine.apply(trx, event.subject, event as never, {
-      log,
-      causationId: event.id,
-      emitting: (...events) => {
-        emitted.push(...events);
-        return outboxInsert(events);
-      },
-    }),
-  );
-  return { status, emitted };
+  const applied = await engine.apply(event.subject, event as never, {
+    log,
+    causationId: event.id,
+    correlationId: event.correlationId,
+  });
+  if (applied === 'duplicate') return { status: 'duplicate' as const, emitted: [] };
+  return { status: applied?.status, emitted: (applied?.emitted ?? []) as DomainEvent[] };
 }
 
 async function stockOf(sku: string) {
@@ -103,18 +98,10 @@ async function history(orderId: string) {
 
 const tea = (quantity: number) => ({ sku: 'TEA-002', quantity, unitPriceMinor: 899 });
 
-/**
- * The outbox wakeDue publishes through: the rows are written in the saga's statement; what
- * is published after commit is recorded.
- */
-function recordingOutbox(published: DomainEvent[]): Outbox {
-  return {
-    write: async () => {},
-    publishCommitted: async (events) => {
-      published.push(...(events as DomainEvent[]));
-      return true;
-    },
-    relay: async () => ({ sent: 0, copies: 0, deferred: 0, failingRoutes: [], setAside: [] }),
+/** What wakeDue hands over for publishing after each commit: recorded. */
+function recording(published: DomainEvent[]) {
+  return async (events: readonly { type: string }[]) => {
+    published.push(...(events as DomainEvent[]));
   };
 }
 
@@ -249,8 +236,8 @@ describe('the order saga on PostgreSQL', () => {
     await deliver(placed);
     await expire(placed.data.orderId);
     const published: DomainEvent[] = [];
-    const outbox = recordingOutbox(published);
-    expect((await engine.wakeDue({ outbox, log })).woken).toBeGreaterThanOrEqual(1);
+    const committed = recording(published);
+    expect((await engine.wakeDue({ committed, log })).woken).toBeGreaterThanOrEqual(1);
     expect(await orderRow(placed.data.orderId)).toEqual({
       status: 'CANCELLED',
       cancel_reason: 'payment_timeout',
@@ -277,9 +264,9 @@ describe('the order saga on PostgreSQL', () => {
 
     // No PaymentRefunded arrives: asked again at the next deadline, then parked.
     await expire(placed.data.orderId);
-    await engine.wakeDue({ outbox, log });
+    await engine.wakeDue({ committed, log });
     await expire(placed.data.orderId);
-    await engine.wakeDue({ outbox, log });
+    await engine.wakeDue({ committed, log });
     expect(await orderRow(placed.data.orderId)).toMatchObject({ status: 'NEEDS_ATTENTION' });
     expect((await history(placed.data.orderId)).slice(-3)).toEqual([
       '3: AWAITING_PAYMENT -> CANCELLED on DeadlinePassed',
@@ -331,32 +318,68 @@ describe('the order saga on PostgreSQL', () => {
     expect(last.note).toMatch(/^compensation failed 3 times: .*release refused/);
   });
 
-  it('lets one of two concurrent inputs win and fails the other as retryable', async () => {
+  it('lets one of two inputs decided on the same version win, and fails the other as retryable', async () => {
     const placed = await placeOrder([tea(1)]);
     await deliver(placed);
-    const succeeded = followUp(placed, 'PaymentSucceeded', {
-      paymentId: paymentIdOf(placed.data.orderId),
-      providerRef: 'ch_2',
-      amountMinor: 899,
-      currency: 'EUR',
+    // Two different PaymentSucceeded events (a provider's duplicate webhook, say): both units
+    // of work load the saga at version 2 before either commits, so one must lose.
+    let loaded = 0;
+    let bothLoaded!: () => void;
+    const barrier = new Promise<void>((resolve) => {
+      bothLoaded = resolve;
     });
-    const declined = followUp(placed, 'PaymentFailed', {
-      paymentId: paymentIdOf(placed.data.orderId),
-      reason: 'declined',
+    const store = createPostgresOrderStore(database.db, { consumer: 'process-order' });
+    const racing = createSagaEngine({
+      definition: engine.definition,
+      store: {
+        ...store,
+        transact: (id, eventId, work) =>
+          store.transact(id, eventId, async (unit) => {
+            if (++loaded === 2) bothLoaded();
+            await barrier;
+            return work(unit);
+          }),
+      },
+      source: 'process-order',
+      maxCompensationAttempts: 3,
+      isRetryable,
     });
-    const results = await Promise.allSettled([deliver(succeeded), deliver(declined)]);
-    const failures = results.filter((result) => result.status === 'rejected');
-    // Either both serialized (no conflict), or exactly one lost the race, retryably.
-    for (const failure of failures)
-      expect((failure as PromiseRejectedResult).reason).toBeInstanceOf(SagaConflictError);
-    expect(failures.length).toBeLessThanOrEqual(1);
+    const succeeded = (providerRef: string) =>
+      followUp(placed, 'PaymentSucceeded', {
+        paymentId: paymentIdOf(placed.data.orderId),
+        providerRef,
+        amountMinor: 899,
+        currency: 'EUR',
+      });
+    const results = await Promise.allSettled(
+      [succeeded('ch_2'), succeeded('ch_2b')].map((event) =>
+        racing.apply(event.subject, event, {
+          log,
+          causationId: event.id,
+          correlationId: event.correlationId,
+        }),
+      ),
+    );
+    const failures = results.flatMap((result) =>
+      result.status === 'rejected' ? [result.reason] : [],
+    );
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toBeInstanceOf(SagaConflictError);
+    expect(isRetryable(failures[0])).toBe(true);
     const saga = await database.db
       .selectFrom('sagas')
       .select(['status', 'version'])
       .where('id', '=', placed.data.orderId)
       .executeTakeFirstOrThrow();
-    expect(['CONFIRMED', 'CANCELLED']).toContain(saga.status);
-    expect(saga.version).toBe(3);
+    expect(saga).toEqual({ status: 'CONFIRMED', version: 3 });
+    // The loser wrote nothing: one OrderConfirmed, one claim.
+    expect(await history(placed.data.orderId)).toHaveLength(3);
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from outbox
+      where event->>'type' = 'OrderConfirmed' and event->>'subject' = ${placed.data.orderId}`.execute(
+      database.db,
+    );
+    expect(rows[0]!.n).toBe(1);
   });
 
   it('dead-letters what cannot happen, and asks for redelivery of what came too early', async () => {
@@ -374,13 +397,13 @@ describe('the order saga on PostgreSQL', () => {
       paymentId: paymentIdOf(placed.data.orderId),
       reason: 'declined',
     });
-    await expect(deliver(declined)).rejects.toMatchObject({ name: 'UnprocessableEventError' });
+    await expect(deliver(declined)).rejects.toMatchObject({ name: 'SagaInputRejectedError' });
   });
 });
 
 describe('the order saga on PostgreSQL: deadlines, failing compensations, unknown orders, clocks', () => {
   const published: DomainEvent[] = [];
-  const outbox = recordingOutbox(published);
+  const committed = recording(published);
 
   beforeAll(async () => {
     // Releasing the stock of an order listed here fails with the SQLSTATE listed with it.
@@ -437,7 +460,7 @@ describe('the order saga on PostgreSQL: deadlines, failing compensations, unknow
     );
     // A confirmed saga has nothing to wait for; its stale deadline is news that no longer matters.
     await expire(placed.data.orderId);
-    await engine.wakeDue({ outbox, log });
+    await engine.wakeDue({ committed, log });
     expect(await sagaRow(placed.data.orderId)).toMatchObject({
       status: 'CONFIRMED',
       version: 3,
@@ -453,7 +476,7 @@ describe('the order saga on PostgreSQL: deadlines, failing compensations, unknow
     await refuseRelease(broken, 'P0001');
     for (const placed of orders) await expire(placed.data.orderId);
 
-    await engine.wakeDue({ outbox, log });
+    await engine.wakeDue({ committed, log });
 
     const { rows } = await sql<{ status: string; n: number }>`
       select status, count(*)::int as n from sagas
@@ -511,14 +534,14 @@ describe('the order saga on PostgreSQL: deadlines, failing compensations, unknow
     await refuseRelease(orderId, 'P0001');
     for (let attempt = 0; attempt < 3; attempt++) {
       await expire(orderId);
-      await engine.wakeDue({ outbox, log });
+      await engine.wakeDue({ committed, log });
     }
     const saga = await sagaRow(orderId);
     expect(saga).toMatchObject({ status: 'NEEDS_ATTENTION', failed_attempts: 3 });
     expect(saga?.state).toMatchObject({
       cancelReason: 'payment_timeout',
       refund: { reason: 'payment_timeout', requests: 1, done: false },
-      owed: [{ kind: 'releaseStock' }],
+      owed: [{ kind: 'ReleaseStock' }],
     });
     // Still waiting for the refund's confirmation, so it can ask again.
     expect(saga?.deadline_at).not.toBeNull();
@@ -578,13 +601,90 @@ describe('the order saga on PostgreSQL: deadlines, failing compensations, unknow
       const placed = await placeOrder([tea(1)]);
       await deliver(placed);
       skew(hour);
-      await engine.wakeDue({ outbox, log });
+      await engine.wakeDue({ committed, log });
       expect(await sagaRow(placed.data.orderId)).toMatchObject({ status: 'AWAITING_PAYMENT' });
       restoreClock();
       await expire(placed.data.orderId);
       skew(-hour);
-      await engine.wakeDue({ outbox, log });
+      await engine.wakeDue({ committed, log });
       expect(await sagaRow(placed.data.orderId)).toMatchObject({ status: 'CANCELLED' });
     });
+  });
+});
+
+describe('the order store: inbox claims and definition versions', () => {
+  it('lets one of 8 concurrent deliveries of an event move the saga; the rest are duplicates', async () => {
+    const placed = await placeOrder([tea(1)]);
+    const before = await stockOf('TEA-002');
+    const outcomes = await Promise.all(Array.from({ length: 8 }, () => deliver(placed)));
+    expect(outcomes.filter((o) => o.status === 'AWAITING_PAYMENT')).toHaveLength(1);
+    expect(outcomes.filter((o) => o.status === 'duplicate')).toHaveLength(7);
+    expect(await stockOf('TEA-002')).toBe(before - 1);
+    expect(await history(placed.data.orderId)).toHaveLength(2);
+  });
+
+  it('releases the claim when the unit of work rolls back, so a redelivery is handled', async () => {
+    const placed = await placeOrder([tea(1)]);
+    const early = followUp(placed, 'PaymentSucceeded', {
+      paymentId: paymentIdOf(placed.data.orderId),
+      providerRef: 'ch_claim',
+      amountMinor: 899,
+      currency: 'EUR',
+    });
+    await expect(deliver(early)).rejects.toMatchObject({ name: 'SagaNotReadyError' });
+    await deliver(placed);
+    expect((await deliver(early)).status).toBe('CONFIRMED');
+    expect((await deliver(early)).status).toBe('duplicate');
+  });
+
+  it('saves the definition version, and decides on a version-1 saga through its upgrade', async () => {
+    const placed = await placeOrder([tea(1)]);
+    await deliver(placed);
+    const saved = () =>
+      database.db
+        .selectFrom('sagas')
+        .select(['definition_version', 'status', 'state'])
+        .where('id', '=', placed.data.orderId)
+        .executeTakeFirstOrThrow();
+    expect(await saved()).toMatchObject({ definition_version: engine.definition.version });
+    // As version 1 saved a parked saga: what it owes named `releaseStock`.
+    const { state } = await saved();
+    await sql`
+      update sagas set definition_version = 1, status = 'NEEDS_ATTENTION',
+        state = ${JSON.stringify({
+          ...state,
+          status: 'NEEDS_ATTENTION',
+          cancelReason: 'payment_timeout',
+          refund: { reason: 'payment_timeout', requests: 3, done: false },
+          owed: [{ kind: 'releaseStock', orderId: placed.data.orderId, compensation: true }],
+        })}::jsonb
+      where id = ${placed.data.orderId}::uuid`.execute(database.db);
+    const refunded = followUp(placed, 'PaymentRefunded', {
+      paymentId: paymentIdOf(placed.data.orderId),
+      refundId: 'void_1',
+      kind: 'void',
+      amountMinor: 0,
+      currency: 'EUR',
+    });
+    // Still owed stock: stays parked, now saved by this version with the new name.
+    expect((await deliver(refunded)).status).toBe('NEEDS_ATTENTION');
+    expect(await saved()).toMatchObject({
+      definition_version: engine.definition.version,
+      state: { owed: [{ kind: 'ReleaseStock' }], refund: { done: true } },
+    });
+  });
+
+  it('leaves a saga saved by a newer definition to the deployment that runs it', async () => {
+    const placed = await placeOrder([tea(1)]);
+    await deliver(placed);
+    await sql`update sagas set definition_version = ${engine.definition.version + 1}
+      where id = ${placed.data.orderId}::uuid`.execute(database.db);
+    const declined = followUp(placed, 'PaymentFailed', {
+      paymentId: paymentIdOf(placed.data.orderId),
+      reason: 'declined',
+    });
+    const failure = await deliver(declined).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ name: 'SagaNotReadyError', retryable: true });
+    expect(await orderRow(placed.data.orderId)).toMatchObject({ status: 'AWAITING_PAYMENT' });
   });
 });

@@ -1,17 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import type { Database, StoredResponse } from '@orders/db';
+import type { StoredResponse } from '@orders/db';
 import { createEvent, type DomainEvent } from '@orders/events';
-import { type IdempotencyKeyStore, type Outbox, requestFingerprint } from '@orders/idempotency';
+import { type Outbox, requestFingerprint } from '@orders/idempotency';
 import { type FieldIssue, type Logger, ValidationError } from '@orders/runtime';
-import type { Kysely } from 'kysely';
-import { findPrices } from './order-queries';
+import type { IntakeStore } from './intake-store';
 import type { OrderRequest } from './order-request';
-import { insertPlacedOrder } from './order-writes';
 
 export interface PlaceOrderDeps {
-  db: Kysely<Database>;
+  /** Every statement placing an order runs. */
+  store: IntakeStore;
   outbox: Outbox;
-  idempotencyKeys: IdempotencyKeyStore;
   /** The producer named in events. */
   source: string;
 }
@@ -41,20 +39,17 @@ export async function placeOrder(
   deps: PlaceOrderDeps,
   input: PlaceOrderInput,
 ): Promise<PlaceOrderResult> {
-  const { db, outbox, idempotencyKeys } = deps;
+  const { store, outbox } = deps;
   const { request, idempotencyKey, log } = input;
 
-  const claim = idempotencyKey
-    ? await idempotencyKeys.begin(
-        scope,
-        idempotencyKey,
-        requestFingerprint('POST', '/orders', request),
-      )
+  const keyed = idempotencyKey
+    ? await store.claimKey(scope, idempotencyKey, requestFingerprint('POST', '/orders', request))
     : undefined;
-  if (claim?.outcome === 'replay') {
+  if (keyed?.outcome === 'replay') {
     log.info('idempotent replay', { idempotencyKey });
-    return { ...claim.response, replayed: true };
+    return { ...keyed.response, replayed: true };
   }
+  const claim = keyed?.claim;
 
   let placed: DomainEvent<'OrderPlaced'>;
   let response: StoredResponse;
@@ -67,15 +62,9 @@ export async function placeOrder(
       // Stored as text, so a replay is byte for byte the same.
       body: JSON.stringify({ orderId, status: 'PLACED', correlationId: placed.correlationId }),
     };
-    if (claim) {
-      await idempotencyKeys.complete(claim, response, (completion) =>
-        insertPlacedOrder(db, placed, { onlyIf: completion }),
-      );
-    } else {
-      await insertPlacedOrder(db, placed);
-    }
+    await store.placeOrder(placed, claim ? { claim, response } : undefined);
   } catch (error) {
-    if (claim) await idempotencyKeys.release(claim).catch(() => {});
+    if (claim) await store.releaseKey(claim).catch(() => {});
     throw error;
   }
 
@@ -85,13 +74,10 @@ export async function placeOrder(
 }
 
 async function priceOrder(
-  { db, source }: PlaceOrderDeps,
+  { store, source }: PlaceOrderDeps,
   { request, correlationId }: PlaceOrderInput,
 ): Promise<DomainEvent<'OrderPlaced'>> {
-  const { prices, now } = await findPrices(
-    db,
-    request.items.map((item) => item.sku),
-  );
+  const { prices, now } = await store.prices(request.items.map((item) => item.sku));
   const issues: FieldIssue[] = request.items.flatMap(({ sku }, index) =>
     prices.has(sku) ? [] : [{ pointer: `/items/${index}/sku`, detail: `unknown sku ${sku}` }],
   );

@@ -1,6 +1,5 @@
 import type { Database } from '@orders/db';
-import { functions } from '@orders/events';
-import { outboxResendTo } from '@orders/idempotency';
+import { routes, sagaTopic } from '@orders/events';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 
 /**
@@ -9,7 +8,6 @@ import { type Kysely, type RawBuilder, sql } from 'kysely';
  * saga's topic, through the outbox relay's per-route bookkeeping, with the same event id (the
  * saga's inbox keeps a duplicate harmless).
  */
-const sagaTopic = functions['process-order'].trigger.topic;
 
 /** An order placed long ago that has no saga, as `pnpm sagas stalled` shows it. */
 export interface StalledOrder {
@@ -160,8 +158,20 @@ export async function redriveOrder(
         ${due}
       returning order_id, attempts
     ),
+    -- Its OrderPlaced is due again to the saga's topic only: that route is marked unsent
+    -- (the others keep what they had: a sent row, all of its routes). Set aside rows stay so.
     resent as (
-      ${outboxResendTo(sagaTopic, sql`select p.id from counted c, lateral (${orderPlacedRows(sql`c.order_id`)}) p`)}
+      update outbox set
+        published_topics = array_remove(
+          case when sent_at is null then published_topics
+            else array(select jsonb_array_elements_text(${JSON.stringify(routes)}::jsonb -> (event->>'type')))
+          end,
+          ${sagaTopic}::text),
+        sent_at = null,
+        next_attempt_at = null
+      where id in (select p.id from counted c, lateral (${orderPlacedRows(sql`c.order_id`)}) p)
+        and set_aside_at is null
+      returning id
     )
     select (select id from resent limit 1) as "eventId", attempts as redrives from counted`.execute(
     db,

@@ -10,6 +10,13 @@ export type {
   VoidOutcome,
   VoidRequest,
 } from './payment-provider';
+export {
+  createPostgresPaymentStore,
+  type PaymentRecord,
+  type PaymentStore,
+  type PaymentUnitOfWork,
+  type PaymentUpdate,
+} from './payment-store';
 export { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
 export {
   createSandboxProvider,

@@ -1,17 +1,22 @@
-import type { Database } from '@orders/db';
-import { causedBy, createEvent, type DomainEvent, type EventData } from '@orders/events';
-import { type ConsumerContext, UnprocessableEventError } from '@orders/runtime';
-import { type Insertable, type Kysely, sql } from 'kysely';
+import {
+  causedBy,
+  createEvent,
+  type DomainEvent,
+  type Envelope,
+  type EventData,
+} from '@orders/events';
+import { type Handled, type Logger, UnprocessableEventError } from '@orders/runtime';
 import type { PaymentProvider } from './payment-provider';
+import type { PaymentStore, PaymentUnitOfWork } from './payment-store';
 import { ProviderIdempotencyConflictError } from './provider-errors';
 
 export interface PaymentHandlerOptions {
   provider: PaymentProvider;
+  /** Where payments are recorded (every statement of handling a payments message). */
+  store: PaymentStore;
   /** The function emitting the events: their `source`. */
   source: string;
 }
-
-type PaymentRow = Insertable<Database['payments']>;
 
 /** The provider idempotency keys of a payment: one charge (or its void) and one refund, ever. */
 const chargeKeyOf = (paymentId: string) => `${paymentId}:charge`;
@@ -30,25 +35,24 @@ const refundKeyOf = (paymentId: string) => `${paymentId}:refund`;
  *   key at the provider: nothing charged means nothing can be any more (PaymentRefunded
  *   `void`), and a charge that got there first is refunded. A refunded payment is confirmed
  *   again without asking (the order asks when it has not heard).
- * Work on one payment is serialized, so two events about it never both reach the provider.
+ * Work on one payment is serialized by its store, so two events about it never both reach
+ * the provider.
  * A transient provider error propagates (Pub/Sub redelivers, and the same idempotency key
  * settles it); any other type of event is dead-lettered: routing sent it here by mistake.
  * Events take their `occurredAt` from the database's clock: time is compared across
  * functions, so it comes from one clock.
  */
-export function createPaymentHandler({ provider, source }: PaymentHandlerOptions) {
+export function createPaymentHandler({ provider, store, source }: PaymentHandlerOptions) {
   async function requestPayment(
     event: DomainEvent<'PaymentRequested'>,
-    { trx, log, emit }: ConsumerContext,
+    { payment, now, commit }: PaymentUnitOfWork,
+    log: Logger,
   ) {
     const { orderId, paymentId, customerId, amountMinor, currency } = event.data;
-    const { payment, now } = await lockPayment(trx, paymentId);
     const origin = { ...causedBy(event, source), occurredAt: now };
     if (payment && payment.status !== 'voided') {
-      return log.info('payment already settled; nothing to do', {
-        paymentId,
-        status: payment.status,
-      });
+      log.info('payment already settled; nothing to do', { paymentId, status: payment.status });
+      return commit(undefined, []);
     }
 
     const outcome = await provider
@@ -75,22 +79,18 @@ export function createPaymentHandler({ provider, source }: PaymentHandlerOptions
           providerRef: outcome.providerRef,
         });
       }
-      await savePayment(trx, { ...row, status: 'charged', provider_ref: outcome.providerRef });
       log.info('payment charged', { paymentId, amountMinor, currency });
-      return emit(
+      return commit({ ...row, status: 'charged', provider_ref: outcome.providerRef }, [
         createEvent(
           'PaymentSucceeded',
           { orderId, paymentId, providerRef: outcome.providerRef, amountMinor, currency },
           origin,
         ),
-      );
+      ]);
     }
-    if (!payment) {
-      const status = outcome.code === 'voided' ? 'voided' : 'declined';
-      await savePayment(trx, { ...row, status, failure_reason: outcome.code });
-    }
+    const status = outcome.code === 'voided' ? 'voided' : 'declined';
     log.info('payment declined', { paymentId, reason: outcome.code });
-    return emit(
+    return commit(payment ? undefined : { ...row, status, failure_reason: outcome.code }, [
       createEvent(
         'PaymentFailed',
         {
@@ -103,31 +103,35 @@ export function createPaymentHandler({ provider, source }: PaymentHandlerOptions
         },
         origin,
       ),
-    );
+    ]);
   }
 
   async function refundPayment(
     event: DomainEvent<'RefundRequested'>,
-    { trx, log, emit }: ConsumerContext,
+    { payment, now, commit }: PaymentUnitOfWork,
+    log: Logger,
   ) {
     const { orderId, paymentId, reason } = event.data;
-    const { payment, now } = await lockPayment(trx, paymentId);
     const origin = { ...causedBy(event, source), occurredAt: now };
     const amountMinor = payment?.amount_minor ?? event.data.amountMinor;
     const currency = payment?.currency ?? event.data.currency;
     const row = { payment_id: paymentId, order_id: orderId, amount_minor: amountMinor, currency };
-    const confirm = (paidBack: Omit<EventData<'PaymentRefunded'>, 'orderId' | 'paymentId'>) =>
-      emit(createEvent('PaymentRefunded', { orderId, paymentId, ...paidBack }, origin));
+    const refunded = (paidBack: Omit<EventData<'PaymentRefunded'>, 'orderId' | 'paymentId'>) => [
+      createEvent('PaymentRefunded', { orderId, paymentId, ...paidBack }, origin),
+    ];
 
     if (payment?.status === 'refunded') {
       // Answered again, without paying anything: the order asks again when it has not heard.
       log.info('payment already refunded: confirmed again', { paymentId });
-      return confirm({
-        refundId: payment.refund_id ?? refundKeyOf(paymentId),
-        kind: 'refund',
-        amountMinor: payment.amount_minor,
-        currency: payment.currency,
-      });
+      return commit(
+        undefined,
+        refunded({
+          refundId: payment.refund_id ?? refundKeyOf(paymentId),
+          kind: 'refund',
+          amountMinor: payment.amount_minor,
+          currency: payment.currency,
+        }),
+      );
     }
 
     let chargeRef = payment?.provider_ref ?? null;
@@ -144,9 +148,11 @@ export function createPaymentHandler({ provider, source }: PaymentHandlerOptions
         })
         .catch(refuseConflicts);
       if (outcome.status === 'voided') {
-        await savePayment(trx, { ...row, status: 'voided', refund_id: outcome.providerRef });
         log.info('payment voided', { paymentId, reason });
-        return confirm({ refundId: outcome.providerRef, kind: 'void', amountMinor: 0, currency });
+        return commit(
+          { ...row, status: 'voided', refund_id: outcome.providerRef },
+          refunded({ refundId: outcome.providerRef, kind: 'void', amountMinor: 0, currency }),
+        );
       }
       log.warn(
         'the provider charged a payment this service had not recorded charged: refunding it',
@@ -171,80 +177,37 @@ export function createPaymentHandler({ provider, source }: PaymentHandlerOptions
         `refund of payment ${paymentId} declined by the provider: ${outcome.code}`,
       );
     }
-    await savePayment(trx, {
-      ...row,
-      amount_minor: outcome.amountMinor,
-      currency: outcome.currency,
-      status: 'refunded',
-      provider_ref: chargeRef,
-      refund_id: outcome.providerRef,
-    });
     log.info('payment refunded', { paymentId, reason, amountMinor: outcome.amountMinor });
-    return confirm({
-      refundId: outcome.providerRef,
-      kind: 'refund',
-      amountMinor: outcome.amountMinor,
-      currency: outcome.currency,
-    });
+    return commit(
+      {
+        ...row,
+        amount_minor: outcome.amountMinor,
+        currency: outcome.currency,
+        status: 'refunded',
+        provider_ref: chargeRef,
+        refund_id: outcome.providerRef,
+      },
+      refunded({
+        refundId: outcome.providerRef,
+        kind: 'refund',
+        amountMinor: outcome.amountMinor,
+        currency: outcome.currency,
+      }),
+    );
   }
 
   return async function handlePaymentEvent(
     event: DomainEvent,
-    context: ConsumerContext,
-  ): Promise<void> {
-    switch (event.type) {
-      case 'PaymentRequested':
-        return requestPayment(event, context);
-      case 'RefundRequested':
-        return refundPayment(event, context);
-      default:
-        throw new UnprocessableEventError(`${source} does not handle ${event.type} events`);
-    }
+    { log }: { log: Logger },
+  ): Promise<Handled> {
+    let handle: (unit: PaymentUnitOfWork) => Promise<readonly Envelope[]>;
+    if (event.type === 'PaymentRequested') handle = (unit) => requestPayment(event, unit, log);
+    else if (event.type === 'RefundRequested') handle = (unit) => refundPayment(event, unit, log);
+    else throw new UnprocessableEventError(`${source} does not handle ${event.type} events`);
+    const { paymentId } = event.data as { paymentId: string };
+    const handled = await store.transact(event.id, paymentId, handle);
+    return handled === 'duplicate' ? 'duplicate' : { emitted: handled };
   };
-}
-
-/** Namespace of this service's advisory locks: the ASCII of "paym". */
-const lockNamespace = 0x7061796d;
-
-/**
- * Serializes work on one payment until the transaction ends, whether or not its row exists
- * yet (the table holds settled outcomes only), then reads the row. Also answers the
- * database's time once the lock is held: the time of the events this work emits. The row is
- * read in a statement of its own: a statement that waited for the lock would read it as it
- * was before the wait.
- */
-async function lockPayment(trx: Kysely<Database>, paymentId: string) {
-  // offset 0 keeps the lock in a subquery of its own, evaluated before the clock is read.
-  const { rows } = await sql<{ now: Date }>`
-    select clock_timestamp() as now
-    from (select pg_advisory_xact_lock(${lockNamespace}, hashtext(${paymentId})) offset 0) as locked
-  `.execute(trx);
-  const payment = await trx
-    .selectFrom('payments')
-    .selectAll()
-    .where('payment_id', '=', paymentId)
-    .executeTakeFirst();
-  return { payment, now: rows[0]!.now };
-}
-
-/** Records what the provider said; a field left out keeps what was recorded before. */
-async function savePayment(trx: Kysely<Database>, row: PaymentRow) {
-  await trx
-    .insertInto('payments')
-    .values(row)
-    .onConflict((conflict) =>
-      conflict.column('payment_id').doUpdateSet({
-        status: (eb) => eb.ref('excluded.status'),
-        customer_id: sql`coalesce(excluded.customer_id, payments.customer_id)`,
-        amount_minor: (eb) => eb.ref('excluded.amount_minor'),
-        currency: (eb) => eb.ref('excluded.currency'),
-        provider_ref: sql`coalesce(excluded.provider_ref, payments.provider_ref)`,
-        failure_reason: sql`coalesce(excluded.failure_reason, payments.failure_reason)`,
-        refund_id: sql`coalesce(excluded.refund_id, payments.refund_id)`,
-        updated_at: sql<Date>`now()`,
-      }),
-    )
-    .execute();
 }
 
 /** A key reused for another request will never settle: dead-letter, do not retry. */

@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import * as functions from '@google-cloud/functions-framework';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Database } from '@orders/db';
 import { causedBy, createEvent, type DomainEvent, encodeEvent } from '@orders/events';
 import { createOutbox } from '@orders/idempotency';
 import {
   createTopology,
+  insertOutboxRows,
   pullMessages,
   type ServedFunction,
   serveFunction,
@@ -19,8 +21,8 @@ import {
   createPubSubClient,
   createPubSubDeadLetters,
 } from '@orders/pubsub';
-import { sql } from 'kysely';
-import { createConsumer, UnprocessableEventError } from './consumer';
+import { type Kysely, sql } from 'kysely';
+import { createConsumer, type Handled, UnprocessableEventError } from './consumer';
 import { createLogger } from './logger';
 
 /**
@@ -36,6 +38,42 @@ let database: TestDatabase;
 let pubsub: PubSub;
 let served: ServedFunction;
 
+/**
+ * The test consumer's store: in one transaction it claims the event in the inbox (a
+ * duplicate finds the claim and writes nothing), writes its effect and the outbox row of
+ * what it emits, as a real store does.
+ */
+async function handleInTestStore(db: Kysely<Database>, event: DomainEvent): Promise<Handled> {
+  return db.transaction().execute(async (trx) => {
+    const claimed = await sql`
+      insert into processed_events (consumer, event_id) values ('test-consumer', ${event.id})
+      on conflict do nothing
+      returning event_id`.execute(trx);
+    if (claimed.rows.length === 0) return 'duplicate';
+    if (event.type !== 'OrderPlaced') return { emitted: [] };
+    if (failing.has(event.data.customerId))
+      throw Object.assign(new Error('lock timeout'), { code: '55P03' });
+    if (event.data.customerId === 'impossible')
+      throw new UnprocessableEventError('no such transition');
+    if (event.data.customerId === 'constraint') {
+      // A statement the database refuses for good: a retry would fail the same way.
+      await sql`insert into test_effects values (${event.id}, null)`.execute(trx);
+    }
+    await sql`insert into test_effects values (${event.id}, ${event.data.orderId})`.execute(trx);
+    await new Promise((resolve) => setTimeout(resolve, 30)); // widen the race window
+    const { orderId, totalMinor, currency } = event.data;
+    const emitted = [
+      createEvent(
+        'OrderConfirmed',
+        { orderId, totalMinor, currency },
+        causedBy(event, 'test-consumer'),
+      ),
+    ];
+    await insertOutboxRows(trx, emitted);
+    return { emitted };
+  });
+}
+
 beforeAll(async () => {
   database = await testDatabase('consumer');
   await sql`create table test_effects (event_id uuid not null, order_id uuid not null)`.execute(
@@ -50,7 +88,6 @@ beforeAll(async () => {
       name: 'test-consumer',
       topic,
       projectId,
-      db: database.db,
       outbox: createOutbox(
         database.db,
         createPubSubBus(createPublisher({ projectId, emulatorHost })),
@@ -58,29 +95,7 @@ beforeAll(async () => {
       deadLetters: createPubSubDeadLetters(createPublisher({ projectId, emulatorHost })),
       logger: createLogger({ level: 'error' }),
       legacyCurrency: 'USD',
-      async handle(event, { trx, emit }) {
-        if (event.type !== 'OrderPlaced') return;
-        if (failing.has(event.data.customerId))
-          throw Object.assign(new Error('lock timeout'), { code: '55P03' });
-        if (event.data.customerId === 'impossible')
-          throw new UnprocessableEventError('no such transition');
-        if (event.data.customerId === 'constraint') {
-          // A statement the database refuses for good: a retry would fail the same way.
-          await sql`insert into test_effects values (${event.id}, null)`.execute(trx);
-        }
-        await sql`insert into test_effects values (${event.id}, ${event.data.orderId})`.execute(
-          trx,
-        );
-        await new Promise((resolve) => setTimeout(resolve, 30)); // widen the race window
-        const { orderId, totalMinor, currency } = event.data;
-        await emit(
-          createEvent(
-            'OrderConfirmed',
-            { orderId, totalMinor, currency },
-            causedBy(event, 'test-consumer'),
-          ),
-        );
-      },
+      handle: (event) => handleInTestStore(database.db, event),
     }),
   );
   served = await serveFunction('testConsumer', { projectId, topic });

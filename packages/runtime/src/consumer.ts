@@ -1,5 +1,5 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { type Database, isPermanentDbError } from '@orders/db';
+import { isPermanentDbError } from '@orders/db';
 import {
   type DeadLetters,
   type DomainEvent,
@@ -8,8 +8,7 @@ import {
   InvalidEventError,
   type PubSubMessage,
 } from '@orders/events';
-import { claimEvent, type Outbox, outboxInsert } from '@orders/idempotency';
-import type { Kysely, RawBuilder } from 'kysely';
+import type { Outbox } from '@orders/idempotency';
 import { type Logger, traceFields } from './logger';
 import { isRetryable } from './retryable';
 
@@ -19,24 +18,13 @@ export interface MessagePublishedData {
   subscription?: string;
 }
 
-export interface ConsumerContext {
-  /** The transaction that holds the inbox claim: write every effect through it. */
-  trx: Kysely<Database>;
-  log: Logger;
-  /**
-   * Queues events in the outbox of this transaction; they are published after commit. Emit
-   * last (after the provider call, after the other writes): the relay counts a row's age from
-   * its insert, and publishes it itself once that age passes OUTBOX_RELAY_MIN_AGE_MS.
-   */
-  emit(...events: Envelope[]): Promise<void>;
-  /**
-   * `emit` in a statement of the handler's own: the outbox insert of `events` (at least one),
-   * for the handler to run inside one of its statements in this transaction (a round trip
-   * less); the events are published after commit. Run it, or they are published with no row
-   * behind them.
-   */
-  emitting(...events: Envelope[]): RawBuilder<unknown>;
-}
+/**
+ * What a transactional handler did with an event: 'duplicate' when its inbox claim found the
+ * event handled before (nothing was written), else the events its store wrote to the outbox
+ * in the transaction that handled it, which the consumer publishes after commit. A store's
+ * outbox rows are the one way to emit an event.
+ */
+export type Handled = 'duplicate' | { emitted: readonly Envelope[] };
 
 /**
  * A message that is valid but can never be handled (an impossible transition, say): the
@@ -61,11 +49,13 @@ interface CommonConsumerOptions {
   legacyCurrency: string;
 }
 
-/** A consumer whose effects are database writes: claimed, written and emitted atomically. */
+/**
+ * A consumer whose effects are database writes: its handler's store claims the event in the
+ * inbox, writes the effects and the outbox rows of what it emits in one transaction.
+ */
 export interface ConsumerOptions extends CommonConsumerOptions {
-  db: Kysely<Database>;
   outbox: Outbox;
-  handle(event: DomainEvent, context: ConsumerContext): Promise<void>;
+  handle(event: DomainEvent, context: { log: Logger }): Promise<Handled>;
 }
 
 /**
@@ -81,8 +71,8 @@ export interface IdempotentEffectConsumerOptions extends CommonConsumerOptions {
  * CloudEvent and a raw push that functions-framework converted (both carry `{message}`),
  * and maps outcomes onto Pub/Sub's delivery contract:
  * 1. decode and upcast; a message that can never be handled goes to `<topic>-dlq` (ack);
- * 2. in one transaction, claim the event id in the inbox, then run the handler; a
- *    duplicate finds the claim and does nothing (ack);
+ * 2. run the handler, whose store claims the event id in the inbox and writes its effects
+ *    in one transaction; a duplicate finds the claim and does nothing (ack);
  * 3. after commit, publish what the handler emitted (the outbox relay covers a crash);
  * 4. any other failure throws: functions-framework answers 500 and Pub/Sub redelivers
  *    with backoff, then dead-letters after the topic's max delivery attempts.
@@ -125,32 +115,18 @@ export function createConsumer(
     });
     context.log = log;
 
-    // 2. Claim and handle in one transaction; a duplicate finds the claim.
+    // 2. Handle: claimed and written in one transaction; a duplicate finds the claim.
     try {
-      if (!('db' in options)) {
+      if (!('outbox' in options)) {
         await options.handle(event, { log });
         return log.info('event handled');
       }
-      const { db, outbox, handle } = options;
-      const emitted: Envelope[] = [];
-      const handled = await db.transaction().execute(async (trx) => {
-        if (!(await claimEvent(trx, name, event.id))) return false;
-        const emit = async (...events: Envelope[]) => {
-          await outbox.write(trx, events);
-          emitted.push(...events);
-        };
-        const emitting = (...events: Envelope[]) => {
-          emitted.push(...events);
-          return outboxInsert(events);
-        };
-        await handle(event, { trx, log, emit, emitting });
-        return true;
-      });
-      if (!handled) return log.info('duplicate delivery ignored');
+      const handled = await options.handle(event, { log });
+      if (handled === 'duplicate') return log.info('duplicate delivery ignored');
 
       // 3. Publish what was emitted; the outbox relay covers a crash before this.
-      await outbox.publishCommitted(emitted);
-      log.info('event handled', { emitted: emitted.map((e) => e.type) });
+      await options.outbox.publishCommitted(handled.emitted);
+      log.info('event handled', { emitted: handled.emitted.map((e) => e.type) });
     } catch (error) {
       if (error instanceof UnprocessableEventError) return deadLetter(message, error.reason);
       // Retrying a statement the database refuses for good would only loop until Pub/Sub

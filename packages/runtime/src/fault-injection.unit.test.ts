@@ -7,7 +7,6 @@ import { createLogger } from './logger';
 /** An outbox that records what reached it, in order with the crashes. */
 function recordingOutbox(calls: string[]): Outbox {
   return {
-    write: async () => {},
     publishCommitted: async (events) => {
       calls.push(`publish ${events.map((event) => event.id).join(',')}`);
       return true;

@@ -1,8 +1,8 @@
 export { baseConfigSchema, ConfigError, databaseConfigSchema, parseConfig } from './config';
 export {
-  type ConsumerContext,
   type ConsumerOptions,
   createConsumer,
+  type Handled,
   type IdempotentEffectConsumerOptions,
   type MessagePublishedData,
   UnprocessableEventError,

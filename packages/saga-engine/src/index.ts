@@ -1,2 +1,38 @@
-export { type ApplyContext, createSagaEngine, type Effects, type SagaRow } from './saga-engine';
-export { SagaConflictError, SagaNotReadyError } from './saga-errors';
+export { createInMemorySagaStore, type InMemorySagaStoreOptions } from './in-memory-saga-store';
+export {
+  type DecideContext,
+  type Decision,
+  decision,
+  type EventDraft,
+  isCompensation,
+  isLegalTransition,
+  NEW,
+  type Outcome,
+  type Parking,
+  type SagaDefinition,
+  type SagaIntent,
+  type SagaState,
+} from './saga';
+export { sagaDiagram } from './saga-diagram';
+export {
+  type Applied,
+  type ApplyOptions,
+  createSagaEngine,
+  type SagaEngine,
+  type SagaEngineOptions,
+  type SagaLog,
+} from './saga-engine';
+export {
+  CompensationRetryError,
+  SagaConflictError,
+  SagaInputRejectedError,
+  SagaNotReadyError,
+} from './saga-errors';
+export type {
+  DueSaga,
+  SagaChange,
+  SagaStore,
+  SagaUnitOfWork,
+  SavedSaga,
+  Transition,
+} from './saga-store';

@@ -1,4 +1,4 @@
-/** Another transaction moved the saga first; the input is retried on the new state. */
+/** Another unit of work moved the saga first; the input is retried on the new state. */
 export class SagaConflictError extends Error {
   override readonly name = 'SagaConflictError';
   readonly retryable = true;
@@ -16,5 +16,28 @@ export class SagaNotReadyError extends Error {
     readonly reason: string,
   ) {
     super(`saga ${sagaId}: ${reason}`);
+  }
+}
+
+/** An input the saga can never take (an impossible transition): dead-letter it with `reason`. */
+export class SagaInputRejectedError extends Error {
+  override readonly name = 'SagaInputRejectedError';
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/** A compensation failed and was counted; the input is retried until the saga is parked. */
+export class CompensationRetryError extends Error {
+  override readonly name = 'CompensationRetryError';
+  readonly retryable = true;
+  constructor(
+    readonly sagaId: string,
+    override readonly cause: unknown,
+  ) {
+    super(
+      `saga ${sagaId}: a compensation failed (${cause instanceof Error ? cause.message : String(cause)}); retried`,
+      { cause },
+    );
   }
 }

@@ -1,18 +1,14 @@
 export {
   createOrderSaga,
   type OrderSaga,
-  type OrderSagaCommand,
   type OrderSagaInput,
+  type OrderSagaIntent,
   type OrderSagaOptions,
   type OrderSagaState,
   type OrderSagaStatus,
+  type OrderStatus,
+  orderSagaStatuses,
+  orderStatusOf,
   paymentIdOf,
+  type ReserveStock,
 } from './order-saga';
-export {
-  type DecideContext,
-  decision,
-  isLegalTransition,
-  NEW,
-  type Outcome,
-  type SagaDefinition,
-} from './saga';

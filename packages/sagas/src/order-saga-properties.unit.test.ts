@@ -1,16 +1,19 @@
 import { describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent, type EventData } from '@orders/events';
+import { isLegalTransition, NEW } from '@orders/saga-engine';
 import fc from 'fast-check';
 import {
   createOrderSaga,
   type OrderSagaInput,
   type OrderSagaState,
+  type OrderStatus,
+  orderStatusOf,
   paymentIdOf,
 } from './order-saga';
-import { isLegalTransition, NEW } from './saga';
 
 // A decision must never throw on valid input: whatever valid events arrive, in whatever
-// order, the saga answers with an outcome, and every decision is a legal move.
+// order, the saga answers with an outcome, and every decision is a legal move into a state
+// its schema reads back, that keeps the order's status in step with the saga's.
 
 const saga = createOrderSaga({
   paymentTimeoutMs: 60_000,
@@ -130,13 +133,49 @@ describe('order saga decisions (properties)', () => {
       fc.property(runArbitrary, ([placed, answer, inputs]) => {
         let state: OrderSagaState | undefined;
         for (const input of [placed, answer, ...inputs]) {
-          const outcome = saga.decide(state, input, { now, causationId: null });
+          const outcome = saga.decide(state, input, { now });
           if (outcome.kind !== 'decision') continue;
           const from = state?.status ?? NEW;
           expect(isLegalTransition(saga.transitions, from, outcome.state.status)).toBe(true);
           if (outcome.deadlineAt)
             expect(outcome.deadlineAt.getTime()).toBeGreaterThan(now.getTime());
           state = outcome.state;
+        }
+      }),
+      { seed: fuzzSeed, numRuns: 200 },
+    );
+  });
+
+  it('decide states their schema reads back, and set the order status exactly when it changes', () => {
+    fc.assert(
+      fc.property(runArbitrary, ([placed, answer, inputs]) => {
+        let state: OrderSagaState | undefined;
+        for (const input of [placed, answer, ...inputs]) {
+          const outcome = saga.decide(state, input, { now });
+          if (outcome.kind !== 'decision') continue;
+          const next = outcome.state;
+          // As saved (JSON) and loaded again.
+          expect(saga.parseState(JSON.parse(JSON.stringify(next)))).toEqual(next);
+
+          // The order is PLACED before its saga starts.
+          const before: OrderStatus = state ? orderStatusOf[state.status] : 'PLACED';
+          const after = orderStatusOf[next.status];
+          const set = outcome.intents.filter((intent) => intent.kind === 'SetOrderStatus');
+          expect(set).toEqual(
+            before === after
+              ? []
+              : [
+                  {
+                    kind: 'SetOrderStatus',
+                    orderId: next.orderId,
+                    status: after,
+                    ...(next.cancelReason ? { cancelReason: next.cancelReason } : {}),
+                  },
+                ],
+          );
+          // Decisions are data: the same input on the same state decides the same.
+          expect(saga.decide(state, input, { now })).toEqual(outcome);
+          state = next;
         }
       }),
       { seed: fuzzSeed, numRuns: 200 },
@@ -160,12 +199,12 @@ describe('order saga decisions (properties)', () => {
       },
       { source: 'test', correlationId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d' },
     );
-    const placedOutcome = saga.decide(undefined, placed, { now, causationId: null });
+    const placedOutcome = saga.decide(undefined, placed, { now });
     if (placedOutcome.kind !== 'decision') throw new Error(placedOutcome.kind);
     const outcome = saga.decide(
       placedOutcome.state,
       { type: 'StockUnavailable', skus: items.map((item) => item.sku) },
-      { now, causationId: null },
+      { now },
     );
     expect(outcome).toMatchObject({ kind: 'decision', state: { status: 'CANCELLED' } });
   });

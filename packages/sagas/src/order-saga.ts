@@ -1,56 +1,106 @@
-import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
-import { type DecideContext, decision, NEW, type Outcome, type SagaDefinition } from './saga';
+import type { DomainEvent, EventData, EventType } from '@orders/events';
+import {
+  type DecideContext,
+  type Decision,
+  decision,
+  type EventDraft,
+  NEW,
+  type Outcome,
+  type SagaDefinition,
+} from '@orders/saga-engine';
+import { z } from 'zod';
 
-export type OrderSagaStatus =
-  | 'RESERVING_STOCK'
-  | 'AWAITING_PAYMENT'
-  | 'CONFIRMED'
-  | 'CANCELLED'
-  | 'NEEDS_ATTENTION';
+export const orderSagaStatuses = [
+  'RESERVING_STOCK',
+  'AWAITING_PAYMENT',
+  'CANCELLED',
+  'CONFIRMED',
+  'NEEDS_ATTENTION',
+] as const;
+export type OrderSagaStatus = (typeof orderSagaStatuses)[number];
+
+/** What `orders.status` says while the saga is in each status (the one mapping between them). */
+export const orderStatusOf = {
+  RESERVING_STOCK: 'PLACED',
+  AWAITING_PAYMENT: 'AWAITING_PAYMENT',
+  CONFIRMED: 'CONFIRMED',
+  CANCELLED: 'CANCELLED',
+  NEEDS_ATTENTION: 'NEEDS_ATTENTION',
+} as const satisfies Record<OrderSagaStatus, string>;
+export type OrderStatus = (typeof orderStatusOf)[OrderSagaStatus];
 
 type CancelReason = EventData<'OrderCancelled'>['reason'];
+type RefundReason = EventData<'RefundRequested'>['reason'];
 
-export interface OrderSagaState {
-  status: OrderSagaStatus;
-  orderId: string;
-  customerId: string;
-  currency: string;
-  totalMinor: number;
-  items: { sku: string; quantity: number }[];
-  correlationId: string;
+const itemSchema = z.strictObject({ sku: z.string(), quantity: z.int().positive() });
+
+/**
+ * The order saga's state as saved (`sagas.state`), parsed when loaded. Changing its shape
+ * means a new `version` of the definition, with an upgrade from the old one.
+ */
+const orderSagaStateSchema = z.strictObject({
+  status: z.enum(orderSagaStatuses),
+  orderId: z.uuid(),
+  customerId: z.string(),
+  currency: z.string().length(3),
+  totalMinor: z.int().nonnegative(),
+  items: z.array(itemSchema).min(1),
+  correlationId: z.uuid(),
   /** Derived from the order, so that a retried request can never charge twice. */
-  paymentId: string;
-  cancelReason?: CancelReason;
+  paymentId: z.string(),
+  cancelReason: z.enum(['out_of_stock', 'payment_declined', 'payment_timeout']).optional(),
   /** The compensation of the payment step, once asked for. */
-  refund?: { reason: EventData<'RefundRequested'>['reason']; requests: number; done: boolean };
+  refund: z
+    .strictObject({
+      reason: z.enum(['payment_timeout', 'late_payment']),
+      requests: z.int().positive(),
+      done: z.boolean(),
+    })
+    .optional(),
   /**
    * Compensations that kept failing when the saga was parked: what it still owes (stock to
    * put back). Everything else its decision asked for was carried out.
    */
-  owed?: OwedCompensation[];
-}
+  owed: z
+    .array(
+      z.strictObject({
+        kind: z.literal('ReleaseStock'),
+        orderId: z.uuid(),
+        compensation: z.literal(true),
+      }),
+    )
+    .optional(),
+});
 
-/** A compensation the saga could not carry out, kept until an operator settles it. */
-type OwedCompensation = Extract<OrderSagaCommand, { compensation: true }>;
+export type OrderSagaState = z.output<typeof orderSagaStateSchema> & {
+  cancelReason?: CancelReason;
+  refund?: { reason: RefundReason; requests: number; done: boolean };
+};
 
-/** What wakes the saga: its events, the outcome of its own stock step, and its deadline. */
+/** What wakes the saga: its events, the answer to its stock question, and its deadline. */
 export type OrderSagaInput =
   | DomainEvent<'OrderPlaced' | 'PaymentSucceeded' | 'PaymentFailed' | 'PaymentRefunded'>
   | { type: 'StockReserved' }
   | { type: 'StockUnavailable'; skus: string[] }
   | { type: 'DeadlinePassed' };
 
-export type OrderSagaCommand =
-  | { kind: 'reserveStock'; orderId: string; items: { sku: string; quantity: number }[] }
-  | { kind: 'releaseStock'; orderId: string; compensation: true }
-  | { kind: 'sellStock'; orderId: string }
+/** The effects on the world the order saga intends; the order store carries them out. */
+export type OrderSagaIntent =
+  | { kind: 'ReleaseStock'; orderId: string; compensation: true }
+  | { kind: 'SellStock'; orderId: string }
   | {
-      kind: 'updateOrder';
+      kind: 'SetOrderStatus';
       orderId: string;
-      status: 'AWAITING_PAYMENT' | 'CONFIRMED' | 'CANCELLED' | 'NEEDS_ATTENTION';
+      status: Exclude<OrderStatus, 'PLACED'>;
       cancelReason?: CancelReason;
-    }
-  | { kind: 'emit'; event: DomainEvent };
+    };
+
+/** The one question the saga asks the world: can the stock be reserved? */
+export interface ReserveStock {
+  kind: 'ReserveStock';
+  orderId: string;
+  items: { sku: string; quantity: number }[];
+}
 
 export interface OrderSagaOptions {
   /** How long to wait for the payment's outcome before giving up on it. */
@@ -61,13 +111,29 @@ export interface OrderSagaOptions {
   maxRefundRequests: number;
 }
 
-export type OrderSaga = SagaDefinition<OrderSagaState, OrderSagaInput, OrderSagaCommand>;
-type OrderOutcome = Outcome<OrderSagaState, OrderSagaCommand>;
+export type OrderSaga = SagaDefinition<
+  OrderSagaState,
+  OrderSagaInput,
+  OrderSagaIntent,
+  ReserveStock
+>;
+type OrderOutcome = Outcome<OrderSagaState, OrderSagaIntent, ReserveStock>;
+type OrderDecision = Decision<OrderSagaState, OrderSagaIntent, ReserveStock>;
 
 export const paymentIdOf = (orderId: string) => `pay_${orderId}`;
 
+/** The order's status follows the saga's: its intent, with the reason of a cancellation. */
+function setOrderStatus(state: OrderSagaState): OrderSagaIntent {
+  return {
+    kind: 'SetOrderStatus',
+    orderId: state.orderId,
+    status: orderStatusOf[state.status] as Exclude<OrderStatus, 'PLACED'>,
+    ...(state.cancelReason ? { cancelReason: state.cancelReason } : {}),
+  };
+}
+
 /**
- * The order saga (README, "The order saga"):
+ * The order saga (docs/architecture.md, "The order saga"):
  *
  *   OrderPlaced      -> reserve stock -> request payment                 -> AWAITING_PAYMENT
  *                       out of stock  -> cancel                          -> CANCELLED
@@ -79,10 +145,24 @@ export const paymentIdOf = (orderId: string) => `pay_${orderId}`;
  *   that refund confirmed after all                                      -> CANCELLED
  *
  * Compensations run in reverse order of the steps they undo: the payment first, then stock.
+ * Version 2 names intents in PascalCase; version 1 saved what a parked saga owes as
+ * `releaseStock`.
  */
 export function createOrderSaga(options: OrderSagaOptions): OrderSaga {
   return {
     type: 'order',
+    version: 2,
+    parseState: (saved) => orderSagaStateSchema.parse(saved) as OrderSagaState,
+    upgrade: (saved, fromVersion) => {
+      if (fromVersion !== 1) throw new Error(`no upgrade from version ${fromVersion}`);
+      const state = saved as { owed?: { kind: string }[] };
+      return orderSagaStateSchema.parse({
+        ...state,
+        ...(state.owed
+          ? { owed: state.owed.map((owed) => ({ ...owed, kind: 'ReleaseStock' })) }
+          : {}),
+      }) as OrderSagaState;
+    },
     transitions: {
       [NEW]: ['RESERVING_STOCK'],
       RESERVING_STOCK: ['AWAITING_PAYMENT', 'CANCELLED'],
@@ -94,26 +174,18 @@ export function createOrderSaga(options: OrderSagaOptions): OrderSaga {
     },
     decide: (state, input, context) => decide(options, state, input, context),
     deadlinePassed: { type: 'DeadlinePassed' },
-    park: (state, failed) => ({
-      state: {
+    park: (state, failed) => {
+      const parked: OrderSagaState = {
         ...state,
         status: 'NEEDS_ATTENTION',
-        owed: [...(state.owed ?? []), ...failed.filter(isCompensation)],
-      },
-      commands: [
-        {
-          kind: 'updateOrder',
-          orderId: state.orderId,
-          status: 'NEEDS_ATTENTION',
-          ...(state.cancelReason ? { cancelReason: state.cancelReason } : {}),
-        },
-      ],
-    }),
+        owed: [
+          ...(state.owed ?? []),
+          ...failed.flatMap((intent) => (intent.kind === 'ReleaseStock' ? [intent] : [])),
+        ],
+      };
+      return { state: parked, intents: [setOrderStatus(parked)], events: [] };
+    },
   };
-}
-
-function isCompensation(command: OrderSagaCommand): command is OwedCompensation {
-  return 'compensation' in command && command.compensation === true;
 }
 
 /** A parked saga is settled when it owes nothing and no refund is left unconfirmed. */
@@ -125,7 +197,7 @@ function decide(
   options: OrderSagaOptions,
   state: OrderSagaState | undefined,
   input: OrderSagaInput,
-  context: DecideContext,
+  { now }: DecideContext,
 ): OrderOutcome {
   if (!state) {
     if (input.type !== 'OrderPlaced') {
@@ -148,32 +220,42 @@ function decide(
       correlationId: input.correlationId,
       paymentId: paymentIdOf(orderId),
     };
-    return decision(placed, [{ kind: 'reserveStock', orderId, items: placed.items }], null);
+    return decision(placed, { ask: { kind: 'ReserveStock', orderId, items: placed.items } });
   }
 
-  const emit = <T extends EventType>(type: T, data: EventData<T>): OrderSagaCommand => ({
-    kind: 'emit',
-    event: createEvent(type, data, {
-      source: 'process-order',
-      correlationId: state.correlationId,
-      causationId: context.causationId,
-      occurredAt: context.now,
-    }) as DomainEvent,
-  });
   const { orderId, paymentId, currency } = state;
-  const cancel = (reason: CancelReason, detail?: string): OrderSagaCommand[] => [
-    { kind: 'updateOrder', orderId, status: 'CANCELLED', cancelReason: reason },
-    emit('OrderCancelled', { orderId, reason, ...(detail ? { detail } : {}) }),
-  ];
-  const requestRefund = (reason: EventData<'RefundRequested'>['reason']) =>
-    emit('RefundRequested', {
+  const event = <T extends EventType>(type: T, data: EventData<T>) =>
+    ({ type, data }) as EventDraft;
+  /** Moves to `next`, the order's status with it. */
+  const move = (
+    next: OrderSagaState,
+    parts: {
+      intents?: OrderSagaIntent[];
+      events?: EventDraft[];
+      deadlineAt?: Date | null;
+      note?: string;
+    } = {},
+  ): OrderDecision =>
+    decision(next, {
+      ...parts,
+      intents: [
+        ...(parts.intents ?? []),
+        ...(orderStatusOf[next.status] === orderStatusOf[state.status]
+          ? []
+          : [setOrderStatus(next)]),
+      ],
+    });
+  const cancelled = (reason: CancelReason, detail?: string) =>
+    event('OrderCancelled', { orderId, reason, ...(detail ? { detail } : {}) });
+  const refundRequest = (reason: RefundReason) =>
+    event('RefundRequested', {
       orderId,
       paymentId,
       amountMinor: state.totalMinor,
       currency,
       reason,
     });
-  const refundDeadline = () => new Date(context.now.getTime() + options.refundTimeoutMs);
+  const refundDeadline = () => new Date(now.getTime() + options.refundTimeoutMs);
 
   switch (input.type) {
     case 'OrderPlaced':
@@ -182,61 +264,60 @@ function decide(
     case 'StockReserved':
       if (state.status !== 'RESERVING_STOCK')
         return { kind: 'ignore', note: 'stock already settled' };
-      return decision(
+      return move(
         { ...state, status: 'AWAITING_PAYMENT' },
-        [
-          { kind: 'updateOrder', orderId, status: 'AWAITING_PAYMENT' },
-          emit('PaymentRequested', {
-            orderId,
-            paymentId,
-            customerId: state.customerId,
-            amountMinor: state.totalMinor,
-            currency,
-          }),
-        ],
-        new Date(context.now.getTime() + options.paymentTimeoutMs),
+        {
+          events: [
+            event('PaymentRequested', {
+              orderId,
+              paymentId,
+              customerId: state.customerId,
+              amountMinor: state.totalMinor,
+              currency,
+            }),
+          ],
+          deadlineAt: new Date(now.getTime() + options.paymentTimeoutMs),
+        },
       );
 
     case 'StockUnavailable':
       if (state.status !== 'RESERVING_STOCK')
         return { kind: 'ignore', note: 'stock already settled' };
-      return decision(
+      return move(
         { ...state, status: 'CANCELLED', cancelReason: 'out_of_stock' },
-        cancel('out_of_stock', shortStockDetail(input.skus)),
-        null,
+        { events: [cancelled('out_of_stock', shortStockDetail(input.skus))] },
       );
 
     case 'PaymentSucceeded':
       if (state.status === 'AWAITING_PAYMENT') {
-        return decision(
+        return move(
           { ...state, status: 'CONFIRMED' },
-          [
-            { kind: 'sellStock', orderId },
-            { kind: 'updateOrder', orderId, status: 'CONFIRMED' },
-            emit('OrderConfirmed', { orderId, totalMinor: state.totalMinor, currency }),
-          ],
-          null,
+          {
+            intents: [{ kind: 'SellStock', orderId }],
+            events: [event('OrderConfirmed', { orderId, totalMinor: state.totalMinor, currency })],
+          },
         );
       }
       if (state.status === 'CONFIRMED') return { kind: 'ignore', note: 'already confirmed' };
       if (state.refund) return { kind: 'ignore', note: 'refund already requested' };
       // Never keep money for an order that is not confirmed.
-      return decision(
+      return move(
         { ...state, refund: { reason: 'late_payment', requests: 1, done: false } },
-        [requestRefund('late_payment')],
-        refundDeadline(),
-        'payment arrived after cancellation: refund requested',
+        {
+          events: [refundRequest('late_payment')],
+          deadlineAt: refundDeadline(),
+          note: 'payment arrived after cancellation: refund requested',
+        },
       );
 
     case 'PaymentFailed':
       if (state.status === 'AWAITING_PAYMENT') {
-        return decision(
+        return move(
           { ...state, status: 'CANCELLED', cancelReason: 'payment_declined' },
-          [
-            { kind: 'releaseStock', orderId, compensation: true },
-            ...cancel('payment_declined', input.data.reason),
-          ],
-          null,
+          {
+            intents: [{ kind: 'ReleaseStock', orderId, compensation: true }],
+            events: [cancelled('payment_declined', input.data.reason)],
+          },
         );
       }
       if (state.status === 'CONFIRMED') {
@@ -260,39 +341,29 @@ function decide(
         const confirmed = { ...state, refund: { ...state.refund, done: true } };
         if (state.status === 'NEEDS_ATTENTION' && settled(confirmed)) {
           // The confirmation came after all: nothing is left for an operator to do.
-          return decision(
+          return move(
             { ...confirmed, status: 'CANCELLED' },
-            [
-              {
-                kind: 'updateOrder',
-                orderId,
-                status: 'CANCELLED',
-                ...(state.cancelReason ? { cancelReason: state.cancelReason } : {}),
-              },
-            ],
-            null,
-            `payment ${paidBack} after the saga was parked: cancelled`,
+            { note: `payment ${paidBack} after the saga was parked: cancelled` },
           );
         }
-        return decision(confirmed, [], null, `payment ${paidBack}`);
+        return move(confirmed, { note: `payment ${paidBack}` });
       }
 
     case 'DeadlinePassed':
       if (state.status === 'AWAITING_PAYMENT') {
         // Undo in reverse: the payment step (void it, or refund it if it was charged), then stock.
-        return decision(
+        return move(
           {
             ...state,
             status: 'CANCELLED',
             cancelReason: 'payment_timeout',
             refund: { reason: 'payment_timeout', requests: 1, done: false },
           },
-          [
-            requestRefund('payment_timeout'),
-            { kind: 'releaseStock', orderId, compensation: true },
-            ...cancel('payment_timeout'),
-          ],
-          refundDeadline(),
+          {
+            intents: [{ kind: 'ReleaseStock', orderId, compensation: true }],
+            events: [refundRequest('payment_timeout'), cancelled('payment_timeout')],
+            deadlineAt: refundDeadline(),
+          },
         );
       }
       if (
@@ -302,27 +373,18 @@ function decide(
       ) {
         if (state.refund.requests >= options.maxRefundRequests) {
           // Parked: a confirmation may still come and settle it (see PaymentRefunded).
-          return decision(
+          return move(
             { ...state, status: 'NEEDS_ATTENTION' },
-            state.status === 'NEEDS_ATTENTION'
-              ? []
-              : [
-                  {
-                    kind: 'updateOrder',
-                    orderId,
-                    status: 'NEEDS_ATTENTION',
-                    ...(state.cancelReason ? { cancelReason: state.cancelReason } : {}),
-                  },
-                ],
-            null,
-            `refund not confirmed after ${state.refund.requests} requests`,
+            { note: `refund not confirmed after ${state.refund.requests} requests` },
           );
         }
-        return decision(
+        return move(
           { ...state, refund: { ...state.refund, requests: state.refund.requests + 1 } },
-          [requestRefund(state.refund.reason)],
-          refundDeadline(),
-          'refund not confirmed yet: asked again',
+          {
+            events: [refundRequest(state.refund.reason)],
+            deadlineAt: refundDeadline(),
+            note: 'refund not confirmed yet: asked again',
+          },
         );
       }
       return { kind: 'ignore', note: 'deadline no longer relevant' };

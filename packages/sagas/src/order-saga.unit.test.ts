@@ -1,13 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
+import { isLegalTransition, NEW, type Outcome } from '@orders/saga-engine';
 import {
   createOrderSaga,
-  type OrderSagaCommand,
   type OrderSagaInput,
+  type OrderSagaIntent,
   type OrderSagaState,
   paymentIdOf,
+  type ReserveStock,
 } from './order-saga';
-import { isLegalTransition, NEW, type Outcome } from './saga';
 
 const saga = createOrderSaga({
   paymentTimeoutMs: 60_000,
@@ -43,14 +44,16 @@ const refunded = event('PaymentRefunded', {
   currency: 'EUR',
 });
 const deadline: OrderSagaInput = { type: 'DeadlinePassed' };
-const release = { kind: 'releaseStock', orderId, compensation: true } as const;
+const release = { kind: 'ReleaseStock', orderId, compensation: true } as const;
 const reserved: OrderSagaInput = { type: 'StockReserved' };
+
+type OrderOutcome = Outcome<OrderSagaState, OrderSagaIntent, ReserveStock>;
 
 /** Given these inputs applied in order (each must be a decision), when `input`, then the outcome. */
 function given(...history: OrderSagaInput[]) {
   let state: OrderSagaState | undefined;
   for (const input of history) {
-    const outcome = saga.decide(state, input, { now, causationId: null });
+    const outcome = saga.decide(state, input, { now });
     if (outcome.kind !== 'decision') throw new Error(`given ${input.type}: ${outcome.kind}`);
     expect(isLegalTransition(saga.transitions, state?.status ?? NEW, outcome.state.status)).toBe(
       true,
@@ -59,7 +62,7 @@ function given(...history: OrderSagaInput[]) {
   }
   return {
     when: (input: OrderSagaInput) => {
-      const outcome = saga.decide(state, input, { now, causationId: 'cause-1' });
+      const outcome = saga.decide(state, input, { now });
       if (outcome.kind === 'decision') {
         expect(
           isLegalTransition(saga.transitions, state?.status ?? NEW, outcome.state.status),
@@ -70,17 +73,15 @@ function given(...history: OrderSagaInput[]) {
   };
 }
 
-/** Commands without the generated parts of emitted events, for comparison. */
-function commandsOf(outcome: Outcome<OrderSagaState, OrderSagaCommand>) {
-  if (outcome.kind !== 'decision') throw new Error(`expected a decision, got ${outcome.kind}`);
-  return outcome.commands.map((command) =>
-    command.kind === 'emit' ? { emit: command.event.type, data: command.event.data } : command,
-  );
-}
-
-function decided(outcome: Outcome<OrderSagaState, OrderSagaCommand>) {
+function decided(outcome: OrderOutcome) {
   if (outcome.kind !== 'decision') throw new Error(`expected a decision, got ${outcome.kind}`);
   return outcome;
+}
+
+/** What a decision does to the world: its intents, its events (drafts), its question. */
+function effectsOf(outcome: OrderOutcome) {
+  const { intents, events, ask } = decided(outcome);
+  return { intents, events, ask };
 }
 
 describe('order saga', () => {
@@ -91,9 +92,11 @@ describe('order saga', () => {
       paymentId,
       totalMinor: 2598,
     });
-    expect(commandsOf(outcome)).toEqual([
-      { kind: 'reserveStock', orderId, items: [{ sku: 'TEA-001', quantity: 2 }] },
-    ]);
+    expect(effectsOf(outcome)).toEqual({
+      intents: [],
+      events: [],
+      ask: { kind: 'ReserveStock', orderId, items: [{ sku: 'TEA-001', quantity: 2 }] },
+    });
   });
 
   it('requests payment once stock is reserved, with a deadline', () => {
@@ -102,13 +105,16 @@ describe('order saga', () => {
       state: { status: 'AWAITING_PAYMENT' },
       deadlineAt: new Date(now.getTime() + 60_000),
     });
-    expect(commandsOf(outcome)).toEqual([
-      { kind: 'updateOrder', orderId, status: 'AWAITING_PAYMENT' },
-      {
-        emit: 'PaymentRequested',
-        data: { orderId, paymentId, customerId: 'cust-1', amountMinor: 2598, currency: 'EUR' },
-      },
-    ]);
+    expect(effectsOf(outcome)).toEqual({
+      intents: [{ kind: 'SetOrderStatus', orderId, status: 'AWAITING_PAYMENT' }],
+      events: [
+        {
+          type: 'PaymentRequested',
+          data: { orderId, paymentId, customerId: 'cust-1', amountMinor: 2598, currency: 'EUR' },
+        },
+      ],
+      ask: undefined,
+    });
   });
 
   it('cancels when stock is short', () => {
@@ -117,13 +123,18 @@ describe('order saga', () => {
       status: 'CANCELLED',
       cancelReason: 'out_of_stock',
     });
-    expect(commandsOf(outcome)).toEqual([
-      { kind: 'updateOrder', orderId, status: 'CANCELLED', cancelReason: 'out_of_stock' },
-      {
-        emit: 'OrderCancelled',
-        data: { orderId, reason: 'out_of_stock', detail: 'not enough stock of TEA-001' },
-      },
-    ]);
+    expect(effectsOf(outcome)).toEqual({
+      intents: [
+        { kind: 'SetOrderStatus', orderId, status: 'CANCELLED', cancelReason: 'out_of_stock' },
+      ],
+      events: [
+        {
+          type: 'OrderCancelled',
+          data: { orderId, reason: 'out_of_stock', detail: 'not enough stock of TEA-001' },
+        },
+      ],
+      ask: undefined,
+    });
   });
 
   it('rejects an order without items: it cannot reserve stock or charge for lines it does not know', () => {
@@ -138,11 +149,14 @@ describe('order saga', () => {
   it('confirms on payment: sells the stock, then confirms', () => {
     const outcome = given(placed, reserved).when(succeeded);
     expect(decided(outcome)).toMatchObject({ state: { status: 'CONFIRMED' }, deadlineAt: null });
-    expect(commandsOf(outcome)).toEqual([
-      { kind: 'sellStock', orderId },
-      { kind: 'updateOrder', orderId, status: 'CONFIRMED' },
-      { emit: 'OrderConfirmed', data: { orderId, totalMinor: 2598, currency: 'EUR' } },
-    ]);
+    expect(effectsOf(outcome)).toEqual({
+      intents: [
+        { kind: 'SellStock', orderId },
+        { kind: 'SetOrderStatus', orderId, status: 'CONFIRMED' },
+      ],
+      events: [{ type: 'OrderConfirmed', data: { orderId, totalMinor: 2598, currency: 'EUR' } }],
+      ask: undefined,
+    });
   });
 
   it('releases stock and cancels on a declined payment', () => {
@@ -151,11 +165,19 @@ describe('order saga', () => {
       status: 'CANCELLED',
       cancelReason: 'payment_declined',
     });
-    expect(commandsOf(outcome)).toEqual([
-      { kind: 'releaseStock', orderId, compensation: true },
-      { kind: 'updateOrder', orderId, status: 'CANCELLED', cancelReason: 'payment_declined' },
-      { emit: 'OrderCancelled', data: { orderId, reason: 'payment_declined', detail: 'declined' } },
-    ]);
+    expect(effectsOf(outcome)).toEqual({
+      intents: [
+        release,
+        { kind: 'SetOrderStatus', orderId, status: 'CANCELLED', cancelReason: 'payment_declined' },
+      ],
+      events: [
+        {
+          type: 'OrderCancelled',
+          data: { orderId, reason: 'payment_declined', detail: 'declined' },
+        },
+      ],
+      ask: undefined,
+    });
   });
 
   it('on its deadline, compensates in reverse: voids the payment, releases stock, cancels', () => {
@@ -168,15 +190,27 @@ describe('order saga', () => {
       },
       deadlineAt: new Date(now.getTime() + 30_000),
     });
-    expect(commandsOf(outcome)).toEqual([
-      {
-        emit: 'RefundRequested',
-        data: { orderId, paymentId, amountMinor: 2598, currency: 'EUR', reason: 'payment_timeout' },
-      },
-      { kind: 'releaseStock', orderId, compensation: true },
-      { kind: 'updateOrder', orderId, status: 'CANCELLED', cancelReason: 'payment_timeout' },
-      { emit: 'OrderCancelled', data: { orderId, reason: 'payment_timeout' } },
-    ]);
+    expect(effectsOf(outcome)).toEqual({
+      intents: [
+        release,
+        { kind: 'SetOrderStatus', orderId, status: 'CANCELLED', cancelReason: 'payment_timeout' },
+      ],
+      // The payment step is undone first (its refund asked for), then the order is cancelled.
+      events: [
+        {
+          type: 'RefundRequested',
+          data: {
+            orderId,
+            paymentId,
+            amountMinor: 2598,
+            currency: 'EUR',
+            reason: 'payment_timeout',
+          },
+        },
+        { type: 'OrderCancelled', data: { orderId, reason: 'payment_timeout' } },
+      ],
+      ask: undefined,
+    });
   });
 
   it('refunds a payment that succeeds after a decline-cancellation', () => {
@@ -186,12 +220,16 @@ describe('order saga', () => {
       requests: 1,
       done: false,
     });
-    expect(commandsOf(outcome)).toEqual([
-      {
-        emit: 'RefundRequested',
-        data: { orderId, paymentId, amountMinor: 2598, currency: 'EUR', reason: 'late_payment' },
-      },
-    ]);
+    expect(effectsOf(outcome)).toEqual({
+      intents: [],
+      events: [
+        {
+          type: 'RefundRequested',
+          data: { orderId, paymentId, amountMinor: 2598, currency: 'EUR', reason: 'late_payment' },
+        },
+      ],
+      ask: undefined,
+    });
   });
 
   it('does not ask twice when the payment succeeds after its timeout already asked for a refund', () => {
@@ -206,14 +244,19 @@ describe('order saga', () => {
     expect(decided(outcome)).toMatchObject({
       state: { status: 'CANCELLED', refund: { done: true } },
       deadlineAt: null,
-      commands: [],
+      intents: [],
+      events: [],
     });
   });
 
   it('asks for the refund again at each deadline, then parks in NEEDS_ATTENTION', () => {
     const again = given(placed, reserved, deadline).when(deadline);
     expect(decided(again).state.refund?.requests).toBe(2);
-    expect(commandsOf(again)).toEqual([expect.objectContaining({ emit: 'RefundRequested' })]);
+    expect(effectsOf(again)).toEqual({
+      intents: [],
+      events: [expect.objectContaining({ type: 'RefundRequested' })],
+      ask: undefined,
+    });
 
     const parked = given(placed, reserved, deadline, deadline, deadline).when(deadline);
     expect(decided(parked)).toMatchObject({
@@ -221,9 +264,18 @@ describe('order saga', () => {
       deadlineAt: null,
       note: 'refund not confirmed after 3 requests',
     });
-    expect(commandsOf(parked)).toEqual([
-      { kind: 'updateOrder', orderId, status: 'NEEDS_ATTENTION', cancelReason: 'payment_timeout' },
-    ]);
+    expect(effectsOf(parked)).toEqual({
+      intents: [
+        {
+          kind: 'SetOrderStatus',
+          orderId,
+          status: 'NEEDS_ATTENTION',
+          cancelReason: 'payment_timeout',
+        },
+      ],
+      events: [],
+      ask: undefined,
+    });
   });
 
   it('settles a saga parked for its refund when the refund is confirmed after all', () => {
@@ -233,9 +285,13 @@ describe('order saga', () => {
       deadlineAt: null,
       note: 'payment refunded after the saga was parked: cancelled',
     });
-    expect(commandsOf(settled)).toEqual([
-      { kind: 'updateOrder', orderId, status: 'CANCELLED', cancelReason: 'payment_timeout' },
-    ]);
+    expect(effectsOf(settled)).toEqual({
+      intents: [
+        { kind: 'SetOrderStatus', orderId, status: 'CANCELLED', cancelReason: 'payment_timeout' },
+      ],
+      events: [],
+      ask: undefined,
+    });
     expect(
       given(placed, reserved, deadline, deadline, deadline, deadline, refunded).when(refunded).kind,
     ).toBe('ignore');
@@ -245,26 +301,32 @@ describe('order saga', () => {
     // Its stock release kept failing after the timeout: the refund alone does not settle it.
     const cancelled = decided(given(placed, reserved).when(deadline)).state;
     const parked = saga.park(cancelled, [release]).state;
-    const outcome = decided(saga.decide(parked, refunded, { now, causationId: null }));
+    const outcome = decided(saga.decide(parked, refunded, { now }));
     expect(outcome.state).toMatchObject({
       status: 'NEEDS_ATTENTION',
       refund: { done: true },
       owed: [release],
     });
-    expect(outcome.commands).toEqual([]);
+    expect(outcome.intents).toEqual([]);
+    expect(outcome.events).toEqual([]);
   });
 
   it('still chases the refund of a saga parked by a failing compensation, then parks it for good', () => {
     const cancelled = decided(given(placed, reserved).when(deadline)).state;
     let state = saga.park(cancelled, [release]).state;
-    const again = decided(saga.decide(state, deadline, { now, causationId: null }));
+    const again = decided(saga.decide(state, deadline, { now }));
     expect(again.state).toMatchObject({ status: 'NEEDS_ATTENTION', refund: { requests: 2 } });
-    expect(commandsOf(again)).toEqual([expect.objectContaining({ emit: 'RefundRequested' })]);
-    state = decided(saga.decide(again.state, deadline, { now, causationId: null })).state;
-    const last = decided(saga.decide(state, deadline, { now, causationId: null }));
+    expect(effectsOf(again)).toEqual({
+      intents: [],
+      events: [expect.objectContaining({ type: 'RefundRequested' })],
+      ask: undefined,
+    });
+    state = decided(saga.decide(again.state, deadline, { now })).state;
+    const last = decided(saga.decide(state, deadline, { now }));
     expect(last).toMatchObject({
       state: { status: 'NEEDS_ATTENTION' },
-      commands: [],
+      intents: [],
+      events: [],
       deadlineAt: null,
       note: 'refund not confirmed after 3 requests',
     });
@@ -298,31 +360,81 @@ describe('order saga', () => {
     const state = decided(given(placed, reserved).when(declined)).state;
     expect(saga.park(state, [release])).toEqual({
       state: { ...state, status: 'NEEDS_ATTENTION', owed: [release] },
-      commands: [
+      intents: [
         {
-          kind: 'updateOrder',
+          kind: 'SetOrderStatus',
           orderId,
           status: 'NEEDS_ATTENTION',
           cancelReason: 'payment_declined',
         },
       ],
+      events: [],
     });
     expect(isLegalTransition(saga.transitions, before.status, 'NEEDS_ATTENTION')).toBe(true);
   });
 
-  it('carries the correlation id and cites the cause in every event it emits', () => {
+  it('emits drafts the engine stamps, and keeps the correlation id they are to carry', () => {
+    // Ids, times, correlation and causation are the engine's (see saga-engine.unit.test.ts).
+    const start = decided(given().when(placed));
+    expect(start.state.correlationId).toBe(correlationId);
     const outcome = decided(given(placed).when(reserved));
-    const emitted = outcome.commands.flatMap((command) =>
-      command.kind === 'emit' ? [command.event] : [],
+    expect(outcome.state.correlationId).toBe(correlationId);
+    for (const draft of outcome.events) expect(Object.keys(draft).sort()).toEqual(['data', 'type']);
+    expect(outcome.events.map((draft) => draft.data.orderId)).toEqual([orderId]);
+  });
+
+  it('decides the same way each time: it mints no ids and reads no clock but `now`', () => {
+    const later = new Date(now.getTime() + 5_000);
+    const first = given(placed).when(reserved);
+    expect(given(placed).when(reserved)).toEqual(first);
+    const state = decided(given().when(placed)).state;
+    expect(decided(saga.decide(state, reserved, { now: later })).deadlineAt).toEqual(
+      new Date(later.getTime() + 60_000),
     );
-    expect(emitted).toEqual([
-      expect.objectContaining({
-        correlationId,
-        causationId: 'cause-1',
-        source: 'process-order',
-        subject: orderId,
-        occurredAt: now.toISOString(),
-      }),
-    ]);
+  });
+
+  describe('its saved state', () => {
+    const cancelled = decided(given(placed, reserved).when(deadline)).state;
+
+    it('is read back as it was decided', () => {
+      expect(saga.parseState(JSON.parse(JSON.stringify(cancelled)))).toEqual(cancelled);
+      const parked = saga.park(cancelled, [release]).state;
+      expect(saga.parseState(JSON.parse(JSON.stringify(parked)))).toEqual(parked);
+    });
+
+    it('refuses a malformed state', () => {
+      expect(() => saga.parseState({ ...cancelled, status: 'SHIPPED' })).toThrow();
+      expect(() => saga.parseState({ ...cancelled, orderId: 'not-a-uuid' })).toThrow();
+      expect(() => saga.parseState({ ...cancelled, items: [] })).toThrow();
+      expect(() => saga.parseState({ ...cancelled, unknownField: 1 })).toThrow();
+      const { paymentId: _paymentId, ...withoutPaymentId } = cancelled;
+      expect(() => saga.parseState(withoutPaymentId)).toThrow();
+      // Version 1's name of what a parked saga owes is not this version's.
+      expect(() =>
+        saga.parseState({
+          ...cancelled,
+          status: 'NEEDS_ATTENTION',
+          owed: [{ kind: 'releaseStock', orderId, compensation: true }],
+        }),
+      ).toThrow();
+      expect(() => saga.parseState(null)).toThrow();
+    });
+
+    it('is upgraded from version 1: owed `releaseStock` becomes `ReleaseStock`', () => {
+      const savedByV1 = {
+        ...cancelled,
+        status: 'NEEDS_ATTENTION',
+        owed: [{ kind: 'releaseStock', orderId, compensation: true }],
+      };
+      expect(saga.version).toBe(2);
+      expect(saga.upgrade?.(savedByV1, 1)).toEqual({
+        ...cancelled,
+        status: 'NEEDS_ATTENTION',
+        owed: [release],
+      });
+      expect(saga.upgrade?.(cancelled, 1)).toEqual(cancelled);
+      expect(() => saga.upgrade?.({ ...savedByV1, status: 'SHIPPED' }, 1)).toThrow();
+      expect(() => saga.upgrade?.(cancelled, 0)).toThrow('no upgrade from version 0');
+    });
   });
 });

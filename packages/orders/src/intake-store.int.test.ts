@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createEvent } from '@orders/events';
+import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/idempotency';
+import { type TestDatabase, testDatabase } from '@orders/local-stack';
+import { sql } from 'kysely';
+import { createPostgresIntakeStore, type KeyClaim, purgeExpiredKeys } from './intake-store';
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await testDatabase('intake-store');
+});
+afterAll(() => database?.close());
+
+const response = { status: 202, headers: { location: '/orders/1' }, body: '{"orderId":"1"}' };
+let n = 0;
+const newKey = () => `key-${++n}`;
+const store = (lockSeconds = 30) =>
+  createPostgresIntakeStore(database.db, { ttlSeconds: 3600, lockSeconds });
+
+function placed() {
+  return createEvent(
+    'OrderPlaced',
+    {
+      orderId: randomUUID(),
+      customerId: 'cust-1',
+      currency: 'EUR',
+      items: [{ sku: 'TEA-002', quantity: 1, unitPriceMinor: 899 }],
+      totalMinor: 899,
+    },
+    { source: 'test', correlationId: randomUUID() },
+  );
+}
+
+async function claimOf(keys: ReturnType<typeof store>, scope: string, key: string, fp: string) {
+  const outcome = await keys.claimKey(scope, key, fp);
+  if (outcome.outcome !== 'started') throw new Error('expected a new claim');
+  return outcome.claim;
+}
+
+/** What placing wrote: the order, its items, its outbox row. */
+async function written(orderId: string) {
+  const { rows } = await sql<{ orders: number; items: number; outbox: number }>`
+    select (select count(*)::int from orders where id = ${orderId}::uuid) as orders,
+      (select count(*)::int from order_items where order_id = ${orderId}::uuid) as items,
+      (select count(*)::int from outbox where event->>'subject' = ${orderId}) as outbox`.execute(
+    database.db,
+  );
+  return rows[0]!;
+}
+
+describe('the intake store', () => {
+  it('claims a new key, refuses it while in flight, then replays the stored response', async () => {
+    const keys = store();
+    const key = newKey();
+    const claim = await claimOf(keys, 's', key, 'fp');
+
+    const inFlight = keys.claimKey('s', key, 'fp');
+    await expect(inFlight).rejects.toBeInstanceOf(IdempotencyKeyInFlightError);
+    await expect(inFlight).rejects.toMatchObject({ retryAfterSeconds: expect.any(Number) });
+
+    const order = placed();
+    await keys.placeOrder(order, { claim, response });
+    expect(await written(order.data.orderId)).toEqual({ orders: 1, items: 1, outbox: 1 });
+    expect(await keys.claimKey('s', key, 'fp')).toEqual({ outcome: 'replay', response });
+  });
+
+  it('refuses the key with another fingerprint, in flight or completed', async () => {
+    const keys = store();
+    const key = newKey();
+    const claim = await claimOf(keys, 's', key, 'fp');
+    await expect(keys.claimKey('s', key, 'other')).rejects.toBeInstanceOf(
+      IdempotencyKeyReusedError,
+    );
+    await keys.placeOrder(placed(), { claim, response });
+    await expect(keys.claimKey('s', key, 'other')).rejects.toBeInstanceOf(
+      IdempotencyKeyReusedError,
+    );
+  });
+
+  it('frees a released key for a retry', async () => {
+    const keys = store();
+    const key = newKey();
+    const claim = await claimOf(keys, 's', key, 'fp');
+    await keys.releaseKey(claim);
+    expect((await keys.claimKey('s', key, 'fp')).outcome).toBe('started');
+  });
+
+  it('writes nothing for a request whose key was taken over, and the retry places its order', async () => {
+    const keys = store(1);
+    const key = newKey();
+    const dead = await claimOf(keys, 's', key, 'fp');
+    await expect(keys.claimKey('s', key, 'fp')).rejects.toBeInstanceOf(IdempotencyKeyInFlightError);
+    await sql`update idempotency_keys set locked_until = now() - interval '1 second' where key = ${key}`.execute(
+      database.db,
+    );
+    await expect(keys.claimKey('s', key, 'other')).rejects.toBeInstanceOf(
+      IdempotencyKeyReusedError,
+    );
+    const retry: KeyClaim = await claimOf(keys, 's', key, 'fp');
+
+    // The slow original can no longer complete: its statement writes nothing.
+    const slow = placed();
+    await expect(keys.placeOrder(slow, { claim: dead, response })).rejects.toBeInstanceOf(
+      IdempotencyKeyInFlightError,
+    );
+    expect(await written(slow.data.orderId)).toEqual({ orders: 0, items: 0, outbox: 0 });
+    const order = placed();
+    await keys.placeOrder(order, { claim: retry, response });
+    expect(await written(order.data.orderId)).toEqual({ orders: 1, items: 1, outbox: 1 });
+    expect(await keys.claimKey('s', key, 'fp')).toEqual({ outcome: 'replay', response });
+  });
+
+  it('forgets a key after it expires, and purges expired keys', async () => {
+    const keys = store();
+    const key = newKey();
+    await keys.placeOrder(placed(), { claim: await claimOf(keys, 's', key, 'fp'), response });
+    await sql`update idempotency_keys set expires_at = now() - interval '1 second' where key = ${key}`.execute(
+      database.db,
+    );
+
+    expect((await keys.claimKey('s', key, 'another body')).outcome).toBe('started');
+    await sql`update idempotency_keys set expires_at = now() - interval '1 second' where key = ${key}`.execute(
+      database.db,
+    );
+    expect(await purgeExpiredKeys(database.db)).toBeGreaterThanOrEqual(1);
+    const left = await database.db
+      .selectFrom('idempotency_keys')
+      .select('key')
+      .where('key', '=', key)
+      .execute();
+    expect(left).toEqual([]);
+  });
+
+  it('keeps scopes apart', async () => {
+    const keys = store();
+    const key = newKey();
+    expect((await keys.claimKey('a', key, 'fp')).outcome).toBe('started');
+    expect((await keys.claimKey('b', key, 'other')).outcome).toBe('started');
+  });
+
+  it('prices known skus by the database clock and leaves unknown ones out', async () => {
+    const { prices, now } = await store().prices(['TEA-002', 'NO-SUCH-SKU']);
+    expect([...prices.keys()]).toEqual(['TEA-002']);
+    expect(prices.get('TEA-002')).toEqual({ priceMinor: expect.any(Number), currency: 'EUR' });
+    const { rows } = await sql<{ now: Date }>`select now() as now`.execute(database.db);
+    expect(Math.abs(rows[0]!.now.getTime() - now.getTime())).toBeLessThan(60_000);
+  });
+});

@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto';
+import type { Database, StoredResponse } from '@orders/db';
+import type { DomainEvent } from '@orders/events';
+import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/idempotency';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
+
+export interface IntakeStoreOptions {
+  /** How long a completed response is replayed; after that the key is new again. */
+  ttlSeconds: number;
+  /** How long an in-flight request holds its key before a retry may take it over. */
+  lockSeconds: number;
+}
+
+/** An Idempotency-Key claimed by this request. */
+export interface KeyClaim {
+  scope: string;
+  key: string;
+  /** Proves the claim is still this request's when it completes or releases it. */
+  token: string;
+}
+
+export type KeyOutcome =
+  | { outcome: 'started'; claim: KeyClaim }
+  | { outcome: 'replay'; response: StoredResponse };
+
+/**
+ * Every statement that placing an order runs (`POST /orders`), in one place: the
+ * Idempotency-Key protocol, the catalog prices, and the one statement that writes the order.
+ * - `claimKey` claims the key for a request fingerprint, or answers the stored response of
+ *   the same request, or refuses: another request under that key (422), or the same one
+ *   still in flight (409). An in-flight claim whose lock expired (its holder crashed) is
+ *   taken over.
+ * - `placeOrder` writes the order, its items, the outbox row of its OrderPlaced and (with a
+ *   claim) the key's response, in one statement.
+ * - `releaseKey` frees the key of a request that failed without effects, so a retry may run.
+ */
+export interface IntakeStore {
+  claimKey(scope: string, key: string, fingerprint: string): Promise<KeyOutcome>;
+  /**
+   * The catalog prices of `skus`, keyed by sku (unknown skus are absent), and the database's
+   * clock: the time of an order is the database's, as every time two functions compare.
+   */
+  prices(
+    skus: readonly string[],
+  ): Promise<{ prices: Map<string, { priceMinor: number; currency: string }>; now: Date }>;
+  /**
+   * @throws IdempotencyKeyInFlightError when another request took the key over meanwhile;
+   * then nothing was written.
+   */
+  placeOrder(
+    placed: DomainEvent<'OrderPlaced'>,
+    completes?: { claim: KeyClaim; response: StoredResponse },
+  ): Promise<void>;
+  releaseKey(claim: KeyClaim): Promise<void>;
+}
+
+export function createPostgresIntakeStore(
+  db: Kysely<Database>,
+  { ttlSeconds, lockSeconds }: IntakeStoreOptions,
+): IntakeStore {
+  const secondsFromNow = (seconds: number) => sql<Date>`now() + make_interval(secs => ${seconds})`;
+
+  // WARNING: the claim commits without waiting for its WAL flush (synchronous_commit off for
+  // this statement only). A claim lost in a server crash lets a retry claim the key again,
+  // which is right: nothing was written under it yet. The write that completes it is durable,
+  // and flushing its commit flushes every earlier one, the claim's included.
+  async function tryClaim(scope: string, key: string, fingerprint: string, token: string) {
+    const result = await sql<{ lock_token: string }>`
+      with relaxed as (select set_config('synchronous_commit', 'off', true))
+      insert into idempotency_keys as held
+        (scope, key, fingerprint, status, lock_token, locked_until, expires_at)
+      select ${scope}, ${key}, ${fingerprint}, 'in_flight', ${token}::uuid,
+        ${secondsFromNow(lockSeconds)}, ${secondsFromNow(ttlSeconds)}
+      from relaxed
+      on conflict (scope, key) do update set
+        fingerprint = excluded.fingerprint,
+        status = 'in_flight',
+        lock_token = excluded.lock_token,
+        locked_until = excluded.locked_until,
+        response = null,
+        expires_at = excluded.expires_at
+      -- Take over an expired key, or the stale claim of the same request whose holder died.
+      where held.expires_at < now()
+        or (held.status = 'in_flight' and held.locked_until < now()
+          and held.fingerprint = excluded.fingerprint)
+      returning lock_token`.execute(db);
+    return result.rows[0];
+  }
+
+  return {
+    async claimKey(scope, key, fingerprint) {
+      const token = randomUUID();
+      // A key released between our insert and our read is simply claimed on the next pass.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (await tryClaim(scope, key, fingerprint, token)) {
+          return { outcome: 'started', claim: { scope, key, token } };
+        }
+        const existing = await db
+          .selectFrom('idempotency_keys')
+          .select([
+            'fingerprint',
+            'status',
+            'response',
+            sql<number>`greatest(1, ceil(extract(epoch from locked_until - now())))::int`.as(
+              'retry_after',
+            ),
+          ])
+          .where('scope', '=', scope)
+          .where('key', '=', key)
+          .executeTakeFirst();
+        if (!existing) continue;
+        if (existing.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError(key);
+        if (existing.status === 'in_flight' || !existing.response) {
+          throw new IdempotencyKeyInFlightError(key, existing.retry_after ?? lockSeconds);
+        }
+        return { outcome: 'replay', response: existing.response };
+      }
+      throw new IdempotencyKeyInFlightError(key, 1);
+    },
+
+    async prices(skus) {
+      const { rows } = await sql<{
+        now: Date;
+        sku: string | null;
+        price_minor: number;
+        currency: string;
+      }>`
+        select now() as now, p.sku, p.price_minor, p.currency
+        from (select) as clock left join products p on p.sku = any(${skus}::text[])`.execute(db);
+      const prices = new Map<string, { priceMinor: number; currency: string }>();
+      for (const row of rows) {
+        if (row.sku !== null)
+          prices.set(row.sku, { priceMinor: row.price_minor, currency: row.currency });
+      }
+      return { prices, now: rows[0]!.now };
+    },
+
+    async placeOrder(placed, completes) {
+      if (!completes) return void (await writeOrder(db, placed, sql`select 1`));
+      const { claim, response } = completes;
+      const completion = sql`
+        update idempotency_keys
+        set status = 'completed', response = ${JSON.stringify(response)}::jsonb,
+          lock_token = null, locked_until = null
+        where scope = ${claim.scope} and key = ${claim.key} and lock_token = ${claim.token}::uuid
+        returning 1`;
+      if (!(await writeOrder(db, placed, completion))) {
+        throw new IdempotencyKeyInFlightError(claim.key, lockSeconds);
+      }
+    },
+
+    async releaseKey(claim) {
+      await db
+        .deleteFrom('idempotency_keys')
+        .where('scope', '=', claim.scope)
+        .where('key', '=', claim.key)
+        .where('lock_token', '=', claim.token)
+        .execute();
+    },
+  };
+}
+
+/**
+ * Writes a placed order as intake does, without an Idempotency-Key: for tests and
+ * benchmarks that need orders in the database (`db` may be a transaction).
+ */
+export async function insertPlacedOrder(
+  db: Kysely<Database>,
+  placed: DomainEvent<'OrderPlaced'>,
+): Promise<void> {
+  await writeOrder(db, placed, sql`select 1`);
+}
+
+/** Deletes Idempotency-Keys past their expiry (housekeeping); returns how many. */
+export async function purgeExpiredKeys(db: Kysely<Database>): Promise<number> {
+  const result = await db
+    .deleteFrom('idempotency_keys')
+    .where('expires_at', '<', sql<Date>`now()`)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+/**
+ * Writes the order, its items and the outbox row of its OrderPlaced in one statement: one
+ * round trip, atomic on its own. `guard` (the completion of the Idempotency-Key, or
+ * `select 1`) runs as part of it, and the rows are written only when it returns a row.
+ * Returns whether they were written.
+ */
+async function writeOrder(
+  db: Kysely<Database>,
+  placed: DomainEvent<'OrderPlaced'>,
+  guard: RawBuilder<unknown>,
+): Promise<boolean> {
+  const { orderId, customerId, currency, totalMinor, items } = placed.data;
+  // Only a v1 producer's OrderPlaced lacks them; the intake always prices its lines.
+  if (!items) throw new Error(`order ${orderId} has no items: the intake places none such`);
+  const at = placed.occurredAt;
+  const itemRows = sql.join(
+    items.map(
+      (item) =>
+        sql`(${orderId}::uuid, ${item.sku}::text, ${item.quantity}::integer, ${item.unitPriceMinor}::bigint)`,
+    ),
+  );
+  const result = await sql<{ written: number }>`
+    with guard as (${guard}),
+    new_order as (
+      insert into orders
+        (id, customer_id, currency, total_minor, status, correlation_id, created_at, updated_at)
+      select ${orderId}::uuid, ${customerId}::text, ${currency}::char(3), ${totalMinor}::bigint,
+        'PLACED', ${placed.correlationId}::uuid, ${at}::timestamptz, ${at}::timestamptz
+      from guard
+    ),
+    new_items as (
+      insert into order_items (order_id, sku, quantity, unit_price_minor)
+      select item.* from guard
+      cross join (values ${itemRows}) as item (order_id, sku, quantity, unit_price_minor)
+    ),
+    new_outbox as (
+      insert into outbox (id, event)
+      select ${placed.id}::uuid, ${JSON.stringify(placed)}::jsonb from guard
+    )
+    select count(*)::integer as written from guard`.execute(db);
+  return result.rows[0]!.written > 0;
+}

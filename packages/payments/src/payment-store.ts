@@ -1,0 +1,118 @@
+import type { Database } from '@orders/db';
+import type { Envelope } from '@orders/events';
+import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
+
+export type PaymentRecord = Selectable<Database['payments']>;
+/** What the provider said of a payment; a field left out keeps what was recorded before. */
+export type PaymentUpdate = Omit<Insertable<Database['payments']>, 'created_at' | 'updated_at'>;
+
+export interface PaymentUnitOfWork {
+  /** The payment as recorded when the unit began, under its lock. */
+  payment: PaymentRecord | undefined;
+  /** The database's time once the lock is held: the time of the events this work emits. */
+  now: Date;
+  /**
+   * Records what the provider said (if anything) and the events to emit, in one statement;
+   * returns the events, for the consumer to publish after commit.
+   */
+  commit(
+    update: PaymentUpdate | undefined,
+    events: readonly Envelope[],
+  ): Promise<readonly Envelope[]>;
+}
+
+export interface PaymentStore {
+  /**
+   * Runs `work` in one transaction that claims `eventId` for this consumer and holds the
+   * lock of `paymentId` until it ends: returns 'duplicate' without running it when the event
+   * was handled before.
+   */
+  transact<T>(
+    eventId: string,
+    paymentId: string,
+    work: (unit: PaymentUnitOfWork) => Promise<T>,
+  ): Promise<T | 'duplicate'>;
+}
+
+/** Namespace of this service's advisory locks: the ASCII of "paym". */
+const lockNamespace = 0x7061796d;
+
+/**
+ * Every statement that handling a payments message runs, in one place:
+ * 1. claim the event in the inbox and, once claimed, lock the payment (whether or not its row
+ *    exists yet: the table holds settled outcomes only) and read the database's clock: one
+ *    statement. Work on one payment is serialized, so two events about it never both reach
+ *    the provider. A duplicate takes no lock.
+ * 2. read the payment, in a statement of its own: a statement that waited for the lock
+ *    would read the row as it was before the wait;
+ * 3. commit what the provider said and the outbox rows of the events it emits: one statement.
+ */
+export function createPostgresPaymentStore(
+  db: Kysely<Database>,
+  { consumer }: { consumer: string },
+): PaymentStore {
+  return {
+    transact(eventId, paymentId, work) {
+      return db.transaction().execute(async (trx) => {
+        // offset 0 keeps the lock in a subquery of its own, taken after the claim's insert
+        // and before the clock is read.
+        const { rows } = await sql<{ now: Date; claimed: boolean }>`
+          with claim as (
+            insert into processed_events (consumer, event_id)
+            values (${consumer}, ${eventId}::uuid)
+            on conflict (consumer, event_id) do nothing
+            returning 1
+          )
+          select clock_timestamp() as now, locked.claimed
+          from (
+            select count(*) > 0 as claimed
+            from (select pg_advisory_xact_lock(${lockNamespace}, hashtext(${paymentId})) from claim) as lock
+            offset 0
+          ) as locked`.execute(trx);
+        const { now, claimed } = rows[0]!;
+        if (!claimed) return 'duplicate';
+        const payment = await trx
+          .selectFrom('payments')
+          .selectAll()
+          .where('payment_id', '=', paymentId)
+          .executeTakeFirst();
+        return work({ payment, now, commit: (update, events) => commit(trx, update, events) });
+      });
+    },
+  };
+}
+
+async function commit(
+  trx: Kysely<Database>,
+  update: PaymentUpdate | undefined,
+  events: readonly Envelope[],
+): Promise<readonly Envelope[]> {
+  const writes = [];
+  if (update) {
+    writes.push(sql`
+      insert into payments (payment_id, order_id, customer_id, amount_minor, currency, status,
+        provider_ref, failure_reason, refund_id)
+      values (${update.payment_id}, ${update.order_id}::uuid, ${update.customer_id ?? null},
+        ${update.amount_minor}, ${update.currency}, ${update.status}, ${update.provider_ref ?? null},
+        ${update.failure_reason ?? null}, ${update.refund_id ?? null})
+      on conflict (payment_id) do update set
+        status = excluded.status,
+        customer_id = coalesce(excluded.customer_id, payments.customer_id),
+        amount_minor = excluded.amount_minor,
+        currency = excluded.currency,
+        provider_ref = coalesce(excluded.provider_ref, payments.provider_ref),
+        failure_reason = coalesce(excluded.failure_reason, payments.failure_reason),
+        refund_id = coalesce(excluded.refund_id, payments.refund_id),
+        updated_at = now()`);
+  }
+  if (events.length > 0) {
+    const rows = events.map((event) => sql`(${event.id}::uuid, ${JSON.stringify(event)}::jsonb)`);
+    // Last: the relay counts a row's age from its insert.
+    writes.push(sql`insert into outbox (id, event) values ${sql.join(rows)}`);
+  }
+  if (writes.length === 0) return events;
+  const [last, ...before] = writes.reverse();
+  const alongside = before.map((write, index) => sql`${sql.raw(`w${index}`)} as (${write})`);
+  await (alongside.length > 0 ? sql`with ${sql.join(alongside)} ${last}` : last!).execute(trx);
+  return events;
+}
