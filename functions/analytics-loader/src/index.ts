@@ -1,7 +1,8 @@
 import * as functions from '@google-cloud/functions-framework';
 import { functions as declared } from '@orders/events';
+import { createLogger } from '@orders/platform';
 import { createPublisher, createPubSubDeadLetters } from '@orders/pubsub';
-import { createConsumer, createLogger } from '@orders/runtime';
+import { createConsumer } from '@orders/runtime';
 import { createAnalyticsLoadHandler, describeWarehouse, openWarehouse } from '@orders/warehouse';
 import { analyticsLoaderConfig } from './config';
 

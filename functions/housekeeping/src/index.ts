@@ -9,12 +9,8 @@ import {
   redriveStalledOrders,
   type StalledOrdersReport,
 } from '@orders/orders';
-import {
-  createFunctionResources,
-  createScheduledJob,
-  type Logger,
-  parseConfig,
-} from '@orders/runtime';
+import type { Logger } from '@orders/platform';
+import { createFunctionResources, createScheduledJob, parseConfig } from '@orders/runtime';
 import { z } from 'zod';
 
 const name = 'housekeeping';

@@ -12,7 +12,8 @@ import {
   type EventOrigin,
 } from '@orders/events';
 import { seededRandom } from '@orders/local-stack';
-import { createConsumer, createLogger } from '@orders/runtime';
+import { createLogger } from '@orders/platform';
+import { createConsumer } from '@orders/runtime';
 import {
   analyticsQueries,
   createAnalyticsLoadHandler,

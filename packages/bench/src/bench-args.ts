@@ -1,4 +1,4 @@
-import { UsageError } from '@orders/events';
+import { UsageError } from '@orders/platform';
 
 /** The benchmarks of `pnpm bench`, in the order they run. */
 export const benchNames = [

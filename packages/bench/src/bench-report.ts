@@ -1,4 +1,4 @@
-import { textTable } from '@orders/events';
+import { textTable } from '@orders/platform';
 import type { Measure } from './measure';
 
 /** The `--json` report: exactly one object, `{"measures": [...]}`. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { stackOf, UsageError } from '@orders/events';
+import { stackOf, UsageError } from '@orders/platform';
 import { benchAnalytics } from './analytics-bench';
 import { type BenchName, benchUsage, parseBenchArgs } from './bench-args';
 import { benchJson, benchText } from './bench-report';

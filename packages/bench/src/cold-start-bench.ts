@@ -21,7 +21,6 @@ import {
   type Envelope,
   encodeEvent,
   type FunctionName,
-  percentile,
 } from '@orders/events';
 import {
   createTopology,
@@ -32,6 +31,7 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
+import { percentile } from '@orders/platform';
 import { type BenchContext, type Measure, measure } from './measure';
 
 const repoRoot = join(__dirname, '..', '..', '..');

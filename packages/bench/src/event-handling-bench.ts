@@ -1,14 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createDb } from '@orders/db';
-import {
-  createEvent,
-  type DomainEvent,
-  type EventBus,
-  encodeEvent,
-  forEachConcurrently,
-  percentile,
-} from '@orders/events';
+import { createEvent, type DomainEvent, type EventBus, encodeEvent } from '@orders/events';
 import { createOutbox, type Outbox } from '@orders/idempotency';
 import {
   createTopology,
@@ -27,13 +20,14 @@ import {
   orderSagaHandler,
   orderSagaOptions,
 } from '@orders/orders';
+import { createLogger, forEachConcurrently, percentile } from '@orders/platform';
 import {
   createPublisher,
   createPubSubBus,
   createPubSubClient,
   createPubSubDeadLetters,
 } from '@orders/pubsub';
-import { createConsumer, createLogger, parseConfig } from '@orders/runtime';
+import { createConsumer, parseConfig } from '@orders/runtime';
 import { type KyselyPlugin, sql } from 'kysely';
 import pg from 'pg';
 import { type BenchContext, type Measure, measure } from './measure';

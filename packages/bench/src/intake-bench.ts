@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { seedProducts } from '@orders/db';
-import { functions as declared, percentile } from '@orders/events';
+import { functions as declared } from '@orders/events';
 import {
   createTopology,
   type FunctionProcess,
@@ -14,6 +14,7 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
+import { percentile } from '@orders/platform';
 import autocannon from 'autocannon';
 import { type BenchContext, type Measure, measure } from './measure';
 import { cpuPer, cpuTimes } from './process-cpu';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { percentile, topics } from '@orders/events';
+import { topics } from '@orders/events';
 import {
   createTopology,
   lineSink,
@@ -14,6 +14,7 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
+import { percentile } from '@orders/platform';
 import { createPublisher } from '@orders/pubsub';
 import { sql } from 'kysely';
 import { runCleanup, startServers } from './event-handling-bench';

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { join } from 'node:path';
-import { functions as declared, messageOf } from '@orders/events';
+import { functions as declared } from '@orders/events';
+import { messageOf } from '@orders/platform';
 import { bundleFunction } from './bundle-function';
 
 /**

@@ -1,4 +1,4 @@
-import { UsageError } from '@orders/events';
+import { UsageError } from '@orders/platform';
 
 export interface ChaosArgs {
   orders: number;

@@ -5,15 +5,10 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Message } from '@google-cloud/pubsub';
 import { createDb } from '@orders/db';
-import {
-  deadLetterTopic,
-  functions as declaredFunctions,
-  type FunctionName,
-  forEachConcurrently,
-  seededShare,
-} from '@orders/events';
+import { deadLetterTopic, functions as declaredFunctions, type FunctionName } from '@orders/events';
 import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from '@orders/invariants';
 import { type LocalStack, lineSink, pullMessages, startLocalStack } from '@orders/local-stack';
+import { forEachConcurrently, seededShare } from '@orders/platform';
 import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { sql } from 'kysely';

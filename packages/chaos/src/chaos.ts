@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { stackOf, UsageError } from '@orders/events';
 import { devStackFile } from '@orders/local-stack';
+import { stackOf, UsageError } from '@orders/platform';
 import { chaosUsage, parseChaosArgs } from './chaos-args';
 import { chaosJson, chaosText } from './chaos-report';
 import { runChaos } from './chaos-run';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { seededShare } from '@orders/events';
 import { seededRandom as mulberry32 } from '@orders/local-stack';
+import { seededShare } from '@orders/platform';
 
 /** What `pnpm chaos` injects, by kind; the report counts each. */
 export const faultKinds = [

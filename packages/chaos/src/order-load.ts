@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { seededShare } from '@orders/events';
+import { seededShare } from '@orders/platform';
 import { type FaultCounts, seededUuid } from './fault-plan';
 
 export interface PlacedOrder {

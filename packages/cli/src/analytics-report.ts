@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { textTable } from '@orders/events';
+import { textTable } from '@orders/platform';
 import { type AnalyticsQueryName, analyticsQueries, type Warehouse } from '@orders/warehouse';
 
 const finalEventTypes = new Set(['OrderConfirmed', 'OrderCancelled']);

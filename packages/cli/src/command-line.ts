@@ -1,5 +1,5 @@
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
-import { messageOf, UsageError } from '@orders/events';
+import { messageOf, UsageError } from '@orders/platform';
 
 /**
  * `argv` (without the node and script paths) parsed by node:util's `parseArgs`, strict, with

@@ -1,4 +1,4 @@
-import { textTable } from '@orders/events';
+import { textTable } from '@orders/platform';
 import type { DeadLetter } from './dead-letter';
 
 /** What `dlq list` prints: one line per dead letter. */

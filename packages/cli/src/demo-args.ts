@@ -1,4 +1,4 @@
-import { UsageError } from '@orders/events';
+import { UsageError } from '@orders/platform';
 import { parseCommandLine } from './command-line';
 
 export interface DemoArgs {

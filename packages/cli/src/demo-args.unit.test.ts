@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { UsageError } from '@orders/events';
+import { UsageError } from '@orders/platform';
 import { parseDemoArgs } from './demo-args';
 
 describe('parseDemoArgs', () => {

@@ -1,4 +1,4 @@
-import { textTable } from '@orders/events';
+import { textTable } from '@orders/platform';
 import type { DemoSummary } from './demo-summary';
 import { type OrderScenario, scenarioShares } from './order-mix';
 

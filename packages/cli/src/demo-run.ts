@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { forEachConcurrently } from '@orders/events';
+import { forEachConcurrently } from '@orders/platform';
 import { type DemoSummary, isFinal, summarizeRun, type TrackedOrder } from './demo-summary';
 import { type IntakeClient, IntakeRequestError, IntakeUnreachableError } from './intake-client';
 import { planOrders } from './order-mix';

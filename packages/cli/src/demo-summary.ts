@@ -1,4 +1,4 @@
-import { percentile } from '@orders/events';
+import { percentile } from '@orders/platform';
 import type { OrderState } from './intake-client';
 import type { OrderScenario } from './order-mix';
 

@@ -2,8 +2,9 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { topics as declaredTopics, messageOf, UsageError } from '@orders/events';
+import { topics as declaredTopics } from '@orders/events';
 import { type LocalStack, startLocalStack } from '@orders/local-stack';
+import { messageOf, UsageError } from '@orders/platform';
 import { ConfigError, parseConfig } from '@orders/runtime';
 import {
   describeWarehouse,

@@ -1,4 +1,5 @@
-import { topics as declaredTopics, messageOf, UsageError } from '@orders/events';
+import { topics as declaredTopics } from '@orders/events';
+import { messageOf, UsageError } from '@orders/platform';
 import { ConfigError } from '@orders/runtime';
 import { createPubSubDeadLetterQueue } from './dead-letter-queue';
 import { dlqUsage, parseDlqArgs } from './dlq-args';

@@ -1,5 +1,5 @@
-import { textTable } from '@orders/events';
 import type { StalledOrder } from '@orders/orders';
+import { textTable } from '@orders/platform';
 import type { SagaHistory } from './saga-history';
 import type { SagaListing } from './saga-listing';
 

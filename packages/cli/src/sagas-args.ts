@@ -1,4 +1,5 @@
-import { UsageError, uuidPattern } from '@orders/events';
+import { uuidPattern } from '@orders/events';
+import { UsageError } from '@orders/platform';
 import { parseCommandLine } from './command-line';
 
 export type SagasCommand =

@@ -9,7 +9,7 @@ import { createEvent, type DomainEvent, type EventData, type EventType } from '@
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import type { StalledOrder } from '@orders/orders';
 import { createOrderSagaEngine, insertPlacedOrder, type OrderSagaEngine } from '@orders/orders';
-import { createLogger } from '@orders/runtime';
+import { createLogger } from '@orders/platform';
 import { paymentIdOf } from '@orders/sagas';
 import { sql } from 'kysely';
 import type { SagaHistory } from './saga-history';

@@ -1,5 +1,5 @@
 import { createDb } from '@orders/db';
-import { messageOf, UsageError } from '@orders/events';
+import { messageOf, UsageError } from '@orders/platform';
 import { ConfigError } from '@orders/runtime';
 import { orderSagaStatuses } from '@orders/sagas';
 import { runSagasCommand } from './run-sagas-command';

@@ -1,4 +1,5 @@
-import { type FunctionName, functions, UsageError } from '@orders/events';
+import { type FunctionName, functions } from '@orders/events';
+import { UsageError } from '@orders/platform';
 
 const usage = `usage: pnpm run deploy <function>... | --all [--dry-run]
 functions: ${Object.keys(functions).join(', ')}`;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { type FunctionName, functions, topics, UsageError } from '@orders/events';
+import { type FunctionName, functions, topics } from '@orders/events';
+import { UsageError } from '@orders/platform';
 import { parseDeployArgs } from './deploy-args';
 import { parseDeployConfig } from './deploy-config';
 import {

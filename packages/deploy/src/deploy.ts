@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { resolve } from 'node:path';
-import { messageOf, UsageError } from '@orders/events';
+import { messageOf, UsageError } from '@orders/platform';
 import { runDeploy } from './run-deploy';
 
 try {

@@ -17,13 +17,9 @@ export {
   uuidPattern,
 } from './envelope';
 export { type CopyOutcome, type EventBus, type EventCopy, routedCopies } from './event-bus';
-export { forEachConcurrently } from './for-each-concurrently';
-export { type GroupedCallsOptions, groupedCalls } from './grouped-calls';
 export { describeIssues, InvalidEventError } from './invalid-event-error';
 export { eventJsonSchemas } from './json-schemas';
-export { messageOf, stackOf } from './message-of';
 export { currencySchema, minorUnitsSchema, toMinorUnits } from './money';
-export { percentile } from './percentile';
 export {
   decodeMessage,
   defaultLegacyCurrency,
@@ -32,8 +28,6 @@ export {
   type PubSubMessage,
 } from './pubsub-codec';
 export { type PythonOrderPlaced, pythonReferenceOrderPlaced } from './python-reference';
-export { seededShare } from './seeded-share';
-export { type TextTableOptions, textTable } from './text-table';
 export {
   type Delivery,
   deadLetterTopic,
@@ -46,4 +40,3 @@ export {
   type Trigger,
   topics,
 } from './topology';
-export { UsageError } from './usage-error';

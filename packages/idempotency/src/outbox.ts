@@ -6,13 +6,12 @@ import {
   type EventBus,
   type EventCopy,
   envelopeSchema,
-  groupedCalls,
-  messageOf,
   routedCopies,
   routes,
   routesOf,
   type TopicName,
 } from '@orders/events';
+import { groupedCalls, messageOf } from '@orders/platform';
 import { type Kysely, sql } from 'kysely';
 
 export interface Outbox {

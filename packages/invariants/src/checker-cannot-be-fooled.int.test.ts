@@ -12,7 +12,7 @@ import {
 } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import { createOrderSagaEngine, insertPlacedOrder, type OrderSagaEngine } from '@orders/orders';
-import { createLogger } from '@orders/runtime';
+import { createLogger } from '@orders/platform';
 import { paymentIdOf } from '@orders/sagas';
 import { checkInvariants, type DeadLetterSeen } from './check-invariants';
 

@@ -1,6 +1,6 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { stackOf } from '@orders/events';
+import { stackOf } from '@orders/platform';
 import { devStackFile, startLocalStack } from './local-stack';
 
 /**

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { messageOf } from '@orders/events';
+import { messageOf } from '@orders/platform';
 import { freePort } from './free-port';
 import {
   type FunctionProcess,

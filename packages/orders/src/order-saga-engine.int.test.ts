@@ -7,7 +7,8 @@ import {
   type TestDatabase,
   testDatabase,
 } from '@orders/local-stack';
-import { createLogger, isRetryable } from '@orders/runtime';
+import { createLogger } from '@orders/platform';
+import { isRetryable } from '@orders/runtime';
 import { createSagaEngine, SagaConflictError } from '@orders/saga-engine';
 import { paymentIdOf } from '@orders/sagas';
 import { sql } from 'kysely';

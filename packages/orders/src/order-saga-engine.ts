@@ -1,6 +1,7 @@
 import type { Database } from '@orders/db';
 import type { DomainEvent } from '@orders/events';
-import { type Handled, isRetryable, type Logger, UnprocessableEventError } from '@orders/runtime';
+import type { Logger } from '@orders/platform';
+import { type Handled, isRetryable, UnprocessableEventError } from '@orders/runtime';
 import { createSagaEngine, SagaInputRejectedError } from '@orders/saga-engine';
 import { createOrderSaga, type OrderSagaInput, type OrderSagaOptions } from '@orders/sagas';
 import type { Kysely } from 'kysely';

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { StoredResponse } from '@orders/db';
 import { createEvent, type DomainEvent } from '@orders/events';
 import { type Outbox, requestFingerprint } from '@orders/idempotency';
-import { type FieldIssue, type Logger, ValidationError } from '@orders/runtime';
+import type { Logger } from '@orders/platform';
+import { type FieldIssue, ValidationError } from '@orders/runtime';
 import type { IntakeStore } from './intake-store';
 import type { OrderRequest } from './order-request';
 

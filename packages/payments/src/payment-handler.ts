@@ -5,7 +5,8 @@ import {
   type Envelope,
   type EventData,
 } from '@orders/events';
-import { type Handled, type Logger, UnprocessableEventError } from '@orders/runtime';
+import type { Logger } from '@orders/platform';
+import { type Handled, UnprocessableEventError } from '@orders/runtime';
 import type { PaymentProvider } from './payment-provider';
 import type { PaymentStore, PaymentUnitOfWork } from './payment-store';
 import { ProviderIdempotencyConflictError } from './provider-errors';

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { groupedCalls } from '@orders/events';
+import { groupedCalls } from '@orders/platform';
 import { attributeLimitViolation } from './attribute-limits';
 
 // Pub/Sub's limits per publish call are 1,000 messages and 10 MB; stay below the latter with

@@ -15,6 +15,7 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
+import { createLogger } from '@orders/platform';
 import {
   createPublisher,
   createPubSubBus,
@@ -23,7 +24,6 @@ import {
 } from '@orders/pubsub';
 import { type Kysely, sql } from 'kysely';
 import { createConsumer, type Handled, UnprocessableEventError } from './consumer';
-import { createLogger } from './logger';
 
 /**
  * A test-only consumer of `order-saga`: it records each event it handles in a table of its

@@ -9,7 +9,7 @@ import {
   type PubSubMessage,
 } from '@orders/events';
 import type { Outbox } from '@orders/idempotency';
-import { type Logger, traceFields } from './logger';
+import { type Logger, traceFields } from '@orders/platform';
 import { isRetryable } from './retryable';
 
 /** The body of a Pub/Sub message delivered as a CloudEvent, in either delivery shape. */

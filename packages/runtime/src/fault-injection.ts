@@ -1,6 +1,6 @@
-import { seededShare } from '@orders/events';
 import type { Outbox } from '@orders/idempotency';
-import type { Logger } from './logger';
+import type { Logger } from '@orders/platform';
+import { seededShare } from '@orders/platform';
 
 export interface CrashBeforePublishOptions {
   /** The share of commits after which the process dies before publishing; 0 turns it off. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { createEvent, type Envelope } from '@orders/events';
 import type { Outbox } from '@orders/idempotency';
+import { createLogger } from '@orders/platform';
 import { crashBeforePublish } from './fault-injection';
-import { createLogger } from './logger';
 
 /** An outbox that records what reached it, in order with the crashes. */
 function recordingOutbox(calls: string[]): Outbox {

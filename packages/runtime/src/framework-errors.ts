@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Request } from '@google-cloud/functions-framework';
+import type { Logger } from '@orders/platform';
 import { MalformedPathError, NotFoundError, toProblem } from './http-problems';
-import type { Logger } from './logger';
 
 type Done = (error?: unknown) => void;
 type ExpressApplication = { handle(req: Request, res: ServerResponse, done?: Done): void };

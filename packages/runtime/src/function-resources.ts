@@ -1,12 +1,12 @@
 import { createDb, type Database } from '@orders/db';
 import type { DeadLetters } from '@orders/events';
 import { createOutbox, type Outbox } from '@orders/idempotency';
+import { createLogger, type Logger } from '@orders/platform';
 import { createPublisher, createPubSubBus, createPubSubDeadLetters } from '@orders/pubsub';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import type { databaseConfigSchema } from './config';
 import { crashBeforePublish } from './fault-injection';
-import { createLogger, type Logger } from './logger';
 
 /**
  * What a function with a database builds once per instance, at start: its logger, a pool,

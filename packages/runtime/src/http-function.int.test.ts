@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import * as functions from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createLogger } from '@orders/platform';
 import { createHttpFunction } from './http-function';
-import { createLogger } from './logger';
 
 // Found by the intake fuzz suite (functions/place-order/src/intake-fuzz.int.test.ts): a path
 // Express cannot percent-decode never reached the function, and Express answered it with an

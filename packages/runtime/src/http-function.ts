@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpFunction, Request } from '@google-cloud/functions-framework';
 import { uuidPattern } from '@orders/events';
+import { type Logger, traceFields } from '@orders/platform';
 import { bodyErrorOf, limitRequestBodies } from './body-limit';
 import { answerFrameworkErrors } from './framework-errors';
 import { MalformedJsonError, toProblem, UnsupportedMediaTypeError } from './http-problems';
-import { type Logger, traceFields } from './logger';
 
 export interface HttpContext {
   /** Carries the correlation id and the request's trace on every line. */

@@ -22,6 +22,5 @@ export {
   type Problem,
   ValidationError,
 } from './http-problems';
-export { createLogger, type LogFields, type Logger, type LogLevel } from './logger';
 export { isRetryable } from './retryable';
 export { createScheduledJob } from './scheduled-job';

@@ -1,6 +1,5 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { messageOf } from '@orders/events';
-import { type Logger, traceFields } from './logger';
+import { type Logger, messageOf, traceFields } from '@orders/platform';
 
 /**
  * The wrapper of a function that Cloud Scheduler triggers through a topic: the message is

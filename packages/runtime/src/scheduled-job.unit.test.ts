@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { createLogger } from './logger';
+import { createLogger } from '@orders/platform';
 import { createScheduledJob } from './scheduled-job';
 
 describe('createScheduledJob', () => {

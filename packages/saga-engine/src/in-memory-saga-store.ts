@@ -1,4 +1,5 @@
-import { type Envelope, messageOf } from '@orders/events';
+import type { Envelope } from '@orders/events';
+import { messageOf } from '@orders/platform';
 import { SagaConflictError } from './saga-errors';
 import type { DueSaga, SagaChange, SagaStore, SavedSaga, Transition } from './saga-store';
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, type Envelope, messageOf } from '@orders/events';
+import { createEvent, type Envelope } from '@orders/events';
+import { messageOf } from '@orders/platform';
 import {
   type EventDraft,
   isCompensation,

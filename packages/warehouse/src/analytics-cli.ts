@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { stackOf } from '@orders/events';
+import { stackOf } from '@orders/platform';
 import { runAnalyticsCommand } from './analytics-command';
 
 // `pnpm analytics [<query>] [--json]`: see runAnalyticsCommand.

@@ -1,4 +1,4 @@
-import { messageOf } from '@orders/events';
+import { messageOf } from '@orders/platform';
 import { baseConfigSchema, ConfigError, parseConfig } from '@orders/runtime';
 import { analyticsQueries, analyticsQuery, isAnalyticsQueryName } from './analytics-queries';
 import { formatTable } from './format-table';

@@ -1,5 +1,6 @@
 import type { DomainEvent } from '@orders/events';
-import { type Logger, UnprocessableEventError } from '@orders/runtime';
+import type { Logger } from '@orders/platform';
+import { UnprocessableEventError } from '@orders/runtime';
 import type { Warehouse } from './warehouse';
 import { EventsRejectedError } from './warehouse-errors';
 

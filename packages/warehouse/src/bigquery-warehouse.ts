@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BigQuery, Query } from '@google-cloud/bigquery';
 import type { Envelope } from '@orders/events';
-import { messageOf } from '@orders/events';
+import { messageOf } from '@orders/platform';
 import { type AnalyticsRows, analyticsQuery } from './analytics-queries';
 import { eventAuditSql, toEventLoadAudit } from './event-audit';
 import { type EventRow, toEventRow } from './event-row';

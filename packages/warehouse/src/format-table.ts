@@ -1,4 +1,4 @@
-import { textTable } from '@orders/events';
+import { textTable } from '@orders/platform';
 import type { AnalyticsColumn } from './analytics-queries';
 
 /**

@@ -1,0 +1,14 @@
+export { forEachConcurrently } from './for-each-concurrently';
+export { type GroupedCallsOptions, groupedCalls } from './grouped-calls';
+export {
+  createLogger,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+  traceFields,
+} from './logger';
+export { messageOf, stackOf } from './message-of';
+export { percentile } from './percentile';
+export { seededShare } from './seeded-share';
+export { type TextTableOptions, textTable } from './text-table';
+export { UsageError } from './usage-error';
