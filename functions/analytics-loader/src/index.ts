@@ -1,5 +1,5 @@
 import * as functions from '@google-cloud/functions-framework';
-import { functions as declared } from '@orders/events';
+import { topicConsumedBy } from '@orders/events';
 import { createLogger } from '@orders/platform';
 import { createPublisher, createPubSubDeadLetters } from '@orders/pubsub';
 import { createConsumer } from '@orders/runtime';
@@ -13,14 +13,13 @@ const publisher = createPublisher({
   projectId: config.GOOGLE_CLOUD_PROJECT,
   emulatorHost: config.PUBSUB_EMULATOR_HOST,
 });
-const { entryPoint, trigger } = declared[name];
 logger.info('loading events into the warehouse', { warehouse: describeWarehouse(config) });
 
 functions.cloudEvent(
-  entryPoint,
+  'loadAnalytics',
   createConsumer({
     name,
-    topic: trigger.topic,
+    topic: topicConsumedBy(name),
     projectId: config.GOOGLE_CLOUD_PROJECT,
     deadLetters: createPubSubDeadLetters(publisher),
     logger,

@@ -1,5 +1,4 @@
 import * as functions from '@google-cloud/functions-framework';
-import { functions as declared } from '@orders/events';
 import type { RelayReport } from '@orders/idempotency';
 import {
   createOrderSagaEngine,
@@ -38,7 +37,7 @@ const sagas = createOrderSagaEngine(db, orderSagaOptions(config));
  * concurrently with another tick.
  */
 functions.cloudEvent(
-  declared[name].entryPoint,
+  'runHousekeeping',
   createScheduledJob({
     name,
     projectId: config.GOOGLE_CLOUD_PROJECT,

@@ -1,5 +1,5 @@
 import * as functions from '@google-cloud/functions-framework';
-import { functions as declared } from '@orders/events';
+import { topicConsumedBy } from '@orders/events';
 import {
   createPaymentHandler,
   createPostgresPaymentStore,
@@ -25,10 +25,10 @@ export const sandbox = createSandboxProvider(providerDb, {
 });
 
 functions.cloudEvent(
-  declared[name].entryPoint,
+  'handlePayment',
   createConsumer({
     name,
-    topic: declared[name].trigger.topic,
+    topic: topicConsumedBy(name),
     projectId: config.GOOGLE_CLOUD_PROJECT,
     outbox,
     deadLetters,

@@ -1,5 +1,4 @@
 import * as functions from '@google-cloud/functions-framework';
-import { functions as declared } from '@orders/events';
 import { createIntakeApi, createPostgresIntakeStore } from '@orders/orders';
 import { createFunctionResources, createHttpFunction } from '@orders/runtime';
 import { placeOrderConfig } from './config';
@@ -9,7 +8,7 @@ const config = placeOrderConfig();
 const { logger, db, outbox } = createFunctionResources(name, config);
 
 functions.http(
-  declared[name].entryPoint,
+  'placeOrder',
   createHttpFunction({
     logger,
     projectId: config.GOOGLE_CLOUD_PROJECT,

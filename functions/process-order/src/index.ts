@@ -1,5 +1,5 @@
 import * as functions from '@google-cloud/functions-framework';
-import { functions as declared } from '@orders/events';
+import { topicConsumedBy } from '@orders/events';
 import {
   createOrderSagaEngine,
   orderSagaConfigSchema,
@@ -11,13 +11,12 @@ import { createConsumer, createFunctionResources, parseConfig } from '@orders/ru
 const name = 'process-order';
 const config = parseConfig(orderSagaConfigSchema);
 const { logger, db, outbox, deadLetters } = createFunctionResources(name, config);
-const { entryPoint, trigger } = declared[name];
 
 functions.cloudEvent(
-  entryPoint,
+  'processOrder',
   createConsumer({
     name,
-    topic: trigger.topic,
+    topic: topicConsumedBy(name),
     projectId: config.GOOGLE_CLOUD_PROJECT,
     outbox,
     deadLetters,

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, it } from '@jest/globals';
-import { functions as declared } from '@orders/events';
+import { functions as declared } from '@orders/deployment';
 
 const run = promisify(execFile);
 const bin = join(__dirname, '..', 'dist', 'bench.js');

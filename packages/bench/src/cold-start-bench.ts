@@ -15,13 +15,8 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bundleFunction } from '@orders/bundler';
-import {
-  functions as declared,
-  type Envelope,
-  encodeEvent,
-  type FunctionName,
-} from '@orders/events';
+import { bundleFunction, functions as declared, type FunctionName } from '@orders/deployment';
+import { type Envelope, encodeEvent } from '@orders/events';
 import {
   createTopology,
   freePort,

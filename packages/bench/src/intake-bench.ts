@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { seedProducts } from '@orders/db';
-import { functions as declared } from '@orders/events';
+import { functions as declared } from '@orders/deployment';
 import {
   createTopology,
   type FunctionProcess,

@@ -31,12 +31,10 @@ export { type PythonOrderPlaced, pythonReferenceOrderPlaced } from './python-ref
 export {
   type Delivery,
   deadLetterTopic,
-  type FunctionName,
-  functions,
   routes,
   routesOf,
   sagaTopic,
   type TopicName,
-  type Trigger,
+  topicConsumedBy,
   topics,
 } from './topology';

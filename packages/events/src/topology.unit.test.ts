@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { eventTypes } from './catalog';
-import { functions, routes, topics } from './topology';
+import { routes, sagaTopic, topicConsumedBy, topics } from './topology';
 
 describe('topology', () => {
   it('routes every event type to analytics and to topics that exist', () => {
@@ -14,10 +14,12 @@ describe('topology', () => {
     expect(Object.values(routes).flat()).not.toContain('housekeeping');
   });
 
-  it('gives every topic a consumer function triggered by that topic', () => {
+  it('names the topic each consumer is triggered by, and refuses one that consumes none', () => {
     for (const [topic, { consumer }] of Object.entries(topics)) {
-      expect(functions[consumer].trigger).toEqual({ kind: 'topic', topic });
+      expect(topicConsumedBy(consumer)).toBe(topic);
     }
+    expect(sagaTopic).toBe('order-saga');
+    expect(() => topicConsumedBy('place-order')).toThrow(/no topic is consumed by place-order/);
   });
 
   it('keeps delivery settings within what Pub/Sub accepts', () => {

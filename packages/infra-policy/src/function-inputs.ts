@@ -19,8 +19,7 @@ export const sharedInputs: readonly string[] = [
   'pnpm-workspace.yaml',
   '.npmrc',
   'tsconfig.base.json',
-  'packages/bundler/',
-  'packages/deploy/',
+  'packages/deployment/',
 ];
 
 export class UnknownFunctionError extends Error {

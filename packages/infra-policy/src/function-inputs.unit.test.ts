@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { functions } from '@orders/events';
+import { functions } from '@orders/deployment';
 import {
   changedFunctions,
   functionInputs,

@@ -7,13 +7,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { type Database, seedProducts } from '@orders/db';
+import { functions as declared, type FunctionName } from '@orders/deployment';
 import {
   createEvent,
   type DomainEvent,
-  functions as declared,
   type EncodedMessage,
   encodeEvent,
-  type FunctionName,
   routes,
 } from '@orders/events';
 import {

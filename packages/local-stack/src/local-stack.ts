@@ -2,7 +2,11 @@ import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { createDb, migrateToLatest, seedCatalog } from '@orders/db';
-import { functions as declaredFunctions, type FunctionName, type Trigger } from '@orders/events';
+import {
+  functions as declaredFunctions,
+  type FunctionName,
+  type Trigger,
+} from '@orders/deployment';
 import { type PostgresServer, startPostgres } from './postgres-server';
 import { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator';
 import { type PubSubProxy, startPubSubProxy } from './pubsub-proxy';

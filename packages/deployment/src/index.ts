@@ -1,3 +1,10 @@
+export {
+  BundleError,
+  bundleFunction,
+  ConflictingDependencyError,
+  type FunctionArtifact,
+  UnknownFunctionError,
+} from './bundle-function';
 export { parseDeployArgs } from './deploy-args';
 export { type DeployConfig, DeployConfigError, parseDeployConfig } from './deploy-config';
 export {
@@ -9,5 +16,7 @@ export {
   serviceAccountEmail,
   serviceAccountId,
 } from './deploy-plan';
+export { type FunctionName, functions, type Trigger } from './deployed-functions';
 export { functionSizing, type Sizing } from './function-sizing';
 export { CommandFailedError, MissingArtifactError, runDeploy } from './run-deploy';
+export { terraformTopology } from './terraform-topology';

@@ -1,4 +1,4 @@
-import type { FunctionName } from '@orders/events';
+import type { FunctionName } from './deployed-functions';
 
 export interface Sizing {
   memory: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { type FunctionName, functions, topics } from '@orders/events';
+import { topics } from '@orders/events';
 import { UsageError } from '@orders/platform';
 import { parseDeployArgs } from './deploy-args';
 import { parseDeployConfig } from './deploy-config';
@@ -10,6 +10,7 @@ import {
   functionEnvironment,
   serviceAccountId,
 } from './deploy-plan';
+import { type FunctionName, functions } from './deployed-functions';
 import { functionSizing } from './function-sizing';
 
 const config = parseDeployConfig({

@@ -1,5 +1,6 @@
-import { deadLetterTopic, type FunctionName, functions, topics } from '@orders/events';
+import { deadLetterTopic, topics } from '@orders/events';
 import type { DeployConfig } from './deploy-config';
+import { type FunctionName, functions } from './deployed-functions';
 import { functionSizing } from './function-sizing';
 
 /**

@@ -1,4 +1,5 @@
-import { deadLetterTopic, functions, routes, topics } from './topology';
+import { deadLetterTopic, routes, topics } from '@orders/events';
+import { functions } from './deployed-functions';
 
 /**
  * The topology as Terraform input (`infra/topology.auto.tfvars.json`), generated from the

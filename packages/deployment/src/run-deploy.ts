@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FunctionName } from '@orders/events';
 import { parseDeployArgs } from './deploy-args';
 import { parseDeployConfig } from './deploy-config';
 import { deployPlan, formatStep, type Step } from './deploy-plan';
+import type { FunctionName } from './deployed-functions';
 
 export class MissingArtifactError extends Error {
   override readonly name = 'MissingArtifactError';

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { functions as declared, type FunctionName } from '@orders/events';
 import { build, type Plugin } from 'esbuild';
+import { functions as declared, type FunctionName } from './deployed-functions';
 import { isExternalPackage, packageNameOf } from './external-packages';
 
 export interface FunctionArtifact {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { functions } from '@orders/events';
+import { functions } from './deployed-functions';
 
 /**
  * `pnpm run deploy` (dist/deploy.js) as a platform engineer runs it, against a fake `gcloud`

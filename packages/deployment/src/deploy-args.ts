@@ -1,5 +1,5 @@
-import { type FunctionName, functions } from '@orders/events';
 import { UsageError } from '@orders/platform';
+import { type FunctionName, functions } from './deployed-functions';
 
 const usage = `usage: pnpm run deploy <function>... | --all [--dry-run]
 functions: ${Object.keys(functions).join(', ')}`;

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { join } from 'node:path';
-import { functions as declared } from '@orders/events';
 import { messageOf } from '@orders/platform';
 import { bundleFunction } from './bundle-function';
+import { functions as declared } from './deployed-functions';
 
 /**
  * `pnpm bundle [<function>...]`: writes functions/<name>/artifact/ for the named functions,

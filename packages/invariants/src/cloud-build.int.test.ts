@@ -8,12 +8,13 @@ import { promisify } from 'node:util';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
-  createEvent,
-  type DomainEvent,
+  bundleFunction,
   functions as declared,
-  encodeEvent,
+  type FunctionArtifact,
   type FunctionName,
-} from '@orders/events';
+  UnknownFunctionError,
+} from '@orders/deployment';
+import { createEvent, type DomainEvent, encodeEvent } from '@orders/events';
 import {
   createTopology,
   emulatorClient,
@@ -28,7 +29,6 @@ import {
   testProjectId,
 } from '@orders/local-stack';
 import { createDuckDbWarehouse } from '@orders/warehouse';
-import { bundleFunction, type FunctionArtifact, UnknownFunctionError } from './index';
 
 /**
  * Cloud Build, simulated: each function's artifact alone in an empty folder, installed by npm

@@ -1,7 +1,0 @@
-export {
-  BundleError,
-  bundleFunction,
-  ConflictingDependencyError,
-  type FunctionArtifact,
-  UnknownFunctionError,
-} from './bundle-function';
