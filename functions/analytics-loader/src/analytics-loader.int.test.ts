@@ -23,7 +23,7 @@ import {
   testProjectId,
   waiterShowing,
 } from '@orders/local-stack';
-import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
+import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/messaging';
 import { createDuckDbWarehouse, type Warehouse } from '@orders/warehouse';
 
 // The function reads its config from the environment at load, as on Cloud Run.

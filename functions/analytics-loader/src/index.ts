@@ -1,7 +1,7 @@
 import * as functions from '@google-cloud/functions-framework';
 import { topicConsumedBy } from '@orders/events';
+import { createPublisher, createPubSubDeadLetters } from '@orders/messaging';
 import { createLogger } from '@orders/platform';
-import { createPublisher, createPubSubDeadLetters } from '@orders/pubsub';
 import { createConsumer } from '@orders/runtime';
 import { createAnalyticsLoadHandler, describeWarehouse, openWarehouse } from '@orders/warehouse';
 import { analyticsLoaderConfig } from './config';

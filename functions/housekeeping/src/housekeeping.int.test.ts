@@ -12,7 +12,7 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
-import { createPubSubClient } from '@orders/pubsub';
+import { createPubSubClient } from '@orders/messaging';
 
 const projectId = testProjectId('housekeeping');
 let database: TestDatabase;

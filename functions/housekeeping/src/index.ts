@@ -1,5 +1,5 @@
 import * as functions from '@google-cloud/functions-framework';
-import type { RelayReport } from '@orders/idempotency';
+import type { RelayReport } from '@orders/messaging';
 import {
   createOrderSagaEngine,
   orderSagaConfigSchema,

@@ -18,8 +18,8 @@ import {
   testProjectId,
   waiterShowing,
 } from '@orders/local-stack';
+import { createPubSubClient } from '@orders/messaging';
 import type { SandboxProvider } from '@orders/payments';
-import { createPubSubClient } from '@orders/pubsub';
 import { sql } from 'kysely';
 
 /**

@@ -11,7 +11,7 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
-import { createPubSubClient } from '@orders/pubsub';
+import { createPubSubClient } from '@orders/messaging';
 
 /**
  * payment-handler as `pnpm dev` runs it: built, served by functions-framework in its own

@@ -12,7 +12,7 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
-import { createPubSubClient } from '@orders/pubsub';
+import { createPubSubClient } from '@orders/messaging';
 import { sql } from 'kysely';
 
 // The function reads its config from the environment at load, as on Cloud Run.

@@ -9,7 +9,7 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
-import { createPubSubClient } from '@orders/pubsub';
+import { createPubSubClient } from '@orders/messaging';
 
 /**
  * place-order as `pnpm dev` runs it: built, served by functions-framework in its own

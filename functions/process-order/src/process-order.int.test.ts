@@ -16,8 +16,8 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
+import { createPubSubClient } from '@orders/messaging';
 import { insertPlacedOrder } from '@orders/orders';
-import { createPubSubClient } from '@orders/pubsub';
 
 const projectId = testProjectId('process-order');
 let database: TestDatabase;

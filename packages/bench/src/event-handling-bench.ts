@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createDb } from '@orders/db';
 import { createEvent, type DomainEvent, type EventBus, encodeEvent } from '@orders/events';
-import { createOutbox, type Outbox } from '@orders/idempotency';
 import {
   createTopology,
   type PostgresServer,
@@ -14,6 +13,14 @@ import {
   testProjectId,
 } from '@orders/local-stack';
 import {
+  createOutbox,
+  createPublisher,
+  createPubSubBus,
+  createPubSubClient,
+  createPubSubDeadLetters,
+  type Outbox,
+} from '@orders/messaging';
+import {
   createOrderSagaEngine,
   insertPlacedOrder,
   orderSagaConfigSchema,
@@ -21,12 +28,6 @@ import {
   orderSagaOptions,
 } from '@orders/orders';
 import { createLogger, forEachConcurrently, percentile } from '@orders/platform';
-import {
-  createPublisher,
-  createPubSubBus,
-  createPubSubClient,
-  createPubSubDeadLetters,
-} from '@orders/pubsub';
 import { createConsumer, parseConfig } from '@orders/runtime';
 import { type KyselyPlugin, sql } from 'kysely';
 import pg from 'pg';

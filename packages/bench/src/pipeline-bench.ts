@@ -14,8 +14,8 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
+import { createPublisher } from '@orders/messaging';
 import { percentile } from '@orders/platform';
-import { createPublisher } from '@orders/pubsub';
 import { sql } from 'kysely';
 import { runCleanup, startServers } from './event-handling-bench';
 import { type BenchContext, type Measure, measure } from './measure';

@@ -9,8 +9,8 @@ import { functions as declaredFunctions, type FunctionName } from '@orders/deplo
 import { deadLetterTopic } from '@orders/events';
 import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from '@orders/invariants';
 import { type LocalStack, lineSink, pullMessages, startLocalStack } from '@orders/local-stack';
+import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/messaging';
 import { forEachConcurrently, seededShare } from '@orders/platform';
-import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { sql } from 'kysely';
 import { startDeliveryProxy } from './delivery-proxy';

@@ -8,7 +8,7 @@ import { type PubSub, v1 } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, topics as declaredTopics, encodeEvent } from '@orders/events';
 import { createTopology, pullMessages, testProjectId, waiterShowing } from '@orders/local-stack';
-import { createPublisher, createPubSubClient, createPubSubDeadLetters } from '@orders/pubsub';
+import { createPublisher, createPubSubClient, createPubSubDeadLetters } from '@orders/messaging';
 import type { DeadLetter } from './dead-letter';
 import {
   createPubSubDeadLetterQueue,

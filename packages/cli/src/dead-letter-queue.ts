@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type PubSub, v1 } from '@google-cloud/pubsub';
 import { deadLetterTopic } from '@orders/events';
-import { createPubSubClient } from '@orders/pubsub';
+import { createPubSubClient } from '@orders/messaging';
 import { type DeadLetter, describeDeadLetter, originalAttributes } from './dead-letter';
 
 /** The dead letters of a set of topics: read without consuming, and replayed. */

@@ -31,8 +31,8 @@ import {
   testProjectId,
   waiterShowing,
 } from '@orders/local-stack';
+import { createPubSubClient } from '@orders/messaging';
 import { insertPlacedOrder } from '@orders/orders';
-import { createPubSubClient } from '@orders/pubsub';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { type Kysely, sql } from 'kysely';
 import { checkInvariants } from './check-invariants';

@@ -23,8 +23,8 @@ import {
   testProjectId,
   waiterShowing,
 } from '@orders/local-stack';
+import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/messaging';
 import { insertPlacedOrder } from '@orders/orders';
-import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/pubsub';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { sql } from 'kysely';
 import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from './check-invariants';

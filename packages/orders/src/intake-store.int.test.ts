@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent } from '@orders/events';
-import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/idempotency';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
+import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/messaging';
 import { sql } from 'kysely';
 import { createPostgresIntakeStore, type KeyClaim, purgeExpiredKeys } from './intake-store';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, StoredResponse } from '@orders/db';
 import type { DomainEvent } from '@orders/events';
-import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/idempotency';
+import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/messaging';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 
 export interface IntakeStoreOptions {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { StoredResponse } from '@orders/db';
 import { createEvent, type DomainEvent } from '@orders/events';
-import { type Outbox, requestFingerprint } from '@orders/idempotency';
+import { type Outbox, requestFingerprint } from '@orders/messaging';
 import type { Logger } from '@orders/platform';
 import { type FieldIssue, ValidationError } from '@orders/runtime';
 import type { IntakeStore } from './intake-store';

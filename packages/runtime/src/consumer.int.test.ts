@@ -4,7 +4,6 @@ import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '@orders/db';
 import { causedBy, createEvent, type DomainEvent, encodeEvent } from '@orders/events';
-import { createOutbox } from '@orders/idempotency';
 import {
   createTopology,
   insertOutboxRows,
@@ -15,13 +14,14 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
-import { createLogger } from '@orders/platform';
 import {
+  createOutbox,
   createPublisher,
   createPubSubBus,
   createPubSubClient,
   createPubSubDeadLetters,
-} from '@orders/pubsub';
+} from '@orders/messaging';
+import { createLogger } from '@orders/platform';
 import { type Kysely, sql } from 'kysely';
 import { createConsumer, type Handled, UnprocessableEventError } from './consumer';
 

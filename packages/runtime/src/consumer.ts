@@ -8,7 +8,7 @@ import {
   InvalidEventError,
   type PubSubMessage,
 } from '@orders/events';
-import type { Outbox } from '@orders/idempotency';
+import type { Outbox } from '@orders/messaging';
 import { type Logger, traceFields } from '@orders/platform';
 import { isRetryable } from './retryable';
 

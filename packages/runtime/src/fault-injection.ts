@@ -1,4 +1,4 @@
-import type { Outbox } from '@orders/idempotency';
+import type { Outbox } from '@orders/messaging';
 import type { Logger } from '@orders/platform';
 import { seededShare } from '@orders/platform';
 

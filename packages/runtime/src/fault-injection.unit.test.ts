@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { createEvent, type Envelope } from '@orders/events';
-import type { Outbox } from '@orders/idempotency';
+import type { Outbox } from '@orders/messaging';
 import { createLogger } from '@orders/platform';
 import { crashBeforePublish } from './fault-injection';
 

@@ -1,8 +1,13 @@
 import { createDb, type Database } from '@orders/db';
 import type { DeadLetters } from '@orders/events';
-import { createOutbox, type Outbox } from '@orders/idempotency';
+import {
+  createOutbox,
+  createPublisher,
+  createPubSubBus,
+  createPubSubDeadLetters,
+  type Outbox,
+} from '@orders/messaging';
 import { createLogger, type Logger } from '@orders/platform';
-import { createPublisher, createPubSubBus, createPubSubDeadLetters } from '@orders/pubsub';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import type { databaseConfigSchema } from './config';

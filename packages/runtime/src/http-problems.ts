@@ -1,5 +1,5 @@
 import { isTransientDbError } from '@orders/db';
-import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/idempotency';
+import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/messaging';
 
 /** Where a problem lies: a JSON Pointer into the body, a header or a path parameter. */
 export type FieldIssue = { detail: string } & (

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/idempotency';
+import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/messaging';
 import {
   MalformedJsonError,
   MalformedPathError,
