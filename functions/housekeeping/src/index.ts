@@ -7,7 +7,7 @@ import {
   purgeExpiredKeys,
   redriveStalledOrders,
   type StalledOrdersReport,
-} from '@orders/orders';
+} from '@orders/ordering';
 import type { Logger } from '@orders/platform';
 import { createFunctionResources, createScheduledJob, parseConfig } from '@orders/runtime';
 import { z } from 'zod';

@@ -1,5 +1,5 @@
 import * as functions from '@google-cloud/functions-framework';
-import { createIntakeApi, createPostgresIntakeStore } from '@orders/orders';
+import { createIntakeApi, createPostgresIntakeStore } from '@orders/ordering';
 import { createFunctionResources, createHttpFunction } from '@orders/runtime';
 import { placeOrderConfig } from './config';
 

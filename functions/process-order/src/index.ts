@@ -5,7 +5,7 @@ import {
   orderSagaConfigSchema,
   orderSagaHandler,
   orderSagaOptions,
-} from '@orders/orders';
+} from '@orders/ordering';
 import { createConsumer, createFunctionResources, parseConfig } from '@orders/runtime';
 
 const name = 'process-order';

@@ -17,7 +17,7 @@ import {
   testProjectId,
 } from '@orders/local-stack';
 import { createPubSubClient } from '@orders/messaging';
-import { insertPlacedOrder } from '@orders/orders';
+import { insertPlacedOrder } from '@orders/ordering';
 
 const projectId = testProjectId('process-order');
 let database: TestDatabase;

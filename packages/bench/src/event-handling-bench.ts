@@ -26,7 +26,7 @@ import {
   orderSagaConfigSchema,
   orderSagaHandler,
   orderSagaOptions,
-} from '@orders/orders';
+} from '@orders/ordering';
 import { createLogger, forEachConcurrently, percentile } from '@orders/platform';
 import { createConsumer, parseConfig } from '@orders/runtime';
 import { type KyselyPlugin, sql } from 'kysely';

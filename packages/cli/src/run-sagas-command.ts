@@ -5,7 +5,7 @@ import {
   listStalledOrders,
   type RedriveCandidate,
   redriveOrder,
-} from '@orders/orders';
+} from '@orders/ordering';
 import type { Kysely } from 'kysely';
 import type { CommandOutput } from './run-dlq-command';
 import { formatSagaHistory, formatSagaTable, formatStalledTable } from './saga-format';

@@ -1,4 +1,4 @@
-import type { StalledOrder } from '@orders/orders';
+import type { StalledOrder } from '@orders/ordering';
 import { textTable } from '@orders/platform';
 import type { SagaHistory } from './saga-history';
 import type { SagaListing } from './saga-listing';

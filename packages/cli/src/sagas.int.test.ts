@@ -7,10 +7,14 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
-import type { StalledOrder } from '@orders/orders';
-import { createOrderSagaEngine, insertPlacedOrder, type OrderSagaEngine } from '@orders/orders';
+import type { StalledOrder } from '@orders/ordering';
+import {
+  createOrderSagaEngine,
+  insertPlacedOrder,
+  type OrderSagaEngine,
+  paymentIdOf,
+} from '@orders/ordering';
 import { createLogger } from '@orders/platform';
-import { paymentIdOf } from '@orders/sagas';
 import { sql } from 'kysely';
 import type { SagaHistory } from './saga-history';
 import type { SagaListing } from './saga-listing';

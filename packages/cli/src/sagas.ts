@@ -1,7 +1,7 @@
 import { createDb } from '@orders/db';
+import { orderSagaStatuses } from '@orders/ordering';
 import { messageOf, UsageError } from '@orders/platform';
 import { ConfigError } from '@orders/runtime';
-import { orderSagaStatuses } from '@orders/sagas';
 import { runSagasCommand } from './run-sagas-command';
 import { parseSagasArgs, sagasUsage } from './sagas-args';
 import {

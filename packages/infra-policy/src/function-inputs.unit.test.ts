@@ -14,12 +14,16 @@ const root = join(__dirname, '..', '..', '..');
 const workspaces: WorkspaceManifest[] = [
   { dir: 'packages/events', name: '@orders/events', dependencies: { zod: '4' } },
   { dir: 'packages/db', name: '@orders/db', dependencies: { '@orders/events': 'workspace:*' } },
-  { dir: 'packages/orders', name: '@orders/orders', dependencies: { '@orders/db': 'workspace:*' } },
+  {
+    dir: 'packages/orders',
+    name: '@orders/ordering',
+    dependencies: { '@orders/db': 'workspace:*' },
+  },
   { dir: 'packages/warehouse', name: '@orders/warehouse' },
   {
     dir: 'functions/place-order',
     name: '@orders/place-order',
-    dependencies: { '@orders/orders': 'workspace:*' },
+    dependencies: { '@orders/ordering': 'workspace:*' },
   },
   {
     dir: 'functions/analytics-loader',

@@ -11,9 +11,13 @@ import {
   topics,
 } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
-import { createOrderSagaEngine, insertPlacedOrder, type OrderSagaEngine } from '@orders/orders';
+import {
+  createOrderSagaEngine,
+  insertPlacedOrder,
+  type OrderSagaEngine,
+  paymentIdOf,
+} from '@orders/ordering';
 import { createLogger } from '@orders/platform';
-import { paymentIdOf } from '@orders/sagas';
 import { checkInvariants, type DeadLetterSeen } from './check-invariants';
 
 // Each weakness of the checker, planted in a real database on top of orders that a real

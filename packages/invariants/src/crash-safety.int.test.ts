@@ -32,7 +32,7 @@ import {
   waiterShowing,
 } from '@orders/local-stack';
 import { createPubSubClient } from '@orders/messaging';
-import { insertPlacedOrder } from '@orders/orders';
+import { insertPlacedOrder } from '@orders/ordering';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { type Kysely, sql } from 'kysely';
 import { checkInvariants } from './check-invariants';

@@ -24,7 +24,7 @@ import {
   waiterShowing,
 } from '@orders/local-stack';
 import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/messaging';
-import { insertPlacedOrder } from '@orders/orders';
+import { insertPlacedOrder } from '@orders/ordering';
 import { createDuckDbWarehouse } from '@orders/warehouse';
 import { sql } from 'kysely';
 import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from './check-invariants';

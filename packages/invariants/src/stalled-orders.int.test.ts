@@ -11,7 +11,7 @@ import {
   testProjectId,
   waiterShowing,
 } from '@orders/local-stack';
-import { insertPlacedOrder } from '@orders/orders';
+import { insertPlacedOrder } from '@orders/ordering';
 import { sql } from 'kysely';
 
 /**

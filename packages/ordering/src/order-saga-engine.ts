@@ -3,8 +3,8 @@ import type { DomainEvent } from '@orders/events';
 import type { Logger } from '@orders/platform';
 import { type Handled, isRetryable, UnprocessableEventError } from '@orders/runtime';
 import { createSagaEngine, SagaInputRejectedError } from '@orders/saga-engine';
-import { createOrderSaga, type OrderSagaInput, type OrderSagaOptions } from '@orders/sagas';
 import type { Kysely } from 'kysely';
+import { createOrderSaga, type OrderSagaInput, type OrderSagaOptions } from './order-saga';
 import { createPostgresOrderStore } from './order-store';
 
 export interface OrderSagaEngineOptions extends OrderSagaOptions {

@@ -10,6 +10,20 @@ export {
 } from './intake-store';
 export type { OrderView, Product } from './order-queries';
 export { type OrderRequest, parseOrderRequest } from './order-request';
+export {
+  createOrderSaga,
+  type OrderSaga,
+  type OrderSagaInput,
+  type OrderSagaIntent,
+  type OrderSagaOptions,
+  type OrderSagaState,
+  type OrderSagaStatus,
+  type OrderStatus,
+  orderSagaStatuses,
+  orderStatusOf,
+  paymentIdOf,
+  type ReserveStock,
+} from './order-saga';
 export { orderSagaConfigSchema, orderSagaOptions } from './order-saga-config';
 export {
   createOrderSagaEngine,

@@ -8,8 +8,8 @@ import type {
   SavedSaga,
 } from '@orders/saga-engine';
 import { SagaConflictError } from '@orders/saga-engine';
-import type { OrderSagaInput, OrderSagaIntent, OrderSagaState, ReserveStock } from '@orders/sagas';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
+import type { OrderSagaInput, OrderSagaIntent, OrderSagaState, ReserveStock } from './order-saga';
 
 type OrderUnitOfWork = SagaUnitOfWork<
   OrderSagaState,

@@ -10,8 +10,8 @@ import {
 import { createLogger } from '@orders/platform';
 import { isRetryable } from '@orders/runtime';
 import { createSagaEngine, SagaConflictError } from '@orders/saga-engine';
-import { paymentIdOf } from '@orders/sagas';
 import { sql } from 'kysely';
+import { paymentIdOf } from './order-saga';
 import { createOrderSagaEngine, type OrderSagaEngine } from './order-saga-engine';
 import { createPostgresOrderStore } from './order-store';
 
