@@ -1,4 +1,4 @@
-# The analytics dataset, the events table and its dedup view, as packages/warehouse defines
+# The analytics dataset, the events table and its dedup view, as packages/analytics defines
 # them (bigQuerySchemaScript): infra-policy tests fail when the schema or the view drifts.
 
 resource "google_bigquery_dataset" "warehouse" {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type AuditableWarehouse, createDuckDbWarehouse } from '@orders/analytics';
 import {
   causedBy,
   createEvent,
@@ -24,7 +25,6 @@ import {
   waiterShowing,
 } from '@orders/local-stack';
 import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/messaging';
-import { createDuckDbWarehouse, type Warehouse } from '@orders/warehouse';
 
 // The function reads its config from the environment at load, as on Cloud Run.
 const projectId = testProjectId('analytics-loader');
@@ -34,7 +34,7 @@ let warehousePath: string;
 let pubsub: PubSub;
 let served: ServedFunction;
 /** The same file, read as `pnpm analytics` does, from outside the function. */
-let warehouse: Warehouse;
+let warehouse: AuditableWarehouse;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'analytics-loader-'));
@@ -72,7 +72,7 @@ type Message = Pick<EncodedMessage, 'data' | 'attributes'>;
 
 /** The warehouse's audit of an order, once it holds `count` events of it (at most 20 s). */
 async function auditOnceLoaded(orderId: string, count: number) {
-  let audit: Awaited<ReturnType<Warehouse['auditEvents']>> = [];
+  let audit: Awaited<ReturnType<AuditableWarehouse['auditEvents']>> = [];
   await waiterShowing([], 200)(
     `${count} events of order ${orderId} in the warehouse`,
     async () => {

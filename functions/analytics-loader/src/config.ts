@@ -1,5 +1,5 @@
+import { warehouseConfigSchema } from '@orders/analytics';
 import { baseConfigSchema, parseConfig } from '@orders/runtime';
-import { warehouseConfigSchema } from '@orders/warehouse';
 import type { z } from 'zod';
 
 const schema = baseConfigSchema.extend(warehouseConfigSchema.shape);

@@ -1,9 +1,9 @@
 import * as functions from '@google-cloud/functions-framework';
+import { createAnalyticsLoadHandler, describeWarehouse, openWarehouse } from '@orders/analytics';
 import { topicConsumedBy } from '@orders/events';
 import { createPublisher, createPubSubDeadLetters } from '@orders/messaging';
 import { createLogger } from '@orders/platform';
 import { createConsumer } from '@orders/runtime';
-import { createAnalyticsLoadHandler, describeWarehouse, openWarehouse } from '@orders/warehouse';
 import { analyticsLoaderConfig } from './config';
 
 const name = 'analytics-loader';

@@ -5,6 +5,14 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DuckDBInstance } from '@duckdb/node-api';
 import {
+  type AuditableWarehouse,
+  analyticsQueries,
+  createAnalyticsLoadHandler,
+  createDuckDbWarehouse,
+  dedupViewName,
+  type Warehouse,
+} from '@orders/analytics';
+import {
   createEvent,
   type DeadLetters,
   type DomainEvent,
@@ -14,13 +22,6 @@ import {
 import { seededRandom } from '@orders/local-stack';
 import { createLogger } from '@orders/platform';
 import { createConsumer } from '@orders/runtime';
-import {
-  analyticsQueries,
-  createAnalyticsLoadHandler,
-  createDuckDbWarehouse,
-  dedupViewName,
-  type Warehouse,
-} from '@orders/warehouse';
 import { driveConcurrently, pushedCloudEvent, runCleanup } from './event-handling-bench';
 import { type BenchContext, type Measure, measure } from './measure';
 
@@ -157,7 +158,7 @@ const refuseDeadLetters: DeadLetters = {
   },
 };
 
-async function checkLoaded(warehouse: Warehouse, events: readonly DomainEvent[]) {
+async function checkLoaded(warehouse: AuditableWarehouse, events: readonly DomainEvent[]) {
   const audit = await warehouse.auditEvents();
   const rows = audit.reduce((sum, entry) => sum + entry.rawRows, 0);
   const ids = new Set(events.map((event) => event.id)).size;

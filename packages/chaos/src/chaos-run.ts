@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Message } from '@google-cloud/pubsub';
+import { createDuckDbWarehouse } from '@orders/analytics';
 import { createDb } from '@orders/db';
 import { functions as declaredFunctions, type FunctionName } from '@orders/deployment';
 import { deadLetterTopic } from '@orders/events';
@@ -11,7 +12,6 @@ import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from '@order
 import { type LocalStack, lineSink, pullMessages, startLocalStack } from '@orders/local-stack';
 import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/messaging';
 import { forEachConcurrently, seededShare } from '@orders/platform';
-import { createDuckDbWarehouse } from '@orders/warehouse';
 import { sql } from 'kysely';
 import { startDeliveryProxy } from './delivery-proxy';
 import {

@@ -3,13 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type AuditableWarehouse, createDuckDbWarehouse } from '@orders/analytics';
 import { createEvent } from '@orders/events';
-import { createDuckDbWarehouse, type Warehouse } from '@orders/warehouse';
 import { analyticsReport } from './analytics-report';
 
 /** The demo's analytics part on a real DuckDB warehouse file, loaded behind the demo's back. */
 let dir: string;
-let warehouse: Warehouse;
+let warehouse: AuditableWarehouse;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'analytics-report-'));
@@ -61,7 +61,7 @@ describe('analyticsReport', () => {
     // found them, so it has to wait for them.
     const seen: string[][] = [];
     let late: Promise<void> | undefined;
-    const behind: Warehouse = {
+    const behind: AuditableWarehouse = {
       ...warehouse,
       async auditEvents(filter) {
         const audit = await warehouse.auditEvents(filter);

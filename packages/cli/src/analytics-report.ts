@@ -1,6 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type AnalyticsQueryName,
+  type AuditableWarehouse,
+  analyticsQueries,
+} from '@orders/analytics';
 import { textTable } from '@orders/platform';
-import { type AnalyticsQueryName, analyticsQueries, type Warehouse } from '@orders/warehouse';
 
 const finalEventTypes = new Set(['OrderConfirmed', 'OrderCancelled']);
 const reportedQueries: AnalyticsQueryName[] = ['funnel', 'latency'];
@@ -21,7 +25,7 @@ export async function analyticsReport({
   waitMs,
   pollIntervalMs = 500,
 }: {
-  warehouse: Warehouse;
+  warehouse: AuditableWarehouse;
   /** Orders of the run that ended CONFIRMED or CANCELLED. */
   orderIds: readonly string[];
   waitMs: number;

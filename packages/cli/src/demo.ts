@@ -2,16 +2,16 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { topics as declaredTopics } from '@orders/events';
-import { type LocalStack, startLocalStack } from '@orders/local-stack';
-import { messageOf, UsageError } from '@orders/platform';
-import { ConfigError, parseConfig } from '@orders/runtime';
 import {
   describeWarehouse,
   openWarehouse,
   type WarehouseConfig,
   warehouseConfigSchema,
-} from '@orders/warehouse';
+} from '@orders/analytics';
+import { topics as declaredTopics } from '@orders/events';
+import { type LocalStack, startLocalStack } from '@orders/local-stack';
+import { messageOf, UsageError } from '@orders/platform';
+import { ConfigError, parseConfig } from '@orders/runtime';
 import { analyticsReport } from './analytics-report';
 import { createPubSubDeadLetterQueue } from './dead-letter-queue';
 import { type DemoArgs, demoUsage, parseDemoArgs } from './demo-args';

@@ -2,10 +2,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { bigQuerySchemaScript, dedupViewName, eventColumns } from '@orders/warehouse';
+import { bigQuerySchemaScript, dedupViewName, eventColumns } from '@orders/analytics';
 import { type HclBody, loadTerraform, type TerraformConfig } from './index';
 
-// The BigQuery table and view in infra/ are the ones packages/warehouse creates itself
+// The BigQuery table and view in infra/ are the ones packages/analytics creates itself
 // (bigQuerySchemaScript); these tests fail as soon as either side changes alone.
 
 const infraDir = join(__dirname, '..', '..', '..', 'infra');
@@ -23,7 +23,7 @@ function table(name: string): HclBody {
 }
 
 describe('BigQuery in infra/', () => {
-  it('declares the events table with the columns of packages/warehouse', async () => {
+  it('declares the events table with the columns of packages/analytics', async () => {
     const schema = JSON.parse(
       await readFile(join(infraDir, 'bigquery', 'events-schema.json'), 'utf8'),
     );
@@ -42,7 +42,7 @@ describe('BigQuery in infra/', () => {
     });
   });
 
-  it('declares the dedup view with the query of packages/warehouse', () => {
+  it('declares the dedup view with the query of packages/analytics', () => {
     const view = table('events_deduped');
     expect(view.table_id).toBe(`\${var.bigquery_table}${dedupViewName('')}`);
     const query = String((view.view as HclBody[])[0]?.query)

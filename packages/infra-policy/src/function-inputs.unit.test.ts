@@ -15,11 +15,11 @@ const workspaces: WorkspaceManifest[] = [
   { dir: 'packages/events', name: '@orders/events', dependencies: { zod: '4' } },
   { dir: 'packages/db', name: '@orders/db', dependencies: { '@orders/events': 'workspace:*' } },
   {
-    dir: 'packages/orders',
+    dir: 'packages/ordering',
     name: '@orders/ordering',
     dependencies: { '@orders/db': 'workspace:*' },
   },
-  { dir: 'packages/warehouse', name: '@orders/warehouse' },
+  { dir: 'packages/analytics', name: '@orders/analytics' },
   {
     dir: 'functions/place-order',
     name: '@orders/place-order',
@@ -28,7 +28,7 @@ const workspaces: WorkspaceManifest[] = [
   {
     dir: 'functions/analytics-loader',
     name: '@orders/analytics-loader',
-    dependencies: { '@orders/warehouse': 'workspace:*' },
+    dependencies: { '@orders/analytics': 'workspace:*' },
   },
 ];
 const names = ['analytics-loader', 'place-order'];
@@ -58,7 +58,7 @@ describe('functionInputs', () => {
       'functions/place-order/',
       'packages/db/',
       'packages/events/',
-      'packages/orders/',
+      'packages/ordering/',
       ...sharedInputs,
     ]);
     expect(sharedInputs).toContain('pnpm-lock.yaml');
@@ -84,7 +84,7 @@ describe('changedFunctions', () => {
     expect(changedFunctions(workspaces, names, ['packages/events/src/catalog.ts'])).toEqual([
       'place-order',
     ]);
-    expect(changedFunctions(workspaces, names, ['packages/warehouse/src/a.ts'])).toEqual([
+    expect(changedFunctions(workspaces, names, ['packages/analytics/src/a.ts'])).toEqual([
       'analytics-loader',
     ]);
     expect(changedFunctions(workspaces, names, ['functions/place-order/src/index.ts'])).toEqual([

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createDuckDbWarehouse } from '@orders/analytics';
 import {
   bundleFunction,
   functions as declared,
@@ -28,7 +29,6 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
-import { createDuckDbWarehouse } from '@orders/warehouse';
 
 /**
  * Cloud Build, simulated: each function's artifact alone in an empty folder, installed by npm

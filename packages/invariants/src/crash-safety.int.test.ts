@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { createDuckDbWarehouse } from '@orders/analytics';
 import { type Database, seedProducts } from '@orders/db';
 import { functions as declared, type FunctionName } from '@orders/deployment';
 import {
@@ -33,7 +34,6 @@ import {
 } from '@orders/local-stack';
 import { createPubSubClient } from '@orders/messaging';
 import { insertPlacedOrder } from '@orders/ordering';
-import { createDuckDbWarehouse } from '@orders/warehouse';
 import { type Kysely, sql } from 'kysely';
 import { checkInvariants } from './check-invariants';
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createDuckDbWarehouse } from '@orders/analytics';
 import { seedProducts } from '@orders/db';
 import {
   createEvent,
@@ -25,7 +26,6 @@ import {
 } from '@orders/local-stack';
 import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/messaging';
 import { insertPlacedOrder } from '@orders/ordering';
-import { createDuckDbWarehouse } from '@orders/warehouse';
 import { sql } from 'kysely';
 import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from './check-invariants';
 

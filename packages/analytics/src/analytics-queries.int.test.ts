@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
 import { createDuckDbWarehouse } from './duckdb-warehouse';
-import type { Warehouse } from './warehouse';
+import type { AuditableWarehouse } from './warehouse';
 
 /**
  * Each query on DuckDB against a small event history whose answers are worked out by hand
@@ -14,7 +14,7 @@ import type { Warehouse } from './warehouse';
  * order (the first by occurred_at decides).
  */
 let dir: string;
-let warehouse: Warehouse;
+let warehouse: AuditableWarehouse;
 let distinctEvents: number;
 
 beforeAll(async () => {

@@ -1,13 +1,15 @@
-import { messageOf } from '@orders/platform';
-import { baseConfigSchema, ConfigError, parseConfig } from '@orders/runtime';
-import { analyticsQueries, analyticsQuery, isAnalyticsQueryName } from './analytics-queries';
-import { formatTable } from './format-table';
 import {
+  analyticsQueries,
+  analyticsQuery,
   describeWarehouse,
+  isAnalyticsQueryName,
   openWarehouse,
   type WarehouseConfig,
   warehouseConfigSchema,
-} from './warehouse-config';
+} from '@orders/analytics';
+import { messageOf } from '@orders/platform';
+import { baseConfigSchema, ConfigError, parseConfig } from '@orders/runtime';
+import { formatTable } from './format-table';
 
 const configSchema = warehouseConfigSchema.extend({
   GOOGLE_CLOUD_PROJECT: baseConfigSchema.shape.GOOGLE_CLOUD_PROJECT,

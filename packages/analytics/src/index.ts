@@ -5,9 +5,11 @@ export {
   type AnalyticsQueryName,
   type AnalyticsRows,
   analyticsQueries,
+  analyticsQuery,
   type DailyRevenueRow,
   type DeclineRateRow,
   type FunnelRow,
+  isAnalyticsQueryName,
   type LatencyRow,
 } from './analytics-queries';
 export { type BigQueryWarehouseOptions, createBigQueryWarehouse } from './bigquery-warehouse';
@@ -18,7 +20,13 @@ export {
   duckDbSchemaStatements,
   eventColumns,
 } from './events-schema';
-export type { AuditFilter, EventLoadAudit, Warehouse } from './warehouse';
+export type {
+  AuditableWarehouse,
+  AuditFilter,
+  EventLoadAudit,
+  Warehouse,
+  WarehouseAudit,
+} from './warehouse';
 export {
   defaultDuckDbPath,
   describeWarehouse,

@@ -79,7 +79,7 @@ require('node:readline').createInterface({ input: process.stdin }).on('line', as
 
 beforeAll(async () => {
   if (!existsSync(join(packageDir, 'dist', 'index.js'))) {
-    throw new Error('packages/warehouse/dist is missing: build first (pnpm build)');
+    throw new Error('packages/analytics/dist is missing: build first (pnpm build)');
   }
   server = createServer(async (req, res) => {
     const request: Recorded = {

@@ -6,7 +6,7 @@ import { eventAuditSql, toEventLoadAudit } from './event-audit';
 import { type EventRow, toEventRow } from './event-row';
 import { dedupViewName, duckDbSchemaStatements, eventColumns } from './events-schema';
 import { normalizeRows } from './normalize-rows';
-import type { Warehouse } from './warehouse';
+import type { AuditableWarehouse } from './warehouse';
 
 export interface DuckDbWarehouseOptions {
   /** The database file; it and its folder are created by the first load. */
@@ -39,7 +39,7 @@ export function createDuckDbWarehouse({
   path,
   lockTimeoutMs,
   now = () => new Date(),
-}: DuckDbWarehouseOptions): Warehouse {
+}: DuckDbWarehouseOptions): AuditableWarehouse {
   const file = openDuckDbFile(path, { lockTimeoutMs });
   let pending: PendingLoad[] = [];
   let flushQueued = false;

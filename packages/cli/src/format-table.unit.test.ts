@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { analyticsQueries } from './analytics-queries';
+import { analyticsQueries } from '@orders/analytics';
 import { formatTable } from './format-table';
 
 const declineRate = analyticsQueries.find((query) => query.name === 'decline-rate')!;

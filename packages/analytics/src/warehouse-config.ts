@@ -3,7 +3,7 @@ import { BigQuery } from '@google-cloud/bigquery';
 import { z } from 'zod';
 import { createBigQueryWarehouse } from './bigquery-warehouse';
 import { createDuckDbWarehouse } from './duckdb-warehouse';
-import type { Warehouse } from './warehouse';
+import type { AuditableWarehouse } from './warehouse';
 
 /** `<repo root>/.local/warehouse.duckdb` (gitignored), from src/ or dist/ alike. */
 export const defaultDuckDbPath = resolve(__dirname, '..', '..', '..', '.local', 'warehouse.duckdb');
@@ -28,7 +28,7 @@ export type WarehouseConfig = z.output<typeof warehouseConfigSchema> & {
 };
 
 /** The warehouse the config names, with the production BigQuery client when it is BigQuery. */
-export function openWarehouse(config: WarehouseConfig): Warehouse {
+export function openWarehouse(config: WarehouseConfig): AuditableWarehouse {
   if (config.WAREHOUSE === 'duckdb') {
     return createDuckDbWarehouse({
       path: config.DUCKDB_PATH,

@@ -1,5 +1,5 @@
+import type { AnalyticsColumn } from '@orders/analytics';
 import { textTable } from '@orders/platform';
-import type { AnalyticsColumn } from './analytics-queries';
 
 /**
  * Rows of an analytics query as `pnpm analytics` prints them: a text table with a rule under

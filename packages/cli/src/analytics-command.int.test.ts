@@ -5,9 +5,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createDuckDbWarehouse } from '@orders/analytics';
 import { createEvent } from '@orders/events';
 import { runAnalyticsCommand } from './analytics-command';
-import { createDuckDbWarehouse } from './duckdb-warehouse';
 
 let dir: string;
 let env: Record<string, string>;

@@ -7,7 +7,7 @@ import { eventAuditSql, toEventLoadAudit } from './event-audit';
 import { type EventRow, toEventRow } from './event-row';
 import { bigQuerySchemaScript, dedupViewName } from './events-schema';
 import { normalizeRows } from './normalize-rows';
-import type { Warehouse } from './warehouse';
+import type { AuditableWarehouse } from './warehouse';
 import {
   EventsRejectedError,
   type RejectedEvent,
@@ -58,7 +58,7 @@ export function createBigQueryWarehouse({
   insertAttempts = 3,
   retryDelayMs = 200,
   now = () => new Date(),
-}: BigQueryWarehouseOptions): Warehouse {
+}: BigQueryWarehouseOptions): AuditableWarehouse {
   const tableRef = `\`${projectId}.${dataset}.${table}\``;
   const viewRef = `\`${projectId}.${dataset}.${dedupViewName(table)}\``;
   const target = client.dataset(dataset, { projectId, location }).table(table, { location });
