@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { HttpFunction, Request } from '@google-cloud/functions-framework';
 import { uuidPattern } from '@orders/events';
 import { type Logger, traceFields } from '@orders/platform';
-import { bodyErrorOf, limitRequestBodies } from './body-limit';
-import { answerFrameworkErrors } from './framework-errors';
+import { bendFramework, bodyErrorOf } from './framework-patches';
 import { MalformedJsonError, toProblem, UnsupportedMediaTypeError } from './http-problems';
 
 export interface HttpContext {
@@ -38,8 +37,7 @@ export function createHttpFunction({
   maxBodyBytes,
   handle,
 }: HttpFunctionOptions): HttpFunction {
-  limitRequestBodies(maxBodyBytes);
-  answerFrameworkErrors(logger);
+  bendFramework({ maxBodyBytes, logger });
   return async (req, res) => {
     const started = performance.now();
     const header = req.get('x-correlation-id');
