@@ -13,9 +13,9 @@ import {
   type DomainEvent,
   type EncodedMessage,
   encodeEvent,
-  pythonReferenceOrderPlaced,
   routedCopies,
 } from '@orders/events';
+import { pythonReferenceOrderPlaced } from '@orders/events/testing';
 import {
   createTopology,
   pullMessages,

@@ -1,12 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import {
-  createEvent,
-  type DomainEvent,
-  encodeEvent,
-  pythonReferenceOrderPlaced,
-} from '@orders/events';
+import { createEvent, type DomainEvent, encodeEvent } from '@orders/events';
+import { pythonReferenceOrderPlaced } from '@orders/events/testing';
 import {
   createTopology,
   pullMessages,

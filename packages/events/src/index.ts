@@ -27,7 +27,6 @@ export {
   encodeEvent,
   type PubSubMessage,
 } from './pubsub-codec';
-export { type PythonOrderPlaced, pythonReferenceOrderPlaced } from './python-reference';
 export {
   type Delivery,
   deadLetterTopic,
