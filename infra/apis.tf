@@ -1,5 +1,5 @@
 # serviceusage and cloudresourcemanager must be enabled by hand before the first apply
-# (see README, Deploy > Terraform): Terraform needs them to enable the rest.
+# (see docs/deploying.md, Terraform): Terraform needs them to enable the rest.
 locals {
   apis = toset([
     "artifactregistry.googleapis.com",

@@ -37,7 +37,7 @@ interface Sizes {
 const fullSizes: Sizes = { loaded: 2_000, queried: 100_000, runs: 5 };
 const quickSizes: Sizes = { loaded: 40, queried: 1_000, runs: 1 };
 
-/** The emulator pushes at most two messages at a time to a subscription (README). */
+/** The emulator pushes at most two messages at a time to a subscription (docs/operating.md, "Local topology"). */
 const pushConcurrency = 2;
 
 /**

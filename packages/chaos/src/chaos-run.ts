@@ -47,7 +47,7 @@ export interface ChaosOptions {
 }
 
 export interface ChaosViolation {
-  /** `invariant N` (README, "The invariants and their checker"), `poison` or `intake`. */
+  /** `invariant N` (docs/architecture.md, "The invariants and their checker"), `poison` or `intake`. */
   check: string;
   orderId?: string;
   correlationId?: string;

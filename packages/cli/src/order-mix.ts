@@ -29,7 +29,7 @@ export interface PlannedOrder {
 
 /**
  * Shares of the mix. Customer id prefixes pick the sandbox payment provider's outcome (see
- * "Payments" in the README): `decline-` is declined, `nofunds-` has insufficient funds,
+ * docs/payments.md, "The sandbox provider"): `decline-` is declined, `nofunds-` has insufficient funds,
  * `flaky-` fails transiently twice before it is charged.
  */
 export const scenarioShares: Readonly<Record<OrderScenario, number>> = {

@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import { isDocumentedMove, orderStatusOfSaga, sagaPathOf } from './documented-saga';
 
 export interface Violation {
-  /** The number of the invariant (see the README's invariants). */
+  /** The number of the invariant (docs/architecture.md, "The invariants and their checker"). */
   invariant: 1 | 2 | 3 | 4 | 5 | 6 | 7;
   orderId?: string;
   correlationId?: string;

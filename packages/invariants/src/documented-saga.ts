@@ -1,5 +1,5 @@
 /**
- * The order saga as documented (the saga table of the README), written out here by hand and
+ * The order saga as documented (the table of docs/architecture.md, "The order saga"), written out here by hand and
  * on purpose not read from the saga's definition: the checker compares what the engine did
  * with what the design says, so a wrong definition cannot vouch for itself.
  *

@@ -32,7 +32,7 @@ import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from './chec
 /**
  * The whole pipeline on the local stack: PostgreSQL, the emulator with push subscriptions,
  * and every function served by functions-framework. Orders of every kind go through it; then
- * the invariants of the design (README, "The invariants and their checker") are checked against the database and the warehouse.
+ * the invariants of the design (docs/architecture.md, "The invariants and their checker") are checked against the database and the warehouse.
  */
 let database: TestDatabase;
 let stack: LocalStack;

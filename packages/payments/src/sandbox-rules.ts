@@ -1,7 +1,7 @@
 import type { ChargeDeclineCode } from './payment-provider';
 
 /**
- * The sandbox's documented behaviour, as pure rules (see "Payments" in the README). Demos and
+ * The sandbox's documented behaviour, as pure rules (docs/payments.md, "The sandbox provider"). Demos and
  * tests pick an outcome through the customer id; every other customer is charged.
  */
 const declinePrefixes = {
