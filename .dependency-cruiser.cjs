@@ -8,7 +8,7 @@
  * - domains: `ordering`, `payments`, `analytics`, which never import one another;
  * - tools: `deployment`, `cli`, `bench`, `chaos`, `invariants`, `infra-policy`, and the test
  *   support `local-stack`; no production code (core, adapters, domains, functions) imports
- *   a tool, and only tests import `@orders/events/testing`;
+ *   a tool, and only tests and tools import a package's `testing` entry;
  * - functions: wiring only; a function never imports another.
  * No cycles.
  */
@@ -82,10 +82,10 @@ module.exports = {
     },
     {
       name: 'test-support-only-in-tests',
-      comment: '`@orders/events/testing` is for tests.',
+      comment: "A package's `testing` entry (`@orders/<package>/testing`) is for tests and tools.",
       severity: 'error',
-      from: { pathNot: tests },
-      to: { path: '^packages/events/src/testing\\.ts$' },
+      from: { path: production, pathNot: [tests, '/src/testing\\.ts$'] },
+      to: { path: '^packages/[^/]+/src/testing\\.ts$' },
     },
     {
       name: 'no-circular',

@@ -13,7 +13,7 @@ import {
   testProjectId,
 } from '@orders/local-stack';
 import { createPubSubClient } from '@orders/messaging';
-import { insertPlacedOrder } from '@orders/ordering';
+import { insertPlacedOrder } from '@orders/ordering/testing';
 
 const projectId = testProjectId('process-order');
 let database: TestDatabase;

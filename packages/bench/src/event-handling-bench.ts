@@ -22,11 +22,11 @@ import {
 } from '@orders/messaging';
 import {
   createOrderSagaEngine,
-  insertPlacedOrder,
   orderSagaConfigSchema,
   orderSagaHandler,
   orderSagaOptions,
 } from '@orders/ordering';
+import { insertPlacedOrder } from '@orders/ordering/testing';
 import { createLogger, forEachConcurrently, percentile } from '@orders/platform';
 import { createConsumer, parseConfig } from '@orders/runtime';
 import { type KyselyPlugin, sql } from 'kysely';

@@ -3,7 +3,7 @@
  * messages there:
  * - a consumer that refused a message for good (`rejected`): it republished the original
  *   bytes and attributes plus `dlq_reason`, `dlq_consumer`, `dlq_source_topic`,
- *   `dlq_original_message_id` and `dlq_at` (see @orders/pubsub `createPubSubDeadLetters`);
+ *   `dlq_original_message_id` and `dlq_at` (see @orders/messaging `createPubSubDeadLetters`);
  * - Pub/Sub itself after the subscription's max delivery attempts (`undeliverable`): the
  *   original message plus the `CloudPubSubDeadLetterSource*` attributes.
  */

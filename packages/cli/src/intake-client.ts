@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { OrderStatus } from '@orders/ordering';
 import type { CatalogProduct, PlannedOrder } from './order-mix';
-
-type OrderStatus = 'PLACED' | 'AWAITING_PAYMENT' | 'CONFIRMED' | 'CANCELLED' | 'NEEDS_ATTENTION';
 
 /** `GET /orders/{id}`, the fields the demo reads. */
 export interface OrderState {

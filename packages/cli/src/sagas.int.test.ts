@@ -8,12 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import type { StalledOrder } from '@orders/ordering';
-import {
-  createOrderSagaEngine,
-  insertPlacedOrder,
-  type OrderSagaEngine,
-  paymentIdOf,
-} from '@orders/ordering';
+import { createOrderSagaEngine, type OrderSagaEngine, paymentIdOf } from '@orders/ordering';
+import { insertPlacedOrder } from '@orders/ordering/testing';
 import { createLogger } from '@orders/platform';
 import { sql } from 'kysely';
 import type { SagaHistory } from './saga-history';

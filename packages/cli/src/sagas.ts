@@ -1,5 +1,5 @@
 import { createDb } from '@orders/db';
-import { orderSagaStatuses } from '@orders/ordering';
+import { orderSagaStatuses, orderSagaType } from '@orders/ordering';
 import { messageOf, UsageError } from '@orders/platform';
 import { ConfigError } from '@orders/runtime';
 import { runSagasCommand } from './run-sagas-command';
@@ -56,7 +56,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return await runSagasCommand(
       command,
       db,
-      { type: 'order', stalledOrderSeconds },
+      { type: orderSagaType, stalledOrderSeconds },
       {
         stdout: (text) => process.stdout.write(`${text}\n`),
         stderr,

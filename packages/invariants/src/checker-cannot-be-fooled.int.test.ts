@@ -11,12 +11,8 @@ import {
   topics,
 } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
-import {
-  createOrderSagaEngine,
-  insertPlacedOrder,
-  type OrderSagaEngine,
-  paymentIdOf,
-} from '@orders/ordering';
+import { createOrderSagaEngine, type OrderSagaEngine, paymentIdOf } from '@orders/ordering';
+import { insertPlacedOrder } from '@orders/ordering/testing';
 import { createLogger } from '@orders/platform';
 import { checkInvariants, type DeadLetterSeen } from './check-invariants';
 

@@ -33,7 +33,7 @@ import {
   waiterShowing,
 } from '@orders/local-stack';
 import { createPubSubClient } from '@orders/messaging';
-import { insertPlacedOrder } from '@orders/ordering';
+import { insertPlacedOrder } from '@orders/ordering/testing';
 import { type Kysely, sql } from 'kysely';
 import { checkInvariants } from './check-invariants';
 

@@ -25,7 +25,7 @@ import {
   waiterShowing,
 } from '@orders/local-stack';
 import { createPublisher, createPubSubBus, createPubSubClient } from '@orders/messaging';
-import { insertPlacedOrder } from '@orders/ordering';
+import { insertPlacedOrder } from '@orders/ordering/testing';
 import { sql } from 'kysely';
 import { checkInvariants, type WarehouseCounts, warehouseCountsOf } from './check-invariants';
 

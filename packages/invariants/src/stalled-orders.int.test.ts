@@ -11,7 +11,7 @@ import {
   testProjectId,
   waiterShowing,
 } from '@orders/local-stack';
-import { insertPlacedOrder } from '@orders/ordering';
+import { insertPlacedOrder } from '@orders/ordering/testing';
 import { sql } from 'kysely';
 
 /**

@@ -1,11 +1,12 @@
 export { createPubSubDeadLetters } from './dead-letters';
-export { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './idempotency-errors';
 export {
   createOutbox,
   type FailingRoute,
   type Outbox,
+  outboxRows,
   type RelayOptions,
   type RelayReport,
+  resendToTopic,
   type SetAsideRow,
 } from './outbox';
 export {
@@ -17,4 +18,3 @@ export {
 } from './publisher';
 export { createPubSubBus } from './pubsub-bus';
 export { createPubSubClient, type PubSubClientOptions } from './pubsub-client';
-export { requestFingerprint } from './request-fingerprint';

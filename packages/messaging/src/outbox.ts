@@ -73,6 +73,40 @@ export interface SetAsideRow {
 }
 
 /**
+ * The values of the outbox rows that carry `events` (`outbox (id, event)`): what each store
+ * inserts, in the statement that commits the effects that caused them.
+ */
+export function outboxRows(events: readonly Envelope[]): { id: string; event: string }[] {
+  return events.map((event) => ({ id: event.id, event: JSON.stringify(event) }));
+}
+
+/**
+ * Makes the relay publish the rows `ids` again, to `topic` only: that route is marked unsent
+ * (the others keep what they had: a sent row, all of its routes) and the row is due at once.
+ * Set-aside rows are left alone. Runs in `executor` (a transaction, or the pool); returns the
+ * ids of the rows it changed.
+ */
+export async function resendToTopic(
+  executor: Kysely<Database>,
+  topic: TopicName,
+  ids: readonly string[],
+): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await sql<{ id: string }>`
+    update outbox set
+      published_topics = array_remove(
+        case when sent_at is null then published_topics
+          else array(select jsonb_array_elements_text(${JSON.stringify(routes)}::jsonb -> (event->>'type')))
+        end,
+        ${topic}::text),
+      sent_at = null,
+      next_attempt_at = null
+    where id = any(${ids}::uuid[]) and set_aside_at is null
+    returning id`.execute(executor);
+  return rows.map((row) => row.id);
+}
+
+/**
  * `onPublishError` hears of each topic that refused copies after commit (with the events it
  * refused), and of a failure to record what went (no topic).
  */

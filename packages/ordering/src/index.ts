@@ -1,9 +1,9 @@
+export { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './idempotency-errors';
 export { createIntakeApi, type IntakeApiOptions } from './intake-api';
 export {
   createPostgresIntakeStore,
   type IntakeStore,
   type IntakeStoreOptions,
-  insertPlacedOrder,
   type KeyClaim,
   type KeyOutcome,
   purgeExpiredKeys,
@@ -20,6 +20,7 @@ export {
   type OrderSagaStatus,
   type OrderStatus,
   orderSagaStatuses,
+  orderSagaType,
   orderStatusOf,
   paymentIdOf,
   type ReserveStock,

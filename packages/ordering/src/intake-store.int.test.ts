@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
-import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/messaging';
 import { sql } from 'kysely';
+import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './idempotency-errors';
 import { createPostgresIntakeStore, type KeyClaim, purgeExpiredKeys } from './intake-store';
 
 let database: TestDatabase;
@@ -60,7 +60,7 @@ describe('the intake store', () => {
     await expect(inFlight).rejects.toMatchObject({ retryAfterSeconds: expect.any(Number) });
 
     const order = placed();
-    await keys.placeOrder(order, { claim, response });
+    await keys.recordOrder(order, { claim, response });
     expect(await written(order.data.orderId)).toEqual({ orders: 1, items: 1, outbox: 1 });
     expect(await keys.claimKey('s', key, 'fp')).toEqual({ outcome: 'replay', response });
   });
@@ -72,7 +72,7 @@ describe('the intake store', () => {
     await expect(keys.claimKey('s', key, 'other')).rejects.toBeInstanceOf(
       IdempotencyKeyReusedError,
     );
-    await keys.placeOrder(placed(), { claim, response });
+    await keys.recordOrder(placed(), { claim, response });
     await expect(keys.claimKey('s', key, 'other')).rejects.toBeInstanceOf(
       IdempotencyKeyReusedError,
     );
@@ -101,12 +101,12 @@ describe('the intake store', () => {
 
     // The slow original can no longer complete: its statement writes nothing.
     const slow = placed();
-    await expect(keys.placeOrder(slow, { claim: dead, response })).rejects.toBeInstanceOf(
+    await expect(keys.recordOrder(slow, { claim: dead, response })).rejects.toBeInstanceOf(
       IdempotencyKeyInFlightError,
     );
     expect(await written(slow.data.orderId)).toEqual({ orders: 0, items: 0, outbox: 0 });
     const order = placed();
-    await keys.placeOrder(order, { claim: retry, response });
+    await keys.recordOrder(order, { claim: retry, response });
     expect(await written(order.data.orderId)).toEqual({ orders: 1, items: 1, outbox: 1 });
     expect(await keys.claimKey('s', key, 'fp')).toEqual({ outcome: 'replay', response });
   });
@@ -114,7 +114,7 @@ describe('the intake store', () => {
   it('forgets a key after it expires, and purges expired keys', async () => {
     const keys = store();
     const key = newKey();
-    await keys.placeOrder(placed(), { claim: await claimOf(keys, 's', key, 'fp'), response });
+    await keys.recordOrder(placed(), { claim: await claimOf(keys, 's', key, 'fp'), response });
     await sql`update idempotency_keys set expires_at = now() - interval '1 second' where key = ${key}`.execute(
       database.db,
     );

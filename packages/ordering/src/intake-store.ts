@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, StoredResponse } from '@orders/db';
 import type { DomainEvent } from '@orders/events';
-import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/messaging';
+import { outboxRows } from '@orders/messaging';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './idempotency-errors';
 
 export interface IntakeStoreOptions {
   /** How long a completed response is replayed; after that the key is new again. */
@@ -30,7 +31,7 @@ export type KeyOutcome =
  *   the same request, or refuses: another request under that key (422), or the same one
  *   still in flight (409). An in-flight claim whose lock expired (its holder crashed) is
  *   taken over.
- * - `placeOrder` writes the order, its items, the outbox row of its OrderPlaced and (with a
+ * - `recordOrder` writes the order, its items, the outbox row of its OrderPlaced and (with a
  *   claim) the key's response, in one statement.
  * - `releaseKey` frees the key of a request that failed without effects, so a retry may run.
  */
@@ -47,7 +48,7 @@ export interface IntakeStore {
    * @throws IdempotencyKeyInFlightError when another request took the key over meanwhile;
    * then nothing was written.
    */
-  placeOrder(
+  recordOrder(
     placed: DomainEvent<'OrderPlaced'>,
     completes?: { claim: KeyClaim; response: StoredResponse },
   ): Promise<void>;
@@ -135,7 +136,7 @@ export function createPostgresIntakeStore(
       return { prices, now: rows[0]!.now };
     },
 
-    async placeOrder(placed, completes) {
+    async recordOrder(placed, completes) {
       if (!completes) return void (await writeOrder(db, placed, sql`select 1`));
       const { claim, response } = completes;
       const completion = sql`
@@ -195,6 +196,7 @@ async function writeOrder(
   // Only a v1 producer's OrderPlaced lacks them; the intake always prices its lines.
   if (!items) throw new Error(`order ${orderId} has no items: the intake places none such`);
   const at = placed.occurredAt;
+  const [outbox] = outboxRows([placed]) as [{ id: string; event: string }];
   const itemRows = sql.join(
     items.map(
       (item) =>
@@ -217,7 +219,7 @@ async function writeOrder(
     ),
     new_outbox as (
       insert into outbox (id, event)
-      select ${placed.id}::uuid, ${JSON.stringify(placed)}::jsonb from guard
+      select ${outbox.id}::uuid, ${outbox.event}::jsonb from guard
     )
     select count(*)::integer as written from guard`.execute(db);
   return result.rows[0]!.written > 0;

@@ -571,7 +571,7 @@ describe('the order saga on PostgreSQL: deadlines, failing compensations, unknow
         { source: 'test', correlationId: randomUUID() },
       );
       await expect(deliver(placed)).rejects.toMatchObject({
-        name: 'UnprocessableEventError',
+        name: 'SagaInputRejectedError',
         reason: expect.stringMatching(/order .* does not exist/),
       });
       expect(await sagaRow(placed.data.orderId)).toBeUndefined();

@@ -1,5 +1,5 @@
 import type { Database } from '@orders/db';
-import type { DomainEvent } from '@orders/events';
+import { type DomainEvent, sagaTopic, topics } from '@orders/events';
 import type { Logger } from '@orders/platform';
 import { type Handled, isRetryable, UnprocessableEventError } from '@orders/runtime';
 import { createSagaEngine, SagaInputRejectedError } from '@orders/saga-engine';
@@ -11,8 +11,11 @@ export interface OrderSagaEngineOptions extends OrderSagaOptions {
   maxCompensationAttempts: number;
 }
 
-/** The function whose events the order saga emits, and whose inbox claims its inputs. */
-const owner = 'process-order';
+/**
+ * The consumer of the saga's topic (process-order): the producer named in the saga's events,
+ * and the consumer its inbox claims inputs for, wherever the saga runs (housekeeping wakes it).
+ */
+const owner = topics[sagaTopic].consumer;
 
 /** The order saga on PostgreSQL: its decisions, carried out by the order store. */
 export function createOrderSagaEngine(db: Kysely<Database>, options: OrderSagaEngineOptions) {

@@ -31,6 +31,16 @@ export type OrderStatus = (typeof orderStatusOf)[OrderSagaStatus];
 
 type CancelReason = EventData<'OrderCancelled'>['reason'];
 type RefundReason = EventData<'RefundRequested'>['reason'];
+/** The reasons the catalog's events carry, as the state saves them. */
+const cancelReasons = [
+  'out_of_stock',
+  'payment_declined',
+  'payment_timeout',
+] as const satisfies readonly CancelReason[];
+const refundReasons = [
+  'payment_timeout',
+  'late_payment',
+] as const satisfies readonly RefundReason[];
 
 const itemSchema = z.strictObject({ sku: z.string(), quantity: z.int().positive() });
 
@@ -48,11 +58,11 @@ const orderSagaStateSchema = z.strictObject({
   correlationId: z.uuid(),
   /** Derived from the order, so that a retried request can never charge twice. */
   paymentId: z.string(),
-  cancelReason: z.enum(['out_of_stock', 'payment_declined', 'payment_timeout']).optional(),
+  cancelReason: z.enum(cancelReasons).optional(),
   /** The compensation of the payment step, once asked for. */
   refund: z
     .strictObject({
-      reason: z.enum(['payment_timeout', 'late_payment']),
+      reason: z.enum(refundReasons),
       requests: z.int().positive(),
       done: z.boolean(),
     })
@@ -64,7 +74,9 @@ const orderSagaStateSchema = z.strictObject({
   owed: z
     .array(
       z.strictObject({
-        kind: z.literal('ReleaseStock'),
+        // Version 1 wrote `releaseStock`, and an instance of it may still park a saga during
+        // a rolling deploy: both spellings read as the intent.
+        kind: z.enum(['ReleaseStock', 'releaseStock']).transform(() => 'ReleaseStock' as const),
         orderId: z.uuid(),
         compensation: z.literal(true),
       }),
@@ -72,10 +84,7 @@ const orderSagaStateSchema = z.strictObject({
     .optional(),
 });
 
-export type OrderSagaState = z.output<typeof orderSagaStateSchema> & {
-  cancelReason?: CancelReason;
-  refund?: { reason: RefundReason; requests: number; done: boolean };
-};
+export type OrderSagaState = z.output<typeof orderSagaStateSchema>;
 
 /** What wakes the saga: its events, the answer to its stock question, and its deadline. */
 export type OrderSagaInput =
@@ -122,6 +131,9 @@ type OrderDecision = Decision<OrderSagaState, OrderSagaIntent, ReserveStock>;
 
 export const paymentIdOf = (orderId: string) => `pay_${orderId}`;
 
+/** The order saga's type, as `sagas.type` records it. */
+export const orderSagaType = 'order';
+
 /** The order's status follows the saga's: its intent, with the reason of a cancellation. */
 function setOrderStatus(state: OrderSagaState): OrderSagaIntent {
   return {
@@ -146,22 +158,17 @@ function setOrderStatus(state: OrderSagaState): OrderSagaIntent {
  *
  * Compensations run in reverse order of the steps they undo: the payment first, then stock.
  * Version 2 names intents in PascalCase; version 1 saved what a parked saga owes as
- * `releaseStock`.
+ * `releaseStock`, which the state schema still reads.
  */
 export function createOrderSaga(options: OrderSagaOptions): OrderSaga {
   return {
-    type: 'order',
+    type: orderSagaType,
     version: 2,
-    parseState: (saved) => orderSagaStateSchema.parse(saved) as OrderSagaState,
+    parseState: (saved) => orderSagaStateSchema.parse(saved),
+    // Version 1 saved the same shape, what a parked saga owes spelled `releaseStock`.
     upgrade: (saved, fromVersion) => {
       if (fromVersion !== 1) throw new Error(`no upgrade from version ${fromVersion}`);
-      const state = saved as { owed?: { kind: string }[] };
-      return orderSagaStateSchema.parse({
-        ...state,
-        ...(state.owed
-          ? { owed: state.owed.map((owed) => ({ ...owed, kind: 'ReleaseStock' })) }
-          : {}),
-      }) as OrderSagaState;
+      return orderSagaStateSchema.parse(saved);
     },
     transitions: {
       [NEW]: ['RESERVING_STOCK'],

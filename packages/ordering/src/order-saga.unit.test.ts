@@ -409,15 +409,22 @@ describe('order saga', () => {
       expect(() => saga.parseState({ ...cancelled, unknownField: 1 })).toThrow();
       const { paymentId: _paymentId, ...withoutPaymentId } = cancelled;
       expect(() => saga.parseState(withoutPaymentId)).toThrow();
-      // Version 1's name of what a parked saga owes is not this version's.
       expect(() =>
         saga.parseState({
           ...cancelled,
-          status: 'NEEDS_ATTENTION',
-          owed: [{ kind: 'releaseStock', orderId, compensation: true }],
+          owed: [{ kind: 'SellStock', orderId, compensation: true }],
         }),
       ).toThrow();
       expect(() => saga.parseState(null)).toThrow();
+    });
+
+    it("reads version 1's name of what a parked saga owes (written during a rolling deploy)", () => {
+      const parkedByV1 = {
+        ...cancelled,
+        status: 'NEEDS_ATTENTION',
+        owed: [{ kind: 'releaseStock', orderId, compensation: true }],
+      };
+      expect(saga.parseState(parkedByV1)).toEqual({ ...parkedByV1, owed: [release] });
     });
 
     it('is upgraded from version 1: owed `releaseStock` becomes `ReleaseStock`', () => {

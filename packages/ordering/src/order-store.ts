@@ -1,5 +1,6 @@
-import type { Database } from '@orders/db';
-import { UnprocessableEventError } from '@orders/runtime';
+import type { Database, OrderStatus as StoredOrderStatus } from '@orders/db';
+import { outboxRows } from '@orders/messaging';
+import { messageOf } from '@orders/platform';
 import type {
   DueSaga,
   SagaChange,
@@ -7,9 +8,17 @@ import type {
   SagaUnitOfWork,
   SavedSaga,
 } from '@orders/saga-engine';
-import { SagaConflictError } from '@orders/saga-engine';
+import { SagaConflictError, SagaInputRejectedError } from '@orders/saga-engine';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
-import type { OrderSagaInput, OrderSagaIntent, OrderSagaState, ReserveStock } from './order-saga';
+import {
+  type OrderSagaInput,
+  type OrderSagaIntent,
+  type OrderSagaState,
+  type OrderSagaStatus,
+  orderStatusOf,
+  type ReserveStock,
+  orderSagaType as sagaType,
+} from './order-saga';
 
 type OrderUnitOfWork = SagaUnitOfWork<
   OrderSagaState,
@@ -17,9 +26,10 @@ type OrderUnitOfWork = SagaUnitOfWork<
   ReserveStock,
   OrderSagaInput
 >;
-export type OrderStore = SagaStore<OrderSagaState, OrderSagaIntent, ReserveStock, OrderSagaInput>;
+// The saga's mapping writes only statuses the orders table holds.
+orderStatusOf satisfies Record<OrderSagaStatus, StoredOrderStatus>;
 
-const sagaType = 'order';
+export type OrderStore = SagaStore<OrderSagaState, OrderSagaIntent, ReserveStock, OrderSagaInput>;
 
 /**
  * Every statement that handling an order-saga message runs, in one place: the unit of work
@@ -47,16 +57,14 @@ export function createPostgresOrderStore(
     },
 
     async recordFailure(id, error) {
-      const row = await db
+      await db
         .updateTable('sagas')
         .set((eb) => ({
           failed_attempts: eb('failed_attempts', '+', 1),
-          last_error: (error instanceof Error ? error.message : String(error)).slice(0, 1000),
+          last_error: messageOf(error).slice(0, 1000),
         }))
         .where('id', '=', id)
-        .returning('failed_attempts')
-        .executeTakeFirst();
-      return row?.failed_attempts ?? 1;
+        .execute();
     },
 
     async now() {
@@ -94,7 +102,9 @@ export function createPostgresOrderStore(
 /**
  * Claims the event (when given) and reads the saga with the database's clock, in one
  * statement. A concurrent duplicate waits on the claim's primary key until the first
- * transaction ends, then finds it taken (or takes it, if the first rolled back).
+ * transaction ends, then finds it taken (or takes it, if the first rolled back: the saga row
+ * it read is then as it was before the wait, and the commit's version check refuses it if
+ * the saga moved meanwhile).
  */
 async function claimAndLoad(
   trx: Kysely<Database>,
@@ -189,7 +199,7 @@ function unitOfWork(
  * products (its foreign key). With FOR UPDATE, an intake holding the key-share lock of one
  * sku while waiting for another's deadlocked against a reservation holding them the other
  * way round (measured by `pnpm bench`'s pipeline: both sides failed and were retried).
- * @throws UnprocessableEventError when the order does not exist or has other items: no saga
+ * @throws SagaInputRejectedError when the order does not exist or has other items: no saga
  *   is left behind (refusing the input rolls the transaction back).
  */
 async function reserveStock(
@@ -242,12 +252,12 @@ async function reserveStock(
   `.execute(trx);
   const { found, matches, short } = rows[0]!;
   if (!found) {
-    throw new UnprocessableEventError(
+    throw new SagaInputRejectedError(
       `OrderPlaced of order ${orderId}, which does not exist: no row in orders (placed by another service, or never committed by intake)`,
     );
   }
   if (!matches) {
-    throw new UnprocessableEventError(
+    throw new SagaInputRejectedError(
       `OrderPlaced of order ${orderId} does not match the order: its items differ from the order's rows`,
     );
   }
@@ -302,7 +312,7 @@ async function commit(
     }
   }
   if (events.length > 0) {
-    const rows = events.map((event) => sql`(${event.id}::uuid, ${JSON.stringify(event)}::jsonb)`);
+    const rows = outboxRows(events).map((row) => sql`(${row.id}::uuid, ${row.event}::jsonb)`);
     writes.push(sql`insert into outbox (id, event) values ${sql.join(rows)}`);
   }
 

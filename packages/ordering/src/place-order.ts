@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { StoredResponse } from '@orders/db';
 import { createEvent, type DomainEvent } from '@orders/events';
-import { type Outbox, requestFingerprint } from '@orders/messaging';
+import type { Outbox } from '@orders/messaging';
 import type { Logger } from '@orders/platform';
 import { type FieldIssue, ValidationError } from '@orders/runtime';
 import type { IntakeStore } from './intake-store';
 import type { OrderRequest } from './order-request';
+import { requestFingerprint } from './request-fingerprint';
 
 export interface PlaceOrderDeps {
   /** Every statement placing an order runs. */
@@ -63,7 +64,7 @@ export async function placeOrder(
       // Stored as text, so a replay is byte for byte the same.
       body: JSON.stringify({ orderId, status: 'PLACED', correlationId: placed.correlationId }),
     };
-    await store.placeOrder(placed, claim ? { claim, response } : undefined);
+    await store.recordOrder(placed, claim ? { claim, response } : undefined);
   } catch (error) {
     if (claim) await store.releaseKey(claim).catch(() => {});
     throw error;

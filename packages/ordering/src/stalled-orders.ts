@@ -1,5 +1,6 @@
 import type { Database } from '@orders/db';
-import { routes, sagaTopic } from '@orders/events';
+import { sagaTopic } from '@orders/events';
+import { resendToTopic } from '@orders/messaging';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 
 /**
@@ -131,7 +132,7 @@ export interface Redrive {
 
 /**
  * Re-drives order `orderId` if it is still PLACED with no saga: counts the re-drive and marks
- * its OrderPlaced unsent to the saga's topic, in one statement. With `spacing`, only when it
+ * its OrderPlaced unsent to the saga's topic, in one transaction. With `spacing`, only when it
  * has been re-driven fewer than `maxRedrives` times and not within `seconds` (two ticks
  * racing re-drive it once). Returns undefined when nothing was done.
  */
@@ -144,39 +145,30 @@ export async function redriveOrder(
     ? sql`where order_redrives.attempts < ${spacing.maxRedrives}
         and order_redrives.last_redriven_at <= now() - make_interval(secs => ${spacing.seconds})`
     : sql``;
-  const { rows } = await sql<Redrive>`
-    with target as (
-      select o.id from orders o
-      where o.id = ${orderId}::uuid and o.status = 'PLACED'
-        and not exists (select 1 from sagas s where s.id = o.id)
-    ),
-    counted as (
-      insert into order_redrives (order_id, attempts, last_redriven_at)
-      select id, 1, now() from target
-      on conflict (order_id) do update
-        set attempts = order_redrives.attempts + 1, last_redriven_at = excluded.last_redriven_at
-        ${due}
-      returning order_id, attempts
-    ),
-    -- Its OrderPlaced is due again to the saga's topic only: that route is marked unsent
-    -- (the others keep what they had: a sent row, all of its routes). Set aside rows stay so.
-    resent as (
-      update outbox set
-        published_topics = array_remove(
-          case when sent_at is null then published_topics
-            else array(select jsonb_array_elements_text(${JSON.stringify(routes)}::jsonb -> (event->>'type')))
-          end,
-          ${sagaTopic}::text),
-        sent_at = null,
-        next_attempt_at = null
-      where id in (select p.id from counted c, lateral (${orderPlacedRows(sql`c.order_id`)}) p)
-        and set_aside_at is null
-      returning id
-    )
-    select (select id from resent limit 1) as "eventId", attempts as redrives from counted`.execute(
-    db,
-  );
-  return rows[0];
+  return db.transaction().execute(async (trx) => {
+    const { rows } = await sql<{ attempts: number; placed: string[] }>`
+      with target as (
+        select o.id from orders o
+        where o.id = ${orderId}::uuid and o.status = 'PLACED'
+          and not exists (select 1 from sagas s where s.id = o.id)
+      ),
+      counted as (
+        insert into order_redrives (order_id, attempts, last_redriven_at)
+        select id, 1, now() from target
+        on conflict (order_id) do update
+          set attempts = order_redrives.attempts + 1, last_redriven_at = excluded.last_redriven_at
+          ${due}
+        returning order_id, attempts
+      )
+      select c.attempts,
+        array(select p.id from (${orderPlacedRows(sql`c.order_id`)}) p) as placed
+      from counted c`.execute(trx);
+    const counted = rows[0];
+    if (!counted) return undefined;
+    // Its OrderPlaced is due again to the saga's topic only (the outbox's bookkeeping).
+    const [eventId] = await resendToTopic(trx, sagaTopic, counted.placed);
+    return { eventId: eventId ?? null, redrives: counted.attempts };
+  });
 }
 
 export interface StalledOrdersReport {

@@ -1,5 +1,6 @@
 import type { Database } from '@orders/db';
 import type { Envelope } from '@orders/events';
+import { outboxRows } from '@orders/messaging';
 import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
 
 export type PaymentRecord = Selectable<Database['payments']>;
@@ -38,7 +39,8 @@ export interface PaymentStore {
 const lockNamespace = 0x7061796d;
 
 /**
- * Every statement that handling a payments message runs, in one place:
+ * Every statement that handling a payments message runs, in one place (the provider's calls
+ * happen between 2 and 3, so the outbox rows are inserted after them):
  * 1. claim the event in the inbox and, once claimed, lock the payment (whether or not its row
  *    exists yet: the table holds settled outcomes only) and read the database's clock: one
  *    statement. Work on one payment is serialized, so two events about it never both reach
@@ -106,8 +108,7 @@ async function commit(
         updated_at = now()`);
   }
   if (events.length > 0) {
-    const rows = events.map((event) => sql`(${event.id}::uuid, ${JSON.stringify(event)}::jsonb)`);
-    // Last: the relay counts a row's age from its insert.
+    const rows = outboxRows(events).map((row) => sql`(${row.id}::uuid, ${row.event}::jsonb)`);
     writes.push(sql`insert into outbox (id, event) values ${sql.join(rows)}`);
   }
   if (writes.length === 0) return events;

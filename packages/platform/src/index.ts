@@ -9,6 +9,7 @@ export {
 } from './logger';
 export { messageOf, stackOf } from './message-of';
 export { percentile } from './percentile';
+export { ProblemError, type ProblemErrorOptions } from './problem-error';
 export { seededShare } from './seeded-share';
 export { type TextTableOptions, textTable } from './text-table';
 export { UsageError } from './usage-error';

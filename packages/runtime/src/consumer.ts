@@ -38,7 +38,7 @@ export class UnprocessableEventError extends Error {
 }
 
 interface CommonConsumerOptions {
-  /** The consumer's name in the inbox and the logs: a function name. */
+  /** The consumer's name in dead letters and logs: a function name. */
   name: string;
   /** The topic it consumes; permanent failures go to `<topic>-dlq`. */
   topic: string;

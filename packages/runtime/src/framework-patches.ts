@@ -87,8 +87,8 @@ let frameworkErrorsAnswered = false;
  * Express answers what fails before the function runs with its own HTML page, stack trace
  * included outside production: above all a path whose percent-encoding cannot be decoded
  * (`/orders/%`), which functions-framework's catch-all route fails to decode for every
- * request. This makes Express's last resort answer problem+json instead.
-
+ * request. This makes Express's last resort answer problem+json instead, logged through the
+ * first logger given (one per process, as one function runs in it).
  */
 function answerFrameworkErrors(logger: Logger): void {
   if (frameworkErrorsAnswered) return;

@@ -1,5 +1,5 @@
 import { isTransientDbError } from '@orders/db';
-import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/messaging';
+import { ProblemError } from '@orders/platform';
 
 /** Where a problem lies: a JSON Pointer into the body, a header or a path parameter. */
 export type FieldIssue = { detail: string } & (
@@ -9,44 +9,63 @@ export type FieldIssue = { detail: string } & (
 );
 
 /** The request is invalid; each issue names the field at fault (400). */
-export class ValidationError extends Error {
+export class ValidationError extends ProblemError {
   override readonly name = 'ValidationError';
   constructor(readonly issues: FieldIssue[]) {
-    super(issues.map((issue) => issue.detail).join('; '));
+    super(issues.map((issue) => issue.detail).join('; '), {
+      status: 400,
+      code: 'validation_failed',
+    });
   }
 }
 
-export class MalformedJsonError extends Error {
+export class MalformedJsonError extends ProblemError {
   override readonly name = 'MalformedJsonError';
+  constructor(detail: string, options: { cause?: unknown } = {}) {
+    super(detail, { status: 400, code: 'malformed_json', ...options });
+  }
 }
 
 /** The request target cannot be decoded (a `%` that is not followed by two hex digits). */
-export class MalformedPathError extends Error {
+export class MalformedPathError extends ProblemError {
   override readonly name = 'MalformedPathError';
+  constructor(detail: string, options: { cause?: unknown } = {}) {
+    super(detail, { status: 400, code: 'malformed_path', ...options });
+  }
 }
 
-export class PayloadTooLargeError extends Error {
+export class PayloadTooLargeError extends ProblemError {
   override readonly name = 'PayloadTooLargeError';
   constructor(readonly limitBytes: number) {
-    super(`the body exceeds ${limitBytes} bytes`);
+    super(`the body exceeds ${limitBytes} bytes`, { status: 413, code: 'payload_too_large' });
   }
 }
 
-export class UnsupportedMediaTypeError extends Error {
+export class UnsupportedMediaTypeError extends ProblemError {
   override readonly name = 'UnsupportedMediaTypeError';
   constructor(readonly contentType: string | undefined) {
-    super(`content type ${contentType ?? '(none)'} is not supported; send application/json`);
+    super(`content type ${contentType ?? '(none)'} is not supported; send application/json`, {
+      status: 415,
+      code: 'unsupported_media_type',
+    });
   }
 }
 
-export class NotFoundError extends Error {
+export class NotFoundError extends ProblemError {
   override readonly name = 'NotFoundError';
+  constructor(detail: string) {
+    super(detail, { status: 404, code: 'not_found' });
+  }
 }
 
-export class MethodNotAllowedError extends Error {
+export class MethodNotAllowedError extends ProblemError {
   override readonly name = 'MethodNotAllowedError';
   constructor(readonly allowed: readonly string[]) {
-    super(`use ${allowed.join(' or ')}`);
+    super(`use ${allowed.join(' or ')}`, {
+      status: 405,
+      code: 'method_not_allowed',
+      headers: { allow: allowed.join(', ') },
+    });
   }
 }
 
@@ -67,8 +86,9 @@ export interface ProblemResponse {
 }
 
 /**
- * The one mapping from a failure to what the client sees. Anything unexpected is a bare
- * 500: its message and stack stay in the logs, never in the response.
+ * The one mapping from a failure to what the client sees: a ProblemError (@orders/platform)
+ * says it itself, wherever it was defined; an unreachable database is 503. Anything
+ * unexpected is a bare 500: its message and stack stay in the logs, never in the response.
  */
 export function toProblem(error: unknown): ProblemResponse {
   const problem = (
@@ -85,49 +105,16 @@ export function toProblem(error: unknown): ProblemResponse {
   });
 
   if (error instanceof ValidationError) {
-    return problem(400, 'Bad Request', 'validation_failed', 'The request has invalid fields.', {
+    return problem(400, error.title, error.code, 'The request has invalid fields.', {
       errors: error.issues,
     });
   }
+  // What the JSON parser said of a malformed body stays in the logs.
   if (error instanceof MalformedJsonError) {
-    return problem(400, 'Bad Request', 'malformed_json', 'The body is not valid JSON.');
+    return problem(400, error.title, error.code, 'The body is not valid JSON.');
   }
-  if (error instanceof MalformedPathError) {
-    return problem(400, 'Bad Request', 'malformed_path', error.message);
-  }
-  if (error instanceof NotFoundError) return problem(404, 'Not Found', 'not_found', error.message);
-  if (error instanceof MethodNotAllowedError) {
-    return problem(
-      405,
-      'Method Not Allowed',
-      'method_not_allowed',
-      error.message,
-      {},
-      {
-        allow: error.allowed.join(', '),
-      },
-    );
-  }
-  if (error instanceof IdempotencyKeyInFlightError) {
-    return problem(
-      409,
-      'Conflict',
-      'idempotency_key_in_flight',
-      error.message,
-      {},
-      {
-        'retry-after': String(error.retryAfterSeconds),
-      },
-    );
-  }
-  if (error instanceof PayloadTooLargeError) {
-    return problem(413, 'Content Too Large', 'payload_too_large', error.message);
-  }
-  if (error instanceof UnsupportedMediaTypeError) {
-    return problem(415, 'Unsupported Media Type', 'unsupported_media_type', error.message);
-  }
-  if (error instanceof IdempotencyKeyReusedError) {
-    return problem(422, 'Unprocessable Content', 'idempotency_key_reused', error.message);
+  if (error instanceof ProblemError) {
+    return problem(error.status, error.title, error.code, error.message, {}, error.headers);
   }
   if (isTransientDbError(error)) {
     return problem(

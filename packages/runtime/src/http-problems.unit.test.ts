@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from '@orders/messaging';
+import { ProblemError } from '@orders/platform';
 import {
   MalformedJsonError,
   MalformedPathError,
@@ -20,10 +20,10 @@ describe('toProblem', () => {
     [new MalformedJsonError('bad'), 400, 'malformed_json'],
     [new MalformedPathError('bad'), 400, 'malformed_path'],
     [new NotFoundError('no order'), 404, 'not_found'],
-    [new IdempotencyKeyInFlightError('k', 7), 409, 'idempotency_key_in_flight'],
+    [new ProblemError('in flight', { status: 409, code: 'some_conflict' }), 409, 'some_conflict'],
     [new PayloadTooLargeError(65536), 413, 'payload_too_large'],
     [new UnsupportedMediaTypeError('text/plain'), 415, 'unsupported_media_type'],
-    [new IdempotencyKeyReusedError('k'), 422, 'idempotency_key_reused'],
+    [new ProblemError('reused', { status: 422, code: 'some_reuse' }), 422, 'some_reuse'],
     [
       Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
       503,
@@ -40,9 +40,23 @@ describe('toProblem', () => {
     expect(toProblem(new ValidationError(issues)).body.errors).toEqual(issues);
   });
 
-  it('tells a client when to retry', () => {
-    expect(toProblem(new IdempotencyKeyInFlightError('k', 7)).headers).toEqual({
-      'retry-after': '7',
+  it('answers any ProblemError with its status, title, code, detail and headers', () => {
+    const conflict = new ProblemError('a request with that key is in progress', {
+      status: 409,
+      code: 'in_flight',
+      headers: { 'retry-after': '7' },
+      retryable: true,
+    });
+    expect(toProblem(conflict)).toEqual({
+      status: 409,
+      headers: { 'retry-after': '7' },
+      body: {
+        type: 'about:blank',
+        title: 'Conflict',
+        status: 409,
+        code: 'in_flight',
+        detail: 'a request with that key is in progress',
+      },
     });
   });
 

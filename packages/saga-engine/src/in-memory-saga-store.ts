@@ -13,8 +13,8 @@ export interface InMemorySagaStoreOptions<Intent, Question, Input> {
 }
 
 /**
- * A saga store in memory, for fast tests of a saga and of the engine (as Emmett ships one
- * beside its PostgreSQL store): a unit of work sees the store as it was when it began and
+ * A saga store in memory, for fast tests of a saga and of the engine, beside the stores on
+ * PostgreSQL: a unit of work sees the store as it was when it began and
  * applies its change only when it commits, at the version it loaded.
  */
 export function createInMemorySagaStore<State, Intent, Question, Input>(
@@ -81,10 +81,9 @@ export function createInMemorySagaStore<State, Intent, Question, Input>(
 
     async recordFailure(id, error) {
       const saga = sagas.get(id);
-      if (!saga) return 1;
+      if (!saga) return;
       saga.failedAttempts++;
       saga.lastError = messageOf(error);
-      return saga.failedAttempts;
     },
 
     async now() {

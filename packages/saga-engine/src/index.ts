@@ -1,4 +1,3 @@
-export { createInMemorySagaStore, type InMemorySagaStoreOptions } from './in-memory-saga-store';
 export {
   type DecideContext,
   type Decision,

@@ -1,3 +1,5 @@
+import { messageOf } from '@orders/platform';
+
 /** Another unit of work moved the saga first; the input is retried on the new state. */
 export class SagaConflictError extends Error {
   override readonly name = 'SagaConflictError';
@@ -35,9 +37,6 @@ export class CompensationRetryError extends Error {
     readonly sagaId: string,
     override readonly cause: unknown,
   ) {
-    super(
-      `saga ${sagaId}: a compensation failed (${cause instanceof Error ? cause.message : String(cause)}); retried`,
-      { cause },
-    );
+    super(`saga ${sagaId}: a compensation failed (${messageOf(cause)}); retried`, { cause });
   }
 }

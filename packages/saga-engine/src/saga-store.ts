@@ -89,8 +89,8 @@ export interface SagaStore<State, Intent, Question, Input> {
     eventId: string | null,
     work: (unit: SagaUnitOfWork<State, Intent, Question, Input>) => Promise<T>,
   ): Promise<T | 'duplicate'>;
-  /** Counts a failed compensation, outside any unit of work; returns the count. */
-  recordFailure(id: string, error: unknown): Promise<number>;
+  /** Counts a failed compensation, outside any unit of work (which rolled back). */
+  recordFailure(id: string, error: unknown): Promise<void>;
   /** The store's clock. */
   now(): Promise<Date>;
   /** Sagas whose deadline is at or before `cutoff`, ordered by (deadline, id), after `after`. */

@@ -74,7 +74,11 @@ export type EventDraft = { [T in EventType]: { type: T; data: EventData<T> } }[E
 export interface Decision<State, Intent, Question> {
   kind: 'decision';
   state: State;
-  /** Carried out in order, in the unit of work that saves the state. */
+  /**
+   * Carried out in the unit of work that saves the state: compensations at once, as the
+   * decision is made (a failing one may park the saga); the others when the unit commits,
+   * in the order of the decisions that asked for them.
+   */
   intents: Intent[];
   events: EventDraft[];
   /** A question the world answers with the saga's next input (was the stock reserved?). */
