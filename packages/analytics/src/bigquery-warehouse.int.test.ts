@@ -47,7 +47,7 @@ const insertPath = '/bigquery/v2/projects/orders-prod/datasets/orders/tables/eve
 const clientScript = `
 const { BigQuery } = require('@google-cloud/bigquery');
 const { OAuth2Client } = require('google-auth-library');
-const { createLogger } = require('@orders/runtime');
+const { createLogger } = require('@orders/platform');
 const { createAnalyticsLoadHandler, createBigQueryWarehouse } = require('./dist/index.js');
 const client = new BigQuery({
   projectId: 'orders-prod',

@@ -315,21 +315,19 @@ describe('createDuckDbWarehouse', () => {
         process.stdout.write(JSON.stringify({ start, end: Date.now() }));
         process.exit(0);
       }).catch((error) => { console.error(error); process.exit(1); });`;
-    // A reader process: \`pnpm analytics funnel --json\`, six times in a row.
+    // A reader process: six runs in a row of what `pnpm analytics funnel` does (open the
+    // warehouse, query, close).
     const readerScript = `
-      const { runAnalyticsCommand } = require(${JSON.stringify(join(packageDir, 'dist', 'analytics-command.js'))});
+      const { createDuckDbWarehouse } = require(${JSON.stringify(builtIndex)});
       ${waitForGo}
       go.then(async () => {
         const start = Date.now();
         const seen = [];
         for (let i = 0; i < 6; i++) {
-          let out = '';
-          const code = await runAnalyticsCommand(['funnel', '--json'], {
-            env: { DUCKDB_PATH: process.argv[1] },
-            stdout: (text) => (out += text),
-            stderr: (text) => process.stderr.write(text),
-          });
-          seen.push({ code, confirmed: JSON.parse(out).rows.find((r) => r.stage === 'confirmed').orders });
+          const warehouse = createDuckDbWarehouse({ path: process.argv[1], lockTimeoutMs: 20000 });
+          const rows = await warehouse.query('funnel');
+          await warehouse.close();
+          seen.push({ code: 0, confirmed: rows.find((r) => r.stage === 'confirmed').orders });
         }
         process.stdout.write(JSON.stringify({ start, end: Date.now(), seen }));
         process.exit(0);
