@@ -109,7 +109,7 @@ async function warehouseRowsOf(orderId: string) {
       warehousePath,
       orderId,
     ],
-    { cwd: join(__dirname, '..', '..', '..', 'packages', 'warehouse'), timeout: 20_000 },
+    { cwd: join(__dirname, '..', '..', '..', 'packages', 'analytics'), timeout: 20_000 },
   );
   return (JSON.parse(stdout) as { event_type: string; order_id: string; data: string }[]).map(
     (row) => ({ ...row, data: JSON.parse(row.data) as unknown }),
@@ -280,7 +280,7 @@ describe('analytics-loader', () => {
         warehousePath,
       ],
       {
-        cwd: join(__dirname, '..', '..', '..', 'packages', 'warehouse'),
+        cwd: join(__dirname, '..', '..', '..', 'packages', 'analytics'),
         stdio: ['pipe', 'pipe', 'inherit'],
       },
     );
