@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent } from '@orders/events';
 import {
   createTopology,
-  insertOutboxRows,
   pullMessages,
   type ServedFunction,
   serveFunction,
@@ -13,6 +12,7 @@ import {
   testProjectId,
 } from '@orders/local-stack';
 import { createPubSubClient } from '@orders/messaging';
+import { insertOutboxRows } from '@orders/messaging/testing';
 
 const projectId = testProjectId('housekeeping');
 let database: TestDatabase;

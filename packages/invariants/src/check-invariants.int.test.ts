@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { seedProducts } from '@orders/db';
 import { createEvent } from '@orders/events';
-import { insertOutboxRows, type TestDatabase, testDatabase } from '@orders/local-stack';
+import { type TestDatabase, testDatabase } from '@orders/local-stack';
+import { insertOutboxRows } from '@orders/messaging/testing';
 import { checkInvariants } from './check-invariants';
 
 // The checker must find what it is for: each broken invariant, planted here, is reported.

@@ -20,15 +20,15 @@ import {
   createTopology,
   emulatorClient,
   type FunctionProcess,
-  insertOutboxRows,
   lineSink,
   pullMessages,
-  recordPlacedOrder,
   startFunction,
   type TestDatabase,
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
+import { insertOutboxRows } from '@orders/messaging/testing';
+import { insertPlacedOrder } from '@orders/ordering/testing';
 
 /**
  * Cloud Build, simulated: each function's artifact alone in an empty folder, installed by npm
@@ -196,7 +196,7 @@ describe('a Cloud Build of each function serves a real request', () => {
       { orderId, customerId: 'cust-1', currency: 'EUR', items, totalMinor: 4500 },
       { source: 'place-order', correlationId: randomUUID() },
     );
-    await recordPlacedOrder(database.db, placed);
+    await insertPlacedOrder(database.db, placed);
     const fn = await start('process-order');
 
     expect((await pushEvent(fn, 'process-order', placed)).status).toBe(204);

@@ -17,9 +17,7 @@ export { seededRandom } from './seeded-random';
 export { type ServedFunction, serveFunction } from './served-function';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy';
 export {
-  insertOutboxRows,
   isProcessAlive,
-  recordPlacedOrder,
   type TestDatabase,
   testDatabase,
   testProjectId,

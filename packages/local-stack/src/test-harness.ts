@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { createDb, migrateToLatest, seedCatalog } from '@orders/db';
-import type { DomainEvent, Envelope } from '@orders/events';
 import { createDatabase, dropDatabase } from './postgres-server';
 
 export interface TestDatabase {
@@ -82,53 +81,4 @@ export function isProcessAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/**
- * Writes the order row and its items (if it has any) of an `OrderPlaced` as intake does, for
- * a test that starts a saga from the event.
- */
-export async function recordPlacedOrder(
-  db: TestDatabase['db'],
-  placed: DomainEvent<'OrderPlaced'>,
-): Promise<void> {
-  const { orderId, customerId, currency, items, totalMinor } = placed.data;
-  await db
-    .insertInto('orders')
-    .values({
-      id: orderId,
-      customer_id: customerId,
-      currency,
-      total_minor: totalMinor,
-      status: 'PLACED',
-      correlation_id: placed.correlationId,
-    })
-    .execute();
-  if (!items?.length) return;
-  await db
-    .insertInto('order_items')
-    .values(
-      items.map((item) => ({
-        order_id: orderId,
-        sku: item.sku,
-        quantity: item.quantity,
-        unit_price_minor: item.unitPriceMinor,
-      })),
-    )
-    .execute();
-}
-
-/**
- * Writes outbox rows for `events` (unsent), as a store writes them with its effects, for a
- * test that plants rows for the relay or the checker. `db` may be a transaction.
- */
-export async function insertOutboxRows(
-  db: TestDatabase['db'],
-  events: readonly Envelope[],
-): Promise<void> {
-  if (events.length === 0) return;
-  await db
-    .insertInto('outbox')
-    .values(events.map((event) => ({ id: event.id, event: JSON.stringify(event) })))
-    .execute();
 }

@@ -8,9 +8,10 @@ import {
   type EventCopy,
   type TopicName,
 } from '@orders/events';
-import { insertOutboxRows, type TestDatabase, testDatabase } from '@orders/local-stack';
+import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import { sql } from 'kysely';
 import { createOutbox } from './outbox';
+import { insertOutboxRows } from './testing';
 
 let database: TestDatabase;
 beforeAll(async () => {

@@ -1,12 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
-import {
-  recordPlacedOrder,
-  skewProcessClock,
-  type TestDatabase,
-  testDatabase,
-} from '@orders/local-stack';
+import { skewProcessClock, type TestDatabase, testDatabase } from '@orders/local-stack';
 import { createLogger } from '@orders/platform';
 import { isRetryable } from '@orders/runtime';
 import { createSagaEngine, SagaConflictError } from '@orders/saga-engine';
@@ -14,6 +9,7 @@ import { sql } from 'kysely';
 import { paymentIdOf } from './order-saga';
 import { createOrderSagaEngine, type OrderSagaEngine } from './order-saga-engine';
 import { createPostgresOrderStore } from './order-store';
+import { insertPlacedOrder } from './testing';
 
 let database: TestDatabase;
 let engine: OrderSagaEngine;
@@ -42,7 +38,7 @@ async function placeOrder(
     { orderId, customerId, currency: 'EUR', items, totalMinor },
     { source: 'test', correlationId: randomUUID() },
   );
-  await recordPlacedOrder(database.db, placed);
+  await insertPlacedOrder(database.db, placed);
   return placed;
 }
 

@@ -201,12 +201,18 @@ export function createPaymentHandler({ provider, store, source }: PaymentHandler
     event: DomainEvent,
     { log }: { log: Logger },
   ): Promise<Handled> {
-    let handle: (unit: PaymentUnitOfWork) => Promise<readonly Envelope[]>;
-    if (event.type === 'PaymentRequested') handle = (unit) => requestPayment(event, unit, log);
-    else if (event.type === 'RefundRequested') handle = (unit) => refundPayment(event, unit, log);
-    else throw new UnprocessableEventError(`${source} does not handle ${event.type} events`);
-    const { paymentId } = event.data as { paymentId: string };
-    const handled = await store.transact(event.id, paymentId, handle);
+    let handled: readonly Envelope[] | 'duplicate';
+    if (event.type === 'PaymentRequested') {
+      handled = await store.transact(event.id, event.data.paymentId, (unit) =>
+        requestPayment(event, unit, log),
+      );
+    } else if (event.type === 'RefundRequested') {
+      handled = await store.transact(event.id, event.data.paymentId, (unit) =>
+        refundPayment(event, unit, log),
+      );
+    } else {
+      throw new UnprocessableEventError(`${source} does not handle ${event.type} events`);
+    }
     return handled === 'duplicate' ? 'duplicate' : { emitted: handled };
   };
 }

@@ -6,7 +6,6 @@ import type { Database } from '@orders/db';
 import { causedBy, createEvent, type DomainEvent, encodeEvent } from '@orders/events';
 import {
   createTopology,
-  insertOutboxRows,
   pullMessages,
   type ServedFunction,
   serveFunction,
@@ -21,6 +20,7 @@ import {
   createPubSubClient,
   createPubSubDeadLetters,
 } from '@orders/messaging';
+import { insertOutboxRows } from '@orders/messaging/testing';
 import { createLogger } from '@orders/platform';
 import { type Kysely, sql } from 'kysely';
 import { createConsumer, type Handled, UnprocessableEventError } from './consumer';

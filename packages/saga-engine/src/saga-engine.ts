@@ -181,21 +181,17 @@ export function createSagaEngine<
         );
       }
       for (const intent of outcome.intents) {
-        if (!isCompensation(intent)) run.intents.push(intent);
-        else if (!isolated) {
-          try {
-            await unit.compensate(intent, { isolated: false });
-          } catch (error) {
-            throw new CompensationFailed(error);
-          }
-        } else {
-          try {
-            await unit.compensate(intent, { isolated: true });
-          } catch (error) {
-            if (isRetryable(error)) throw error;
-            run.owed.push(intent);
-            run.failure ??= error;
-          }
+        if (!isCompensation(intent)) {
+          run.intents.push(intent);
+          continue;
+        }
+        try {
+          await unit.compensate(intent, { isolated });
+        } catch (error) {
+          if (!isolated) throw new CompensationFailed(error);
+          if (isRetryable(error)) throw error;
+          run.owed.push(intent);
+          run.failure ??= error;
         }
       }
       const emitted = stamp(outcome.events, correlationId, causationId, unit.now);
