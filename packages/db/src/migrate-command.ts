@@ -3,7 +3,7 @@ import { createDb } from './create-db';
 import { assertProjectId, grantFunctionRoles } from './function-roles';
 import { migrateToLatest } from './migrations';
 
-export const migrateUsage = `usage: DATABASE_URL=postgres://... pnpm migrate [--project <project id>]
+const migrateUsage = `usage: DATABASE_URL=postgres://... pnpm migrate [--project <project id>]
 
 Applies every pending migration to the database at DATABASE_URL, as a user that owns the
 tables (on Cloud SQL: a built-in user, e.g. postgres). With --project, then makes each

@@ -38,14 +38,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
     -- process-order: the order saga's unit of work (inbox claim, saga row and history, stock
     -- reservation and release, the order's status).
-    grant insert on processed_events to process_order;
+    -- An inbox claim (insert ... on conflict (consumer, event_id) do nothing) reads its key.
+    grant select (consumer, event_id), insert on processed_events to process_order;
     grant select, insert on sagas to process_order;
     grant select, insert on saga_transitions to process_order;
     grant select on orders, order_items, stock_reservations to process_order;
     grant insert on stock_reservations to process_order;
 
     -- payment-handler: its inbox claim and its own payments table.
-    grant insert on processed_events to payment_handler;
+    grant select (consumer, event_id), insert on processed_events to payment_handler;
     grant select, insert on payments to payment_handler;
     grant update (status, customer_id, amount_minor, currency, provider_ref, failure_reason,
       refund_id, updated_at) on payments to payment_handler;
@@ -68,9 +69,24 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     grant update (state, updated_at) on stock_reservations to process_order, housekeeping;
     grant select (sku, stock), update (stock) on products to process_order, housekeeping;
 
-    -- The outbox: every writer inserts the rows of its events and records what it published
-    -- after commit, reading only the bookkeeping columns, never an event. Only the relay
-    -- (housekeeping) reads every row and keeps its delivery state.
+    -- The outbox: every writer inserts the rows of its own events (their source is the
+    -- function) and records what it published after commit, seeing only its own rows and of
+    -- them only the bookkeeping columns, never an event. Only the relay (housekeeping) reads
+    -- every row and keeps its delivery state; the sagas it wakes write process-order's events.
+    -- Row security binds these roles only: the owner (the migrator, operators' tools) sees all.
+    alter table outbox enable row level security;
+    create policy outbox_place_order on outbox to place_order
+      using (event->>'source' = 'place-order') with check (event->>'source' = 'place-order');
+    create policy outbox_process_order on outbox to process_order
+      using (event->>'source' = 'process-order') with check (event->>'source' = 'process-order');
+    create policy outbox_payment_handler on outbox to payment_handler
+      using (event->>'source' = 'payment-handler')
+      with check (event->>'source' = 'payment-handler');
+    create policy outbox_relay_reads on outbox for select to housekeeping using (true);
+    create policy outbox_relay_updates on outbox for update to housekeeping
+      using (true) with check (true);
+    create policy outbox_relay_inserts on outbox for insert to housekeeping
+      with check (event->>'source' = 'process-order');
     grant insert (id, event) on outbox
       to place_order, process_order, payment_handler, housekeeping;
     grant select (id, sent_at, published_topics), update (sent_at, published_topics) on outbox
