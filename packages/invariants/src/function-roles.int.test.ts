@@ -183,8 +183,10 @@ async function unsentRows(ids: string[]) {
   return rows.map((row) => row.id);
 }
 
-function emittedOf<T extends Envelope['type']>(events: readonly Envelope[], type: T) {
-  return events.find((event) => event.type === type) as DomainEvent<T & DomainEvent['type']>;
+/** The event of `type` that a saga move emitted. */
+function emittedOf<T extends DomainEvent['type']>(applied: unknown, type: T): DomainEvent<T> {
+  const { emitted } = applied as { emitted: readonly Envelope[] };
+  return emitted.find((event) => event.type === type) as DomainEvent<T>;
 }
 
 describe('the function roles do their jobs', () => {
@@ -248,10 +250,7 @@ describe('the function roles do their jobs', () => {
     expect(reserved).toMatchObject({ status: 'AWAITING_PAYMENT' });
     // The inbox: the same event again is a duplicate.
     expect(await deliverToSaga(paid)).toBe('duplicate');
-    const requested = emittedOf(
-      (reserved as { emitted: Envelope[] }).emitted,
-      'PaymentRequested',
-    ) as DomainEvent<'PaymentRequested'>;
+    const requested = emittedOf(reserved, 'PaymentRequested');
     const succeeded = await handlePayment(requested, true);
     expect(await handlePayment(requested, true)).toBe('duplicate');
     expect(await deliverToSaga(succeeded as DomainEvent)).toMatchObject({ status: 'CONFIRMED' });
@@ -260,10 +259,7 @@ describe('the function roles do their jobs', () => {
 
     const declined = (await placeAnOrder([{ sku: 'KETTLE-01', quantity: 1 }])).event;
     const waiting = await deliverToSaga(declined);
-    const declinedRequest = emittedOf(
-      (waiting as { emitted: Envelope[] }).emitted,
-      'PaymentRequested',
-    ) as DomainEvent<'PaymentRequested'>;
+    const declinedRequest = emittedOf(waiting, 'PaymentRequested');
     const failed = await handlePayment(declinedRequest, false);
     expect(await deliverToSaga(failed as DomainEvent)).toMatchObject({ status: 'CANCELLED' });
     expect(await reservations(declined.data.orderId)).toEqual(['released']);
@@ -430,7 +426,7 @@ describe('the outbox: only the relay reads every row', () => {
       admin,
     );
     for (const name of writers) {
-      const { rows } = await sql<{ id: string; source: string }>`
+      const { rows } = await sql<{ id: string }>`
         select id from outbox where id = any(${Object.values(own).map((event) => event.id)}::uuid[])`.execute(
         as[name],
       );
