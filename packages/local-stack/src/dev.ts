@@ -65,7 +65,9 @@ async function main(): Promise<void> {
   });
   // Where `pnpm demo` and `pnpm dlq` find the running stack; removed on stop.
   await mkdir(dirname(readyFile), { recursive: true });
-  await writeFile(readyFile, `${ready}\n`);
+  // It holds the database password: its owner's only (a stale file's mode would stay).
+  await rm(readyFile, { force: true });
+  await writeFile(readyFile, `${ready}\n`, { mode: 0o600 });
   process.stdout.write(`${ready}\n`);
 }
 
