@@ -2,10 +2,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { type FunctionName, functions, stripeSecret, usesDatabase } from '@orders/deployment';
 import {
   checkInfraPolicy,
   loadTerraform,
   parseTerraform,
+  paymentProviderSecret,
   type TerraformConfig,
   type TopologyVariables,
 } from './index';
@@ -230,6 +232,18 @@ describe('infra/ policy', () => {
 describe('who may do what in infra/', () => {
   const deployerRoles = '"roles/cloudfunctions.developer",';
   const policyOf = (config: TerraformConfig) => checkInfraPolicy(config, topology);
+
+  it('declares what the deploy uses: the secret it mounts, the database users it logs in as', () => {
+    expect(paymentProviderSecret.secretId).toBe(stripeSecret.id);
+    // local.database_functions is every function but local.warehouse_functions.
+    expect(infra.locals.database_functions).toBe(
+      '${setsubtract(toset(keys(var.functions)), local.warehouse_functions)}',
+    );
+    const warehouseOnly = (Object.keys(functions) as FunctionName[]).filter(
+      (name) => !usesDatabase(name),
+    );
+    expect(infra.locals.warehouse_functions).toBe(`\${toset(${JSON.stringify(warehouseOnly)})}`);
+  });
 
   it("holds for the Terraform in infra/, and names the deploy job's real subject", () => {
     expect(policyOf(infra)).toEqual([]);
