@@ -251,10 +251,11 @@ function checkPushDelivery(config: TerraformConfig): string[] {
       'the Pub/Sub service agent may not mint the push tokens of each consumer account',
     );
 
-  const invokers = [
-    ...resourcesOf(config, 'google_cloud_run_v2_service_iam_member'),
-    ...resourcesOf(config, 'google_cloud_run_service_iam_member'),
-  ].filter(([, grant]) => grant.role === 'roles/run.invoker');
+  const invokers = ['google_cloud_run_v2_service_iam_member', 'google_cloud_run_service_iam_member']
+    .flatMap((type) =>
+      resourcesOf(config, type).map(([name, grant]) => [`${type}.${name}`, grant] as const),
+    )
+    .filter(([, grant]) => grant.role === 'roles/run.invoker');
   const ownInvoker = invokers.some(
     ([, grant]) =>
       String(grant.for_each ?? '').includes('var.topics') &&
@@ -265,7 +266,7 @@ function checkPushDelivery(config: TerraformConfig): string[] {
     violations.push(
       'no binding lets each consumer account invoke its own function (roles/run.invoker)',
     );
-  for (const [name, grant] of invokers) {
+  for (const [resource, grant] of invokers) {
     const service = String(grant.name);
     const member = /google_service_account\.function\[([^\]]+)\]/.exec(String(grant.member))?.[1];
     if (
@@ -273,9 +274,7 @@ function checkPushDelivery(config: TerraformConfig): string[] {
       member !==
         (service === '${each.value.consumer}' ? 'each.value.consumer' : JSON.stringify(service))
     ) {
-      violations.push(
-        `google_cloud_run_v2_service_iam_member.${name} lets ${member}'s account invoke ${service}`,
-      );
+      violations.push(`${resource} lets ${member}'s account invoke ${service}`);
     }
   }
   return violations;
