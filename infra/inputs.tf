@@ -22,10 +22,42 @@ variable "github_repository" {
   }
 }
 
+variable "github_repository_id" {
+  description = "Numeric id of var.github_repository (GitHub's repository_id claim): survives renames, and a repository recreated under the same name gets another."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]+$", var.github_repository_id))
+    error_message = "github_repository_id must be the repository's numeric id (gh api repos/OWNER/REPO --jq .id)."
+  }
+}
+
+variable "github_repository_owner_id" {
+  description = "Numeric id of the repository's owner (GitHub's repository_owner_id claim)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]+$", var.github_repository_owner_id))
+    error_message = "github_repository_owner_id must be the owner's numeric id (gh api repos/OWNER/REPO --jq .owner.id)."
+  }
+}
+
 variable "github_branch" {
-  description = "The branch whose workflows may deploy."
+  description = "The branch whose deploy workflow may deploy."
   type        = string
   default     = "main"
+}
+
+variable "github_environment" {
+  description = "The GitHub environment of the deploy job: its OIDC subject is repo:OWNER/REPO:environment:<this>."
+  type        = string
+  default     = "production"
+}
+
+variable "github_deploy_workflow" {
+  description = "Path of the only workflow that may deploy."
+  type        = string
+  default     = ".github/workflows/deploy.yml"
 }
 
 variable "database_tier" {
@@ -56,4 +88,10 @@ variable "housekeeping_schedule" {
   description = "Cron schedule (UTC) of the housekeeping tick."
   type        = string
   default     = "* * * * *"
+}
+
+variable "functions_deployed" {
+  description = "Whether `pnpm run deploy` has deployed the functions: their invoker bindings need their Cloud Run services. false only for the first apply of a new project."
+  type        = bool
+  default     = true
 }

@@ -54,3 +54,23 @@ output "deployer_service_account" {
   description = "GitHub repository variable GCP_DEPLOYER_SERVICE_ACCOUNT."
   value       = google_service_account.deployer.email
 }
+
+output "build_service_account" {
+  description = "gcloud --build-service-account of every function (the deploy derives it: functions-builder@<project>)."
+  value       = google_service_account.builder.id
+}
+
+output "docker_repository" {
+  description = "gcloud --docker-repository of every function (the deploy derives it)."
+  value       = google_artifact_registry_repository.functions.id
+}
+
+output "payment_provider_secret" {
+  description = "The Secret Manager secret payment-handler mounts as STRIPE_SECRET_KEY; add its value as a version."
+  value       = google_secret_manager_secret.stripe_secret_key.secret_id
+}
+
+output "consumer_push_endpoints" {
+  description = "Topic => where its subscription pushes (the consumer's deterministic Cloud Run URL)."
+  value       = { for topic, subscription in google_pubsub_subscription.consumer : topic => subscription.push_config[0].push_endpoint }
+}

@@ -34,7 +34,7 @@ locals {
     }
   ]...)
 
-  # Consumers reject at the edge: only Pub/Sub (through Eventarc) may reach them.
+  # Consumers reject at the edge: only Pub/Sub's push may reach them.
   function_ingress = {
     for fn, f in var.functions : fn => f.trigger_topic == null ? "all" : "internal-only"
   }
@@ -73,15 +73,6 @@ resource "google_pubsub_topic_iam_member" "consumer_dead_letter_publisher" {
   topic  = google_pubsub_topic.dead_letter[each.key].name
   role   = "roles/pubsub.publisher"
   member = google_service_account.function[each.value.consumer].member
-}
-
-# The consumer's Eventarc trigger runs as the consumer's own service account.
-resource "google_project_iam_member" "consumer_event_receiver" {
-  for_each = var.topics
-
-  project = var.project_id
-  role    = "roles/eventarc.eventReceiver"
-  member  = google_service_account.function[each.value.consumer].member
 }
 
 resource "google_project_iam_member" "database_client" {

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { build, type Plugin } from 'esbuild';
+import { artifactLockfile, pnpmLockedPackages } from './artifact-lockfile';
 import { functions as declared, type FunctionName } from './deployed-functions';
 import { isExternalPackage, packageNameOf } from './external-packages';
 
@@ -12,6 +13,16 @@ export interface FunctionArtifact {
   bundleBytes: number;
   /** The externals the bundle imports, with the exact versions installed here. */
   dependencies: Record<string, string>;
+}
+
+export interface BundleOptions {
+  /**
+   * The warehouse the artifact can load into: `bigquery` (as deployed: DuckDB, native and
+   * large, is left out, and importing it fails with a clear error) or `duckdb` (local).
+   */
+  warehouse?: 'bigquery' | 'duckdb';
+  /** Where to write the artifact; `functions/<name>/artifact` by default. */
+  outDir?: string;
 }
 
 export class UnknownFunctionError extends Error {
@@ -33,23 +44,28 @@ function isFunctionName(name: string): name is FunctionName {
 
 /**
  * Writes `functions/<name>/artifact/`: index.js (the function with the workspace packages and
- * small pure-JS dependencies bundled in), its source map, and a package.json whose
- * dependencies are exactly the external packages the bundle imports at their installed
- * versions. The bundle starts from the TypeScript sources (the `source` condition), so it
- * never picks up a stale dist/.
+ * small pure-JS dependencies bundled in), its source map, a package.json whose dependencies
+ * are exactly the external packages the bundle imports at their installed versions, and the
+ * package-lock.json of the whole tree pnpm installed for them (`npm ci` installs exactly
+ * that). The bundle starts from the TypeScript sources (the `source` condition), so it never
+ * picks up a stale dist/.
  */
-export async function bundleFunction(repoRoot: string, name: string): Promise<FunctionArtifact> {
+export async function bundleFunction(
+  repoRoot: string,
+  name: string,
+  options: BundleOptions = {},
+): Promise<FunctionArtifact> {
   if (!isFunctionName(name)) {
     throw new UnknownFunctionError(
       `unknown function ${name}; declared: ${Object.keys(declared).join(', ')}`,
     );
   }
   const functionDir = join(repoRoot, 'functions', name);
-  const dir = join(functionDir, 'artifact');
+  const dir = options.outDir ?? join(functionDir, 'artifact');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
 
-  const versions = new Map<string, string>();
+  const installed = new Map<string, Installed>();
   const result = await build({
     entryPoints: [join(functionDir, 'src', 'index.ts')],
     outfile: join(dir, 'index.js'),
@@ -64,7 +80,10 @@ export async function bundleFunction(repoRoot: string, name: string): Promise<Fu
     sourcesContent: false,
     metafile: true,
     logLevel: 'silent',
-    plugins: [externalsAtInstalledVersions(versions)],
+    plugins: [
+      ...((options.warehouse ?? 'bigquery') === 'bigquery' ? [leaveOutDuckDb(name)] : []),
+      externalsAtInstalledVersions(installed),
+    ],
   }).catch((error: unknown) => {
     throw new BundleError(`bundling ${name} failed: ${(error as Error).message}`, {
       cause: error,
@@ -78,7 +97,7 @@ export async function bundleFunction(repoRoot: string, name: string): Promise<Fu
     }
   }
   const dependencies = Object.fromEntries(
-    [...imported].sort().map((dependency) => [dependency, versions.get(dependency)!]),
+    [...imported].sort().map((dependency) => [dependency, installed.get(dependency)!.version]),
   );
   const packageJson = {
     name: `${name}-function`,
@@ -88,15 +107,49 @@ export async function bundleFunction(repoRoot: string, name: string): Promise<Fu
     dependencies,
   };
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(packageJson, null, 2)}\n`);
+  const lockfile = artifactLockfile(
+    { name: packageJson.name, dependencies },
+    new Map([...installed].map(([dependency, { dir: from }]) => [dependency, from])),
+    pnpmLockedPackages(join(repoRoot, 'pnpm-lock.yaml')),
+  );
+  writeFileSync(join(dir, 'package-lock.json'), `${JSON.stringify(lockfile, null, 2)}\n`);
   return { name, dir, bundleBytes: statSync(join(dir, 'index.js')).size, dependencies };
 }
 
+/** An external package as installed where the bundle imports it from. */
+interface Installed {
+  version: string;
+  dir: string;
+}
+
 /**
- * Leaves the external packages to the artifact's own install and records the version each
- * one has where it is imported from (Node's lookup: node_modules/<name> in the importer's
- * directory or a parent).
+ * Replaces DuckDB by a module that fails to load with the reason: a BigQuery artifact neither
+ * installs nor ships it.
  */
-function externalsAtInstalledVersions(versions: Map<string, string>): Plugin {
+function leaveOutDuckDb(name: string): Plugin {
+  return {
+    name: 'leave-out-duckdb',
+    setup(pluginBuild) {
+      pluginBuild.onResolve({ filter: /^@duckdb\// }, ({ path }) => ({
+        path,
+        namespace: 'left-out',
+      }));
+      pluginBuild.onLoad({ filter: /.*/, namespace: 'left-out' }, ({ path }) => ({
+        contents: `throw new Error(${JSON.stringify(
+          `${path} is not in this artifact of ${name}: it was bundled for WAREHOUSE=bigquery`,
+        )});`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/**
+ * Leaves the external packages to the artifact's own install and records the version and
+ * directory each one has where it is imported from (Node's lookup: node_modules/<name> in
+ * the importer's directory or a parent).
+ */
+function externalsAtInstalledVersions(installed: Map<string, Installed>): Plugin {
   return {
     name: 'externals-at-installed-versions',
     setup(pluginBuild) {
@@ -104,25 +157,26 @@ function externalsAtInstalledVersions(versions: Map<string, string>): Plugin {
         if (path.startsWith('node:')) return undefined;
         const name = packageNameOf(path);
         if (!isExternalPackage(name)) return undefined;
-        const version = installedVersion(name, resolveDir);
-        const seen = versions.get(name);
-        if (seen && seen !== version) {
+        const found = installedPackage(name, resolveDir);
+        const seen = installed.get(name);
+        if (seen && seen.version !== found.version) {
           throw new ConflictingDependencyError(
-            `${name} is imported at ${seen} and at ${version} (from ${resolveDir}); align them in the catalog`,
+            `${name} is imported at ${seen.version} and at ${found.version} (from ${resolveDir}); align them in the catalog`,
           );
         }
-        versions.set(name, version);
+        installed.set(name, found);
         return { path, external: true };
       });
     },
   };
 }
 
-function installedVersion(name: string, fromDir: string): string {
+function installedPackage(name: string, fromDir: string): Installed {
   for (let dir = fromDir; ; dir = dirname(dir)) {
     const manifest = join(dir, 'node_modules', name, 'package.json');
     if (existsSync(manifest)) {
-      return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
+      const { version } = JSON.parse(readFileSync(manifest, 'utf8')) as { version: string };
+      return { version, dir: join(dir, 'node_modules', name) };
     }
     if (dirname(dir) === dir) {
       throw new BundleError(`${name} is imported from ${fromDir} but not installed there`);

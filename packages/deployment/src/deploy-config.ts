@@ -26,6 +26,13 @@ const deployConfigSchema = z
       .default('orders'),
     BIGQUERY_LOCATION: noComma(z.string().min(1)).optional(),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /**
+     * payment-handler's provider, with no default: `stripe` (its key from Secret Manager) or
+     * `sandbox` (no money moves; the deploy takes it for a test project only).
+     */
+    PAYMENT_PROVIDER: z.enum(['stripe', 'sandbox'], {
+      error: 'required: stripe, or sandbox for a test project (no default)',
+    }),
     /** The currency of an OrderPlaced v1 that names none (producers of the Python reference). */
     LEGACY_CURRENCY: z
       .string()

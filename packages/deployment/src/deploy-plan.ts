@@ -1,15 +1,10 @@
-import { deadLetterTopic, topics } from '@orders/events';
 import type { DeployConfig } from './deploy-config';
 import { type FunctionName, functions } from './deployed-functions';
 import { functionSizing } from './function-sizing';
 
-/**
- * One gcloud invocation. `capture` names a shell variable its output fills; later steps refer
- * to it as `$NAME` inside an argument.
- */
+/** One gcloud invocation. */
 export interface Step {
   argv: string[];
-  capture?: string;
 }
 
 /** The service account id of a function: `fn-<name>`, kept within IAM's 6 to 30 characters. */
@@ -21,16 +16,63 @@ export function serviceAccountEmail(name: FunctionName, project: string): string
   return `${serviceAccountId(name)}@${project}.iam.gserviceaccount.com`;
 }
 
-const variable = (prefix: string, name: FunctionName) =>
-  `${prefix}_${name.toUpperCase().replaceAll('-', '_')}`;
+/** The account Cloud Build builds every function as (infra/build.tf). */
+export function buildServiceAccount(project: string): string {
+  return `projects/${project}/serviceAccounts/functions-builder@${project}.iam.gserviceaccount.com`;
+}
+
+/** The repository of the functions' images (infra/build.tf). */
+export function dockerRepository(config: DeployConfig): string {
+  return `projects/${config.project}/locations/${config.region}/repositories/functions`;
+}
+
+/**
+ * The payment provider's API key: the Secret Manager secret infra/secrets.tf declares (only
+ * payment-handler's account may read it), mounted as this environment variable.
+ */
+export const stripeSecret = { id: 'stripe-secret-key', variable: 'STRIPE_SECRET_KEY' } as const;
+
+/** What the command line adds to the deploy configuration. */
+export interface PlanOptions {
+  /** `--test-project`: the project being deployed is a test project, where sandbox may run. */
+  testProject?: string | undefined;
+}
+
+/** The deploy refuses to plan a payment provider setting that could go live by mistake. */
+export class PaymentProviderRefusedError extends Error {
+  override readonly name = 'PaymentProviderRefusedError';
+}
+
+function checkPaymentProvider(config: DeployConfig, options: PlanOptions): void {
+  const { testProject } = options;
+  if (config.PAYMENT_PROVIDER === 'stripe') {
+    if (testProject !== undefined) {
+      throw new PaymentProviderRefusedError(
+        '--test-project only goes with PAYMENT_PROVIDER=sandbox: stripe needs no test project',
+      );
+    }
+    return;
+  }
+  if (testProject === undefined) {
+    throw new PaymentProviderRefusedError(
+      `PAYMENT_PROVIDER=sandbox charges no one: the deploy refuses it unless --test-project ${config.project} names the project being deployed as a test project`,
+    );
+  }
+  if (testProject !== config.project) {
+    throw new PaymentProviderRefusedError(
+      `--test-project ${testProject} is not the project being deployed (${config.project}): sandbox is refused`,
+    );
+  }
+}
 
 /** Every function but the analytics loader (BigQuery only) works on PostgreSQL. */
-const usesDatabase = (name: FunctionName) => name !== 'analytics-loader';
+export const usesDatabase = (name: FunctionName): boolean => name !== 'analytics-loader';
 
 /** The production environment of a function: settings only, never a secret. */
 export function functionEnvironment(
   name: FunctionName,
   config: DeployConfig,
+  options: PlanOptions = {},
 ): Record<string, string> {
   const env: Record<string, string> = {
     GOOGLE_CLOUD_PROJECT: config.project,
@@ -48,26 +90,34 @@ export function functionEnvironment(
   env.DB_USER = `${serviceAccountId(name)}@${config.project}.iam`;
   env.DB_NAME = config.DB_NAME;
   env.DB_POOL_SIZE = '5';
+  if (name === 'payment-handler') {
+    env.PAYMENT_PROVIDER = config.PAYMENT_PROVIDER;
+    if (config.PAYMENT_PROVIDER === 'sandbox' && options.testProject) {
+      env.SANDBOX_TEST_PROJECT = options.testProject;
+    }
+  }
   return env;
 }
 
-const PROJECT_NUMBER = 'PROJECT_NUMBER';
-
-/** Run once before any consumer's steps: the Pub/Sub service agent is named by project number. */
-function projectNumberStep(config: DeployConfig): Step {
-  return {
-    argv: ['gcloud', 'projects', 'describe', config.project, '--format=value(projectNumber)'],
-    capture: PROJECT_NUMBER,
-  };
+/** payment-handler's secrets: the provider's key with stripe; none (and none left) with sandbox. */
+function secretFlags(name: FunctionName, config: DeployConfig): string[] {
+  if (name !== 'payment-handler') return [];
+  return config.PAYMENT_PROVIDER === 'stripe'
+    ? [`--set-secrets=${stripeSecret.variable}=${stripeSecret.id}:latest`]
+    : ['--clear-secrets'];
 }
 
 /**
- * Deploys one function, then, for a consumer, reconciles the push subscription Eventarc
- * created for its trigger: dead-letter topic, attempts and backoff from the topology, and
- * the IAM the Pub/Sub service agent needs to dead-letter (publish to the DLQ topic, and
- * acknowledge on the subscription what it forwarded).
+ * Deploys one function as its own service account, built by the build account. Every function
+ * is an HTTP function that refuses unauthenticated calls; a consumer takes internal traffic
+ * only: its push subscription (infra/pubsub.tf) pushes to it as its own account, which alone
+ * may invoke it.
  */
-export function deploySteps(name: FunctionName, config: DeployConfig): Step[] {
+export function deploySteps(
+  name: FunctionName,
+  config: DeployConfig,
+  options: PlanOptions = {},
+): Step[] {
   const { entryPoint, trigger } = functions[name];
   const sizing = {
     ...functionSizing[name],
@@ -76,152 +126,63 @@ export function deploySteps(name: FunctionName, config: DeployConfig): Step[] {
     ...(config.DEPLOY_MIN_INSTANCES !== undefined && { minInstances: config.DEPLOY_MIN_INSTANCES }),
     ...(config.DEPLOY_MAX_INSTANCES && { maxInstances: config.DEPLOY_MAX_INSTANCES }),
   };
-  const where = [`--region=${config.region}`, `--project=${config.project}`];
-  const serviceAccount = serviceAccountEmail(name, config.project);
-  const env = Object.entries(functionEnvironment(name, config))
+  const env = Object.entries(functionEnvironment(name, config, options))
     .map(([key, value]) => `${key}=${value}`)
     .join(',');
-  const triggerFlags =
-    trigger.kind === 'http'
-      ? ['--trigger-http', `--ingress-settings=${config.DEPLOY_HTTP_INGRESS}`]
-      : [
-          `--trigger-topic=${trigger.topic}`,
-          '--retry',
-          '--ingress-settings=internal-only',
-          `--trigger-service-account=${serviceAccount}`,
-        ];
-  const deploy: Step = {
-    argv: [
-      'gcloud',
-      'functions',
-      'deploy',
-      name,
-      '--gen2',
-      '--runtime=nodejs24',
-      ...where,
-      `--source=functions/${name}/artifact`,
-      `--entry-point=${entryPoint}`,
-      `--service-account=${serviceAccount}`,
-      ...triggerFlags,
-      '--no-allow-unauthenticated',
-      `--memory=${sizing.memory}`,
-      `--timeout=${sizing.timeoutSeconds}s`,
-      `--min-instances=${sizing.minInstances}`,
-      `--max-instances=${sizing.maxInstances}`,
-      ...(usesDatabase(name)
-        ? [
-            `--vpc-connector=${config.DEPLOY_VPC_CONNECTOR}`,
-            '--egress-settings=private-ranges-only',
-          ]
-        : []),
-      `--set-env-vars=${env}`,
-      '--quiet',
-    ],
-  };
-  if (trigger.kind === 'http') return [deploy];
-
-  const { delivery } = topics[trigger.topic];
-  const dlq = deadLetterTopic(trigger.topic);
-  const triggerVar = variable('TRIGGER', name);
-  const subscriptionVar = variable('SUBSCRIPTION', name);
-  const agent = `serviceAccount:service-$${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com`;
+  const ingress = trigger.kind === 'http' ? config.DEPLOY_HTTP_INGRESS : 'internal-only';
   return [
-    deploy,
-    // The trigger pushes as the function's account, which must be allowed to invoke it.
     {
       argv: [
         'gcloud',
         'functions',
-        'add-invoker-policy-binding',
-        name,
-        ...where,
-        `--member=serviceAccount:${serviceAccount}`,
-      ],
-    },
-    {
-      argv: [
-        'gcloud',
-        'functions',
-        'describe',
+        'deploy',
         name,
         '--gen2',
-        ...where,
-        '--format=value(eventTrigger.trigger)',
-      ],
-      capture: triggerVar,
-    },
-    {
-      argv: [
-        'gcloud',
-        'eventarc',
-        'triggers',
-        'describe',
-        `$${triggerVar}`,
-        `--location=${config.region}`,
+        '--runtime=nodejs24',
+        `--region=${config.region}`,
         `--project=${config.project}`,
-        '--format=value(transport.pubsub.subscription)',
-      ],
-      capture: subscriptionVar,
-    },
-    {
-      argv: [
-        'gcloud',
-        'pubsub',
-        'subscriptions',
-        'update',
-        `$${subscriptionVar}`,
-        `--project=${config.project}`,
-        `--dead-letter-topic=projects/${config.project}/topics/${dlq}`,
-        `--max-delivery-attempts=${delivery.maxDeliveryAttempts}`,
-        `--min-retry-delay=${delivery.minimumBackoffSeconds}s`,
-        `--max-retry-delay=${delivery.maximumBackoffSeconds}s`,
-        `--ack-deadline=${delivery.ackDeadlineSeconds}`,
-      ],
-    },
-    {
-      argv: [
-        'gcloud',
-        'pubsub',
-        'topics',
-        'add-iam-policy-binding',
-        dlq,
-        `--project=${config.project}`,
-        `--member=${agent}`,
-        '--role=roles/pubsub.publisher',
-      ],
-    },
-    {
-      argv: [
-        'gcloud',
-        'pubsub',
-        'subscriptions',
-        'add-iam-policy-binding',
-        `$${subscriptionVar}`,
-        `--project=${config.project}`,
-        `--member=${agent}`,
-        '--role=roles/pubsub.subscriber',
+        `--source=functions/${name}/artifact`,
+        `--entry-point=${entryPoint}`,
+        `--service-account=${serviceAccountEmail(name, config.project)}`,
+        `--build-service-account=${buildServiceAccount(config.project)}`,
+        `--docker-repository=${dockerRepository(config)}`,
+        '--trigger-http',
+        `--ingress-settings=${ingress}`,
+        '--no-allow-unauthenticated',
+        `--memory=${sizing.memory}`,
+        `--timeout=${sizing.timeoutSeconds}s`,
+        `--min-instances=${sizing.minInstances}`,
+        `--max-instances=${sizing.maxInstances}`,
+        ...(usesDatabase(name)
+          ? [
+              `--vpc-connector=${config.DEPLOY_VPC_CONNECTOR}`,
+              '--egress-settings=private-ranges-only',
+            ]
+          : []),
+        `--set-env-vars=${env}`,
+        ...secretFlags(name, config),
+        '--quiet',
       ],
     },
   ];
 }
 
-/** Every step for the named functions, in order. */
-export function deployPlan(names: readonly FunctionName[], config: DeployConfig): Step[] {
-  const consumers = names.some((name) => functions[name].trigger.kind === 'topic');
-  return [
-    ...(consumers ? [projectNumberStep(config)] : []),
-    ...names.flatMap((name) => deploySteps(name, config)),
-  ];
+/** Every step for the named functions, in order; refuses a payment provider setting first. */
+export function deployPlan(
+  names: readonly FunctionName[],
+  config: DeployConfig,
+  options: PlanOptions = {},
+): Step[] {
+  checkPaymentProvider(config, options);
+  return names.flatMap((name) => deploySteps(name, config, options));
 }
 
-/** A step as one shell line: arguments quoted, `$VARIABLES` left for the shell to expand. */
+/** A step as one shell line, every argument quoted for the shell where it needs to be. */
 export function formatStep(step: Step): string {
-  const line = step.argv.map(shellQuote).join(' ');
-  return step.capture ? `${step.capture}=$(${line})` : line;
+  return step.argv.map(shellQuote).join(' ');
 }
 
 function shellQuote(arg: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
-  if (/\$[A-Z_]+/.test(arg)) return `"${arg.replace(/["\\`]/g, '\\$&')}"`;
   return `'${arg.replaceAll("'", `'\\''`)}'`;
 }

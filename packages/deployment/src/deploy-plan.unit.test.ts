@@ -8,17 +8,21 @@ import {
   deploySteps,
   formatStep,
   functionEnvironment,
+  PaymentProviderRefusedError,
   serviceAccountId,
 } from './deploy-plan';
 import { type FunctionName, functions } from './deployed-functions';
 import { functionSizing } from './function-sizing';
 
-const config = parseDeployConfig({
+const env = {
   DEPLOY_PROJECT: 'my-project',
   DEPLOY_REGION: 'europe-west1',
   CLOUD_SQL_INSTANCE: 'my-project:europe-west1:orders',
   DEPLOY_VPC_CONNECTOR: 'orders-functions',
-});
+  PAYMENT_PROVIDER: 'stripe',
+};
+const config = parseDeployConfig(env);
+const sandbox = parseDeployConfig({ ...env, PAYMENT_PROVIDER: 'sandbox' });
 const names = Object.keys(functions) as FunctionName[];
 
 describe('deploySteps', () => {
@@ -28,20 +32,29 @@ describe('deploySteps', () => {
     for (const id of ids) expect(id).toMatch(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/);
   });
 
-  it('deploys a consumer on its own topic, internal only, retried, as its own account', () => {
+  it('deploys a consumer internal only, authenticated, as its own account, built by the build account', () => {
     const [deploy] = deploySteps('payment-handler', config);
     expect(deploy?.argv).toEqual(
       expect.arrayContaining([
-        '--trigger-topic=payments',
-        '--retry',
+        '--trigger-http',
         '--ingress-settings=internal-only',
         '--no-allow-unauthenticated',
         '--service-account=fn-payment-handler@my-project.iam.gserviceaccount.com',
-        '--trigger-service-account=fn-payment-handler@my-project.iam.gserviceaccount.com',
+        '--build-service-account=projects/my-project/serviceAccounts/functions-builder@my-project.iam.gserviceaccount.com',
+        '--docker-repository=projects/my-project/locations/europe-west1/repositories/functions',
         '--entry-point=handlePayment',
       ]),
     );
-    expect(deploy?.argv).not.toContain('--trigger-http');
+    // Its push subscription is Terraform's (infra/pubsub.tf): no Eventarc trigger, no retry flag.
+    expect(deploy?.argv.some((arg) => arg.startsWith('--trigger-topic'))).toBe(false);
+    expect(deploy?.argv).not.toContain('--retry');
+  });
+
+  it('deploys each function in one gcloud command, and nothing that needs Pub/Sub or IAM rights', () => {
+    const plan = deployPlan(names, config);
+    expect(plan.map((step) => step.argv.slice(0, 4))).toEqual(
+      names.map((name) => ['gcloud', 'functions', 'deploy', name]),
+    );
   });
 
   it('keeps each consumer within its ack deadline, so Pub/Sub never redelivers a running one', () => {
@@ -60,30 +73,9 @@ describe('deploySteps', () => {
     expect(deploySteps('analytics-loader', config)[0]?.argv).not.toContain(vpc[0]);
   });
 
-  it('takes the delivery settings of the subscription from the topology', () => {
-    const update = deploySteps('process-order', config).find((step) => step.argv[3] === 'update');
-    const { delivery } = topics['order-saga'];
-    expect(update?.argv).toEqual([
-      'gcloud',
-      'pubsub',
-      'subscriptions',
-      'update',
-      '$SUBSCRIPTION_PROCESS_ORDER',
-      '--project=my-project',
-      '--dead-letter-topic=projects/my-project/topics/order-saga-dlq',
-      `--max-delivery-attempts=${delivery.maxDeliveryAttempts}`,
-      `--min-retry-delay=${delivery.minimumBackoffSeconds}s`,
-      `--max-retry-delay=${delivery.maximumBackoffSeconds}s`,
-      `--ack-deadline=${delivery.ackDeadlineSeconds}`,
-    ]);
-  });
-
   it('applies overrides of the declared sizing', () => {
     const overridden = parseDeployConfig({
-      DEPLOY_PROJECT: 'my-project',
-      DEPLOY_REGION: 'europe-west1',
-      CLOUD_SQL_INSTANCE: 'my-project:europe-west1:orders',
-      DEPLOY_VPC_CONNECTOR: 'orders-functions',
+      ...env,
       DEPLOY_MEMORY: '1Gi',
       DEPLOY_MIN_INSTANCES: '0',
       DEPLOY_MAX_INSTANCES: '3',
@@ -99,14 +91,57 @@ describe('deploySteps', () => {
       ]),
     );
   });
+});
 
-  it('asks for the project number only when a consumer is deployed', () => {
-    expect(deployPlan(['place-order'], config)).toHaveLength(1);
-    expect(deployPlan(['housekeeping'], config)[0]?.argv.slice(0, 3)).toEqual([
-      'gcloud',
-      'projects',
-      'describe',
-    ]);
+describe('the payment provider', () => {
+  it('mounts the stripe key from Secret Manager into payment-handler, and into no other function', () => {
+    const [deploy] = deploySteps('payment-handler', config);
+    expect(deploy?.argv).toContain('--set-secrets=STRIPE_SECRET_KEY=stripe-secret-key:latest');
+    expect(functionEnvironment('payment-handler', config)).toMatchObject({
+      PAYMENT_PROVIDER: 'stripe',
+    });
+    expect(functionEnvironment('payment-handler', config)).not.toHaveProperty(
+      'SANDBOX_TEST_PROJECT',
+    );
+    for (const name of names.filter((name) => name !== 'payment-handler')) {
+      const argv = deploySteps(name, config)[0]?.argv ?? [];
+      expect(argv.filter((arg) => arg.includes('secret'))).toEqual([]);
+      expect(functionEnvironment(name, config)).not.toHaveProperty('PAYMENT_PROVIDER');
+    }
+  });
+
+  it('has no default: the deploy refuses to plan without it', () => {
+    const { PAYMENT_PROVIDER: _, ...without } = env;
+    expect(() => parseDeployConfig(without)).toThrow(
+      'PAYMENT_PROVIDER: required: stripe, or sandbox for a test project (no default)',
+    );
+    expect(() => parseDeployConfig({ ...env, PAYMENT_PROVIDER: 'paypal' })).toThrow(
+      /PAYMENT_PROVIDER: required/,
+    );
+  });
+
+  it('refuses sandbox unless --test-project names the project being deployed', () => {
+    expect(() => deployPlan(['payment-handler'], sandbox)).toThrow(PaymentProviderRefusedError);
+    expect(() => deployPlan(['place-order'], sandbox)).toThrow(
+      'PAYMENT_PROVIDER=sandbox charges no one: the deploy refuses it unless --test-project my-project names the project being deployed as a test project',
+    );
+    expect(() =>
+      deployPlan(['payment-handler'], sandbox, { testProject: 'other-project' }),
+    ).toThrow(
+      '--test-project other-project is not the project being deployed (my-project): sandbox is refused',
+    );
+    expect(() => deployPlan(['payment-handler'], config, { testProject: 'my-project' })).toThrow(
+      '--test-project only goes with PAYMENT_PROVIDER=sandbox',
+    );
+  });
+
+  it('with sandbox in a test project, tells payment-handler so and mounts no secret', () => {
+    const [deploy] = deployPlan(['payment-handler'], sandbox, { testProject: 'my-project' });
+    expect(deploy?.argv).toContain('--clear-secrets');
+    expect(deploy?.argv.some((arg) => arg.startsWith('--set-secrets'))).toBe(false);
+    expect(
+      functionEnvironment('payment-handler', sandbox, { testProject: 'my-project' }),
+    ).toMatchObject({ PAYMENT_PROVIDER: 'sandbox', SANDBOX_TEST_PROJECT: 'my-project' });
   });
 });
 
@@ -149,22 +184,27 @@ describe('functionEnvironment', () => {
 });
 
 describe('formatStep', () => {
-  it('quotes for the shell and leaves captured variables to it', () => {
+  it('quotes for the shell: nothing in an argument is expanded', () => {
     expect(
-      formatStep({
-        argv: ['gcloud', 'x', "it's", '--f=value(a)', '$SUB', '--m=a-$N@b'],
-        capture: 'OUT',
-      }),
-    ).toBe(`OUT=$(gcloud x 'it'\\''s' '--f=value(a)' "$SUB" "--m=a-$N@b")`);
+      formatStep({ argv: ['gcloud', 'x', "it's", '--f=value(a)', '$SUB', '--m=a-$(id)@b'] }),
+    ).toBe(`gcloud x 'it'\\''s' '--f=value(a)' '$SUB' '--m=a-$(id)@b'`);
   });
 });
 
 describe('parseDeployArgs', () => {
-  it('reads names or --all, and --dry-run', () => {
+  it('reads names or --all, --dry-run and --test-project', () => {
     expect(parseDeployArgs(['--all', '--dry-run'])).toEqual({ names, dryRun: true });
     expect(parseDeployArgs(['housekeeping', 'place-order', 'housekeeping'])).toEqual({
       names: ['housekeeping', 'place-order'],
       dryRun: false,
+    });
+    expect(parseDeployArgs(['--test-project', 'my-test', 'payment-handler'])).toEqual({
+      names: ['payment-handler'],
+      dryRun: false,
+      testProject: 'my-test',
+    });
+    expect(parseDeployArgs(['--all', '--test-project=my-test'])).toMatchObject({
+      testProject: 'my-test',
     });
   });
 
@@ -172,6 +212,9 @@ describe('parseDeployArgs', () => {
     expect(() => parseDeployArgs([])).toThrow(UsageError);
     expect(() => parseDeployArgs(['--al'])).toThrow('unknown option --al');
     expect(() => parseDeployArgs(['--all', 'place-order'])).toThrow('not both');
+    expect(() => parseDeployArgs(['--all', '--test-project'])).toThrow(
+      '--test-project needs the project being deployed',
+    );
   });
 });
 
@@ -183,18 +226,14 @@ describe('parseDeployConfig', () => {
         DEPLOY_REGION: 'us-central1',
         CLOUD_SQL_INSTANCE: 'other-project:us-central1:orders',
         DEPLOY_VPC_CONNECTOR: 'orders-functions',
+        PAYMENT_PROVIDER: 'stripe',
       }),
     ).toMatchObject({ project: 'other-project', region: 'us-central1', DB_NAME: 'orders' });
   });
 
   it('refuses a value that would break --set-env-vars', () => {
-    const env = {
-      DEPLOY_PROJECT: 'my-project',
-      DEPLOY_REGION: 'europe-west1',
-      CLOUD_SQL_INSTANCE: 'my-project:europe-west1:orders',
-      DEPLOY_VPC_CONNECTOR: 'orders-functions',
-      DB_NAME: 'a,b',
-    };
-    expect(() => parseDeployConfig(env)).toThrow(/DB_NAME: must not contain a comma/);
+    expect(() => parseDeployConfig({ ...env, DB_NAME: 'a,b' })).toThrow(
+      /DB_NAME: must not contain a comma/,
+    );
   });
 });

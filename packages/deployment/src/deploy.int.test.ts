@@ -8,8 +8,7 @@ import { functions } from './deployed-functions';
 
 /**
  * `pnpm run deploy` (dist/deploy.js) as a platform engineer runs it, against a fake `gcloud`
- * on PATH that records each invocation (one line, arguments separated by tabs) and answers
- * the describe calls as gcloud would.
+ * on PATH that records each invocation (one line, arguments separated by tabs).
  */
 const program = join(__dirname, '..', 'dist', 'deploy.js');
 const run = promisify(execFile);
@@ -17,11 +16,6 @@ const run = promisify(execFile);
 const fakeGcloud = `#!/bin/sh
 for arg in "$@"; do printf '%s\\t' "$arg"; done >> "$GCLOUD_LOG"
 echo >> "$GCLOUD_LOG"
-case "$1 $2 $3" in
-  "projects describe my-project") echo 123456789 ;;
-  "functions describe "*) echo "projects/my-project/locations/europe-west1/triggers/$3-trigger" ;;
-  "eventarc triggers describe") echo "projects/my-project/subscriptions/eventarc-$(basename "$4")-sub" ;;
-esac
 if [ "$1 $2" = "functions deploy" ] && [ "$3" = "$GCLOUD_FAIL_DEPLOY" ]; then
   echo "ERROR: (gcloud.functions.deploy) quota exceeded" >&2; exit 1
 fi
@@ -50,6 +44,7 @@ beforeAll(async () => {
     DEPLOY_REGION: 'europe-west1',
     CLOUD_SQL_INSTANCE: 'my-project:europe-west1:orders',
     DEPLOY_VPC_CONNECTOR: 'orders-functions',
+    PAYMENT_PROVIDER: 'stripe',
   };
 });
 
@@ -63,84 +58,35 @@ async function calls(): Promise<string[][]> {
     .map((line) => line.split('\t').slice(0, -1));
 }
 
-const member = 'serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com';
-
-function consumerCalls(name: string, topic: string) {
-  const subscription = `projects/my-project/subscriptions/eventarc-${name}-trigger-sub`;
-  return [
-    expect.arrayContaining(['functions', 'deploy', name, `--trigger-topic=${topic}`]),
-    [
-      'functions',
-      'add-invoker-policy-binding',
-      name,
-      '--region=europe-west1',
-      '--project=my-project',
-      `--member=serviceAccount:fn-${name}@my-project.iam.gserviceaccount.com`,
-    ],
-    [
-      'functions',
-      'describe',
-      name,
-      '--gen2',
-      '--region=europe-west1',
-      '--project=my-project',
-      '--format=value(eventTrigger.trigger)',
-    ],
-    [
-      'eventarc',
-      'triggers',
-      'describe',
-      `projects/my-project/locations/europe-west1/triggers/${name}-trigger`,
-      '--location=europe-west1',
-      '--project=my-project',
-      '--format=value(transport.pubsub.subscription)',
-    ],
-    [
-      'pubsub',
-      'subscriptions',
-      'update',
-      subscription,
-      '--project=my-project',
-      `--dead-letter-topic=projects/my-project/topics/${topic}-dlq`,
-      '--max-delivery-attempts=10',
-      '--min-retry-delay=1s',
-      '--max-retry-delay=60s',
-      '--ack-deadline=60',
-    ],
-    [
-      'pubsub',
-      'topics',
-      'add-iam-policy-binding',
-      `${topic}-dlq`,
-      '--project=my-project',
-      `--member=${member}`,
-      '--role=roles/pubsub.publisher',
-    ],
-    [
-      'pubsub',
-      'subscriptions',
-      'add-iam-policy-binding',
-      subscription,
-      '--project=my-project',
-      `--member=${member}`,
-      '--role=roles/pubsub.subscriber',
-    ],
-  ];
-}
+/** What every function is deployed with, whatever it is. */
+const everyFunction = (name: string) => [
+  'functions',
+  'deploy',
+  name,
+  '--gen2',
+  '--runtime=nodejs24',
+  '--region=europe-west1',
+  '--project=my-project',
+  `--source=functions/${name}/artifact`,
+];
+const builtBy = [
+  '--build-service-account=projects/my-project/serviceAccounts/functions-builder@my-project.iam.gserviceaccount.com',
+  '--docker-repository=projects/my-project/locations/europe-west1/repositories/functions',
+];
+const database =
+  'CLOUD_SQL_INSTANCE=my-project:europe-west1:orders,DB_USER=fn-payment-handler@my-project.iam,DB_NAME=orders,DB_POOL_SIZE=5';
 
 describe('pnpm run deploy', () => {
   it('--dry-run prints every command as a script and runs none', async () => {
     await rm(log, { force: true });
     const { stdout } = await run(process.execPath, [program, '--all', '--dry-run'], { env });
     const lines = stdout.trim().split('\n');
-    expect(lines).toHaveLength(1 + 1 + 4 * 7);
-    expect(lines[0]).toBe(
-      `PROJECT_NUMBER=$(gcloud projects describe my-project '--format=value(projectNumber)')`,
+    expect(lines).toHaveLength(Object.keys(functions).length);
+    expect(lines[0]).toMatch(/^gcloud functions deploy place-order --gen2 --runtime=nodejs24 /);
+    expect(lines.find((line) => line.includes(' payment-handler '))).toContain(
+      ' --set-secrets=STRIPE_SECRET_KEY=stripe-secret-key:latest ',
     );
-    expect(lines[1]).toMatch(/^gcloud functions deploy place-order --gen2 --runtime=nodejs24 /);
-    expect(lines).toContain(
-      `SUBSCRIPTION_PAYMENT_HANDLER=$(gcloud eventarc triggers describe "$TRIGGER_PAYMENT_HANDLER" --location=europe-west1 --project=my-project '--format=value(transport.pubsub.subscription)')`,
-    );
+    expect(stdout).not.toContain('sandbox');
     expect(await calls()).toEqual([]);
   });
 
@@ -151,36 +97,25 @@ describe('pnpm run deploy', () => {
     const scripted = await calls();
     await rm(log, { force: true });
     await run(process.execPath, [program, '--all'], { env });
-    expect(scripted).toHaveLength(30);
+    expect(scripted).toHaveLength(Object.keys(functions).length);
     expect(scripted).toEqual(await calls());
   });
 
-  it('--all deploys every function in order and reconciles each consumer subscription', async () => {
+  it('--all deploys every function in order, each as its own account, built by the build account', async () => {
     await rm(log, { force: true });
     const { stderr } = await run(process.execPath, [program, '--all'], { env });
     expect(stderr).toContain(
       'deployed place-order, process-order, payment-handler, analytics-loader, housekeeping',
     );
     const recorded = await calls();
-    expect(recorded).toEqual([
-      ['projects', 'describe', 'my-project', '--format=value(projectNumber)'],
-      expect.arrayContaining(['functions', 'deploy', 'place-order', '--trigger-http']),
-      ...consumerCalls('process-order', 'order-saga'),
-      ...consumerCalls('payment-handler', 'payments'),
-      ...consumerCalls('analytics-loader', 'analytics'),
-      ...consumerCalls('housekeeping', 'housekeeping'),
-    ]);
-    expect(recorded[1]).toEqual([
-      'functions',
-      'deploy',
-      'place-order',
-      '--gen2',
-      '--runtime=nodejs24',
-      '--region=europe-west1',
-      '--project=my-project',
-      '--source=functions/place-order/artifact',
+    expect(recorded.map((call) => call.slice(0, 3))).toEqual(
+      Object.keys(functions).map((name) => ['functions', 'deploy', name]),
+    );
+    expect(recorded[0]).toEqual([
+      ...everyFunction('place-order'),
       '--entry-point=placeOrder',
       '--service-account=fn-place-order@my-project.iam.gserviceaccount.com',
+      ...builtBy,
       '--trigger-http',
       '--ingress-settings=all',
       '--no-allow-unauthenticated',
@@ -193,6 +128,60 @@ describe('pnpm run deploy', () => {
       '--set-env-vars=GOOGLE_CLOUD_PROJECT=my-project,LOG_LEVEL=info,CLOUD_SQL_INSTANCE=my-project:europe-west1:orders,DB_USER=fn-place-order@my-project.iam,DB_NAME=orders,DB_POOL_SIZE=5',
       '--quiet',
     ]);
+    expect(recorded[2]).toEqual([
+      ...everyFunction('payment-handler'),
+      '--entry-point=handlePayment',
+      '--service-account=fn-payment-handler@my-project.iam.gserviceaccount.com',
+      ...builtBy,
+      '--trigger-http',
+      '--ingress-settings=internal-only',
+      '--no-allow-unauthenticated',
+      '--memory=512Mi',
+      '--timeout=60s',
+      '--min-instances=0',
+      '--max-instances=10',
+      '--vpc-connector=orders-functions',
+      '--egress-settings=private-ranges-only',
+      `--set-env-vars=GOOGLE_CLOUD_PROJECT=my-project,LOG_LEVEL=info,${database},PAYMENT_PROVIDER=stripe`,
+      '--set-secrets=STRIPE_SECRET_KEY=stripe-secret-key:latest',
+      '--quiet',
+    ]);
+  });
+
+  it('refuses the sandbox provider unless --test-project names the project deployed', async () => {
+    await rm(log, { force: true });
+    const sandbox = { ...env, PAYMENT_PROVIDER: 'sandbox' };
+    await expect(
+      run(process.execPath, [program, '--all', '--dry-run'], { env: sandbox }),
+    ).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(
+        'PAYMENT_PROVIDER=sandbox charges no one: the deploy refuses it unless --test-project my-project names the project being deployed',
+      ),
+    });
+    await expect(
+      run(process.execPath, [program, 'payment-handler', '--test-project', 'prod-project'], {
+        env: sandbox,
+      }),
+    ).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(
+        '--test-project prod-project is not the project being deployed',
+      ),
+    });
+    expect(await calls()).toEqual([]);
+
+    await run(process.execPath, [program, 'payment-handler', '--test-project', 'my-project'], {
+      env: sandbox,
+    });
+    const [deployed] = await calls();
+    expect(deployed).toEqual(
+      expect.arrayContaining([
+        `--set-env-vars=GOOGLE_CLOUD_PROJECT=my-project,LOG_LEVEL=info,${database},PAYMENT_PROVIDER=sandbox,SANDBOX_TEST_PROJECT=my-project`,
+        '--clear-secrets',
+      ]),
+    );
+    expect(deployed?.some((arg) => arg.startsWith('--set-secrets'))).toBe(false);
   });
 
   it('stops at the first failing command, and says which', async () => {
@@ -235,7 +224,7 @@ describe('pnpm run deploy', () => {
     ).rejects.toMatchObject({
       code: 1,
       stderr: expect.stringMatching(
-        /CLOUD_SQL_INSTANCE: .*DEPLOY_PROJECT: required \(or GOOGLE_CLOUD_PROJECT\); DEPLOY_REGION: .*DEPLOY_VPC_CONNECTOR: /,
+        /CLOUD_SQL_INSTANCE: .*DEPLOY_PROJECT: required \(or GOOGLE_CLOUD_PROJECT\); DEPLOY_REGION: .*DEPLOY_VPC_CONNECTOR: .*PAYMENT_PROVIDER: required/,
       ),
     });
     await expect(run(process.execPath, [program, 'place-ordr'], { env })).rejects.toMatchObject({

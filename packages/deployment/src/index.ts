@@ -1,3 +1,4 @@
+export { LockfileError } from './artifact-lockfile';
 export {
   BundleError,
   bundleFunction,
@@ -8,13 +9,19 @@ export {
 export { parseDeployArgs } from './deploy-args';
 export { type DeployConfig, DeployConfigError, parseDeployConfig } from './deploy-config';
 export {
+  buildServiceAccount,
   deployPlan,
   deploySteps,
+  dockerRepository,
   formatStep,
   functionEnvironment,
+  PaymentProviderRefusedError,
+  type PlanOptions,
   type Step,
   serviceAccountEmail,
   serviceAccountId,
+  stripeSecret,
+  usesDatabase,
 } from './deploy-plan';
 export { type FunctionName, functions, type Trigger } from './deployed-functions';
 export { functionSizing, type Sizing } from './function-sizing';

@@ -29,41 +29,31 @@ function missingArtifacts(names: readonly FunctionName[], root: string): Functio
   );
 }
 
-/** Replaces `$NAME` by what an earlier step captured. */
-function expand(arg: string, captured: ReadonlyMap<string, string>): string {
-  return arg.replace(/\$([A-Z_]+)/g, (whole, name: string) => captured.get(name) ?? whole);
-}
-
-function run(step: Step, io: DeployIo, captured: Map<string, string>): void {
-  const [command, ...args] = step.argv.map((arg) => expand(arg, captured));
+function run(step: Step, io: DeployIo): void {
+  const [command, ...args] = step.argv;
   io.err(`$ ${formatStep(step)}`);
   const result = spawnSync(command ?? 'gcloud', args, {
     cwd: io.root,
     env: io.env,
     encoding: 'utf8',
-    stdio: step.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit',
+    stdio: 'inherit',
   });
   if (result.error) throw new CommandFailedError(`${command}: ${result.error.message}`);
   if (result.status !== 0) {
     throw new CommandFailedError(`exit ${result.status ?? result.signal}: ${formatStep(step)}`);
   }
-  if (step.capture) {
-    const value = result.stdout.trim();
-    if (!value) throw new CommandFailedError(`no output from: ${formatStep(step)}`);
-    captured.set(step.capture, value);
-  }
 }
 
 /**
- * `pnpm run deploy`: deploys the named functions' artifacts in order and reconciles their
- * subscriptions; stops at the first failing command. With --dry-run, prints the commands as
- * a shell script and runs nothing. Returns the exit code.
+ * `pnpm run deploy`: deploys the named functions' artifacts in order; stops at the first
+ * failing command. With --dry-run, prints the commands as a shell script and runs nothing
+ * (the deploy workflow's deploy job runs that script). Returns the exit code.
  */
 export function runDeploy(io: DeployIo): number {
-  const { names, dryRun } = parseDeployArgs(io.argv);
+  const { names, dryRun, testProject } = parseDeployArgs(io.argv);
   const config = parseDeployConfig(io.env);
   const missing = missingArtifacts(names, io.root);
-  const plan = deployPlan(names, config);
+  const plan = deployPlan(names, config, { testProject });
   if (dryRun) {
     for (const name of missing)
       io.err(`note: functions/${name}/artifact is missing: run \`pnpm bundle\``);
@@ -75,8 +65,7 @@ export function runDeploy(io: DeployIo): number {
       `no artifact for ${missing.join(', ')} (functions/<name>/artifact): run \`pnpm bundle\` first`,
     );
   }
-  const captured = new Map<string, string>();
-  for (const step of plan) run(step, io, captured);
+  for (const step of plan) run(step, io);
   io.err(`deployed ${names.join(', ')}`);
   return 0;
 }

@@ -1,4 +1,10 @@
 export {
+  builderProjectRoles,
+  checkAccessPolicy,
+  deployerProjectRoles,
+  paymentProviderSecret,
+} from './access-policy';
+export {
   changedFunctions,
   functionInputs,
   sharedInputs,
@@ -13,3 +19,4 @@ export {
   type TerraformConfig,
   TerraformParseError,
 } from './terraform-config';
+export { checkWorkflowPolicy, loadWorkflows, node24Majors } from './workflow-policy';

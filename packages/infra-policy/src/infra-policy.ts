@@ -1,5 +1,12 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Terraform interpolations (`${var.x}`) are literal text here.
-import type { HclBody, TerraformConfig } from './terraform-config';
+import { checkAccessPolicy } from './access-policy';
+import {
+  firstBlock,
+  isPubSubServiceAgent,
+  refersTo,
+  resourcesOf,
+  type TerraformConfig,
+} from './terraform-config';
 
 /** The generated Terraform inputs (infra/topology.auto.tfvars.json) the policy checks against. */
 export interface TopologyVariables {
@@ -29,6 +36,7 @@ export function checkInfraPolicy(config: TerraformConfig, topology: TopologyVari
     ...checkNoPublicAccess(config),
     ...checkIngress(config),
     ...checkTopicNames(config, topology),
+    ...checkAccessPolicy(config),
   ];
 }
 
@@ -175,26 +183,4 @@ function checkTopicNames(config: TerraformConfig, topology: TopologyVariables): 
     }
   }
   return violations;
-}
-
-function resourcesOf(config: TerraformConfig, type: string): [string, HclBody][] {
-  return Object.entries(config.resources[type] ?? {}).flatMap(([name, bodies]) =>
-    bodies.map((body): [string, HclBody] => [name, body]),
-  );
-}
-
-function firstBlock(body: HclBody | undefined, name: string): HclBody | undefined {
-  const blocks = body?.[name];
-  return Array.isArray(blocks) ? (blocks[0] as HclBody | undefined) : undefined;
-}
-
-function refersTo(expression: unknown, reference: string): boolean {
-  return JSON.stringify(expression ?? null).includes(reference);
-}
-
-function isPubSubServiceAgent(config: TerraformConfig, member: unknown): boolean {
-  const text = String(member ?? '');
-  const local = /^\$\{local\.(\w+)\}$/.exec(text)?.[1];
-  const resolved = local ? String(config.locals[local] ?? '') : text;
-  return resolved.includes('@gcp-sa-pubsub.iam.gserviceaccount.com');
 }

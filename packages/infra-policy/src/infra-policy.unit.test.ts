@@ -2,10 +2,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { type FunctionName, functions, stripeSecret, usesDatabase } from '@orders/deployment';
 import {
   checkInfraPolicy,
   loadTerraform,
   parseTerraform,
+  paymentProviderSecret,
   type TerraformConfig,
   type TopologyVariables,
 } from './index';
@@ -224,5 +226,341 @@ describe('infra/ policy', () => {
         `topic ${first}: max_delivery_attempts must be 5 to 100`,
       ]);
     });
+  });
+});
+
+describe('who may do what in infra/', () => {
+  const deployerRoles = '"roles/cloudfunctions.developer",';
+  const policyOf = (config: TerraformConfig) => checkInfraPolicy(config, topology);
+
+  it('declares what the deploy uses: the secret it mounts, the database users it logs in as', () => {
+    expect(paymentProviderSecret.secretId).toBe(stripeSecret.id);
+    // local.database_functions is every function but local.warehouse_functions.
+    expect(infra.locals.database_functions).toBe(
+      '${setsubtract(toset(keys(var.functions)), local.warehouse_functions)}',
+    );
+    const warehouseOnly = (Object.keys(functions) as FunctionName[]).filter(
+      (name) => !usesDatabase(name),
+    );
+    expect(infra.locals.warehouse_functions).toBe(`\${toset(${JSON.stringify(warehouseOnly)})}`);
+  });
+
+  it("holds for the Terraform in infra/, and names the deploy job's real subject", () => {
+    expect(policyOf(infra)).toEqual([]);
+    expect(infra.locals.github_deploy_subject).toBe(
+      'repo:${var.github_repository}:environment:${var.github_environment}',
+    );
+  });
+
+  describe('fails when', () => {
+    it.each(['roles/run.admin', 'roles/pubsub.admin', 'roles/eventarc.admin'])(
+      'the deployer holds %s project-wide',
+      async (role) => {
+        const config = await edited('github.tf', deployerRoles, `${deployerRoles}\n    "${role}",`);
+        expect(policyOf(config)).toEqual([
+          `the deployer holds ${role} project-wide (a deploy needs only roles/cloudfunctions.developer, roles/cloudbuild.builds.viewer)`,
+          `google_project_iam_member.deployer grants ${role} on the whole project to \${google_service_account.deployer.member}`,
+        ]);
+      },
+    );
+
+    it('the deployer may act as any account of the project', async () => {
+      const config = await edited(
+        'github.tf',
+        deployerRoles,
+        `${deployerRoles}\n    "roles/iam.serviceAccountUser",`,
+      );
+      expect(policyOf(config)).toEqual([
+        'the deployer holds roles/iam.serviceAccountUser project-wide (a deploy needs only roles/cloudfunctions.developer, roles/cloudbuild.builds.viewer)',
+        'google_project_iam_member.deployer grants roles/iam.serviceAccountUser on the whole project to ${google_service_account.deployer.member}',
+      ]);
+    });
+
+    it("the deployer may act as an account that is neither a function's nor the builder", async () => {
+      const config = await withExtra(
+        'github.tf',
+        [
+          'resource "google_service_account_iam_member" "deployer_acts_as_itself" {',
+          '  service_account_id = google_service_account.deployer.name',
+          '  role               = "roles/iam.serviceAccountUser"',
+          '  member             = google_service_account.deployer.member',
+          '}',
+          '',
+        ].join('\n'),
+      );
+      expect(policyOf(config)).toEqual([
+        'google_service_account_iam_member.deployer_acts_as_itself: the deployer may act as an account other than the function and build accounts',
+      ]);
+    });
+
+    it('the deployer may not act as the build account', async () => {
+      const config = await withoutBlock(
+        'github.tf',
+        'resource "google_service_account_iam_member" "deployer_acts_as_builder"',
+      );
+      expect(policyOf(config)).toEqual([
+        'the deployer may not act as the build account (--build-service-account)',
+      ]);
+    });
+
+    it("the deploy job's identity is bound to the branch subject, which an environment job never gets", async () => {
+      const config = await edited(
+        'github.tf',
+        ':environment:${var.github_environment}"',
+        ':ref:refs/heads/${var.github_branch}"',
+      );
+      expect(policyOf(config)).toEqual([
+        'google_service_account_iam_member.deployer_workload_identity: subject repo:${var.github_repository}:ref:refs/heads/${var.github_branch} is not the one GitHub issues the deploy job (repo:${var.github_repository}:environment:${var.github_environment})',
+      ]);
+    });
+
+    it('every identity of the repository may impersonate the deployer', async () => {
+      const config = await edited(
+        'github.tf',
+        /"principal:\/\/iam\.googleapis\.com\/\$\{google_iam_workload_identity_pool\.github\.name\}\/subject\/\$\{local\.github_deploy_subject\}"/,
+        '"principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.github.name}/attribute.repository/${var.github_repository}"',
+      );
+      expect(policyOf(config)).toEqual([
+        'google_service_account_iam_member.deployer_workload_identity: principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.github.name}/attribute.repository/${var.github_repository} is not one subject (principal://.../subject/...)',
+      ]);
+    });
+
+    it.each([
+      ['repository_id', 'its attribute_condition does not pin repository_id'],
+      ['repository_owner_id', 'its attribute_condition does not pin repository_owner_id'],
+      ['ref', 'its attribute_condition does not pin ref'],
+      [
+        'workflow_ref',
+        'its attribute_condition does not pin the workflow (workflow_ref or job_workflow_ref)',
+      ],
+    ])("the provider's condition leaves out %s", async (claim, violation) => {
+      const config = await edited(
+        'github.tf',
+        new RegExp(`\\n\\s*assertion\\.${claim} == [^\\n]*&&`),
+        '',
+      );
+      expect(policyOf(config)).toEqual([
+        `google_iam_workload_identity_pool_provider.github: ${violation}`,
+      ]);
+    });
+
+    it("the provider's condition names the repository by a name only", async () => {
+      const config = await edited(
+        'github.tf',
+        'assertion.repository_id == "${var.github_repository_id}"',
+        'assertion.repository == "${var.github_repository}"',
+      );
+      expect(policyOf(config)).toEqual([
+        'google_iam_workload_identity_pool_provider.github: its attribute_condition does not pin repository_id',
+      ]);
+    });
+
+    it("the provider's condition can be satisfied another way", async () => {
+      const config = await edited(
+        'github.tf',
+        'workflow_ref ==',
+        'workflow_ref != "" || assertion.workflow_ref ==',
+      );
+      expect(policyOf(config)).toEqual([
+        'google_iam_workload_identity_pool_provider.github: its attribute_condition must be equalities joined by && only',
+      ]);
+    });
+
+    it('the build account is removed, so Cloud Build builds as a default account', async () => {
+      const config = await withoutBlock('build.tf', 'resource "google_service_account" "builder"');
+      expect(policyOf(config)).toEqual([
+        'no google_service_account.builder: Cloud Build would build as a default account',
+      ]);
+    });
+
+    it('the build account may build anything', async () => {
+      const config = await edited(
+        'build.tf',
+        '"roles/logging.logWriter",',
+        '"roles/logging.logWriter",\n    "roles/cloudbuild.builds.builder",',
+      );
+      expect(policyOf(config)).toEqual([
+        'the build account holds roles/cloudbuild.builds.builder project-wide (it needs only roles/logging.logWriter, roles/storage.objectViewer)',
+      ]);
+    });
+
+    it('the Pub/Sub service agent may mint tokens of every account of the project', async () => {
+      const config = await withExtra(
+        'pubsub.tf',
+        [
+          'resource "google_project_iam_member" "service_agent_token_creator" {',
+          '  project = var.project_id',
+          '  role    = "roles/iam.serviceAccountTokenCreator"',
+          '  member  = local.pubsub_service_agent',
+          '}',
+          '',
+        ].join('\n'),
+      );
+      expect(policyOf(config)).toEqual([
+        'google_project_iam_member.service_agent_token_creator grants roles/iam.serviceAccountTokenCreator on the whole project to ${local.pubsub_service_agent}',
+      ]);
+    });
+
+    it("the Pub/Sub service agent may mint the deployer's tokens", async () => {
+      const config = await withExtra(
+        'pubsub.tf',
+        [
+          'resource "google_service_account_iam_member" "agent_mints_deployer" {',
+          '  service_account_id = google_service_account.deployer.name',
+          '  role               = "roles/iam.serviceAccountTokenCreator"',
+          '  member             = local.pubsub_service_agent',
+          '}',
+          '',
+        ].join('\n'),
+      );
+      expect(policyOf(config)).toEqual([
+        "google_service_account_iam_member.agent_mints_deployer lets ${local.pubsub_service_agent} mint tokens of an account that is not a function's",
+      ]);
+    });
+
+    it('the Pub/Sub service agent may not acknowledge what it dead-letters', async () => {
+      const config = await withoutBlock(
+        'pubsub.tf',
+        'resource "google_pubsub_subscription_iam_member" "service_agent_dead_letter_subscriber"',
+      );
+      expect(policyOf(config)).toEqual([
+        'the Pub/Sub service agent may not acknowledge what it dead-letters on each consumer subscription',
+      ]);
+    });
+
+    it("a consumer's subscription pushes as another function's account", async () => {
+      const config = await edited(
+        'pubsub.tf',
+        'service_account_email = google_service_account.function[each.value.consumer].email',
+        'service_account_email = google_service_account.function["payment-handler"].email',
+      );
+      expect(policyOf(config)).toEqual([
+        "google_pubsub_subscription.consumer does not push as its consumer's own account",
+      ]);
+    });
+
+    it('no binding lets the consumers invoke their functions', async () => {
+      const config = await withoutBlock(
+        'pubsub.tf',
+        'resource "google_cloud_run_v2_service_iam_member" "push_invoker"',
+      );
+      expect(policyOf(config)).toEqual([
+        'no binding lets each consumer account invoke its own function (roles/run.invoker)',
+      ]);
+    });
+
+    it("a function's account may invoke another function", async () => {
+      const config = await withExtra(
+        'pubsub.tf',
+        [
+          'resource "google_cloud_run_v2_service_iam_member" "intake_charges" {',
+          '  location = var.region',
+          '  name     = "payment-handler"',
+          '  role     = "roles/run.invoker"',
+          '  member   = google_service_account.function["place-order"].member',
+          '}',
+          '',
+        ].join('\n'),
+      );
+      expect(policyOf(config)).toEqual([
+        'google_cloud_run_v2_service_iam_member.intake_charges lets "place-order"\'s account invoke payment-handler',
+      ]);
+    });
+
+    it("the payment provider's secret is readable by another account", async () => {
+      const config = await withExtra(
+        'secrets.tf',
+        [
+          'resource "google_secret_manager_secret_iam_member" "saga_reads_stripe_key" {',
+          '  secret_id = google_secret_manager_secret.stripe_secret_key.id',
+          '  role      = "roles/secretmanager.secretAccessor"',
+          '  member    = google_service_account.function["process-order"].member',
+          '}',
+          '',
+        ].join('\n'),
+      );
+      expect(policyOf(config)).toEqual([
+        'saga_reads_stripe_key lets ${google_service_account.function["process-order"].member} at stripe-secret-key (only payment-handler may read it)',
+      ]);
+    });
+
+    it("the payment provider's secret is read by another function instead", async () => {
+      const config = await edited(
+        'secrets.tf',
+        'google_service_account.function["payment-handler"].member',
+        'google_service_account.function["place-order"].member',
+      );
+      expect(policyOf(config)).toEqual([
+        'payment_handler_reads_stripe_key lets ${google_service_account.function["place-order"].member} at stripe-secret-key (only payment-handler may read it)',
+        "payment-handler's account may not read stripe-secret-key",
+      ]);
+    });
+
+    it('every function may read every secret of the project', async () => {
+      const config = await edited(
+        'service-accounts.tf',
+        'project_roles = ["roles/logging.logWriter", "roles/cloudtrace.agent"]',
+        'project_roles = ["roles/logging.logWriter", "roles/cloudtrace.agent", "roles/secretmanager.secretAccessor"]',
+      );
+      expect(policyOf(config)).toEqual([
+        'google_project_iam_member.function grants roles/secretmanager.secretAccessor on the whole project to ${google_service_account.function[each.value.function].member}',
+      ]);
+    });
+
+    it("the secret's value is written in Terraform", async () => {
+      const config = await withExtra(
+        'secrets.tf',
+        [
+          'resource "google_secret_manager_secret_version" "stripe_secret_key" {',
+          '  secret      = google_secret_manager_secret.stripe_secret_key.id',
+          '  secret_data = "sk_live_do_not"',
+          '}',
+          '',
+        ].join('\n'),
+      );
+      expect(policyOf(config)).toEqual([
+        'a google_secret_manager_secret_version puts a secret value in the Terraform state',
+      ]);
+    });
+
+    it('the database functions lose their IAM database users', async () => {
+      const config = await withoutBlock('cloud-sql.tf', 'resource "google_sql_user" "function"');
+      expect(policyOf(config)).toEqual([
+        'no IAM database user (CLOUD_IAM_SERVICE_ACCOUNT) for each database function',
+      ]);
+    });
+
+    it('a database user gets a password', async () => {
+      const config = await edited(
+        'cloud-sql.tf',
+        'type     = "CLOUD_IAM_SERVICE_ACCOUNT"',
+        'type     = "BUILT_IN"\n  password = "secret"',
+      );
+      expect(policyOf(config)).toEqual([
+        'no IAM database user (CLOUD_IAM_SERVICE_ACCOUNT) for each database function',
+        'a google_sql_user has a password: the functions log in with IAM only',
+      ]);
+    });
+
+    it.each(['database_client', 'database_instance_user'])(
+      'the database functions lose %s',
+      async (grant) => {
+        const config = await withoutBlock(
+          'service-accounts.tf',
+          `resource "google_project_iam_member" "${grant}"`,
+        );
+        const role = grant === 'database_client' ? 'cloudsql.client' : 'cloudsql.instanceUser';
+        expect(policyOf(config)).toEqual([`the database functions' accounts lack roles/${role}`]);
+      },
+    );
+  });
+
+  it('accepts the workflow pinned by job_workflow_ref', async () => {
+    const config = await edited(
+      'github.tf',
+      'assertion.workflow_ref ==',
+      'assertion.job_workflow_ref ==',
+    );
+    expect(policyOf(config)).toEqual([]);
   });
 });

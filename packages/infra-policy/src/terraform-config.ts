@@ -62,3 +62,34 @@ export async function parseTerraform(files: Record<string, string>): Promise<Ter
 function asRecord(value: unknown): Record<string, unknown> {
   return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
 }
+
+/** `${local.x}` replaced by the local's text, once (what the rules compare is one level deep). */
+export function resolveLocals(config: TerraformConfig, text: string): string {
+  const whole = /^\$\{local\.(\w+)\}$/.exec(text)?.[1];
+  if (whole) return String(config.locals[whole] ?? '');
+  return text.replace(/\$\{local\.(\w+)\}/g, (found, name: string) => {
+    const value = config.locals[name];
+    return typeof value === 'string' ? value : found;
+  });
+}
+
+export function resourcesOf(config: TerraformConfig, type: string): [string, HclBody][] {
+  return Object.entries(config.resources[type] ?? {}).flatMap(([name, bodies]) =>
+    bodies.map((body): [string, HclBody] => [name, body]),
+  );
+}
+
+export function firstBlock(body: HclBody | undefined, name: string): HclBody | undefined {
+  const blocks = body?.[name];
+  return Array.isArray(blocks) ? (blocks[0] as HclBody | undefined) : undefined;
+}
+
+export function refersTo(expression: unknown, reference: string): boolean {
+  return JSON.stringify(expression ?? null).includes(JSON.stringify(reference).slice(1, -1));
+}
+
+export function isPubSubServiceAgent(config: TerraformConfig, member: unknown): boolean {
+  return resolveLocals(config, String(member ?? '')).includes(
+    '@gcp-sa-pubsub.iam.gserviceaccount.com',
+  );
+}

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,14 +31,22 @@ import { insertOutboxRows } from '@orders/messaging/testing';
 import { insertPlacedOrder } from '@orders/ordering/testing';
 
 /**
- * Cloud Build, simulated: each function's artifact alone in an empty folder, installed by npm
- * from the registry as the Node.js buildpack does, served by the functions-framework it
- * installed, answering a real request with real PostgreSQL, the Pub/Sub emulator and DuckDB.
+ * Cloud Build, simulated: each function's artifact alone in an empty folder, installed by
+ * `npm ci` from the registry as the Node.js buildpack does with a package-lock.json (exactly
+ * the locked versions, or no install at all), served by the functions-framework it installed,
+ * answering a real request with real PostgreSQL, the Pub/Sub emulator and DuckDB.
  */
 const run = promisify(execFile);
 const repoRoot = join(__dirname, '..', '..', '..');
 const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
 const names = Object.keys(declared) as FunctionName[];
+
+/** What the Node.js buildpack runs when the source has a package-lock.json. */
+const npmCi = ['ci', '--omit=dev', '--no-audit', '--no-fund'];
+
+function install(dir: string) {
+  return run('npm', npmCi, { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+}
 
 interface Deployed {
   artifact: FunctionArtifact;
@@ -51,6 +59,8 @@ interface Deployed {
 
 const workDir = mkdtempSync(join(tmpdir(), 'cloud-build-'));
 const deployed = new Map<FunctionName, Deployed>();
+/** analytics-loader bundled for DuckDB, as `pnpm dev` runs it (the deployed one is BigQuery's). */
+const duckDbLoaderDir = join(workDir, 'analytics-loader-duckdb');
 const started: FunctionProcess[] = [];
 /** functions-framework's start-up banner; errors still go to stderr. */
 const discard = lineSink();
@@ -62,10 +72,7 @@ beforeAll(async () => {
       const artifact = await bundleFunction(repoRoot, name);
       const dir = join(workDir, name);
       cpSync(artifact.dir, dir, { recursive: true });
-      await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund'], {
-        cwd: dir,
-        maxBuffer: 16 * 1024 * 1024,
-      });
+      await install(dir);
       const projectId = testProjectId(`bundler-${name}`);
       await createTopology({ emulatorHost, projectId, pushEndpoints: {} });
       deployed.set(name, {
@@ -77,6 +84,11 @@ beforeAll(async () => {
       });
     }),
   );
+  await bundleFunction(repoRoot, 'analytics-loader', {
+    warehouse: 'duckdb',
+    outDir: duckDbLoaderDir,
+  });
+  await install(duckDbLoaderDir);
 }, 300_000);
 
 afterAll(async () => {
@@ -94,14 +106,19 @@ function deployment(name: FunctionName): Deployed {
   return found;
 }
 
-async function start(name: FunctionName, env: NodeJS.ProcessEnv = {}): Promise<FunctionProcess> {
-  const { dir, projectId, database } = deployment(name);
+async function start(
+  name: FunctionName,
+  env: NodeJS.ProcessEnv = {},
+  dir = deployment(name).dir,
+  stdout = discard,
+): Promise<FunctionProcess> {
+  const { projectId, database } = deployment(name);
   const fn = await startFunction({
     name,
     dir,
     entryPoint: declared[name].entryPoint,
     signatureType: declared[name].trigger.kind === 'http' ? 'http' : 'cloudevent',
-    stdout: discard,
+    stdout,
     env: {
       GOOGLE_CLOUD_PROJECT: projectId,
       PUBSUB_EMULATOR_HOST: emulatorHost,
@@ -176,6 +193,71 @@ describe.each(names)('the artifact of %s', (name) => {
       expect(`${dependency}@${installed.version}`).toBe(`${dependency}@${version}`);
     }
   });
+
+  it('installs exactly the tree its package-lock.json locks, the one pnpm installed here', () => {
+    const { dir } = deployment(name);
+    const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'));
+    const locked = Object.entries(
+      lock.packages as Record<string, { version: string; optional?: boolean }>,
+    ).filter(([location]) => location !== '');
+    expect(locked.length).toBeGreaterThan(Object.keys(lock.packages[''].dependencies).length);
+    for (const [location, { version, optional }] of locked) {
+      const manifest = join(dir, location, 'package.json');
+      // An optional package for another platform (a native binary) is locked, not installed.
+      if (optional && !existsSync(manifest)) continue;
+      const installed = JSON.parse(readFileSync(manifest, 'utf8'));
+      expect(`${location}@${installed.version}`).toBe(`${location}@${version}`);
+    }
+  });
+});
+
+describe('npm ci, as Cloud Build runs it', () => {
+  it('refuses an artifact whose package-lock.json does not match its package.json', async () => {
+    const dir = join(workDir, 'stale-lockfile');
+    cpSync(deployment('housekeeping').artifact.dir, dir, { recursive: true });
+    rmSync(join(dir, 'node_modules'), { recursive: true, force: true });
+    // A published pg other than the locked one: package.json moved on, the lockfile did not.
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    expect(manifest.dependencies.pg).not.toBe('8.16.3');
+    manifest.dependencies.pg = '8.16.3';
+    writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest));
+
+    await expect(install(dir)).rejects.toMatchObject({
+      stderr: expect.stringContaining(
+        'can only install packages when your package.json and package-lock.json',
+      ),
+    });
+    expect(existsSync(join(dir, 'node_modules'))).toBe(false);
+  });
+
+  it('ships analytics-loader as deployed (BigQuery) without DuckDB', async () => {
+    const { dir } = deployment('analytics-loader');
+    const lock = readFileSync(join(dir, 'package-lock.json'), 'utf8');
+    expect(lock).not.toContain('@duckdb');
+    expect(existsSync(join(dir, 'node_modules', '@duckdb'))).toBe(false);
+    expect(
+      JSON.parse(readFileSync(join(duckDbLoaderDir, 'package.json'), 'utf8')).dependencies,
+    ).toHaveProperty('@duckdb/node-api');
+    // Started for DuckDB anyway, it says why it cannot load into it.
+    const duckDbPath = join(workDir, 'bigquery-only', 'warehouse.duckdb');
+    const logged: string[] = [];
+    const fn = await start(
+      'analytics-loader',
+      { WAREHOUSE: 'duckdb', DUCKDB_PATH: duckDbPath },
+      deployment('analytics-loader').dir,
+      lineSink((line) => logged.push(line)),
+    );
+    const confirmed = createEvent(
+      'OrderConfirmed',
+      { orderId: randomUUID(), totalMinor: 4500, currency: 'EUR' },
+      { source: 'process-order', correlationId: randomUUID() },
+    );
+    expect((await pushEvent(fn, 'analytics-loader', confirmed)).status).toBe(500);
+    await fn.stop();
+    expect(logged.join('\n')).toContain(
+      '@duckdb/node-api is not in this artifact of analytics-loader: it was bundled for WAREHOUSE=bigquery',
+    );
+  });
 });
 
 describe('a Cloud Build of each function serves a real request', () => {
@@ -222,7 +304,11 @@ describe('a Cloud Build of each function serves a real request', () => {
       { orderId, paymentId, customerId: 'cust-1', amountMinor: 4500, currency: 'EUR' },
       { source: 'process-order', correlationId: randomUUID(), causationId: randomUUID() },
     );
-    const fn = await start('payment-handler');
+    // The sandbox provider, which the payment handler takes on Cloud Run only in a test project.
+    const fn = await start('payment-handler', {
+      PAYMENT_PROVIDER: 'sandbox',
+      SANDBOX_TEST_PROJECT: deployment('payment-handler').projectId,
+    });
 
     expect((await pushEvent(fn, 'payment-handler', requested)).status).toBe(204);
     const payment = await database.db
@@ -245,7 +331,11 @@ describe('a Cloud Build of each function serves a real request', () => {
       { orderId: randomUUID(), totalMinor: 4500, currency: 'EUR' },
       { source: 'process-order', correlationId: randomUUID() },
     );
-    const fn = await start('analytics-loader', { WAREHOUSE: 'duckdb', DUCKDB_PATH: duckDbPath });
+    const fn = await start(
+      'analytics-loader',
+      { WAREHOUSE: 'duckdb', DUCKDB_PATH: duckDbPath },
+      duckDbLoaderDir,
+    );
 
     expect((await pushEvent(fn, 'analytics-loader', confirmed)).status).toBe(204);
     // The function holds the file while it runs; read it as `pnpm analytics` does, after.
