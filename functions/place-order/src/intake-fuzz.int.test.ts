@@ -10,6 +10,7 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
+import { withoutTrailingSlashes } from '@orders/platform';
 import * as fc from 'fast-check';
 import { sql } from 'kysely';
 
@@ -1004,7 +1005,7 @@ function expectedRoute(method: string, target: string, order: PlacedOrder): Expe
   } catch {
     return { status: 400, code: 'malformed_path' };
   }
-  const path = pathname.replace(/\/+$/, '') || '/';
+  const path = withoutTrailingSlashes(pathname) || '/';
   if (path === '/orders') {
     return method === 'POST' ? expectedForBody(order) : { status: 405, allow: 'POST' };
   }

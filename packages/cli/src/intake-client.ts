@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OrderStatus } from '@orders/ordering';
+import { withoutTrailingSlashes } from '@orders/platform';
 import type { CatalogProduct, PlannedOrder } from './order-mix';
 
 /** `GET /orders/{id}`, the fields the demo reads. */
@@ -54,7 +55,7 @@ export function createHttpIntakeClient(
   baseUrl: string,
   { attempts = 6, requestTimeoutMs = 10_000, backoffMs = 200 }: HttpIntakeClientOptions = {},
 ): IntakeClient {
-  const base = baseUrl.replace(/\/+$/, '');
+  const base = withoutTrailingSlashes(baseUrl);
 
   async function request<T>(what: string, path: string, init: RequestInit = {}): Promise<T> {
     let lastProblem: { status: number; problem: string } | undefined;

@@ -1,6 +1,7 @@
 import type { Request } from '@google-cloud/functions-framework';
 import type { Database } from '@orders/db';
 import { uuidPattern } from '@orders/events';
+import { withoutTrailingSlashes } from '@orders/platform';
 import {
   type HttpContext,
   type HttpResult,
@@ -32,7 +33,7 @@ export function createIntakeApi(options: IntakeApiOptions) {
   const { db, maxItems } = options;
 
   return async (req: Request, { log, correlationId }: HttpContext): Promise<HttpResult> => {
-    const path = req.path.replace(/\/+$/, '') || '/';
+    const path = withoutTrailingSlashes(req.path) || '/';
 
     if (path === '/orders') {
       if (req.method !== 'POST') throw new MethodNotAllowedError(['POST']);
