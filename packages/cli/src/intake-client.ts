@@ -15,9 +15,13 @@ export interface OrderState {
 /** The order intake API of the place-order function. */
 export interface IntakeClient {
   listProducts(): Promise<CatalogProduct[]>;
-  /** Places an order; a retry with the same key is safe (the intake replays its answer). */
+  /**
+   * Places an order as its customer; a retry with the same key is safe (the intake replays
+   * its answer).
+   */
   placeOrder(order: PlannedOrder['body'], idempotencyKey: string): Promise<{ orderId: string }>;
-  getOrder(orderId: string): Promise<OrderState>;
+  /** An order, as its customer sees it (only they may). */
+  getOrder(orderId: string, customerId: string): Promise<OrderState>;
 }
 
 /** No answer from the intake at all (connection refused, timeouts) after the retries. */
@@ -37,7 +41,11 @@ export class IntakeRequestError extends Error {
   }
 }
 
+/** A bearer token for a customer: what the intake authenticates each request with. */
+export type TokenSource = (customerId: string) => Promise<string>;
+
 export interface HttpIntakeClientOptions {
+  tokens: TokenSource;
   /** Attempts per request, including the first; default 6. */
   attempts?: number;
   /** Per attempt; default 10 s. */
@@ -53,7 +61,7 @@ export interface HttpIntakeClientOptions {
  */
 export function createHttpIntakeClient(
   baseUrl: string,
-  { attempts = 6, requestTimeoutMs = 10_000, backoffMs = 200 }: HttpIntakeClientOptions = {},
+  { tokens, attempts = 6, requestTimeoutMs = 10_000, backoffMs = 200 }: HttpIntakeClientOptions,
 ): IntakeClient {
   const base = withoutTrailingSlashes(baseUrl);
 
@@ -88,14 +96,20 @@ export function createHttpIntakeClient(
 
   return {
     listProducts: () => request<CatalogProduct[]>('GET /products', '/products'),
-    placeOrder: (order, idempotencyKey) =>
+    placeOrder: async (order, idempotencyKey) =>
       request<{ orderId: string }>('POST /orders', '/orders', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
+        headers: {
+          'content-type': 'application/json',
+          'idempotency-key': idempotencyKey,
+          authorization: `Bearer ${await tokens(order.customerId)}`,
+        },
         body: JSON.stringify(order),
       }),
-    getOrder: (orderId) =>
-      request<OrderState>(`GET /orders/${orderId}`, `/orders/${encodeURIComponent(orderId)}`),
+    getOrder: async (orderId, customerId) =>
+      request<OrderState>(`GET /orders/${orderId}`, `/orders/${encodeURIComponent(orderId)}`, {
+        headers: { authorization: `Bearer ${await tokens(customerId)}` },
+      }),
   };
 }
 

@@ -36,6 +36,7 @@ describe('migrateToLatest', () => {
       '0006-relay-and-redrives',
       '0007-saga-history-effects',
       '0008-saga-definition-version',
+      '0011-open-orders-by-customer',
     ]);
     expect(await migrateToLatest(db)).toEqual([]);
 

@@ -3,6 +3,9 @@ import { dirname, join } from 'node:path';
 import { stackOf } from '@orders/platform';
 import { devStackFile, startLocalStack } from './local-stack';
 
+/** The customer of the token on the ready line (`pnpm token <customerId>` makes others). */
+const developmentCustomer = 'cust-dev';
+
 /**
  * `pnpm dev`: the whole stack on this machine until Ctrl-C. stdout carries exactly one line,
  * the JSON that says where everything is, so scripts can wait for it and parse it; every
@@ -56,17 +59,26 @@ async function main(): Promise<void> {
     return;
   }
 
-  const ready = JSON.stringify({
+  const auth = stack.auth && {
+    issuer: stack.auth.issuer,
+    token: await stack.auth.token(developmentCustomer),
+  };
+  const ready = {
     ready: true,
     databaseUrl: stack.databaseUrl,
     pubsubEmulatorHost: stack.pubsubEmulatorHost,
     projectId: stack.projectId,
     functions: stack.functions,
-  });
-  // Where `pnpm demo` and `pnpm dlq` find the running stack; removed on stop.
-  await mkdir(dirname(readyFile), { recursive: true });
-  await writeFile(readyFile, `${ready}\n`);
-  process.stdout.write(`${ready}\n`);
+    ...(auth ? { auth } : {}),
+  };
+  // Where `pnpm demo`, `pnpm dlq` and `pnpm token` find the running stack; removed on stop.
+  // It holds the development issuer's signing key: readable by its owner only.
+  await mkdir(dirname(readyFile), { recursive: true, mode: 0o700 });
+  const file = auth ? { ...ready, auth: { ...auth, signingKey: stack.auth!.signingKey } } : ready;
+  // Created afresh, so that an older file's wider mode never holds the key.
+  await rm(readyFile, { force: true });
+  await writeFile(readyFile, `${JSON.stringify(file)}\n`, { mode: 0o600, flag: 'wx' });
+  process.stdout.write(`${JSON.stringify(ready)}\n`);
 }
 
 main().catch((error: unknown) => {
