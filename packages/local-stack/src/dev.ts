@@ -1,10 +1,8 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { stackOf } from '@orders/platform';
+import { writeDevStackFile } from './dev-stack-file';
 import { devStackFile, startLocalStack } from './local-stack';
-
-/** The customer of the token on the ready line (`pnpm token <customerId>` makes others). */
-const developmentCustomer = 'cust-dev';
 
 /**
  * `pnpm dev`: the whole stack on this machine until Ctrl-C. stdout carries exactly one line,
@@ -59,26 +57,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  const auth = stack.auth && {
-    issuer: stack.auth.issuer,
-    token: await stack.auth.token(developmentCustomer),
-  };
-  const ready = {
-    ready: true,
-    databaseUrl: stack.databaseUrl,
-    pubsubEmulatorHost: stack.pubsubEmulatorHost,
-    projectId: stack.projectId,
-    functions: stack.functions,
-    ...(auth ? { auth } : {}),
-  };
-  // Where `pnpm demo`, `pnpm dlq` and `pnpm token` find the running stack; removed on stop.
-  // It holds the development issuer's signing key: readable by its owner only.
-  await mkdir(dirname(readyFile), { recursive: true, mode: 0o700 });
-  const file = auth ? { ...ready, auth: { ...auth, signingKey: stack.auth!.signingKey } } : ready;
-  // Created afresh, so that an older file's wider mode never holds the key.
-  await rm(readyFile, { force: true });
-  await writeFile(readyFile, `${JSON.stringify(file)}\n`, { mode: 0o600, flag: 'wx' });
-  process.stdout.write(`${JSON.stringify(ready)}\n`);
+  const ready = await writeDevStackFile(stack, readyFile);
+  process.stdout.write(`${ready}\n`);
 }
 
 main().catch((error: unknown) => {

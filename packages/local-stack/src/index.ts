@@ -1,4 +1,5 @@
 export { type DevIssuer, type DevSigningKey, signDevToken, startDevIssuer } from './dev-issuer';
+export { writeDevStackFile } from './dev-stack-file';
 export { freePort } from './free-port';
 export { type FunctionProcess, startFunction } from './function-process';
 export { lineSink } from './line-sink';

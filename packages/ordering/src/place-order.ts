@@ -31,7 +31,7 @@ export interface PlaceOrderInput {
 export type PlaceOrderResult = StoredResponse & { replayed: boolean };
 
 /** A customer has as many open orders as allowed (429): one must be paid or cancelled first. */
-export class TooManyOpenOrdersError extends ProblemError {
+class TooManyOpenOrdersError extends ProblemError {
   override readonly name = 'TooManyOpenOrdersError';
   constructor(limit: number, retryAfterSeconds: number) {
     super(`you have ${limit} open orders, the most allowed; pay or wait for one first`, {

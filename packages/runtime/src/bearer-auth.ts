@@ -48,8 +48,15 @@ export function createBearerAuth({ issuer, audience, jwksUrl, realm }: BearerAut
       });
       subject = payload.sub;
     } catch (error) {
-      if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) {
-        // The issuer's keys could not be fetched (a timeout, a refused connection, a bad answer).
+      if (
+        error instanceof errors.JWKSTimeout ||
+        error instanceof errors.JWKSInvalid ||
+        // The generic error is the key set fetch's own: not 200 OK, or not JSON.
+        !(error instanceof errors.JOSEError) ||
+        error.code === errors.JOSEError.code
+      ) {
+        // The issuer's keys could not be fetched (a timeout, a refused connection, an answer
+        // that is not a key set): our dependency failed, not the caller.
         throw new ProblemError('the identity provider cannot be reached; try again shortly', {
           status: 503,
           code: 'identity_provider_unavailable',
