@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Kysely, sql } from 'kysely';
+import { Migrator } from 'kysely/migration';
 import { createDb } from './create-db';
-import { migrateToLatest } from './migrations';
+import { migrateToLatest, migrations } from './migrations';
 import type { Database } from './schema';
 import { seedCatalog, seedProducts } from './seed';
 
@@ -37,6 +38,7 @@ describe('migrateToLatest', () => {
       '0007-saga-history-effects',
       '0008-saga-definition-version',
       '0011-open-orders-by-customer',
+      '0012-function-roles',
     ]);
     expect(await migrateToLatest(db)).toEqual([]);
 
@@ -78,5 +80,65 @@ describe('migrateToLatest', () => {
         .execute();
     await expect(insert(-1, 1)).rejects.toThrow(/check constraint/);
     await expect(insert(1, -1)).rejects.toThrow(/check constraint/);
+  });
+});
+
+describe('0012-function-roles', () => {
+  // As on Cloud SQL: the migrator is no superuser but owns the database and creates roles.
+  const migrator = `t_migrator_${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(16).toString('hex');
+  const older = `t_migrations_0008_${randomBytes(4).toString('hex')}`;
+  let asMigrator: Kysely<Database>;
+
+  beforeAll(async () => {
+    await sql`create role ${sql.id(migrator)} login createrole password ${sql.lit(password)}`.execute(
+      admin,
+    );
+    await sql`create database ${sql.id(older)} owner ${sql.id(migrator)}`.execute(admin);
+    const url = new URL(process.env.DATABASE_URL!);
+    url.username = migrator;
+    url.password = password;
+    url.pathname = `/${older}`;
+    asMigrator = createDb(url.toString(), { maxConnections: 1 });
+  });
+
+  afterAll(async () => {
+    await asMigrator?.destroy();
+    await sql`drop database if exists ${sql.id(older)} with (force)`.execute(admin);
+    await sql`drop role if exists ${sql.id(migrator)}`.execute(admin);
+  });
+
+  it('applies to a database migrated to 0008 by a migrator that is no superuser', async () => {
+    const earlier = new Migrator({
+      db: asMigrator,
+      provider: { getMigrations: async () => migrations },
+    });
+    const before = await earlier.migrateTo('0008-saga-definition-version');
+    expect(before.error).toBeUndefined();
+    await seedCatalog(asMigrator);
+
+    expect(await migrateToLatest(asMigrator)).toEqual(['0012-function-roles']);
+
+    const roles = ['place_order', 'process_order', 'payment_handler', 'housekeeping'];
+    const { rows: found } = await sql<{ rolname: string; rolcanlogin: boolean }>`
+      select rolname, rolcanlogin from pg_roles where rolname = any(${roles}) order by rolname`.execute(
+      asMigrator,
+    );
+    expect(found).toEqual([...roles].sort().map((rolname) => ({ rolname, rolcanlogin: false })));
+    // The migrator owns every table; the roles own nothing and hold only what 0012 grants.
+    const { rows: owners } = await sql<{ owner: string }>`
+      select distinct pg_get_userbyid(relowner) as owner from pg_class
+      where relnamespace = 'public'::regnamespace`.execute(asMigrator);
+    expect(owners).toEqual([{ owner: migrator }]);
+    const { rows: privileges } = await sql<{ role: string; table: string; privilege: string }>`
+      select grantee as role, table_name as table, privilege_type as privilege
+      from information_schema.table_privileges
+      where grantee = any(${roles}) and table_name like 'kysely%'`.execute(asMigrator);
+    expect(privileges).toEqual([]);
+    const { rows: sequences } = await sql`
+      select 1 from pg_class where relkind = 'S' and relnamespace = 'public'::regnamespace`.execute(
+      asMigrator,
+    );
+    expect(sequences).toEqual([]);
   });
 });

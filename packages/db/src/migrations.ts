@@ -9,6 +9,7 @@ import { up as up0006 } from './migrations/0006-relay-and-redrives';
 import { up as up0007 } from './migrations/0007-saga-history-effects';
 import { up as up0008 } from './migrations/0008-saga-definition-version';
 import { up as up0011 } from './migrations/0011-open-orders-by-customer';
+import { up as up0012 } from './migrations/0012-function-roles';
 import type { Database } from './schema';
 
 /**
@@ -16,7 +17,7 @@ import type { Database } from './schema';
  * records each in `kysely_migration` under a lock, so running them again (or concurrently) is
  * a no-op. Never edit one that has shipped: add the next.
  */
-const migrations: Record<string, Migration> = {
+export const migrations: Record<string, Migration> = {
   '0001-catalog-and-orders': { up: up0001 },
   '0002-exactly-once': { up: up0002 },
   '0003-order-saga': { up: up0003 },
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '0007-saga-history-effects': { up: up0007 },
   '0008-saga-definition-version': { up: up0008 },
   '0011-open-orders-by-customer': { up: up0011 },
+  '0012-function-roles': { up: up0012 },
 };
 
 /** Applies every pending migration; returns the names applied by this call. */

@@ -8,8 +8,9 @@ const developmentCustomer = 'cust-dev';
 /**
  * The ready line of `pnpm dev` for `stack`, and writes it to `path` (where `pnpm demo`, `pnpm
  * dlq`, `pnpm sagas` and `pnpm token` find the running stack). The file also holds the
- * development issuer's signing key, so it is created afresh readable by its owner only (an
- * older file's wider mode never holds the key); the ready line does not carry the key.
+ * development issuer's signing key (and the URL, the database password): it is created
+ * afresh readable by its owner only (an older file's wider mode never holds them); the
+ * ready line does not carry the key.
  */
 export async function writeDevStackFile(stack: LocalStack, path: string): Promise<string> {
   const auth = stack.auth && {

