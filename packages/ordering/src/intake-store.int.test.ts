@@ -143,10 +143,10 @@ describe('the intake store', () => {
     const customerId = `cust-open-${newKey()}`;
     const count = async () => (await store().quote(['TEA-001'], customerId)).openOrders;
     expect(await count()).toBe(0);
-    const orders = [placed(customerId), placed(customerId), placed(customerId)];
+    const orders = [placed(customerId), placed(customerId), placed(customerId), placed(customerId)];
     for (const order of orders) await store().recordOrder(order);
     await store().recordOrder(placed(`${customerId}-someone-else`));
-    expect(await count()).toBe(3);
+    expect(await count()).toBe(4);
     const statuses = ['AWAITING_PAYMENT', 'CONFIRMED', 'CANCELLED'] as const;
     for (const [index, status] of statuses.entries()) {
       await database.db
@@ -155,6 +155,7 @@ describe('the intake store', () => {
         .where('id', '=', orders[index]!.data.orderId)
         .execute();
     }
+    // One still placed, one awaiting payment.
     expect(await count()).toBe(2);
   });
 
