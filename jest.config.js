@@ -15,8 +15,8 @@ const shared = {
   // Workspace packages resolve to their TypeScript source, as in the editor.
   testEnvironmentOptions: { customExportConditions: ['source', 'node', 'require', 'default'] },
   transform: { '^.+\\.(t|j|mj)s$': swc },
-  // kysely ships ESM only: compile it to CommonJS like our own sources.
-  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/)?kysely[@/])'],
+  // kysely and jose ship ESM only: compile them to CommonJS like our own sources.
+  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/)?(kysely|jose)[@/])'],
   modulePathIgnorePatterns: ['/dist/', '/artifact/'],
 };
 

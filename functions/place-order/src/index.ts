@@ -1,6 +1,6 @@
 import * as functions from '@google-cloud/functions-framework';
 import { createIntakeApi, createPostgresIntakeStore } from '@orders/ordering';
-import { createFunctionResources, createHttpFunction } from '@orders/runtime';
+import { createBearerAuth, createFunctionResources, createHttpFunction } from '@orders/runtime';
 import { placeOrderConfig } from './config';
 
 const name = 'place-order';
@@ -21,7 +21,16 @@ functions.http(
         lockSeconds: config.IDEMPOTENCY_LOCK_SECONDS,
       }),
       source: name,
+      authenticate: createBearerAuth({
+        issuer: config.AUTH_ISSUER,
+        audience: config.AUTH_AUDIENCE,
+        jwksUrl: config.AUTH_JWKS_URL,
+        realm: 'orders',
+      }),
       maxItems: config.MAX_ORDER_ITEMS,
+      maxQuantity: config.MAX_ORDER_QUANTITY,
+      maxOpenOrders: config.MAX_OPEN_ORDERS_PER_CUSTOMER,
+      openOrdersRetryAfterSeconds: config.OPEN_ORDERS_RETRY_AFTER_SECONDS,
     }),
   }),
 );

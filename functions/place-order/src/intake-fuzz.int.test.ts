@@ -4,12 +4,16 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   createTopology,
+  type DevIssuer,
   type ServedFunction,
   serveFunction,
+  signDevToken,
+  startDevIssuer,
   type TestDatabase,
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
+import { withoutTrailingSlashes } from '@orders/platform';
 import * as fc from 'fast-check';
 import { sql } from 'kysely';
 
@@ -23,10 +27,16 @@ import { sql } from 'kysely';
 const seed = Number(process.env.FUZZ_SEED ?? 20_240_611);
 const maxBodyBytes = 64 * 1024;
 const maxItems = 20;
+/** Units per order: low enough that generated orders cross it, high enough that most do not. */
+const maxQuantity = 2000;
+/** Every request is this customer's, unless a case says otherwise. */
+const caller = 'cust-fuzz';
 
 const projectId = testProjectId('intake-fuzz');
 let database: TestDatabase;
 let served: ServedFunction;
+let issuer: DevIssuer;
+let callerToken: string;
 let agent: http.Agent;
 let port: number;
 let prices: Map<string, number>;
@@ -36,6 +46,8 @@ beforeAll(async () => {
   database = await testDatabase('intake-fuzz');
   const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
   await createTopology({ emulatorHost, projectId, pushEndpoints: {} });
+  issuer = await startDevIssuer({ audience: projectId });
+  callerToken = await issuer.token(caller);
   Object.assign(process.env, {
     DATABASE_URL: database.url,
     GOOGLE_CLOUD_PROJECT: projectId,
@@ -43,6 +55,12 @@ beforeAll(async () => {
     LOG_LEVEL: 'error',
     MAX_BODY_BYTES: String(maxBodyBytes),
     MAX_ORDER_ITEMS: String(maxItems),
+    MAX_ORDER_QUANTITY: String(maxQuantity),
+    // The fuzz places thousands of orders for one customer: their cap is tested elsewhere.
+    MAX_OPEN_ORDERS_PER_CUSTOMER: '1000000000',
+    AUTH_ISSUER: issuer.issuer,
+    AUTH_AUDIENCE: issuer.audience,
+    AUTH_JWKS_URL: issuer.jwksUrl,
   });
   require('./index');
   served = await serveFunction('placeOrder', { projectId });
@@ -59,6 +77,7 @@ beforeAll(async () => {
 afterAll(async () => {
   agent?.destroy();
   await served?.close();
+  await issuer?.stop();
   await database?.close();
 });
 
@@ -73,6 +92,8 @@ interface Sent {
   body?: string | Buffer;
   /** Send without Content-Length (Transfer-Encoding: chunked). */
   chunked?: boolean;
+  /** The Authorization header: default the caller's bearer token; null sends none. */
+  authorization?: string | null;
 }
 
 interface Received {
@@ -95,9 +116,11 @@ function send({
   headers = [],
   body,
   chunked = false,
+  authorization = `Bearer ${callerToken}`,
 }: Sent): Promise<Received> {
   const payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const raw = ['Host', `127.0.0.1:${port}`];
+  if (authorization !== null) raw.push('Authorization', authorization);
   for (const [name, value] of headers) raw.push(name, value);
   // Explicit: node frames a GET's body as chunked only when told to.
   if (payload)
@@ -141,12 +164,12 @@ type Expected =
   | { status: 400; code: 'malformed_json' | 'malformed_path' }
   /** Any problem+json 400 (the body's charset makes its text unpredictable). */
   | { status: 400 }
-  | { status: 404 | 413 | 415 | 422 }
+  | { status: 401 | 403 | 404 | 413 | 415 | 422 }
   | { status: 405; allow: string }
   | { status: 200 };
 
 interface PlacedOrder {
-  customerId: string;
+  customerId?: string;
   currency: string;
   items: { sku: string; quantity: number }[];
 }
@@ -174,7 +197,8 @@ function expectedForBody(body: unknown): Expected {
   for (const key of Object.keys(body)) {
     if (!['customerId', 'currency', 'items'].includes(key)) pointers.push(`/${pointerToken(key)}`);
   }
-  if (!validCustomerId(body.customerId)) pointers.push('/customerId');
+  // Optional: the order is the caller's; a body may only repeat who that is.
+  if ('customerId' in body && !validCustomerId(body.customerId)) pointers.push('/customerId');
   const currency = body.currency;
   if (typeof currency !== 'string' || !/^[A-Z]{3}$/.test(currency)) pointers.push('/currency');
   const items = body.items;
@@ -211,16 +235,17 @@ function expectedForBody(body: unknown): Expected {
     seen.add(sku);
   });
   if (duplicates.length > 0) return { status: 400, pointers: duplicates };
+  if (order.items.reduce((sum, { quantity }) => sum + quantity, 0) > maxQuantity) {
+    return { status: 400, pointers: ['/items'] };
+  }
+  if (order.customerId !== undefined && order.customerId.trim() !== caller) return { status: 403 };
 
   const unknown = order.items.flatMap(({ sku }, i) => (prices.has(sku) ? [] : [`/items/${i}/sku`]));
   const known = order.items.some(({ sku }) => prices.has(sku));
   // The whole catalog is priced in EUR.
   if (known && order.currency !== 'EUR') unknown.push('/currency');
   if (unknown.length > 0) return { status: 400, pointers: unknown };
-  return {
-    status: 202,
-    order: { ...order, customerId: order.customerId.trim() },
-  };
+  return { status: 202, order: { ...order, customerId: caller } };
 }
 
 /** What a JSON text sent as `application/json` to `POST /orders` must answer. */
@@ -276,6 +301,7 @@ function expectNoPollution() {
 }
 
 const codes: Record<number, string> = {
+  403: 'customer_mismatch',
   404: 'not_found',
   405: 'method_not_allowed',
   409: 'idempotency_key_in_flight',
@@ -311,6 +337,13 @@ function checkShape(method: string, received: Received) {
         expect(where).toHaveLength(1);
       }
     }
+  } else if (received.status === 401) {
+    expect(['unauthenticated', 'invalid_token', 'invalid_request']).toContain(problem.code);
+    expect(received.headers['www-authenticate']).toMatch(/^Bearer realm="orders"/);
+    expect(problem.errors).toBeUndefined();
+  } else if (received.status === 403) {
+    expect(problem.code).toBe(codes[403]);
+    expect(problem.errors).toEqual([{ pointer: '/customerId', detail: expect.any(String) }]);
   } else {
     expect(problem.code).toBe(codes[received.status]);
     expect(problem.errors).toBeUndefined();
@@ -413,11 +446,15 @@ const runs = (numRuns: number) => ({ numRuns, seed, endOnFailure: true });
 const validLine = () =>
   fc.record({ sku: fc.constantFrom(...skus), quantity: fc.integer({ min: 1, max: 1000 }) });
 const validOrder = () =>
-  fc.record({
-    customerId: fc.string({ minLength: 1, maxLength: 40 }).filter((s) => s.trim().length > 0),
-    currency: fc.constant('EUR'),
-    items: fc.uniqueArray(validLine(), { minLength: 1, maxLength: 8, selector: (l) => l.sku }),
-  });
+  fc.record(
+    {
+      // The caller's own id, as sent or padded (it is trimmed), or none at all.
+      customerId: fc.constantFrom(caller, ` ${caller}\t`),
+      currency: fc.constant('EUR'),
+      items: fc.uniqueArray(validLine(), { minLength: 1, maxLength: 8, selector: (l) => l.sku }),
+    },
+    { requiredKeys: ['currency', 'items'] },
+  );
 
 /** A JSON value that is not of the given JSON type. */
 const wrongTypeFor = (type: 'string' | 'array' | 'number') =>
@@ -644,7 +681,7 @@ describe('POST /orders under fuzzed input', () => {
         async (order, member, where) => {
           const items = order.items.map((item) => JSON.stringify(item));
           const base = {
-            customerId: JSON.stringify(order.customerId),
+            customerId: JSON.stringify(order.customerId ?? caller),
             currency: '"EUR"',
             items: `[${items.join(',')}]`,
           };
@@ -712,7 +749,7 @@ describe('POST /orders under fuzzed input', () => {
           );
           const deep = `${open.repeat(levels)}1${closed ? close.repeat(levels) : ''}`;
           const items = order.items.map((item) => JSON.stringify(item));
-          const customerId = JSON.stringify(order.customerId);
+          const customerId = JSON.stringify(order.customerId ?? caller);
           let text: string;
           if (where === 'root') text = deep;
           else if (where === 'customerId')
@@ -894,27 +931,29 @@ describe('POST /orders under fuzzed input', () => {
             values.map((v) => v.replace(/^[ \t]+|[ \t]+$/g, '')).join(', ');
           const key = sentKeys.length === 0 ? undefined : received(sentKeys);
           const body = JSON.stringify(order);
-          const placed = expectedForBody(order) as Extract<Expected, { status: 202 }>;
+          // A valid order may still hold more units than an order may: refused before its key.
+          const placed = expectedForBody(order);
           // A key an earlier case placed an order with replays it, or refuses another order.
           const earlier = key === undefined ? undefined : placedKeys.get(key);
-          const fingerprint = JSON.stringify(placed.order);
+          const fingerprint = placed.status === 202 ? JSON.stringify(placed.order) : undefined;
           const expected: Expected =
             key !== undefined && !keyPattern.test(key)
               ? { status: 400, header: 'Idempotency-Key' }
-              : earlier !== undefined && earlier !== fingerprint
-                ? { status: 422 }
-                : { ...placed, key };
+              : placed.status !== 202
+                ? placed
+                : earlier !== undefined && earlier !== fingerprint
+                  ? { status: 422 }
+                  : { ...placed, key };
           const first = await exchange({ headers, body }, expected);
-          if (earlier === fingerprint) expect(first.headers['idempotent-replayed']).toBe('true');
-          if (key !== undefined && first.status === 202) placedKeys.set(key, fingerprint);
-          const correlation = correlationIds.length > 0 ? received(correlationIds) : undefined;
-          const echoed = first.headers['x-correlation-id'];
-          if (correlation !== undefined && uuidPattern.test(correlation)) {
-            expect(echoed).toBe(correlation.toLowerCase());
-          } else {
-            expect(echoed).toMatch(uuidPattern);
-            expect(echoed).not.toBe(correlation?.toLowerCase());
+          if (earlier !== undefined && earlier === fingerprint) {
+            expect(first.headers['idempotent-replayed']).toBe('true');
           }
+          if (key !== undefined && first.status === 202) placedKeys.set(key, fingerprint!);
+          const correlation = correlationIds.length > 0 ? received(correlationIds) : undefined;
+          // The server's own, never the client's, whatever the client sent.
+          const echoed = first.headers['x-correlation-id'];
+          expect(echoed).toMatch(uuidPattern);
+          expect(echoed).not.toBe(correlation?.toLowerCase());
           if (expected.status !== 202 || key === undefined || repeat === 'none' || !uniqueKey)
             return;
           if (repeat === 'same') {
@@ -922,12 +961,80 @@ describe('POST /orders under fuzzed input', () => {
             expect(again.headers['idempotent-replayed']).toBe('true');
             expect(again.text).toBe(first.text);
           } else {
-            const other = JSON.stringify({ ...order, customerId: `${order.customerId}-other` });
+            const other = JSON.stringify({ ...order, currency: 'GBP' });
             await exchange({ headers, body: other }, { status: 422 });
           }
         },
       ),
       runs(250),
+    );
+  });
+
+  it('requests without a token that proves the caller: 401 with WWW-Authenticate, nothing written', async () => {
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const claims = {
+      iss: issuer.issuer,
+      aud: issuer.audience,
+      sub: caller,
+      iat: now,
+      exp: now + 600,
+    };
+    const [header, , signature] = callerToken.split('.');
+    const impostor = await startDevIssuer({ audience: issuer.audience });
+    await impostor.stop();
+    const forged = await signDevToken(
+      { ...issuer, privateJwk: { ...impostor.privateJwk, kid: issuer.privateJwk.kid } },
+      caller,
+    );
+    const sign = (overrides: { audience?: string; issuer?: string; ttl?: number }) =>
+      signDevToken(
+        { ...issuer, ...overrides },
+        caller,
+        overrides.ttl === undefined ? {} : { expiresInSeconds: overrides.ttl },
+      );
+    const fixed = [
+      null,
+      '',
+      'Bearer',
+      'Bearer ',
+      `Basic ${Buffer.from(`${caller}:x`).toString('base64')}`,
+      `Bearer ${forged}`,
+      `Bearer ${await sign({ ttl: -120 })}`,
+      `Bearer ${await sign({ audience: 'another-app' })}`,
+      `Bearer ${await sign({ issuer: 'https://issuer.example' })}`,
+      `Bearer ${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.`,
+      `Bearer ${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}.${signature}`,
+      // The caller's signature over someone else's claims.
+      `Bearer ${header}.${part({ ...claims, sub: 'cust-victim' })}.${signature}`,
+      `Bearer ${callerToken}x`,
+      `Bearer ${callerToken.split('.').slice(0, 2).join('.')}`,
+    ];
+    const authorization = fc.oneof(
+      fc.constantFrom(...fixed),
+      fc.string({ maxLength: 60 }).map((text) => `Bearer ${text.replace(/[^\x21-\x7e]/g, 'a')}`),
+      fc.base64String({ maxLength: 80 }).map((text) => `Bearer ${text}`),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        authorization,
+        validOrder(),
+        fc.constantFrom('POST', 'GET'),
+        async (sentAuthorization, order, method) => {
+          const post = method === 'POST';
+          await exchange(
+            {
+              method,
+              path: post ? '/orders' : `/orders/${randomUUID()}`,
+              headers: post ? [jsonType, ['Idempotency-Key', randomUUID()]] : [],
+              body: post ? JSON.stringify(order) : undefined,
+              authorization: sentAuthorization,
+            },
+            { status: 401 },
+          );
+        },
+      ),
+      runs(150),
     );
   });
 
@@ -1004,7 +1111,7 @@ function expectedRoute(method: string, target: string, order: PlacedOrder): Expe
   } catch {
     return { status: 400, code: 'malformed_path' };
   }
-  const path = pathname.replace(/\/+$/, '') || '/';
+  const path = withoutTrailingSlashes(pathname) || '/';
   if (path === '/orders') {
     return method === 'POST' ? expectedForBody(order) : { status: 405, allow: 'POST' };
   }

@@ -1,11 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   createTopology,
+  type DevIssuer,
   pullMessages,
   type ServedFunction,
   serveFunction,
+  signDevToken,
   skewProcessClock,
+  startDevIssuer,
   startTcpProxy,
   type TcpProxy,
   type TestDatabase,
@@ -22,6 +26,9 @@ let databaseLink: TcpProxy;
 let pubsub: PubSub;
 let served: ServedFunction;
 let baseUrl: string;
+let issuer: DevIssuer;
+/** Open orders one customer may have: the cap test fills a customer's up to it. */
+const maxOpenOrders = 1000;
 
 beforeAll(async () => {
   database = await testDatabase('place-order');
@@ -35,11 +42,16 @@ beforeAll(async () => {
   const url = new URL(database.url);
   databaseLink = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
   url.port = String(databaseLink.port);
+  issuer = await startDevIssuer({ audience: projectId });
   Object.assign(process.env, {
     DATABASE_URL: url.toString(),
     GOOGLE_CLOUD_PROJECT: projectId,
     LOG_LEVEL: 'error',
     IDEMPOTENCY_LOCK_SECONDS: '2',
+    AUTH_ISSUER: issuer.issuer,
+    AUTH_AUDIENCE: issuer.audience,
+    AUTH_JWKS_URL: issuer.jwksUrl,
+    MAX_OPEN_ORDERS_PER_CUSTOMER: String(maxOpenOrders),
   });
   require('./index');
   served = await serveFunction('placeOrder', { projectId });
@@ -50,6 +62,7 @@ afterAll(async () => {
   await served?.close();
   await pubsub?.close();
   await databaseLink?.close();
+  await issuer?.stop();
   await database?.close();
 });
 
@@ -62,12 +75,34 @@ const order = {
   ],
 };
 
+/** `Authorization` for `customerId`: a fresh token of the test's issuer. */
+async function as(customerId: string) {
+  return { authorization: `Bearer ${await issuer.token(customerId)}` };
+}
+
+/**
+ * `POST /orders` as the customer the body names (cust-42 when it names none), unless
+ * `headers` say otherwise (`authorization: ''` sends none).
+ */
 async function post(body: unknown, headers: Record<string, string> = {}) {
+  const named = (body as { customerId?: unknown } | null)?.customerId;
   const response = await fetch(`${baseUrl}/orders`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: {
+      'content-type': 'application/json',
+      ...(await as(typeof named === 'string' && named.length <= 128 ? named : 'cust-42')),
+      ...headers,
+    },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
+  return answerOf(response);
+}
+
+async function get(path: string, customerId = 'cust-42') {
+  return answerOf(await fetch(`${baseUrl}${path}`, { headers: await as(customerId) }));
+}
+
+async function answerOf(response: Response) {
   const text = await response.text();
   return {
     status: response.status,
@@ -265,7 +300,7 @@ describe('POST /orders', () => {
       const key = `key-other-${Date.now()}`;
       expect((await post(order, { 'idempotency-key': key })).status).toBe(202);
       const response = await post(
-        { ...order, customerId: 'someone-else' },
+        { ...order, items: [{ sku: 'TEA-001', quantity: 3 }] },
         { 'idempotency-key': key },
       );
       expect(response.status).toBe(422);
@@ -307,9 +342,10 @@ describe('POST /orders', () => {
 describe('GET /orders/{id}', () => {
   it('returns the order, its items and status', async () => {
     const { json } = await post(order);
-    const response = await fetch(`${baseUrl}/orders/${json.orderId}`);
+    const response = await get(`/orders/${json.orderId}`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(response.json).toEqual({
       orderId: json.orderId,
       customerId: 'cust-42',
       status: 'PLACED',
@@ -329,12 +365,194 @@ describe('GET /orders/{id}', () => {
   it.each(['00000000-0000-4000-8000-000000000000', 'not-a-uuid'])(
     'answers 404 for %s',
     async (id) => {
-      const response = await fetch(`${baseUrl}/orders/${id}`);
+      const response = await get(`/orders/${id}`);
       expect(response.status).toBe(404);
       expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-      expect(await response.json()).toMatchObject({ status: 404, code: 'not_found' });
+      expect(response.json).toMatchObject({ status: 404, code: 'not_found' });
     },
   );
+});
+
+describe('who may do what', () => {
+  const signed = (subject: string, claims: { audience?: string; issuer?: string; ttl?: number }) =>
+    signDevToken(
+      {
+        ...issuer,
+        audience: claims.audience ?? issuer.audience,
+        issuer: claims.issuer ?? issuer.issuer,
+      },
+      subject,
+      { expiresInSeconds: claims.ttl ?? 600 },
+    );
+
+  describe('a request without a valid token: 401 with WWW-Authenticate, nothing written', () => {
+    const header = (token: string) => ({ authorization: `Bearer ${token}` });
+    const cases: [string, () => Promise<Record<string, string>>, RegExp][] = [
+      ['no Authorization header', async () => ({ authorization: '' }), /^Bearer realm="orders"$/],
+      [
+        'another scheme',
+        async () => ({ authorization: 'Basic Y3VzdC00Mjpwdw==' }),
+        /error="invalid_request"/,
+      ],
+      ['a token that is not a JWT', async () => header('not.a.jwt'), /error="invalid_token"/],
+      [
+        'an expired token',
+        async () => header(await signed('cust-42', { ttl: -60 })),
+        /error="invalid_token", error_description="the token has expired"/,
+      ],
+      [
+        'a token for another audience',
+        async () => header(await signed('cust-42', { audience: 'another-app' })),
+        /another audience/,
+      ],
+      [
+        'a token from another issuer',
+        async () => header(await signed('cust-42', { issuer: 'https://evil.example' })),
+        /another issuer/,
+      ],
+      [
+        "a token signed with a key that is not the issuer's (same kid)",
+        async () => {
+          const impostor = await startDevIssuer({ audience: issuer.audience });
+          await impostor.stop();
+          const privateJwk = { ...impostor.privateJwk, kid: issuer.privateJwk.kid };
+          return header(await signDevToken({ ...issuer, privateJwk }, 'cust-42'));
+        },
+        /not signed by one of the issuer's keys/,
+      ],
+      [
+        'an unsigned token (alg none)',
+        async () => {
+          const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+          const now = Math.floor(Date.now() / 1000);
+          const claims = {
+            iss: issuer.issuer,
+            aud: issuer.audience,
+            sub: 'cust-42',
+            iat: now,
+            exp: now + 600,
+          };
+          return header(`${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.`);
+        },
+        /error="invalid_token"/,
+      ],
+    ];
+
+    it.each(cases)('%s', async (_label, headers, challenge) => {
+      const before = await rowCounts();
+      for (const response of [
+        await post(order, { ...(await headers()), 'idempotency-key': `key-401-${Date.now()}` }),
+        answerOf(await fetch(`${baseUrl}/orders/${randomUUID()}`, { headers: await headers() })),
+      ]) {
+        const { status, headers: got, json } = await response;
+        expect(status).toBe(401);
+        expect(got.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(got.get('www-authenticate')).toMatch(challenge);
+        expect(json).toMatchObject({ status: 401, title: 'Unauthorized' });
+      }
+      expect(await rowCounts()).toEqual(before);
+    });
+  });
+
+  it('charges the caller only: a body naming another customer is refused (403), nothing written', async () => {
+    const before = await rowCounts();
+    const response = await post({ ...order, customerId: 'cust-victim' }, await as('cust-42'));
+    expect(response.status).toBe(403);
+    expect(response.json).toMatchObject({
+      code: 'customer_mismatch',
+      errors: [{ pointer: '/customerId', detail: expect.any(String) }],
+    });
+    expect(await rowCounts()).toEqual(before);
+
+    const { customerId: _, ...anonymous } = order;
+    const placed = await post(anonymous, await as('cust-7'));
+    expect(placed.status).toBe(202);
+    expect((await get(`/orders/${placed.json.orderId}`, 'cust-7')).json.customerId).toBe('cust-7');
+  });
+
+  it("shows an order to its owner only: anyone else gets the unknown order's 404", async () => {
+    const { json } = await post(order);
+    const mine = await get(`/orders/${json.orderId}`);
+    const theirs = await get(`/orders/${json.orderId}`, 'cust-snoop');
+    const unknown = await get(`/orders/${randomUUID()}`, 'cust-snoop');
+    expect(mine.status).toBe(200);
+    expect(theirs.status).toBe(404);
+    expect(theirs.headers.get('cache-control')).toBe(unknown.headers.get('cache-control'));
+    expect(theirs.json).toEqual({ ...unknown.json, detail: `no order ${json.orderId}` });
+    expect(theirs.text).not.toContain('cust-42');
+  });
+
+  it('scopes Idempotency-Keys per caller: another caller can neither replay, probe nor squat one', async () => {
+    const key = `key-shared-${Date.now()}`;
+    const { customerId: _, ...body } = order;
+    const first = await post(body, { ...(await as('cust-a')), 'idempotency-key': key });
+    expect(first.status).toBe(202);
+
+    // Replay: the same key and body from another caller is that caller's own new order.
+    const other = await post(body, { ...(await as('cust-b')), 'idempotency-key': key });
+    expect(other.status).toBe(202);
+    expect(other.headers.get('idempotent-replayed')).toBeNull();
+    expect(other.json.orderId).not.toBe(first.json.orderId);
+    // Probe: another body under that key tells another caller nothing (no 422).
+    const probe = await post(
+      { ...body, items: [{ sku: 'TEA-002', quantity: 1 }] },
+      { ...(await as('cust-c')), 'idempotency-key': key },
+    );
+    expect(probe.status).toBe(202);
+    // Squat: the owner's key still replays the owner's first answer.
+    const again = await post(body, { ...(await as('cust-a')), 'idempotency-key': key });
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.text).toBe(first.text);
+
+    // A key taken first by someone else is still free for its caller.
+    const late = `key-squat-${Date.now()}`;
+    expect(
+      (await post(body, { ...(await as('cust-squatter')), 'idempotency-key': late })).status,
+    ).toBe(202);
+    const owner = await post(
+      { ...body, items: [{ sku: 'MUG-001', quantity: 2 }] },
+      { ...(await as('cust-owner')), 'idempotency-key': late },
+    );
+    expect(owner.status).toBe(202);
+    expect(owner.headers.get('idempotent-replayed')).toBeNull();
+  });
+
+  it('caps open orders per customer: 429 with Retry-After, nothing written; final orders do not count', async () => {
+    const customerId = `cust-busy-${Date.now()}`;
+    await sql`
+      insert into orders (id, customer_id, currency, total_minor, status, correlation_id)
+      select gen_random_uuid(), ${customerId}, 'EUR', 100,
+        case when n % 2 = 0 then 'PLACED' else 'AWAITING_PAYMENT' end,
+        gen_random_uuid()
+      from generate_series(1, ${maxOpenOrders}) as n`.execute(database.db);
+    const before = await rowCounts();
+    const refused = await post({ ...order, customerId });
+    expect(refused.status).toBe(429);
+    expect(refused.json).toMatchObject({ status: 429, code: 'too_many_open_orders' });
+    expect(refused.headers.get('retry-after')).toBe('60');
+    expect(await rowCounts()).toEqual(before);
+
+    await sql`
+      update orders set status = 'CONFIRMED'
+      where id = (select id from orders where customer_id = ${customerId} limit 1)`.execute(
+      database.db,
+    );
+    expect((await post({ ...order, customerId })).status).toBe(202);
+  });
+
+  it("mints the correlation id: a client's X-Correlation-Id is never adopted", async () => {
+    const client = randomUUID();
+    const response = await post(order, { 'x-correlation-id': client });
+    expect(response.status).toBe(202);
+    expect(response.json.correlationId).not.toBe(client);
+    expect(response.headers.get('x-correlation-id')).toBe(response.json.correlationId);
+    const stored = await database.db
+      .selectFrom('orders')
+      .select('correlation_id')
+      .where('id', '=', response.json.orderId)
+      .executeTakeFirstOrThrow();
+    expect(stored.correlation_id).toBe(response.json.correlationId);
+  });
 });
 
 describe('GET /products', () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
@@ -43,10 +44,15 @@ afterAll(async () => {
 
 const order = { customerId: 'cust-7', currency: 'EUR', items: [{ sku: 'KETTLE-01', quantity: 1 }] };
 
-function post(body: unknown, headers: Record<string, string> = {}) {
+/** `POST /orders` as cust-7, with a token of the stack's development issuer. */
+async function post(body: unknown, headers: Record<string, string> = {}) {
   return fetch(`${url}/orders`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${await stack.auth!.token('cust-7')}`,
+      ...headers,
+    },
     body: JSON.stringify(body),
   });
 }
@@ -92,6 +98,22 @@ describe('place-order on the local stack', () => {
     expect(
       await pullMessages(pubsub, 'analytics-loader', { count: 2, timeoutMs: 1500 }),
     ).toHaveLength(1);
+  });
+
+  it('listens on 127.0.0.1 only, not on every interface as functions-framework would', () => {
+    const port = Number(new URL(url).port);
+    // Every listening socket of the port, from the kernel's tables: `ADDR:PORT` in hex.
+    const listening = ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((table) =>
+      readFileSync(table, 'utf8')
+        .split('\n')
+        .slice(1)
+        .map((line) => line.trim().split(/\s+/))
+        .filter((fields) => fields[3] === '0A')
+        .map((fields) => fields[1]!.split(':'))
+        .filter(([, hexPort]) => Number.parseInt(hexPort!, 16) === port)
+        .map(([address]) => address),
+    );
+    expect(listening).toEqual(['0100007F']);
   });
 
   it('leaves no function process behind when stopped', async () => {

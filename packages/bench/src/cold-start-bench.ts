@@ -19,8 +19,10 @@ import { bundleFunction, functions as declared, type FunctionName } from '@order
 import { type Envelope, encodeEvent } from '@orders/events';
 import {
   createTopology,
+  type DevIssuer,
   freePort,
   queryOnce,
+  startDevIssuer,
   startPostgres,
   startPubSubEmulator,
   testDatabase,
@@ -38,6 +40,7 @@ interface Probe {
   method: 'GET' | 'POST';
   path: string;
   body?: string;
+  authorization?: string;
 }
 
 interface Start {
@@ -73,6 +76,8 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
     await database.db.destroy();
     const projectId = testProjectId('bench-cold-start');
     await createTopology({ emulatorHost: emulator.host, projectId, pushEndpoints: {} });
+    const issuer = await startDevIssuer({ audience: projectId });
+    stops.push(() => issuer.stop());
 
     const names = Object.keys(declared) as FunctionName[];
     const served = new Map<FunctionName, Served>();
@@ -107,6 +112,9 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
       SANDBOX_LATENCY_MS: '0',
       WAREHOUSE: 'duckdb',
       DUCKDB_PATH: join(workDir, `warehouse-${run}.duckdb`),
+      AUTH_ISSUER: issuer.issuer,
+      AUTH_AUDIENCE: issuer.audience,
+      AUTH_JWKS_URL: issuer.jwksUrl,
     });
     const pushBody = (data: Buffer, attributes: Record<string, string>) =>
       JSON.stringify({
@@ -153,7 +161,7 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
       }),
     };
     const afterwards: Partial<Record<FunctionName, (url: string) => Promise<void>>> = {
-      'place-order': placeOneOrder,
+      'place-order': async (url) => placeOneOrder(url, issuer),
     };
 
     const measures: Measure[] = [];
@@ -378,7 +386,10 @@ function send(url: string, probe: Probe): Promise<{ status: number; body: string
       {
         method: probe.method,
         agent: false,
-        headers: probe.body ? { 'content-type': 'application/json' } : {},
+        headers: {
+          ...(probe.body ? { 'content-type': 'application/json' } : {}),
+          ...(probe.authorization ? { authorization: probe.authorization } : {}),
+        },
       },
       (res) => {
         let body = '';
@@ -395,12 +406,12 @@ function send(url: string, probe: Probe): Promise<{ status: number; body: string
   });
 }
 
-async function placeOneOrder(url: string): Promise<void> {
+async function placeOneOrder(url: string, issuer: DevIssuer): Promise<void> {
   const answer = await send(url, {
     method: 'POST',
     path: '/orders',
+    authorization: `Bearer ${await issuer.token(`bench-cold-${randomUUID()}`)}`,
     body: JSON.stringify({
-      customerId: `bench-cold-${randomUUID()}`,
       currency: 'EUR',
       items: [{ sku: 'TEA-001', quantity: 1 }],
     }),

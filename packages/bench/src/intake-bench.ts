@@ -8,6 +8,7 @@ import {
   type FunctionProcess,
   lineSink,
   queryOnce,
+  startDevIssuer,
   startFunction,
   startPostgres,
   startPubSubEmulator,
@@ -39,6 +40,9 @@ interface Load {
  * order with its own Idempotency-Key; beside a bare functions-framework handler doing one
  * INSERT per request on the same server with the same pool size.
  */
+/** Distinct customers of the load, each with its token. */
+const customers = 1000;
+
 export async function benchIntake(context: BenchContext): Promise<Measure[]> {
   const { quick, log, env } = context;
   const connections = quick ? 4 : 32;
@@ -67,6 +71,13 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
     );
     const projectId = testProjectId('bench-intake');
     await createTopology({ emulatorHost: emulator.host, projectId, pushEndpoints: {} });
+    // Every request carries its customer's token, as in production: verifying it is part of
+    // intake's cost (the baseline ignores it).
+    const issuer = await startDevIssuer({ audience: projectId });
+    stops.push(() => issuer.stop());
+    const tokens = await Promise.all(
+      Array.from({ length: customers }, (_, n) => issuer.token(`bench-${n}`)),
+    );
     const functionEnv = {
       PATH: env.PATH,
       DATABASE_URL: database.url,
@@ -79,8 +90,8 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
       beforeMeasuring?: () => Promise<void>,
     ): Promise<Load & { cpuPerRequest: number; cpuSplit: string }> => {
       // The first request loads what the function loads lazily (its Pub/Sub client): wait for it.
-      await load(fn.url, 1, 0, 1);
-      if (warmupSeconds > 0) await load(fn.url, connections, warmupSeconds);
+      await load(fn.url, tokens, 1, 0, 1);
+      if (warmupSeconds > 0) await load(fn.url, tokens, connections, warmupSeconds);
       await beforeMeasuring?.();
       log(`intake: ${what}, ${connections} connections for ${seconds} s`);
       const processes = {
@@ -90,7 +101,7 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
         'load generator': process.pid,
       };
       const cpuBefore = await cpuTimes(processes);
-      const result = await load(fn.url, connections, seconds);
+      const result = await load(fn.url, tokens, connections, seconds);
       const cpuAfter = await cpuTimes(processes);
       const requests = Math.max(1, result.ok);
       const cpuPerRequest = ((cpuAfter.function ?? 0) - (cpuBefore.function ?? 0)) / requests;
@@ -135,6 +146,11 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
         PUBSUB_EMULATOR_HOST: emulator.host,
         GOOGLE_CLOUD_PROJECT: projectId,
         LOG_LEVEL: 'warn',
+        AUTH_ISSUER: issuer.issuer,
+        AUTH_AUDIENCE: issuer.audience,
+        AUTH_JWKS_URL: issuer.jwksUrl,
+        // Each customer places dozens of orders that no saga settles here: not what is measured.
+        MAX_OPEN_ORDERS_PER_CUSTOMER: '1000000000',
       },
       // Its stdout (a banner, logs at warn) is dropped; its stderr still shows errors.
       stdout: lineSink(),
@@ -187,6 +203,8 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
  */
 async function load(
   url: string,
+  /** Customer n's token at index n. */
+  tokens: readonly string[],
   connections: number,
   seconds: number,
   amount?: number,
@@ -208,9 +226,13 @@ async function load(
           const n = sent++;
           return {
             ...request,
-            headers: { 'content-type': 'application/json', 'idempotency-key': `${run}-${n}` },
+            headers: {
+              'content-type': 'application/json',
+              authorization: `Bearer ${tokens[n % customers]}`,
+              'idempotency-key': `${run}-${n}`,
+            },
             body: JSON.stringify({
-              customerId: `bench-${n % 1000}`,
+              customerId: `bench-${n % customers}`,
               currency: 'EUR',
               items: [{ sku: skus[n % skus.length], quantity: 1 + (n % 3) }],
             }),

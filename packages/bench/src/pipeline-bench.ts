@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { topics } from '@orders/events';
 import {
   createTopology,
+  type DevAuth,
   lineSink,
   type PubSubEmulator,
   startFunction,
@@ -107,11 +108,16 @@ export async function benchPipeline(context: BenchContext): Promise<Measure[]> {
     };
     // Warm-up: the first pushes of a new subscription wait for the emulator's push loop to
     // start (seconds), and each function's first request loads and compiles its code.
-    const warmup = await placeOrdersAtRate(placeOrderUrl, sizes.warmup, rate);
+    const warmup = await placeOrdersAtRate(placeOrderUrl, sizes.warmup, rate, stack.auth!);
     await waitForFinalStates(database.db, warmup.orderIds, sizes.drainTimeoutMs);
     const cpuBefore = await cpuTimes(processes);
     log(`pipeline: placing ${sizes.orders} orders at ${rate}/s`);
-    const { orderIds, retried } = await placeOrdersAtRate(placeOrderUrl, sizes.orders, rate);
+    const { orderIds, retried } = await placeOrdersAtRate(
+      placeOrderUrl,
+      sizes.orders,
+      rate,
+      stack.auth!,
+    );
     const placedAt = performance.now();
     const drained = await waitForFinalStates(database.db, orderIds, sizes.drainTimeoutMs);
     const drainMs = performance.now() - placedAt;
@@ -232,6 +238,7 @@ async function placeOrdersAtRate(
   url: string,
   count: number,
   rate: number,
+  auth: DevAuth,
 ): Promise<{ orderIds: string[]; retried: number }> {
   const skus = ['TEA-001', 'TEA-002', 'MUG-001', 'KETTLE-01', 'POT-001', 'FILTER-10'];
   const started = performance.now();
@@ -240,15 +247,16 @@ async function placeOrdersAtRate(
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
+    const customerId = `bench-${i}`;
     const body = {
-      customerId: `bench-${i}`,
+      customerId,
       currency: 'EUR',
       items: [
         { sku: skus[i % skus.length]!, quantity: 1 + (i % 3) },
         { sku: skus[(i + 1) % skus.length]!, quantity: 1 },
       ],
     };
-    requests.push(placeOrder(url, body));
+    requests.push(auth.token(customerId).then((token) => placeOrder(url, body, token)));
   }
   const answers = await Promise.all(requests);
   const failed = answers.flatMap((answer) => ('error' in answer ? [answer.error] : []));
@@ -270,13 +278,18 @@ async function placeOrdersAtRate(
 async function placeOrder(
   url: string,
   body: unknown,
+  token: string,
 ): Promise<{ orderId: string; attempts: number } | { error: Error }> {
   const key = randomUUID();
   for (let attempt = 1; ; attempt++) {
     try {
       const response = await fetch(`${url}/orders`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${token}`,
+          'idempotency-key': key,
+        },
         body: JSON.stringify(body),
       });
       const text = await response.text();

@@ -4,6 +4,7 @@ import { type FaultCounts, seededUuid } from './fault-plan';
 
 export interface PlacedOrder {
   index: number;
+  /** The intake's, from its answer. */
   correlationId: string;
   orderId: string;
 }
@@ -11,6 +12,7 @@ export interface PlacedOrder {
 /** A valid order the intake refused: a bug, reported as a violation. */
 export interface RefusedOrder {
   index: number;
+  /** The client's own (the intake mints the order's): it finds the request in the logs. */
   correlationId: string;
   detail: string;
 }
@@ -63,14 +65,16 @@ export function plannedOrder(seed: string, index: number, faults: FaultCounts) {
 }
 
 /**
- * Places one order as a careful client does: the same Idempotency-Key on every retry, and
- * retries on anything that may pass (no answer, 409 in flight, 5xx), honouring Retry-After.
+ * Places one order as a careful client does, as its customer (`token`): the same
+ * Idempotency-Key on every retry, and retries on anything that may pass (no answer, 409 in
+ * flight, 5xx), honouring Retry-After. Sends its own X-Correlation-Id, which the intake logs
+ * as the client's; the order's correlation id is the one the intake answers with.
  */
 export async function placeOrder(
   intakeUrl: string,
   order: ReturnType<typeof plannedOrder>,
-  { giveUpAfterMs }: { giveUpAfterMs: number },
-): Promise<{ orderId: string } | { refused: string }> {
+  { giveUpAfterMs, token }: { giveUpAfterMs: number; token: string },
+): Promise<{ orderId: string; correlationId: string } | { refused: string }> {
   const deadline = Date.now() + giveUpAfterMs;
   let lastProblem = '';
   for (let attempt = 1; Date.now() < deadline; attempt++) {
@@ -80,6 +84,7 @@ export async function placeOrder(
         method: 'POST',
         headers: {
           'content-type': 'application/json',
+          authorization: `Bearer ${token}`,
           'idempotency-key': order.idempotencyKey,
           'x-correlation-id': order.correlationId,
         },
@@ -87,8 +92,10 @@ export async function placeOrder(
         signal: AbortSignal.timeout(20_000),
       });
       const text = await response.text();
-      if (response.status === 202)
-        return { orderId: (JSON.parse(text) as { orderId: string }).orderId };
+      if (response.status === 202) {
+        const { orderId, correlationId } = JSON.parse(text) as PlacedOrder;
+        return { orderId, correlationId };
+      }
       lastProblem = `${response.status} ${text}`;
       if (response.status !== 409 && response.status < 500) return { refused: lastProblem };
       const retryAfter = Number(response.headers.get('retry-after'));

@@ -44,6 +44,7 @@ export async function runDemo(options: DemoRunOptions): Promise<DemoRun> {
   const plan = planOrders({ count: options.orders, seed: options.seed, products });
   const orders: TrackedOrder[] = plan.map((planned, index) => ({
     scenario: planned.scenario,
+    customerId: planned.body.customerId,
     idempotencyKey: `demo-${options.runId}-${index + 1}`,
   }));
   const counts = () => ({
@@ -74,7 +75,7 @@ export async function runDemo(options: DemoRunOptions): Promise<DemoRun> {
     const open = orders.filter((order) => order.orderId !== undefined && !isFinal(order.state));
     await forEachConcurrently(open, concurrency, async (order) => {
       try {
-        order.state = await intake.getOrder(order.orderId!);
+        order.state = await intake.getOrder(order.orderId!, order.customerId);
       } catch (error) {
         // A failed poll keeps the last state; the next round asks again.
         if (!(error instanceof IntakeRequestError || error instanceof IntakeUnreachableError)) {

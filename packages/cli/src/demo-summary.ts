@@ -5,6 +5,8 @@ import type { OrderScenario } from './order-mix';
 /** One order of a demo run, as far as it got. */
 export interface TrackedOrder {
   scenario: OrderScenario;
+  /** Whose order it is: the customer its token names. */
+  customerId: string;
   idempotencyKey: string;
   orderId?: string;
   /** Why it could not be placed (the intake refused it or never answered). */

@@ -12,10 +12,11 @@ function order(
   cancelReason: string | null = null,
 ): TrackedOrder {
   if (status === 'not placed') {
-    return { scenario, idempotencyKey: 'k', placeError: 'POST /orders: 400 bad' };
+    return { scenario, customerId: 'c', idempotencyKey: 'k', placeError: 'POST /orders: 400 bad' };
   }
   return {
     scenario,
+    customerId: 'c',
     idempotencyKey: 'k',
     orderId: 'o',
     state: {

@@ -12,6 +12,7 @@ import {
   type TestDatabase,
   testDatabase,
   testProjectId,
+  writeDevStackFile,
 } from '@orders/local-stack';
 
 /**
@@ -73,11 +74,14 @@ afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-const stackEnv = () => ({
-  PLACE_ORDER_URL: stack.functions['place-order'],
-  PUBSUB_EMULATOR_HOST: stack.pubsubEmulatorHost,
-  GOOGLE_CLOUD_PROJECT: stack.projectId,
-});
+/** The stack as `pnpm dev` describes it, in a dev stack file: the demo's customers get their tokens from its issuer. */
+async function devStackOf(running: LocalStack, name: string) {
+  const path = join(tmp, `${name}.json`);
+  await writeDevStackFile(running, path);
+  return path;
+}
+
+const stackEnv = async () => ({ DEV_STACK_FILE: await devStackOf(stack, 'dev-stack') });
 
 interface DemoJson {
   placed: number;
@@ -95,7 +99,7 @@ describe('pnpm demo against the running pipeline', () => {
   it('places the mix, waits until every order is final, and prints one JSON object', async () => {
     const result = await demo(
       ['--orders', '12', '--json', '--seed', '7', '--timeout', '90'],
-      stackEnv(),
+      await stackEnv(),
     );
     expect({ code: result.code, stderr: result.stderr, functionOutput }).toMatchObject({ code: 0 });
     expect(result.stdout.endsWith('\n')).toBe(true);
@@ -133,7 +137,10 @@ describe('pnpm demo against the running pipeline', () => {
   }, 120_000);
 
   it('prints the summary table by scenario and the analytics of the warehouse', async () => {
-    const result = await demo(['--orders', '6', '--seed', '3', '--timeout', '90'], stackEnv());
+    const result = await demo(
+      ['--orders', '6', '--seed', '3', '--timeout', '90'],
+      await stackEnv(),
+    );
     expect({ code: result.code, stderr: result.stderr }).toMatchObject({ code: 0 });
     const { stdout } = result;
     expect(stdout).toMatch(/^placed\s+6$/m);
@@ -193,9 +200,7 @@ describe('pnpm demo when orders do not become final', () => {
     });
     try {
       const result = await demo(['--orders', '3', '--json', '--timeout', '1'], {
-        PLACE_ORDER_URL: partial.functions['place-order'],
-        PUBSUB_EMULATOR_HOST: partial.pubsubEmulatorHost,
-        GOOGLE_CLOUD_PROJECT: partial.projectId,
+        DEV_STACK_FILE: await devStackOf(partial, 'partial'),
       });
       expect({ code: result.code, stderr: result.stderr }).toMatchObject({ code: 0 });
       expect(JSON.parse(result.stdout)).toEqual({
@@ -220,9 +225,8 @@ describe('pnpm demo when orders do not become final', () => {
 describe('pnpm demo failures', () => {
   it('exits 1 when the stack cannot be reached, with nothing on stdout', async () => {
     const result = await demo(['--orders', '2', '--json'], {
+      ...(await stackEnv()),
       PLACE_ORDER_URL: 'http://127.0.0.1:9',
-      PUBSUB_EMULATOR_HOST: stack.pubsubEmulatorHost,
-      GOOGLE_CLOUD_PROJECT: stack.projectId,
     });
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
@@ -241,6 +245,11 @@ describe('pnpm demo failures', () => {
         pubsubEmulatorHost: '127.0.0.1:9',
         projectId: 'orders-local',
         functions: { 'place-order': 'http://127.0.0.1:9' },
+        auth: {
+          issuer: 'http://127.0.0.1:9',
+          token: 'a.b.c',
+          signingKey: { issuer: 'http://127.0.0.1:9', audience: 'orders-local', privateJwk: {} },
+        },
       }),
     );
     const result = await demo(['--orders', '2'], { DEV_STACK_FILE: stale });

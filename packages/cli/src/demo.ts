@@ -18,13 +18,14 @@ import { type DemoArgs, demoUsage, parseDemoArgs } from './demo-args';
 import { formatDemoSummary } from './demo-report';
 import { runDemo } from './demo-run';
 import { summaryJson } from './demo-summary';
-import { createHttpIntakeClient, IntakeUnreachableError } from './intake-client';
+import { createHttpIntakeClient, IntakeUnreachableError, type TokenSource } from './intake-client';
 import { createProgress } from './progress';
 import {
   type CliConfig,
   cliConfig,
   describePubSub,
   devStackPath,
+  devTokens,
   locateStack,
   readDevStack,
 } from './stack-location';
@@ -38,6 +39,8 @@ type Say = (text: string) => void;
 
 interface Target {
   placeOrderUrl: string;
+  /** Each customer's token for the intake. */
+  tokens: TokenSource;
   pubsub: { projectId: string; emulatorHost: string | undefined };
   /** The functions that run, when known (from the stack file or the stack started here). */
   running: string[] | undefined;
@@ -77,6 +80,13 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     say('PLACE_ORDER_URL needs PUBSUB_EMULATOR_HOST or GOOGLE_CLOUD_PROJECT too (the DLQs)');
     return 2;
   }
+  if (location.placeOrderUrl && !location.tokens) {
+    say(
+      "PLACE_ORDER_URL needs a running `pnpm dev`: the demo's customers get their tokens " +
+        "from its development issuer (the intake's AUTH_ISSUER must be that issuer)",
+    );
+    return 2;
+  }
 
   let ownStack: LocalStack | undefined;
   let starting = false;
@@ -100,6 +110,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       say(`using the stack at ${location.placeOrderUrl}${from}`);
       target = {
         placeOrderUrl: location.placeOrderUrl,
+        tokens: location.tokens!,
         pubsub: location.pubsub,
         running: devStack && !config.PLACE_ORDER_URL ? Object.keys(devStack.functions) : undefined,
       };
@@ -113,6 +124,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       if (interrupted) return 130;
       target = {
         placeOrderUrl: ownStack.functions['place-order']!,
+        tokens: devTokens(ownStack.auth!.signingKey),
         pubsub: { projectId: ownStack.projectId, emulatorHost: ownStack.pubsubEmulatorHost },
         running: Object.keys(ownStack.functions),
       };
@@ -167,7 +179,7 @@ async function demo(
   let run: Awaited<ReturnType<typeof runDemo>>;
   try {
     run = await runDemo({
-      intake: createHttpIntakeClient(target.placeOrderUrl),
+      intake: createHttpIntakeClient(target.placeOrderUrl, { tokens: target.tokens }),
       countDeadLetters: async () => (await deadLetters.list()).length,
       orders: args.orders,
       seed,
@@ -254,6 +266,11 @@ async function startOwnStack(
     await stack.stop();
     functionLog.end();
     throw new Error('place-order is not built: run `pnpm build` (pnpm demo does)');
+  }
+  if (!stack.auth) {
+    await stack.stop();
+    functionLog.end();
+    throw new Error('AUTH_ISSUER is set: unset it, the demo signs its tokens with its own issuer');
   }
   return {
     ...stack,

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OrderStatus } from '@orders/ordering';
+import { withoutTrailingSlashes } from '@orders/platform';
 import type { CatalogProduct, PlannedOrder } from './order-mix';
 
 /** `GET /orders/{id}`, the fields the demo reads. */
@@ -14,9 +15,13 @@ export interface OrderState {
 /** The order intake API of the place-order function. */
 export interface IntakeClient {
   listProducts(): Promise<CatalogProduct[]>;
-  /** Places an order; a retry with the same key is safe (the intake replays its answer). */
+  /**
+   * Places an order as its customer; a retry with the same key is safe (the intake replays
+   * its answer).
+   */
   placeOrder(order: PlannedOrder['body'], idempotencyKey: string): Promise<{ orderId: string }>;
-  getOrder(orderId: string): Promise<OrderState>;
+  /** An order, as its customer sees it (only they may). */
+  getOrder(orderId: string, customerId: string): Promise<OrderState>;
 }
 
 /** No answer from the intake at all (connection refused, timeouts) after the retries. */
@@ -36,7 +41,11 @@ export class IntakeRequestError extends Error {
   }
 }
 
+/** A bearer token for a customer: what the intake authenticates each request with. */
+export type TokenSource = (customerId: string) => Promise<string>;
+
 export interface HttpIntakeClientOptions {
+  tokens: TokenSource;
   /** Attempts per request, including the first; default 6. */
   attempts?: number;
   /** Per attempt; default 10 s. */
@@ -52,9 +61,9 @@ export interface HttpIntakeClientOptions {
  */
 export function createHttpIntakeClient(
   baseUrl: string,
-  { attempts = 6, requestTimeoutMs = 10_000, backoffMs = 200 }: HttpIntakeClientOptions = {},
+  { tokens, attempts = 6, requestTimeoutMs = 10_000, backoffMs = 200 }: HttpIntakeClientOptions,
 ): IntakeClient {
-  const base = baseUrl.replace(/\/+$/, '');
+  const base = withoutTrailingSlashes(baseUrl);
 
   async function request<T>(what: string, path: string, init: RequestInit = {}): Promise<T> {
     let lastProblem: { status: number; problem: string } | undefined;
@@ -87,14 +96,20 @@ export function createHttpIntakeClient(
 
   return {
     listProducts: () => request<CatalogProduct[]>('GET /products', '/products'),
-    placeOrder: (order, idempotencyKey) =>
+    placeOrder: async (order, idempotencyKey) =>
       request<{ orderId: string }>('POST /orders', '/orders', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
+        headers: {
+          'content-type': 'application/json',
+          'idempotency-key': idempotencyKey,
+          authorization: `Bearer ${await tokens(order.customerId)}`,
+        },
         body: JSON.stringify(order),
       }),
-    getOrder: (orderId) =>
-      request<OrderState>(`GET /orders/${orderId}`, `/orders/${encodeURIComponent(orderId)}`),
+    getOrder: async (orderId, customerId) =>
+      request<OrderState>(`GET /orders/${orderId}`, `/orders/${encodeURIComponent(orderId)}`, {
+        headers: { authorization: `Bearer ${await tokens(customerId)}` },
+      }),
   };
 }
 

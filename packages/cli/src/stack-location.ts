@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { devStackFile } from '@orders/local-stack';
+import { type DevSigningKey, devStackFile, signDevToken } from '@orders/local-stack';
 import { parseConfig } from '@orders/runtime';
 import { z } from 'zod';
+import type { TokenSource } from './intake-client';
 
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
@@ -34,6 +35,18 @@ const devStackSchema = z.object({
   pubsubEmulatorHost: z.string().min(1),
   projectId: z.string().min(1),
   functions: z.record(z.string(), z.string()),
+  /** The development issuer, with the key that signs its tokens (the file only). */
+  auth: z
+    .object({
+      issuer: z.string().min(1),
+      token: z.string().min(1),
+      signingKey: z.object({
+        issuer: z.string().min(1),
+        audience: z.string().min(1),
+        privateJwk: z.record(z.string(), z.unknown()),
+      }),
+    })
+    .optional(),
 });
 
 export type DevStack = z.output<typeof devStackSchema>;
@@ -46,6 +59,8 @@ export interface StackLocation {
   databaseUrl: string | undefined;
   /** The dev stack file that was read, if any. */
   devStackFile: string | undefined;
+  /** Tokens for any customer, signed by the running dev stack's issuer; undefined without. */
+  tokens: TokenSource | undefined;
 }
 
 /** The dev stack file exists but is not what `pnpm dev` writes. */
@@ -101,6 +116,20 @@ export function locateStack(
     placeOrderUrl: config.PLACE_ORDER_URL ?? devStack?.functions['place-order'],
     databaseUrl: config.DATABASE_URL ?? devStack?.databaseUrl,
     devStackFile: devStack ? path : undefined,
+    tokens: devStack?.auth && devTokens(devStack.auth.signingKey as DevSigningKey),
+  };
+}
+
+/** Tokens of the development issuer, one per customer, made once each (valid an hour). */
+export function devTokens(key: DevSigningKey): TokenSource {
+  const made = new Map<string, Promise<string>>();
+  return (customerId) => {
+    let token = made.get(customerId);
+    if (!token) {
+      token = signDevToken(key, customerId);
+      made.set(customerId, token);
+    }
+    return token;
   };
 }
 

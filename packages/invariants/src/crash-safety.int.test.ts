@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PubSub } from '@google-cloud/pubsub';
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDuckDbWarehouse } from '@orders/analytics';
 import { type Database, seedProducts } from '@orders/db';
 import { functions as declared, type FunctionName } from '@orders/deployment';
@@ -18,11 +18,13 @@ import {
 } from '@orders/events';
 import {
   createTopology,
+  type DevIssuer,
   type FunctionProcess,
   isProcessAlive,
   type LocalStack,
   lineSink,
   pullMessages,
+  startDevIssuer,
   startFunction,
   startLocalStack,
   startTcpProxy,
@@ -46,6 +48,21 @@ const repoRoot = join(__dirname, '..', '..', '..');
 
 /** What each test started, stopped after it whatever happened. */
 const cleanups: (() => Promise<unknown>)[] = [];
+/** The issuer every place-order of these tests trusts (the stack's too: AUTH_* is set). */
+let issuer: DevIssuer;
+const authEnv = () => ({
+  AUTH_ISSUER: issuer.issuer,
+  AUTH_AUDIENCE: issuer.audience,
+  AUTH_JWKS_URL: issuer.jwksUrl,
+});
+
+beforeAll(async () => {
+  issuer = await startDevIssuer({ audience: 'crash-safety' });
+});
+
+afterAll(async () => {
+  await issuer?.stop();
+});
 /** Every output line of the function processes of the running test. */
 let output: string[] = [];
 
@@ -98,6 +115,7 @@ async function start(
       PUBSUB_EMULATOR_HOST: where.emulatorHost,
       GOOGLE_CLOUD_PROJECT: where.projectId,
       LOG_LEVEL: 'info',
+      ...authEnv(),
       ...env,
     },
     stdout: sink,
@@ -140,10 +158,19 @@ async function tick(housekeeping: FunctionProcess, projectId: string) {
   expect(response.status).toBe(204);
 }
 
-function postOrder(url: string, body: unknown, key?: string) {
+/** `POST /orders` as the customer the body names. */
+async function postOrder(
+  url: string,
+  body: { customerId: string; [field: string]: unknown },
+  key?: string,
+) {
   return fetch(`${url}/orders`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${await issuer.token(body.customerId)}`,
+      ...(key ? { 'idempotency-key': key } : {}),
+    },
     body: JSON.stringify(body),
   });
 }
@@ -515,6 +542,7 @@ describe('crash safety', () => {
       ],
       env: {
         ...process.env,
+        ...authEnv(),
         DATABASE_URL: database.url,
         LOG_LEVEL: 'warn',
         DUCKDB_PATH: warehousePath,

@@ -97,6 +97,8 @@ async function placeAnOrder(items = [{ sku: 'TEA-001', quantity: 2 }], idempoten
       store: createPostgresIntakeStore(as['place-order'], { ttlSeconds: 60, lockSeconds: 10 }),
       outbox: outboxOf['place-order'],
       source: 'place-order',
+      maxOpenOrders: 1000,
+      openOrdersRetryAfterSeconds: 60,
     },
     {
       request: { customerId: 'cust-roles', currency: 'EUR', items },
@@ -230,7 +232,12 @@ describe('the function roles do their jobs', () => {
       store: createPostgresIntakeStore(as['place-order'], { ttlSeconds: 60, lockSeconds: 10 }),
       outbox: outboxOf['place-order'],
       source: 'place-order',
+      // The caller is the order's customer (token verification is not the database's part).
+      authenticate: async () => ({ subject: 'cust-roles' }),
       maxItems: 50,
+      maxQuantity: 100,
+      maxOpenOrders: 1000,
+      openOrdersRetryAfterSeconds: 60,
     });
     const get = (path: string) =>
       api({ method: 'GET', path, get: () => undefined } as unknown as Parameters<typeof api>[0], {

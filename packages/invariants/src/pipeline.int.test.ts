@@ -87,6 +87,7 @@ const collect = lineSink((line) => functionOutput.push(line));
 
 interface Placed {
   orderId: string;
+  customerId: string;
   correlationId: string;
   kind: 'normal' | 'declined' | 'no-funds' | 'out-of-stock' | 'flaky';
 }
@@ -99,12 +100,16 @@ async function placeOrder(
 ): Promise<Placed> {
   const response = await fetch(`${stack.functions['place-order']}/orders`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
-    body: JSON.stringify({ customerId, currency: 'EUR', items }),
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${await stack.auth!.token(customerId)}`,
+      ...(key ? { 'idempotency-key': key } : {}),
+    },
+    body: JSON.stringify({ currency: 'EUR', items }),
   });
   expect(response.status).toBe(202);
   const body = (await response.json()) as { orderId: string; correlationId: string };
-  return { ...body, kind };
+  return { ...body, customerId, kind };
 }
 
 async function unfinished(): Promise<number> {
@@ -199,9 +204,10 @@ describe('the pipeline, end to end', () => {
     }
     expect(statuses).toHaveLength(placed.length);
 
-    const shown = await fetch(
-      `${stack.functions['place-order']}/orders/${placed.find((o) => o.kind === 'declined')!.orderId}`,
-    );
+    const declined = placed.find((o) => o.kind === 'declined')!;
+    const shown = await fetch(`${stack.functions['place-order']}/orders/${declined.orderId}`, {
+      headers: { authorization: `Bearer ${await stack.auth!.token(declined.customerId)}` },
+    });
     expect(await shown.json()).toMatchObject({
       status: 'CANCELLED',
       cancelReason: 'payment_declined',

@@ -118,9 +118,11 @@ describe('a topic that refuses every publish', () => {
     for (let i = 0; i < 3; i++) {
       const response = await fetch(`${stack.functions['place-order']}/orders`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${await stack.auth!.token(`cust-refused-${i}`)}`,
+        },
         body: JSON.stringify({
-          customerId: `cust-refused-${i}`,
           currency: 'EUR',
           items: [{ sku: 'TEA-001', quantity: 1 }],
         }),

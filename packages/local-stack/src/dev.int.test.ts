@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { signDevToken } from './dev-issuer';
 import { isProcessAlive, testProjectId } from './test-harness';
 import { waiterShowing } from './wait-for';
 
@@ -67,18 +68,36 @@ describe('pnpm dev (dist/dev.js)', () => {
       functions: expect.objectContaining({
         'place-order': expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
       }),
+      auth: {
+        issuer: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+        token: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/),
+      },
     });
+    // The file the tools read holds the issuer's signing key: its owner's alone.
+    const stackFile = join(__dirname, '..', '..', '..', '.local', 'dev-stack.json');
+    expect((statSync(stackFile).mode & 0o777).toString(8)).toBe('600');
 
-    const response = await fetch(`${ready.functions['place-order']}/orders`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        customerId: 'c-1',
-        currency: 'EUR',
-        items: [{ sku: 'MUG-001', quantity: 1 }],
-      }),
-    });
+    // The ready line's token is a development customer's; without one, nothing is placed.
+    const order = { currency: 'EUR', items: [{ sku: 'MUG-001', quantity: 1 }] };
+    const place = (headers: Record<string, string>) =>
+      fetch(`${ready.functions['place-order']}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(order),
+      });
+    expect((await place({})).status).toBe(401);
+    const response = await place({ authorization: `Bearer ${ready.auth.token}` });
     expect(response.status).toBe(202);
+    const { orderId } = (await response.json()) as { orderId: string };
+
+    // What `pnpm token <customerId>` does: sign for any customer with the file's key.
+    const { auth } = JSON.parse(readFileSync(stackFile, 'utf8'));
+    const token = await signDevToken(auth.signingKey, 'cust-other');
+    expect((await place({ authorization: `Bearer ${token}` })).status).toBe(202);
+    const othersView = await fetch(`${ready.functions['place-order']}/orders/${orderId}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(othersView.status).toBe(404);
 
     // Self-healing: a function process that dies is started again on the same port.
     const commandOf = (pid: number) =>
@@ -103,7 +122,9 @@ describe('pnpm dev (dist/dev.js)', () => {
       expect.arrayContaining([
         expect.stringMatching(/\/postgres -D /),
         expect.stringMatching(/^java .*cloud-pubsub-emulator/),
-        expect.stringMatching(/functions-framework.*main\.js --target=placeOrder/),
+        expect.stringMatching(
+          /loopback-function-host\.js .*functions-framework.* --target=placeOrder/,
+        ),
       ]),
     );
     dev.kill('SIGINT');

@@ -1,6 +1,7 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { stackOf } from '@orders/platform';
+import { writeDevStackFile } from './dev-stack-file';
 import { devStackFile, startLocalStack } from './local-stack';
 
 /**
@@ -56,18 +57,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  const ready = JSON.stringify({
-    ready: true,
-    databaseUrl: stack.databaseUrl,
-    pubsubEmulatorHost: stack.pubsubEmulatorHost,
-    projectId: stack.projectId,
-    functions: stack.functions,
-  });
-  // Where `pnpm demo` and `pnpm dlq` find the running stack; removed on stop.
-  await mkdir(dirname(readyFile), { recursive: true });
-  // It holds the database password: its owner's only (a stale file's mode would stay).
-  await rm(readyFile, { force: true });
-  await writeFile(readyFile, `${ready}\n`, { mode: 0o600 });
+  const ready = await writeDevStackFile(stack, readyFile);
   process.stdout.write(`${ready}\n`);
 }
 

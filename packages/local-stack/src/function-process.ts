@@ -1,4 +1,4 @@
-import { dirname, join } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { freePort } from './free-port';
 import { type ProcessExit, spawnManaged } from './spawn-managed';
@@ -35,23 +35,27 @@ export interface FunctionProcess {
   stop(): Promise<void>;
 }
 
+/** Built beside this module's own output (tests run this module from its source). */
+const loopbackHost = resolve(__dirname, '..', 'dist', 'loopback-function-host.js');
+
 /**
- * Serves one function with functions-framework, as Cloud Run functions does: the
- * framework's own entry script run by this Node (never npx, whose child outlives a kill),
- * resolved from the function's workspace so each function gets the framework it declares.
+ * Serves one function with functions-framework, as Cloud Run functions does, on 127.0.0.1
+ * only (see loopback-function-host.ts): run by this Node (never npx, whose child outlives a
+ * kill), with the framework resolved from the function's workspace so each function gets
+ * the framework it declares.
  */
 export async function startFunction(options: FunctionProcessOptions): Promise<FunctionProcess> {
-  // The package exports no ./package.json; its entry module sits beside main.js (its bin).
+  // The package exports no ./package.json; its modules sit beside its entry module.
   const frameworkIndex = require.resolve('@google-cloud/functions-framework', {
     paths: [options.dir],
   });
-  const main = join(dirname(frameworkIndex), 'main.js');
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const child = spawnManaged(
     process.execPath,
     [
-      main,
+      loopbackHost,
+      dirname(frameworkIndex),
       `--target=${options.entryPoint}`,
       `--signature-type=${options.signatureType}`,
       `--source=${options.dir}`,

@@ -1,7 +1,10 @@
+export { type DevIssuer, type DevSigningKey, signDevToken, startDevIssuer } from './dev-issuer';
+export { writeDevStackFile } from './dev-stack-file';
 export { freePort } from './free-port';
 export { type FunctionProcess, startFunction } from './function-process';
 export { lineSink } from './line-sink';
 export {
+  type DevAuth,
   devStackFile,
   type FunctionSpec,
   type LocalStack,

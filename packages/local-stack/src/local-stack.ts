@@ -7,6 +7,7 @@ import {
   type FunctionName,
   type Trigger,
 } from '@orders/deployment';
+import { type DevIssuer, type DevSigningKey, startDevIssuer } from './dev-issuer';
 import { type PostgresServer, startPostgres } from './postgres-server';
 import { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator';
 import { type PubSubProxy, startPubSubProxy } from './pubsub-proxy';
@@ -79,10 +80,25 @@ export interface LocalStack {
   };
   /** Between the functions and the emulator, when asked for (`pubsubProxy: true`). */
   pubsubProxy?: PubSubProxy;
+  /**
+   * The development issuer place-order trusts, when the stack serves place-order and the
+   * environment names no issuer of its own (`AUTH_ISSUER`).
+   */
+  auth?: DevAuth;
   /** The PID a function runs under now (it changes when a dead process is restarted). */
   functionPid(name: string): number | undefined;
   /** Stops functions, then the emulator and PostgreSQL. Safe to call more than once. */
   stop(): Promise<void>;
+}
+
+/** The stack's development issuer: tokens for any customer. */
+export interface DevAuth {
+  issuer: string;
+  audience: string;
+  /** A fresh token for `customerId`, valid for an hour. */
+  token(customerId: string): Promise<string>;
+  /** What `pnpm token` signs with (kept in the owner-only dev stack file). */
+  signingKey: DevSigningKey;
 }
 
 /**
@@ -108,6 +124,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   let emulator: PubSubEmulator | undefined;
   let scheduler: Scheduler | undefined;
   let proxy: PubSubProxy | undefined;
+  let issuer: DevIssuer | undefined;
   let stopping: Promise<void> | undefined;
 
   const stopAll = async () => {
@@ -117,7 +134,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     collect(await Promise.allSettled([scheduler?.stop()]));
     collect(await Promise.allSettled(running.map((fn) => fn.stop())));
-    collect(await Promise.allSettled([proxy?.close(), emulator?.stop(), postgres?.stop()]));
+    collect(
+      await Promise.allSettled([
+        proxy?.close(),
+        issuer?.stop(),
+        emulator?.stop(),
+        postgres?.stop(),
+      ]),
+    );
     if (failures.length > 0) throw failures[0];
   };
   const stop = () => {
@@ -149,6 +173,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     if (options.pubsubProxy) proxy = await startPubSubProxy({ emulatorHost: pubsubEmulatorHost });
     const specs = await resolveFunctions(options.functions, rootDir);
+    if (specs.some((spec) => spec.name === 'place-order') && !env.AUTH_ISSUER) {
+      issuer = await startDevIssuer({ audience: projectId });
+      log(`development issuer at ${issuer.issuer}`);
+    }
+    const authEnv = (name: string): NodeJS.ProcessEnv =>
+      issuer && name === 'place-order'
+        ? {
+            AUTH_ISSUER: issuer.issuer,
+            AUTH_AUDIENCE: issuer.audience,
+            AUTH_JWKS_URL: issuer.jwksUrl,
+          }
+        : {};
     const started = await Promise.allSettled(
       specs.map(async (spec) => {
         const fn = await superviseFunction(
@@ -162,12 +198,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
               DATABASE_URL: databaseUrl,
               PUBSUB_EMULATOR_HOST: proxy?.host ?? pubsubEmulatorHost,
               GOOGLE_CLOUD_PROJECT: projectId,
-              // What Cloud Run functions sets, so logs and config can name the function.
-              K_SERVICE: spec.name,
+              // What Cloud Run functions sets, so logs and config can name the function; not
+              // K_SERVICE, which says "on Cloud Run", where the development issuer and the
+              // sandbox payment provider are refused.
               FUNCTION_NAME: spec.name,
               FUNCTION_TARGET: spec.entryPoint,
               NODE_ENV: 'production',
               LOG_LEVEL: env.LOG_LEVEL ?? 'info',
+              ...authEnv(spec.name),
               ...options.functionEnv?.(spec.name),
             },
             stdout: options.functionStdout,
@@ -220,6 +258,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       projectId,
       functions: urls,
       ...(proxy ? { pubsubProxy: proxy } : {}),
+      ...(issuer ? { auth: devAuthOf(issuer) } : {}),
       pids: {
         postgres: postgres!.pid,
         pubsubEmulator: emulator!.pid,
@@ -232,6 +271,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await stop().catch(() => {});
     throw error;
   }
+}
+
+function devAuthOf(issuer: DevIssuer): DevAuth {
+  const { issuer: url, audience, privateJwk } = issuer;
+  return {
+    issuer: url,
+    audience,
+    token: (customerId) => issuer.token(customerId),
+    signingKey: { issuer: url, audience, privateJwk },
+  };
 }
 
 async function resolveFunctions(

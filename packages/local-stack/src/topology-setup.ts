@@ -1,5 +1,6 @@
 import { PubSub, type Subscription } from '@google-cloud/pubsub';
 import { type Delivery, deadLetterTopic, topics as declaredTopics } from '@orders/events';
+import { withoutTrailingSlashes } from '@orders/platform';
 
 export interface TopologyOptions {
   /** `host:port` of the Pub/Sub emulator. */
@@ -114,7 +115,7 @@ export function localDeliveryAttempts(delivery: Delivery): number {
 /** The push URL for a function: functions-framework only turns a raw Pub/Sub push body into
  * a CloudEvent when the request path names the topic as `/projects/P/topics/T`. */
 export function pushEndpoint(functionUrl: string, projectId: string, topic: string): string {
-  return `${functionUrl.replace(/\/+$/, '')}/projects/${projectId}/topics/${topic}`;
+  return `${withoutTrailingSlashes(functionUrl)}/projects/${projectId}/topics/${topic}`;
 }
 
 /** Resolves true when created, false when it already existed. */

@@ -18,12 +18,12 @@ const newKey = () => `key-${++n}`;
 const store = (lockSeconds = 30) =>
   createPostgresIntakeStore(database.db, { ttlSeconds: 3600, lockSeconds });
 
-function placed() {
+function placed(customerId = 'cust-1') {
   return createEvent(
     'OrderPlaced',
     {
       orderId: randomUUID(),
-      customerId: 'cust-1',
+      customerId,
       currency: 'EUR',
       items: [{ sku: 'TEA-002', quantity: 1, unitPriceMinor: 899 }],
       totalMinor: 899,
@@ -139,8 +139,28 @@ describe('the intake store', () => {
     expect((await keys.claimKey('b', key, 'other')).outcome).toBe('started');
   });
 
+  it("counts a customer's open orders only: placed or awaiting payment, not final ones", async () => {
+    const customerId = `cust-open-${newKey()}`;
+    const count = async () => (await store().quote(['TEA-001'], customerId)).openOrders;
+    expect(await count()).toBe(0);
+    const orders = [placed(customerId), placed(customerId), placed(customerId), placed(customerId)];
+    for (const order of orders) await store().recordOrder(order);
+    await store().recordOrder(placed(`${customerId}-someone-else`));
+    expect(await count()).toBe(4);
+    const statuses = ['AWAITING_PAYMENT', 'CONFIRMED', 'CANCELLED'] as const;
+    for (const [index, status] of statuses.entries()) {
+      await database.db
+        .updateTable('orders')
+        .set({ status })
+        .where('id', '=', orders[index]!.data.orderId)
+        .execute();
+    }
+    // One still placed, one awaiting payment.
+    expect(await count()).toBe(2);
+  });
+
   it('prices known skus by the database clock and leaves unknown ones out', async () => {
-    const { prices, now } = await store().prices(['TEA-002', 'NO-SUCH-SKU']);
+    const { prices, now } = await store().quote(['TEA-002', 'NO-SUCH-SKU'], 'cust-1');
     expect([...prices.keys()]).toEqual(['TEA-002']);
     expect(prices.get('TEA-002')).toEqual({ priceMinor: expect.any(Number), currency: 'EUR' });
     const { rows } = await sql<{ now: Date }>`select now() as now`.execute(database.db);

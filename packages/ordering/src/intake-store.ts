@@ -38,12 +38,18 @@ export type KeyOutcome =
 export interface IntakeStore {
   claimKey(scope: string, key: string, fingerprint: string): Promise<KeyOutcome>;
   /**
-   * The catalog prices of `skus`, keyed by sku (unknown skus are absent), and the database's
-   * clock: the time of an order is the database's, as every time two functions compare.
+   * The catalog prices of `skus`, keyed by sku (unknown skus are absent), how many open
+   * orders (placed, not yet paid or cancelled) `customerId` has, and the database's clock:
+   * the time of an order is the database's, as every time two functions compare.
    */
-  prices(
+  quote(
     skus: readonly string[],
-  ): Promise<{ prices: Map<string, { priceMinor: number; currency: string }>; now: Date }>;
+    customerId: string,
+  ): Promise<{
+    prices: Map<string, { priceMinor: number; currency: string }>;
+    openOrders: number;
+    now: Date;
+  }>;
   /**
    * @throws IdempotencyKeyInFlightError when another request took the key over meanwhile;
    * then nothing was written.
@@ -119,21 +125,25 @@ export function createPostgresIntakeStore(
       throw new IdempotencyKeyInFlightError(key, 1);
     },
 
-    async prices(skus) {
+    async quote(skus, customerId) {
       const { rows } = await sql<{
         now: Date;
+        open_orders: number;
         sku: string | null;
         price_minor: number;
         currency: string;
       }>`
-        select now() as now, p.sku, p.price_minor, p.currency
+        select now() as now, p.sku, p.price_minor, p.currency,
+          (select count(*)::int from orders
+            where customer_id = ${customerId} and status in ('PLACED', 'AWAITING_PAYMENT')
+          ) as open_orders
         from (select) as clock left join products p on p.sku = any(${skus}::text[])`.execute(db);
       const prices = new Map<string, { priceMinor: number; currency: string }>();
       for (const row of rows) {
         if (row.sku !== null)
           prices.set(row.sku, { priceMinor: row.price_minor, currency: row.currency });
       }
-      return { prices, now: rows[0]!.now };
+      return { prices, openOrders: rows[0]!.open_orders, now: rows[0]!.now };
     },
 
     async recordOrder(placed, completes) {

@@ -30,10 +30,14 @@ export async function listProducts(db: Kysely<Database>): Promise<Product[]> {
     .execute();
 }
 
-/** One order with its items, in one query; undefined when there is none. */
+/**
+ * One order of `customerId` with its items, in one query; undefined when there is none, or
+ * it is another customer's (the caller cannot tell these apart).
+ */
 export async function findOrder(
   db: Kysely<Database>,
   orderId: string,
+  customerId: string,
 ): Promise<OrderView | undefined> {
   const row = await db
     .selectFrom('orders as o')
@@ -55,6 +59,7 @@ export async function findOrder(
       )`.as('items'),
     ])
     .where('o.id', '=', orderId)
+    .where('o.customer_id', '=', customerId)
     .executeTakeFirst();
   if (!row) return undefined;
   return {

@@ -1,9 +1,9 @@
 import { currencySchema, quantitySchema, skuSchema } from '@orders/events';
-import type { FieldIssue } from '@orders/runtime';
-import { ValidationError } from '@orders/runtime';
+import { type FieldIssue, ForbiddenError, ValidationError } from '@orders/runtime';
 import { z } from 'zod';
 
 export interface OrderRequest {
+  /** The authenticated caller's: a body may only repeat it. */
   customerId: string;
   items: { sku: string; quantity: number }[];
   currency: string;
@@ -31,7 +31,8 @@ function buildOrderRequestSchema(maxItems: number) {
       .max(200)
       // PostgreSQL text cannot hold NUL, nor jsonb a lone surrogate: refuse them here (400)
       // rather than fail the insert (500) or store U+FFFD instead of what was sent.
-      .regex(/^[^\p{Cc}\p{Cs}]*$/u, 'must be well-formed Unicode text without control characters'),
+      .regex(/^[^\p{Cc}\p{Cs}]*$/u, 'must be well-formed Unicode text without control characters')
+      .optional(),
     items: z
       .array(z.strictObject({ sku: skuSchema, quantity: quantitySchema }))
       .min(1, 'must hold at least one item')
@@ -40,13 +41,26 @@ function buildOrderRequestSchema(maxItems: number) {
   });
 }
 
+export interface OrderRequestLimits {
+  maxItems: number;
+  /** Most units the order may hold, its lines together. */
+  maxQuantity: number;
+  /** The authenticated caller, for whom the order is placed. */
+  customerId: string;
+}
+
 /**
  * Checks the shape of a `POST /orders` body and names every field at fault: unknown
- * fields, wrong types, a quantity that is not a positive integer, too many items, the same
- * sku twice. Skus are checked against the catalog later, by `placeOrder`.
+ * fields, wrong types, a quantity that is not a positive integer, too many items or units,
+ * the same sku twice. Skus are checked against the catalog later, by `placeOrder`. The order
+ * is the caller's: a `customerId` in the body may only name the caller.
  * @throws ValidationError
+ * @throws ForbiddenError when the body names another customer
  */
-export function parseOrderRequest(body: unknown, { maxItems }: { maxItems: number }): OrderRequest {
+export function parseOrderRequest(
+  body: unknown,
+  { maxItems, maxQuantity, customerId }: OrderRequestLimits,
+): OrderRequest {
   const result = orderRequestSchema(maxItems).safeParse(body);
   if (!result.success) {
     // One issue per field: zod may add a length issue to a value of the wrong type.
@@ -70,7 +84,24 @@ export function parseOrderRequest(body: unknown, { maxItems }: { maxItems: numbe
       });
   });
   if (duplicates.length > 0) throw new ValidationError(duplicates);
-  return result.data;
+
+  const units = result.data.items.reduce((sum, item) => sum + item.quantity, 0);
+  if (units > maxQuantity) {
+    throw new ValidationError([
+      {
+        pointer: '/items',
+        detail: `holds ${units} units; an order may hold at most ${maxQuantity}`,
+      },
+    ]);
+  }
+  if (result.data.customerId !== undefined && result.data.customerId !== customerId) {
+    throw new ForbiddenError(
+      'an order is placed for the authenticated customer only',
+      'customer_mismatch',
+      [{ pointer: '/customerId', detail: 'must be absent or name the authenticated customer' }],
+    );
+  }
+  return { ...result.data, customerId };
 }
 
 function toFieldIssues(issue: z.core.$ZodIssue): (FieldIssue & { pointer: string })[] {

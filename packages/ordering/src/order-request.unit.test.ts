@@ -1,12 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { ValidationError } from '@orders/runtime';
+import { ForbiddenError, ValidationError } from '@orders/runtime';
 import { parseOrderRequest } from './order-request';
 
 const valid = { customerId: 'cust-1', currency: 'EUR', items: [{ sku: 'TEA-001', quantity: 2 }] };
+/** The caller is cust-1: the token's subject. */
+const limits = { maxItems: 3, maxQuantity: 10, customerId: 'cust-1' };
 
 function issuesOf(body: unknown) {
   try {
-    parseOrderRequest(body, { maxItems: 3 });
+    parseOrderRequest(body, limits);
   } catch (error) {
     expect(error).toBeInstanceOf(ValidationError);
     return (error as ValidationError).issues;
@@ -16,7 +18,37 @@ function issuesOf(body: unknown) {
 
 describe('parseOrderRequest', () => {
   it('accepts a valid order', () => {
-    expect(parseOrderRequest(valid, { maxItems: 3 })).toEqual(valid);
+    expect(parseOrderRequest(valid, limits)).toEqual(valid);
+  });
+
+  it("places the order for the caller: a body without customerId is the caller's", () => {
+    const { customerId: _, ...anonymous } = valid;
+    expect(parseOrderRequest(anonymous, limits)).toEqual(valid);
+  });
+
+  it('refuses a body that names another customer (403, naming the field)', () => {
+    const attempt = () => parseOrderRequest({ ...valid, customerId: 'cust-2' }, limits);
+    expect(attempt).toThrow(ForbiddenError);
+    try {
+      attempt();
+    } catch (error) {
+      expect(error).toMatchObject({
+        status: 403,
+        code: 'customer_mismatch',
+        issues: [{ pointer: '/customerId', detail: expect.any(String) }],
+      });
+    }
+  });
+
+  it('refuses more units than an order may hold, its lines together', () => {
+    const items = [
+      { sku: 'TEA-001', quantity: 6 },
+      { sku: 'TEA-002', quantity: 5 },
+    ];
+    expect(issuesOf({ ...valid, items })).toEqual([
+      { pointer: '/items', detail: 'holds 11 units; an order may hold at most 10' },
+    ]);
+    expect(parseOrderRequest({ ...valid, items: items.slice(0, 1) }, limits).items).toHaveLength(1);
   });
 
   it('names each unknown field, at any depth', () => {
@@ -115,7 +147,7 @@ describe('parseOrderRequest', () => {
     ['an RTL mark', '\u200Fcust'],
     ['NFD', 'Jose\u0301'],
   ])('keeps a customerId with %s as sent', (_label, customerId) => {
-    expect(parseOrderRequest({ ...valid, customerId }, { maxItems: 3 }).customerId).toBe(
+    expect(parseOrderRequest({ ...valid, customerId }, { ...limits, customerId }).customerId).toBe(
       customerId,
     );
   });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { StoredResponse } from '@orders/db';
 import { createEvent, type DomainEvent } from '@orders/events';
 import type { Outbox } from '@orders/messaging';
-import type { Logger } from '@orders/platform';
+import { type Logger, ProblemError } from '@orders/platform';
 import { type FieldIssue, ValidationError } from '@orders/runtime';
 import type { IntakeStore } from './intake-store';
 import type { OrderRequest } from './order-request';
@@ -14,6 +14,10 @@ export interface PlaceOrderDeps {
   outbox: Outbox;
   /** The producer named in events. */
   source: string;
+  /** Most orders one customer may have open (placed, not yet paid or cancelled). */
+  maxOpenOrders: number;
+  /** The Retry-After of the 429 when a customer has that many. */
+  openOrdersRetryAfterSeconds: number;
 }
 
 export interface PlaceOrderInput {
@@ -26,12 +30,24 @@ export interface PlaceOrderInput {
 
 export type PlaceOrderResult = StoredResponse & { replayed: boolean };
 
-const scope = 'POST /orders';
+/** A customer has as many open orders as allowed (429): one must be paid or cancelled first. */
+class TooManyOpenOrdersError extends ProblemError {
+  override readonly name = 'TooManyOpenOrdersError';
+  constructor(limit: number, retryAfterSeconds: number) {
+    super(`you have ${limit} open orders, the most allowed; pay or wait for one first`, {
+      status: 429,
+      code: 'too_many_open_orders',
+      headers: { 'retry-after': String(retryAfterSeconds) },
+    });
+  }
+}
 
 /**
- * Places an order:
- * 1. with an Idempotency-Key, claim it (or replay the stored response, or refuse);
- * 2. price every line from the catalog (never from the client); unknown skus are refused;
+ * Places an order for the customer the request was authenticated as:
+ * 1. with an Idempotency-Key, claim it under that customer (another caller's keys are
+ *    another scope: never replayed, probed or taken), or replay the stored response, or refuse;
+ * 2. price every line from the catalog (never from the client); unknown skus are refused, and
+ *    so is a customer with too many open orders;
  * 3. write order, items and the OrderPlaced outbox row in one statement, and with a key,
  *    store the response in that same statement;
  * 4. after commit, publish OrderPlaced (routed to order-saga and analytics); if that
@@ -44,6 +60,7 @@ export async function placeOrder(
   const { store, outbox } = deps;
   const { request, idempotencyKey, log } = input;
 
+  const scope = `POST /orders by ${request.customerId}`;
   const keyed = idempotencyKey
     ? await store.claimKey(scope, idempotencyKey, requestFingerprint('POST', '/orders', request))
     : undefined;
@@ -76,10 +93,18 @@ export async function placeOrder(
 }
 
 async function priceOrder(
-  { store, source }: PlaceOrderDeps,
+  { store, source, maxOpenOrders, openOrdersRetryAfterSeconds }: PlaceOrderDeps,
   { request, correlationId }: PlaceOrderInput,
 ): Promise<DomainEvent<'OrderPlaced'>> {
-  const { prices, now } = await store.prices(request.items.map((item) => item.sku));
+  const { prices, now, openOrders } = await store.quote(
+    request.items.map((item) => item.sku),
+    request.customerId,
+  );
+  // Checked before the write, not in it: concurrent requests of one customer may each pass,
+  // so the cap may be exceeded by as many requests as are in flight at once.
+  if (openOrders >= maxOpenOrders) {
+    throw new TooManyOpenOrdersError(maxOpenOrders, openOrdersRetryAfterSeconds);
+  }
   const issues: FieldIssue[] = request.items.flatMap(({ sku }, index) =>
     prices.has(sku) ? [] : [{ pointer: `/items/${index}/sku`, detail: `unknown sku ${sku}` }],
   );

@@ -12,4 +12,5 @@ export { percentile } from './percentile';
 export { ProblemError, type ProblemErrorOptions } from './problem-error';
 export { seededShare } from './seeded-share';
 export { type TextTableOptions, textTable } from './text-table';
+export { withoutTrailingSlashes } from './trailing-slashes';
 export { UsageError } from './usage-error';

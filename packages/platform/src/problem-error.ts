@@ -1,6 +1,8 @@
 /** RFC 9457 titles of the statuses this project answers with. */
 const titles: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',

@@ -54,6 +54,15 @@ export const databaseConfigSchema = baseConfigSchema
     message: 'required with CLOUD_SQL_INSTANCE',
   });
 
+/**
+ * Whether this process runs on Cloud Run (functions 2nd gen are Cloud Run services): the
+ * platform sets `K_SERVICE`. What must never run in production (the development issuer, the
+ * sandbox payment provider) is refused there.
+ */
+export function runsOnCloudRun(env: Record<string, string | undefined>): boolean {
+  return present(env.K_SERVICE);
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpFunction, Request } from '@google-cloud/functions-framework';
-import { uuidPattern } from '@orders/events';
 import { type Logger, traceFields } from '@orders/platform';
 import { bendFramework, bodyErrorOf } from './framework-patches';
 import { MalformedJsonError, toProblem, UnsupportedMediaTypeError } from './http-problems';
@@ -8,7 +7,11 @@ import { MalformedJsonError, toProblem, UnsupportedMediaTypeError } from './http
 export interface HttpContext {
   /** Carries the correlation id and the request's trace on every line. */
   log: Logger;
-  /** From a valid `X-Correlation-Id` header, else new; echoed in the response. */
+  /**
+   * Minted here for each request and answered in `X-Correlation-Id`. A client's own
+   * `X-Correlation-Id` is logged as `clientCorrelationId`, never adopted: the id that ties an
+   * order's events and logs together is the server's alone.
+   */
   correlationId: string;
 }
 
@@ -40,10 +43,11 @@ export function createHttpFunction({
   bendFramework({ maxBodyBytes, logger });
   return async (req, res) => {
     const started = performance.now();
-    const header = req.get('x-correlation-id');
-    const correlationId = header && uuidPattern.test(header) ? header.toLowerCase() : randomUUID();
+    const correlationId = randomUUID();
+    const clientCorrelationId = clientTag(req.get('x-correlation-id'));
     const log = logger.child({
       correlationId,
+      ...(clientCorrelationId ? { clientCorrelationId } : {}),
       ...traceFields(
         {
           traceparent: req.get('traceparent'),
@@ -87,6 +91,11 @@ export function createHttpFunction({
       },
     });
   };
+}
+
+/** A client's own request tag, if it is one we may log: 1 to 128 visible ASCII characters. */
+function clientTag(header: string | undefined): string | undefined {
+  return header && /^[\x21-\x7e]{1,128}$/.test(header) ? header : undefined;
 }
 
 /** The parsed JSON body; refuses other content types with 415 and an empty body with 400. */

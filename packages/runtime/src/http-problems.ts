@@ -51,6 +51,18 @@ export class UnsupportedMediaTypeError extends ProblemError {
   }
 }
 
+/** The caller is known and may not do this (403); `issues` name the fields at fault. */
+export class ForbiddenError extends ProblemError {
+  override readonly name = 'ForbiddenError';
+  constructor(
+    detail: string,
+    code: string,
+    readonly issues?: FieldIssue[],
+  ) {
+    super(detail, { status: 403, code });
+  }
+}
+
 export class NotFoundError extends ProblemError {
   override readonly name = 'NotFoundError';
   constructor(detail: string) {
@@ -114,7 +126,15 @@ export function toProblem(error: unknown): ProblemResponse {
     return problem(400, error.title, error.code, 'The body is not valid JSON.');
   }
   if (error instanceof ProblemError) {
-    return problem(error.status, error.title, error.code, error.message, {}, error.headers);
+    const issues = error instanceof ForbiddenError ? error.issues : undefined;
+    return problem(
+      error.status,
+      error.title,
+      error.code,
+      error.message,
+      issues ? { errors: issues } : {},
+      error.headers,
+    );
   }
   if (isTransientDbError(error)) {
     return problem(

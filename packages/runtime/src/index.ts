@@ -1,4 +1,16 @@
-export { baseConfigSchema, ConfigError, databaseConfigSchema, parseConfig } from './config';
+export {
+  type BearerAuthOptions,
+  type Caller,
+  createBearerAuth,
+  UnauthorizedError,
+} from './bearer-auth';
+export {
+  baseConfigSchema,
+  ConfigError,
+  databaseConfigSchema,
+  parseConfig,
+  runsOnCloudRun,
+} from './config';
 export {
   type ConsumerOptions,
   createConsumer,
@@ -17,6 +29,7 @@ export {
 } from './http-function';
 export {
   type FieldIssue,
+  ForbiddenError,
   MethodNotAllowedError,
   NotFoundError,
   type Problem,

@@ -1,0 +1,50 @@
+import { messageOf } from '@orders/platform';
+import { ConfigError } from '@orders/runtime';
+import { cliConfig, devStackPath, locateStack, readDevStack } from './stack-location';
+
+const usage = `usage: pnpm token [<customerId>]
+
+Prints a bearer token of the running dev stack's development issuer for <customerId>
+(default cust-dev), valid for an hour:
+
+  curl -H "Authorization: Bearer $(pnpm --silent token cust-42)" ...`;
+
+/** `pnpm token [<customerId>]`. Exit codes: 0 printed, 1 no dev stack, 2 usage. */
+async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const stderr = (text: string) => process.stderr.write(`token: ${text}\n`);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const [customerId = 'cust-dev', ...rest] = argv;
+  if (rest.length > 0 || customerId.startsWith('-') || !/^[^\p{Cc}\s]{1,128}$/u.test(customerId)) {
+    stderr(`expected one customer id (1 to 128 visible characters)\n\n${usage}`);
+    return 2;
+  }
+  let config: ReturnType<typeof cliConfig>;
+  try {
+    config = cliConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    stderr(error.message);
+    return 2;
+  }
+  const path = devStackPath(config);
+  const { tokens } = locateStack(config, await readDevStack(path), path);
+  if (!tokens) {
+    stderr(`no development issuer: ${path} does not name one (start \`pnpm dev\`)`);
+    return 1;
+  }
+  process.stdout.write(`${await tokens(customerId)}\n`);
+  return 0;
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`token: ${messageOf(error)}\n`);
+    process.exitCode = 1;
+  },
+);
