@@ -1,4 +1,5 @@
 import { ConfigError, databaseConfigSchema, parseConfig, runsOnCloudRun } from '@orders/runtime';
+import { productionIssuerProblem } from '@orders/platform';
 import { z } from 'zod';
 
 const schema = databaseConfigSchema.extend({
@@ -34,21 +35,11 @@ const schema = databaseConfigSchema.extend({
 
 export type PlaceOrderConfig = z.output<typeof schema>;
 
-/**
- * On Cloud Run the issuer and its keys must be served over https by a host other than this
- * machine: the development issuer of `pnpm dev` (http on 127.0.0.1) is refused there.
- */
+/** On Cloud Run, the issuer and its keys must be production's (https, another host). */
 function developmentIssuerIn(config: PlaceOrderConfig): string[] {
   return (['AUTH_ISSUER', 'AUTH_JWKS_URL'] as const).flatMap((setting) => {
-    const url = new URL(config[setting]);
-    const host = url.hostname;
-    const local =
-      host === 'localhost' ||
-      host.endsWith('.localhost') ||
-      /^127\.|^0\.0\.0\.0$|^\[::1?\]$/.test(host);
-    return url.protocol !== 'https:' || local
-      ? [`${setting}: the development issuer (${url.origin}) is refused on Cloud Run; use https`]
-      : [];
+    const problem = productionIssuerProblem(config[setting]);
+    return problem ? [`${setting}: ${problem} (on Cloud Run)`] : [];
   });
 }
 

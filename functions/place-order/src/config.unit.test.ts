@@ -55,7 +55,7 @@ describe('placeOrderConfig', () => {
       ConfigError,
     );
     expect(() => placeOrderConfig({ ...database, ...developmentIssuer, ...onCloudRun })).toThrow(
-      /AUTH_ISSUER: the development issuer \(http:\/\/127\.0\.0\.1:41234\) is refused on Cloud Run.*AUTH_JWKS_URL/,
+      /AUTH_ISSUER: http:\/\/127\.0\.0\.1:41234 is this machine: the development issuer is refused \(on Cloud Run\).*AUTH_JWKS_URL/,
     );
     for (const host of ['localhost:8443', 'auth.localhost', '127.1.2.3', '[::1]']) {
       expect(() =>
@@ -65,7 +65,7 @@ describe('placeOrderConfig', () => {
           AUTH_JWKS_URL: `https://${host}/jwks.json`,
           ...onCloudRun,
         }),
-      ).toThrow(/AUTH_JWKS_URL: the development issuer/);
+      ).toThrow(/AUTH_JWKS_URL: .* is this machine/);
     }
     expect(() =>
       placeOrderConfig({
@@ -74,7 +74,7 @@ describe('placeOrderConfig', () => {
         AUTH_ISSUER: 'http://issuer.example',
         ...onCloudRun,
       }),
-    ).toThrow(/AUTH_ISSUER/);
+    ).toThrow(/AUTH_ISSUER: http:\/\/issuer\.example is not https/);
     expect(placeOrderConfig({ ...database, ...identityPlatform, ...onCloudRun })).toMatchObject(
       identityPlatform,
     );

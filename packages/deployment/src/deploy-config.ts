@@ -1,4 +1,11 @@
+import { productionIssuerProblem } from '@orders/platform';
 import { z } from 'zod';
+
+/** An issuer URL production may trust: https, and not this machine (the development issuer). */
+const productionIssuerUrl = z.url().superRefine((url, context) => {
+  const problem = url.includes(',') ? 'must not contain a comma' : productionIssuerProblem(url);
+  if (problem) context.addIssue({ code: 'custom', message: problem });
+});
 
 const noComma = (field: z.ZodString) => field.regex(/^[^,]*$/, 'must not contain a comma');
 
@@ -33,6 +40,19 @@ const deployConfigSchema = z
     PAYMENT_PROVIDER: z.enum(['stripe', 'sandbox'], {
       error: 'required: stripe, or sandbox for a test project (no default)',
     }),
+    /** place-order's end-user identity: the issuer (`iss`) of the tokens it accepts. */
+    AUTH_ISSUER: productionIssuerUrl,
+    /** The audience (`aud`) the tokens are for (the project id with Identity Platform). */
+    AUTH_AUDIENCE: noComma(z.string().min(1)),
+    /** The issuer's public keys (a JWK Set URL). */
+    AUTH_JWKS_URL: productionIssuerUrl,
+    /**
+     * Who reaches place-order: `end-users` (Cloud Run lets every request through and the
+     * function verifies each end user's token) or `gateway` (only callers holding
+     * `run.invoker`, such as an API gateway forwarding the user's token in
+     * `X-Forwarded-Authorization`).
+     */
+    DEPLOY_INTAKE_ACCESS: z.enum(['end-users', 'gateway']).default('end-users'),
     /** The currency of an OrderPlaced v1 that names none (producers of the Python reference). */
     LEGACY_CURRENCY: z
       .string()

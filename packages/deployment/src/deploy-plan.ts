@@ -90,6 +90,11 @@ export function functionEnvironment(
   env.DB_USER = `${serviceAccountId(name)}@${config.project}.iam`;
   env.DB_NAME = config.DB_NAME;
   env.DB_POOL_SIZE = '5';
+  if (name === 'place-order') {
+    env.AUTH_ISSUER = config.AUTH_ISSUER;
+    env.AUTH_AUDIENCE = config.AUTH_AUDIENCE;
+    env.AUTH_JWKS_URL = config.AUTH_JWKS_URL;
+  }
   if (name === 'payment-handler') {
     env.PAYMENT_PROVIDER = config.PAYMENT_PROVIDER;
     if (config.PAYMENT_PROVIDER === 'sandbox' && options.testProject) {
@@ -148,7 +153,11 @@ export function deploySteps(
         `--docker-repository=${dockerRepository(config)}`,
         '--trigger-http',
         `--ingress-settings=${ingress}`,
-        '--no-allow-unauthenticated',
+        // The intake's end users hold the identity provider's tokens, not Google IAM
+        // identities: Cloud Run lets them through and the function verifies each token.
+        name === 'place-order' && config.DEPLOY_INTAKE_ACCESS === 'end-users'
+          ? '--allow-unauthenticated'
+          : '--no-allow-unauthenticated',
         `--memory=${sizing.memory}`,
         `--timeout=${sizing.timeoutSeconds}s`,
         `--min-instances=${sizing.minInstances}`,

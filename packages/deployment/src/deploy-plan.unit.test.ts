@@ -20,6 +20,10 @@ const env = {
   CLOUD_SQL_INSTANCE: 'my-project:europe-west1:orders',
   DEPLOY_VPC_CONNECTOR: 'orders-functions',
   PAYMENT_PROVIDER: 'stripe',
+  AUTH_ISSUER: 'https://securetoken.google.com/my-project',
+  AUTH_AUDIENCE: 'my-project',
+  AUTH_JWKS_URL:
+    'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
 };
 const config = parseDeployConfig(env);
 const sandbox = parseDeployConfig({ ...env, PAYMENT_PROVIDER: 'sandbox' });
@@ -89,6 +93,41 @@ describe('deploySteps', () => {
         '--timeout=30s',
         '--ingress-settings=internal-and-gclb',
       ]),
+    );
+  });
+});
+
+describe("the intake's end users", () => {
+  it('gives place-order the issuer it trusts, and lets its end users through Cloud Run: the function verifies each token', () => {
+    expect(functionEnvironment('place-order', config)).toMatchObject({
+      AUTH_ISSUER: env.AUTH_ISSUER,
+      AUTH_AUDIENCE: 'my-project',
+      AUTH_JWKS_URL: env.AUTH_JWKS_URL,
+    });
+    expect(deploySteps('place-order', config)[0]?.argv).toContain('--allow-unauthenticated');
+    for (const name of names.filter((name) => name !== 'place-order')) {
+      expect(deploySteps(name, config)[0]?.argv).toContain('--no-allow-unauthenticated');
+      expect(functionEnvironment(name, config)).not.toHaveProperty('AUTH_ISSUER');
+    }
+    const gateway = parseDeployConfig({ ...env, DEPLOY_INTAKE_ACCESS: 'gateway' });
+    expect(deploySteps('place-order', gateway)[0]?.argv).toContain('--no-allow-unauthenticated');
+  });
+
+  it('refuses to deploy without an issuer, or with the development issuer or any issuer not on https', () => {
+    const { AUTH_ISSUER: _, ...without } = env;
+    expect(() => parseDeployConfig(without)).toThrow(/AUTH_ISSUER/);
+    for (const url of [
+      'http://127.0.0.1:40121',
+      'https://localhost:8443',
+      'http://issuer.example',
+    ]) {
+      expect(() => parseDeployConfig({ ...env, AUTH_ISSUER: url })).toThrow(/AUTH_ISSUER: /);
+      expect(() =>
+        parseDeployConfig({ ...env, AUTH_JWKS_URL: `${url}/.well-known/jwks.json` }),
+      ).toThrow(/AUTH_JWKS_URL: /);
+    }
+    expect(() => parseDeployConfig({ ...env, AUTH_JWKS_URL: 'https://keys.example/a,b' })).toThrow(
+      /AUTH_JWKS_URL: must not contain a comma/,
     );
   });
 });
@@ -227,8 +266,16 @@ describe('parseDeployConfig', () => {
         CLOUD_SQL_INSTANCE: 'other-project:us-central1:orders',
         DEPLOY_VPC_CONNECTOR: 'orders-functions',
         PAYMENT_PROVIDER: 'stripe',
+        AUTH_ISSUER: env.AUTH_ISSUER,
+        AUTH_AUDIENCE: env.AUTH_AUDIENCE,
+        AUTH_JWKS_URL: env.AUTH_JWKS_URL,
       }),
-    ).toMatchObject({ project: 'other-project', region: 'us-central1', DB_NAME: 'orders' });
+    ).toMatchObject({
+      project: 'other-project',
+      region: 'us-central1',
+      DB_NAME: 'orders',
+      DEPLOY_INTAKE_ACCESS: 'end-users',
+    });
   });
 
   it('refuses a value that would break --set-env-vars', () => {

@@ -45,6 +45,10 @@ beforeAll(async () => {
     CLOUD_SQL_INSTANCE: 'my-project:europe-west1:orders',
     DEPLOY_VPC_CONNECTOR: 'orders-functions',
     PAYMENT_PROVIDER: 'stripe',
+    AUTH_ISSUER: 'https://securetoken.google.com/my-project',
+    AUTH_AUDIENCE: 'my-project',
+    AUTH_JWKS_URL:
+      'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
   };
 });
 
@@ -118,14 +122,14 @@ describe('pnpm run deploy', () => {
       ...builtBy,
       '--trigger-http',
       '--ingress-settings=all',
-      '--no-allow-unauthenticated',
+      '--allow-unauthenticated',
       '--memory=512Mi',
       '--timeout=30s',
       '--min-instances=1',
       '--max-instances=20',
       '--vpc-connector=orders-functions',
       '--egress-settings=private-ranges-only',
-      '--set-env-vars=GOOGLE_CLOUD_PROJECT=my-project,LOG_LEVEL=info,CLOUD_SQL_INSTANCE=my-project:europe-west1:orders,DB_USER=fn-place-order@my-project.iam,DB_NAME=orders,DB_POOL_SIZE=5',
+      '--set-env-vars=GOOGLE_CLOUD_PROJECT=my-project,LOG_LEVEL=info,CLOUD_SQL_INSTANCE=my-project:europe-west1:orders,DB_USER=fn-place-order@my-project.iam,DB_NAME=orders,DB_POOL_SIZE=5,AUTH_ISSUER=https://securetoken.google.com/my-project,AUTH_AUDIENCE=my-project,AUTH_JWKS_URL=https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
       '--quiet',
     ]);
     expect(recorded[2]).toEqual([

@@ -18,10 +18,12 @@ import {
 import { createEvent, type DomainEvent, encodeEvent } from '@orders/events';
 import {
   createTopology,
+  type DevIssuer,
   emulatorClient,
   type FunctionProcess,
   lineSink,
   pullMessages,
+  startDevIssuer,
   startFunction,
   type TestDatabase,
   testDatabase,
@@ -64,8 +66,11 @@ const duckDbLoaderDir = join(workDir, 'analytics-loader-duckdb');
 const started: FunctionProcess[] = [];
 /** functions-framework's start-up banner; errors still go to stderr. */
 const discard = lineSink();
+/** The issuer place-order trusts here (Identity Platform's part in production). */
+let issuer: DevIssuer;
 
 beforeAll(async () => {
+  issuer = await startDevIssuer({ audience: 'cloud-build' });
   // esbuild is quick; the installs share npm's cache and run side by side.
   await Promise.all(
     names.map(async (name) => {
@@ -93,6 +98,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(started.map((fn) => fn.stop()));
+  await issuer?.stop();
   for (const { pubsub, database } of deployed.values()) {
     await pubsub.close();
     await database.close();
@@ -124,6 +130,9 @@ async function start(
       PUBSUB_EMULATOR_HOST: emulatorHost,
       DATABASE_URL: database.url,
       LOG_LEVEL: 'error',
+      AUTH_ISSUER: issuer.issuer,
+      AUTH_AUDIENCE: issuer.audience,
+      AUTH_JWKS_URL: issuer.jwksUrl,
       ...env,
     },
   });
@@ -261,12 +270,24 @@ describe('npm ci, as Cloud Build runs it', () => {
 });
 
 describe('a Cloud Build of each function serves a real request', () => {
-  it('place-order lists the catalog over HTTP', async () => {
+  it('place-order lists the catalog, and takes an order from a customer whose token it verifies', async () => {
     const fn = await start('place-order');
     const response = await fetch(`${fn.url}/products`);
     expect(response.status).toBe(200);
     const products = (await response.json()) as { sku: string }[];
     expect(products.map((product) => product.sku)).toContain('POT-001');
+
+    const order = (authorization?: string) =>
+      fetch(`${fn.url}/orders`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(authorization ? { authorization } : {}),
+        },
+        body: JSON.stringify({ currency: 'EUR', items: [{ sku: 'POT-001', quantity: 1 }] }),
+      });
+    expect((await order()).status).toBe(401);
+    expect((await order(`Bearer ${await issuer.token('cust-artifact')}`)).status).toBe(202);
   });
 
   it('process-order reserves stock for an OrderPlaced and requests its payment', async () => {

@@ -26,6 +26,15 @@ export interface IntakeApiOptions extends PlaceOrderDeps {
   maxQuantity: number;
 }
 
+/**
+ * The end user's credentials: a gateway in front (API Gateway, a load balancer holding
+ * `run.invoker`) puts its own token in `Authorization` and forwards the user's in
+ * `X-Forwarded-Authorization`. Either way the token is verified: where it came from grants
+ * nothing.
+ */
+const credentialsOf = (req: Request) =>
+  req.get('x-forwarded-authorization') ?? req.get('authorization');
+
 /** What a customer's own data is answered with: never kept by a shared cache. */
 const private_ = { 'cache-control': 'no-store' };
 
@@ -47,7 +56,7 @@ export function createIntakeApi(options: IntakeApiOptions) {
 
     if (path === '/orders') {
       if (req.method !== 'POST') throw new MethodNotAllowedError(['POST']);
-      const caller = await authenticate(req.get('authorization'));
+      const caller = await authenticate(credentialsOf(req));
       const body = jsonBody(req);
       const idempotencyKey = req.get('idempotency-key');
       if (idempotencyKey !== undefined && !keyPattern.test(idempotencyKey)) {
@@ -75,7 +84,7 @@ export function createIntakeApi(options: IntakeApiOptions) {
     const order = /^\/orders\/([^/]+)$/.exec(path);
     if (order) {
       if (req.method !== 'GET') throw new MethodNotAllowedError(['GET']);
-      const caller = await authenticate(req.get('authorization'));
+      const caller = await authenticate(credentialsOf(req));
       const orderId = decodeURIComponent(order[1]!);
       const view = uuidPattern.test(orderId)
         ? await findOrder(db, orderId.toLowerCase(), caller.subject)

@@ -10,6 +10,7 @@ export {
 export { messageOf, stackOf } from './message-of';
 export { percentile } from './percentile';
 export { ProblemError, type ProblemErrorOptions } from './problem-error';
+export { productionIssuerProblem } from './production-issuer';
 export { seededShare } from './seeded-share';
 export { type TextTableOptions, textTable } from './text-table';
 export { withoutTrailingSlashes } from './trailing-slashes';
