@@ -182,6 +182,52 @@ describe('order saga decisions (properties)', () => {
     );
   });
 
+  it('set aside, in any state, every payment outcome whose payment id, amount or currency differs, and change nothing else', () => {
+    /** One of its own payment outcomes with one of its payment id, amount or currency changed. */
+    const foreignArbitrary = (placed: Placed) =>
+      fc
+        .tuple(
+          inputArbitrary(placed).filter((input) => input.type.startsWith('Payment')),
+          fc.constantFrom('paymentId', 'amountMinor', 'currency'),
+          fc.string({ minLength: 1, maxLength: 200 }),
+          fc.integer({ min: 1, max: 1_000_000 }),
+          fc.stringMatching(/^[A-Z]{3}$/),
+        )
+        .map(([input, field, paymentId, delta, currency]) => {
+          const data = (input as DomainEvent).data as Record<string, unknown>;
+          const changed =
+            field === 'paymentId'
+              ? { paymentId: `${data.paymentId}${paymentId}` }
+              : field === 'amountMinor' && 'amountMinor' in data
+                ? { amountMinor: (data.amountMinor as number) + delta }
+                : field === 'currency' && 'currency' in data && data.currency !== currency
+                  ? { currency }
+                  : { paymentId: `other-${paymentId}` };
+          return { ...input, data: { ...data, ...changed } } as OrderSagaInput;
+        });
+    fc.assert(
+      fc.property(
+        runArbitrary.chain(([placed, answer, inputs]) =>
+          fc.tuple(fc.constant([placed, answer, ...inputs]), foreignArbitrary(placed)),
+        ),
+        ([inputs, foreign]) => {
+          let state: OrderSagaState | undefined;
+          for (const input of inputs) {
+            const outcome = saga.decide(state, input, { now });
+            if (outcome.kind === 'decision') state = outcome.state;
+            if (!state) continue;
+            expect(saga.decide(state, foreign, { now })).toEqual({
+              kind: 'set-aside',
+              state: { ...state, setAside: (state.setAside ?? 0) + 1 },
+              reason: expect.stringContaining('is not about the payment its saga asked for'),
+            });
+          }
+        },
+      ),
+      { seed: fuzzSeed, numRuns: 200 },
+    );
+  });
+
   it('cancels an order whose many long skus are short with a detail its schema accepts', () => {
     const items = Array.from({ length: 50 }, (_, index) => ({
       sku: `SKU-${String(index).padStart(2, '0')}-${'X'.repeat(57)}`,
