@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { createEvent, type DomainEvent, type EventData } from '@orders/events';
+import { createEvent, type DomainEvent, type EventData, producers } from '@orders/events';
 import { isLegalTransition, NEW } from '@orders/saga-engine';
 import fc from 'fast-check';
 import {
@@ -226,6 +226,24 @@ describe('order saga decisions (properties)', () => {
       ),
       { seed: fuzzSeed, numRuns: 200 },
     );
+  });
+
+  it('emit exactly the event types the catalog lets process-order emit (its outbox rows record it)', () => {
+    const emitted = new Set<string>();
+    fc.assert(
+      fc.property(runArbitrary, ([placed, answer, inputs]) => {
+        let state: OrderSagaState | undefined;
+        for (const input of [placed, answer, ...inputs]) {
+          const outcome = saga.decide(state, input, { now });
+          if (outcome.kind !== 'decision') continue;
+          for (const draft of outcome.events) emitted.add(draft.type);
+          for (const draft of saga.park(outcome.state, []).events) emitted.add(draft.type);
+          state = outcome.state;
+        }
+      }),
+      { seed: fuzzSeed, numRuns: 200 },
+    );
+    expect([...emitted].sort()).toEqual([...producers['process-order']].sort());
   });
 
   it('cancels an order whose many long skus are short with a detail its schema accepts', () => {
