@@ -76,6 +76,7 @@ function reportRelay(report: RelayReport, log: Logger) {
     log.error('outbox row set aside: it can never be published', {
       eventId: row.id,
       eventType: row.type,
+      producer: row.producer ?? null,
       reason: row.reason,
       ...(row.correlationId ? { correlationId: row.correlationId } : {}),
     });

@@ -1,25 +1,57 @@
 import { textTable } from '@orders/platform';
 import type { DeadLetter } from './dead-letter';
 
-/** What `dlq list` prints: one line per dead letter. */
+/**
+ * ESC sequences (CSI, OSC, and the short ones: ESC c, ESC ( B), the 8-bit CSI, then every
+ * other C0 control but tab and newline, DEL and every C1 control.
+ */
+const terminalControls =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point.
+  /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~])?|\x9b[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
+/**
+ * `text` without what a terminal would act on instead of showing (colours, cursor moves, a
+ * title, a bell): a dead letter's contents are anyone's, and an operator's terminal prints them.
+ */
+export function printable(text: string): string {
+  return text.replace(terminalControls, '');
+}
+
+/**
+ * `value` as pretty JSON a terminal shows as it is: JSON.stringify escapes the C0 controls
+ * (ESC among them), and DEL and the C1 controls are escaped the same way.
+ */
+export function printableJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /[\x7f-\x9f]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** What `dlq list` prints: one line per dead letter, without terminal controls. */
 export function formatDeadLetterTable(letters: readonly DeadLetter[]): string {
   if (letters.length === 0) return 'no dead letters';
-  const rows = letters.map((letter) => [
-    letter.id,
-    letter.topic,
-    letter.at,
-    letter.eventType,
-    letter.eventId,
-    letter.correlationId,
-    letter.deliveryCount === null ? letter.source : `${letter.source} (${letter.deliveryCount}×)`,
-    letter.reason,
-  ]);
+  const rows = letters.map((letter) =>
+    [
+      letter.id,
+      letter.topic,
+      letter.at,
+      letter.eventType,
+      letter.eventId,
+      letter.correlationId,
+      letter.deliveryCount === null ? letter.source : `${letter.source} (${letter.deliveryCount}×)`,
+      letter.reason,
+    ].map((cell) => (cell === null ? cell : printable(cell))),
+  );
   const header = ['ID', 'TOPIC', 'WHEN', 'EVENT', 'EVENT ID', 'CORRELATION ID', 'SOURCE', 'REASON'];
   const count = `${letters.length} dead letter${letters.length === 1 ? '' : 's'}`;
   return `${textTable(header, rows)}\n${count}`;
 }
 
-/** What `dlq show` prints: the summary, every attribute, then the data (pretty when JSON). */
+/**
+ * What `dlq show` prints: the summary, every attribute, then the data (pretty when JSON),
+ * without terminal controls.
+ */
 export function formatDeadLetter(letter: DeadLetter): string {
   const summary = [
     ['id', letter.id],
@@ -37,7 +69,7 @@ export function formatDeadLetter(letter: DeadLetter): string {
   const width = Math.max(...summary.map(([label]) => String(label).length));
   const attributes = Object.entries(letter.attributes).sort(([a], [b]) => a.localeCompare(b));
   const data = readData(letter.data);
-  return [
+  const shown = [
     ...summary.map(([label, value]) => `${String(label).padEnd(width)}  ${value}`),
     '',
     'attributes:',
@@ -48,6 +80,7 @@ export function formatDeadLetter(letter: DeadLetter): string {
     `data (${letter.data.length} bytes${data.kind === 'json' ? ', JSON' : data.kind === 'base64' ? ', binary, base64' : ''}):`,
     data.kind === 'json' ? JSON.stringify(data.value, null, 2) : data.value,
   ].join('\n');
+  return printable(shown);
 }
 
 /** A dead letter as JSON: the data parsed when it is JSON, else text, else base64. */

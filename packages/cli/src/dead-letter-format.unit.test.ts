@@ -1,6 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import type { DeadLetter } from './dead-letter';
-import { deadLetterJson, formatDeadLetter, formatDeadLetterTable } from './dead-letter-format';
+import {
+  deadLetterJson,
+  formatDeadLetter,
+  formatDeadLetterTable,
+  printable,
+  printableJson,
+} from './dead-letter-format';
 
 const rejected: DeadLetter = {
   id: '4',
@@ -85,5 +91,42 @@ describe('deadLetterJson', () => {
       dataEncoding: 'text',
     });
     expect(deadLetterJson(undeliverable)).toMatchObject({ data: '/wAB', dataEncoding: 'base64' });
+  });
+});
+
+describe('terminal controls in what a dead letter carries', () => {
+  const hostile =
+    '\x1b[2J\x1b[31mred\x1b[0m \x1b]0;owned title\x07bell\x07 \x9b1;1Hcsi \x1bcreset \x00nul\x7fdel\x85nel';
+
+  it('are stripped, ESC sequences whole, keeping the text, tabs and newlines', () => {
+    expect(printable(hostile)).toBe('red bell csi reset nuldelnel');
+    expect(printable('line one\n\tline two')).toBe('line one\n\tline two');
+    expect(printable('lone\x1b\nend\x1b')).toBe('lone\nend');
+  });
+
+  it('never reach the terminal from list or show', () => {
+    const letter: DeadLetter = {
+      ...rejected,
+      id: '5',
+      eventType: `Payment\x1b[8mRequested`,
+      eventId: 'e-\x9b2J1',
+      reason: `refused ${hostile}`,
+      source: 'payment-handler\x07',
+      attributes: { 'x\x1b[1m': 'y\x1b]2;t\x07', event_type: hostile },
+      data: Buffer.from(`text ${hostile}`),
+    };
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point.
+    const controls = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
+    const table = formatDeadLetterTable([letter]);
+    expect(table).not.toMatch(controls);
+    expect(table).toMatch(/PaymentRequested\s+e-1\s+.*refused red bell csi reset nuldelnel$/m);
+    const shown = formatDeadLetter(letter);
+    expect(shown).not.toMatch(controls);
+    expect(shown).toContain('  x=y');
+    expect(shown).toContain('text red bell csi reset nuldelnel');
+    // As JSON: escaped, so that nothing is lost and the terminal shows it as text.
+    const json = printableJson(deadLetterJson(letter));
+    expect(json).not.toMatch(controls);
+    expect(JSON.parse(json)).toMatchObject({ reason: `refused ${hostile}` });
   });
 });

@@ -38,8 +38,8 @@ const refused = createEvent(
 );
 /** Never acked by process-order: dead-lettered by Pub/Sub after max delivery attempts. */
 const undelivered = createEvent(
-  'OrderConfirmed',
-  { orderId, totalMinor: 500, currency: 'EUR' },
+  'PaymentSucceeded',
+  { orderId, paymentId: `pay-${orderId}`, providerRef: 'ch_1', amountMinor: 500, currency: 'EUR' },
   origin,
 );
 
@@ -162,7 +162,7 @@ describe('the dead-letter queue on the emulator', () => {
     expect(second).toMatchObject({
       topic: 'order-saga',
       kind: 'undeliverable',
-      eventType: 'OrderConfirmed',
+      eventType: 'PaymentSucceeded',
       eventId: undelivered.id,
       correlationId: origin.correlationId,
       reason: 'max delivery attempts exceeded',
@@ -265,10 +265,14 @@ describe('the dead-letter queue on the emulator', () => {
     expect(byTopic(left, 'payments')).toEqual([]);
   });
 
-  it('replays everything with --all', async () => {
+  it('replays everything with --all --yes', async () => {
     const { out, io } = output();
     expect(
-      await runDlqCommand({ command: 'replay', ids: 'all', topic: undefined }, queue, io),
+      await runDlqCommand(
+        { command: 'replay', ids: 'all', topic: undefined, yes: true },
+        queue,
+        io,
+      ),
     ).toBe(0);
     expect(out.stdout.at(-1)).toBe('replayed 1 of 1 dead letter');
 
@@ -278,6 +282,194 @@ describe('the dead-letter queue on the emulator', () => {
     expect(await queue.list()).toEqual([]);
     // Nothing else reached the original topics.
     expect(await pullMessages(pubsub, 'payments-tap', { count: 1, timeoutMs: 500 })).toEqual([]);
+  });
+});
+
+describe('replaying only what its topic may carry', () => {
+  const project = testProjectId('dlq-verify');
+  let client: PubSub;
+  let verifying: DeadLetterQueue;
+  const ids: Record<string, string> = {};
+  const orderOf = randomUUID();
+  const origin2 = { source: 'payment-handler', correlationId: randomUUID() };
+  const good = createEvent(
+    'PaymentSucceeded',
+    {
+      orderId: orderOf,
+      paymentId: `pay_${orderOf}`,
+      providerRef: 'ch_2',
+      amountMinor: 700,
+      currency: 'EUR',
+    },
+    origin2,
+  );
+  const elsewhere = createEvent(
+    'OrderConfirmed',
+    { orderId: orderOf, totalMinor: 700, currency: 'EUR' },
+    { source: 'process-order', correlationId: origin2.correlationId },
+  );
+  const invalid = { ...good, id: randomUUID(), data: { ...good.data, amountMinor: -7 } };
+  const hostile = '\x1b[2J\x1b]0;owned\x07\x9b1;1H';
+
+  beforeAll(async () => {
+    await createTopology({ emulatorHost: emulatorHost(), projectId: project, pushEndpoints: {} });
+    client = createPubSubClient({ projectId: project, emulatorHost: emulatorHost() });
+    await client.topic('order-saga').createSubscription('order-saga-tap');
+    verifying = createPubSubDeadLetterQueue({
+      projectId: project,
+      emulatorHost: emulatorHost(),
+      topics: ['order-saga'],
+    });
+    const deadLetters = createPubSubDeadLetters(
+      createPublisher({ projectId: project, emulatorHost: emulatorHost() }),
+    );
+    const send = async (name: string, data: Buffer, attributes: Record<string, string>) => {
+      await deadLetters.send({
+        topic: 'order-saga',
+        consumer: 'process-order',
+        reason: `${name} refused ${hostile}`,
+        message: { data: data.toString('base64'), attributes, messageId: name },
+      });
+    };
+    await send('good', encodeEvent(good).data, encodeEvent(good).attributes);
+    await send('elsewhere', encodeEvent(elsewhere).data, encodeEvent(elsewhere).attributes);
+    await send('invalid', Buffer.from(JSON.stringify(invalid)), {
+      ...encodeEvent(good).attributes,
+      event_id: invalid.id,
+    });
+    await waiterShowing([])(
+      'three dead letters',
+      async () => (await verifying.list()).length >= 3,
+      20_000,
+    );
+    for (const letter of await verifying.list()) {
+      ids[letter.originalMessageId!] = letter.id;
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await verifying?.close();
+    await client?.close();
+  });
+
+  it('lists and shows them without the terminal controls they carry', async () => {
+    const list = output();
+    expect(
+      await runDlqCommand({ command: 'list', json: false, topic: undefined }, verifying, list.io),
+    ).toBe(0);
+    const show = output();
+    expect(
+      await runDlqCommand(
+        { command: 'show', id: ids.good!, json: false, topic: undefined },
+        verifying,
+        show.io,
+      ),
+    ).toBe(0);
+    const json = output();
+    await runDlqCommand({ command: 'list', json: true, topic: undefined }, verifying, json.io);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point.
+    const controls = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
+    for (const text of [...list.out.stdout, ...show.out.stdout, ...json.out.stdout]) {
+      expect(text).not.toMatch(controls);
+    }
+    expect(list.out.stdout.join('\n')).toMatch(/good refused\s*$/m);
+    expect(show.out.stdout.join('\n')).toMatch(/^reason\s+good refused\s*$/m);
+    // JSON keeps them, escaped.
+    expect(JSON.parse(json.out.stdout.join(''))).toContainEqual(
+      expect.objectContaining({ reason: `good refused ${hostile}` }),
+    );
+  });
+
+  it('--all shows what it would replay and what it would refuse, and replays nothing without --yes', async () => {
+    const { out, io } = output();
+    expect(
+      await runDlqCommand(
+        { command: 'replay', ids: 'all', topic: undefined, yes: false },
+        verifying,
+        io,
+      ),
+    ).toBe(0);
+    expect(out.stdout).toEqual(
+      expect.arrayContaining([
+        `would replay ${ids.good} (PaymentSucceeded ${good.id}) to order-saga`,
+        `would refuse ${ids.elsewhere} (OrderConfirmed ${elsewhere.id}): OrderConfirmed is not routed to order-saga (its topics: analytics)`,
+        expect.stringMatching(
+          new RegExp(
+            `^would refuse ${ids.invalid} \\(PaymentSucceeded ${invalid.id}\\): not a valid event: PaymentSucceeded v1 data: data\\.amountMinor`,
+          ),
+        ),
+      ]),
+    );
+    expect(out.stdout.at(-1)).toBe(
+      'nothing replayed: 1 of 3 dead letters would be; `replay --all --yes` replays them',
+    );
+    expect(await verifying.list()).toHaveLength(3);
+    expect(await pullMessages(client, 'order-saga-tap', { count: 1, timeoutMs: 500 })).toEqual([]);
+  });
+
+  it('refuses to replay an event its topic does not route, or an invalid one, and keeps them', async () => {
+    const { out, io } = output();
+    expect(
+      await runDlqCommand(
+        { command: 'replay', ids: [ids.elsewhere!, ids.invalid!], topic: undefined },
+        verifying,
+        io,
+      ),
+    ).toBe(1);
+    expect(out.stderr).toEqual([
+      `could not replay ${ids.elsewhere} (OrderConfirmed ${elsewhere.id}): refused: OrderConfirmed is not routed to order-saga (its topics: analytics)`,
+      expect.stringMatching(
+        /^could not replay .*: refused: not a valid event: PaymentSucceeded v1 data/,
+      ),
+    ]);
+    expect(out.stdout.at(-1)).toBe('replayed 0 of 2 dead letters');
+    expect(await verifying.list()).toHaveLength(3);
+    expect(await pullMessages(client, 'order-saga-tap', { count: 1, timeoutMs: 500 })).toEqual([]);
+  });
+
+  it('validates a --data body too: an event not routed there is refused, a valid fix goes', async () => {
+    const wrongFix = join(tmp, 'wrong-fix.json');
+    await writeFile(wrongFix, JSON.stringify(elsewhere));
+    const refused = output();
+    expect(
+      await runDlqCommand(
+        { command: 'replay', ids: [ids.invalid!], topic: undefined, data: wrongFix },
+        verifying,
+        refused.io,
+      ),
+    ).toBe(1);
+    expect(refused.out.stderr.join('')).toContain(
+      'refused: OrderConfirmed is not routed to order-saga',
+    );
+
+    const fix = join(tmp, 'fix.json');
+    const fixed = { ...invalid, data: good.data };
+    await writeFile(fix, JSON.stringify(fixed));
+    const { out, io } = output();
+    expect(
+      await runDlqCommand(
+        { command: 'replay', ids: [ids.invalid!], topic: undefined, data: fix },
+        verifying,
+        io,
+      ),
+    ).toBe(0);
+    const [replayed] = await pullMessages(client, 'order-saga-tap', { count: 1 });
+    expect(JSON.parse(replayed!.data.toString())).toEqual(fixed);
+    expect(out.stdout.at(-1)).toBe('replayed 1 of 1 dead letter');
+  });
+
+  it('--all --yes replays what may go, and leaves what it refuses on the DLQ', async () => {
+    const { out, io } = output();
+    expect(
+      await runDlqCommand(
+        { command: 'replay', ids: 'all', topic: undefined, yes: true },
+        verifying,
+        io,
+      ),
+    ).toBe(1);
+    expect(out.stdout.at(-1)).toBe('replayed 1 of 2 dead letters');
+    const [replayed] = await pullMessages(client, 'order-saga-tap', { count: 1 });
+    expect(replayed?.attributes.event_id).toBe(good.id);
+    expect((await verifying.list()).map((letter) => letter.id)).toEqual([ids.elsewhere]);
   });
 });
 

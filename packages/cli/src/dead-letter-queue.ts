@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type PubSub, v1 } from '@google-cloud/pubsub';
 import { deadLetterTopic } from '@orders/events';
 import { createPubSubClient } from '@orders/messaging';
-import { type DeadLetter, describeDeadLetter, originalAttributes } from './dead-letter';
+import { type DeadLetter, describeDeadLetter, replayMessage, replayRefusal } from './dead-letter';
 
 /** The dead letters of a set of topics: read without consuming, and replayed. */
 export interface DeadLetterQueue {
@@ -12,6 +12,8 @@ export interface DeadLetterQueue {
    * Republishes each chosen dead letter (original data and attributes, without the dead-letter
    * ones) to its original topic, then removes it from its DLQ. The others stay. `fixed` gives a
    * corrected body for a letter: it is published instead, with the event attributes it names.
+   * What would be published is checked first (`replayRefusal`): a message that is not a valid
+   * event routed to its topic is refused, and stays on its DLQ.
    */
   replay(
     choose: (letter: DeadLetter) => boolean,
@@ -192,15 +194,16 @@ export function createPubSubDeadLetterQueue(
         const { letter } = entry;
         // 1. Publish to the original topic first: a failure before the ack leaves the dead
         //    letter in place (replayed twice, it is a duplicate, which consumers ignore).
+        const message = replayMessage(letter, fixed(letter));
+        const refusal = replayRefusal(letter.topic, message);
+        if (refusal !== undefined) {
+          failed.push(entry);
+          outcomes.push({ letter, replayed: false, error: new Error(`refused: ${refusal}`) });
+          continue;
+        }
         let newMessageId: string;
         try {
-          const data = fixed(letter);
-          newMessageId = await pubsub.topic(letter.topic).publishMessage({
-            data: data ?? letter.data,
-            attributes: data
-              ? { ...originalAttributes(letter.attributes), ...eventAttributesOf(data) }
-              : originalAttributes(letter.attributes),
-          });
+          newMessageId = await pubsub.topic(letter.topic).publishMessage(message);
         } catch (error) {
           failed.push(entry);
           outcomes.push({ letter, replayed: false, error: asError(error) });
@@ -226,29 +229,6 @@ export function createPubSubDeadLetterQueue(
       await Promise.allSettled(closing);
     },
   };
-}
-
-/** The event attributes a fixed body names (an envelope's type, version, id, correlation). */
-function eventAttributesOf(data: Buffer): Record<string, string> {
-  let body: Record<string, unknown>;
-  try {
-    body = JSON.parse(data.toString('utf8'));
-  } catch {
-    return {};
-  }
-  const attributes: Record<string, string> = {};
-  const names = {
-    type: 'event_type',
-    version: 'event_version',
-    id: 'event_id',
-    correlationId: 'correlation_id',
-  };
-  for (const [field, attribute] of Object.entries(names)) {
-    const value = body?.[field];
-    if (typeof value === 'string' || typeof value === 'number')
-      attributes[attribute] = String(value);
-  }
-  return attributes;
 }
 
 /** Ack ids per subscription, in requests small enough for Pub/Sub's 512 kB limit. */

@@ -1,3 +1,5 @@
+import { decodeMessage, InvalidEventError, routesOf } from '@orders/events';
+
 /**
  * One message on a `<topic>-dlq` subscription, as the DLQ tools show it. Two producers put
  * messages there:
@@ -91,6 +93,66 @@ export function originalAttributes(attributes: Record<string, string>): Record<s
       ([name]) => !name.startsWith(consumerPrefix) && !name.startsWith(pubsubPrefix),
     ),
   );
+}
+
+/** What a replay publishes to the letter's topic. */
+export interface ReplayMessage {
+  data: Buffer;
+  attributes: Record<string, string>;
+}
+
+/**
+ * What replaying `letter` publishes: its original data and attributes (without the
+ * dead-letter ones), or the `fixed` body instead, with the event attributes that body names.
+ */
+export function replayMessage(letter: DeadLetter, fixed?: Buffer): ReplayMessage {
+  const attributes = originalAttributes(letter.attributes);
+  return fixed
+    ? { data: fixed, attributes: { ...attributes, ...eventAttributesOf(fixed) } }
+    : { data: letter.data, attributes };
+}
+
+/**
+ * Why `message` may not be published to `topic` again, or undefined when it may: it must be
+ * a valid envelope of the catalog, as the topic's consumer decodes it, of an event type
+ * routed to `topic`.
+ */
+export function replayRefusal(topic: string, message: ReplayMessage): string | undefined {
+  let type: string;
+  try {
+    type = decodeMessage(message).type;
+  } catch (error) {
+    if (error instanceof InvalidEventError) return `not a valid event: ${error.reason}`;
+    throw error;
+  }
+  const routed: readonly string[] = routesOf(type) ?? [];
+  if (!routed.includes(topic)) {
+    return `${type} is not routed to ${topic} (its topics: ${routed.join(', ')})`;
+  }
+  return undefined;
+}
+
+/** The event attributes a fixed body names (an envelope's type, version, id, correlation). */
+function eventAttributesOf(data: Buffer): Record<string, string> {
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(data.toString('utf8'));
+  } catch {
+    return {};
+  }
+  const attributes: Record<string, string> = {};
+  const names = {
+    type: 'event_type',
+    version: 'event_version',
+    id: 'event_id',
+    correlationId: 'correlation_id',
+  };
+  for (const [field, attribute] of Object.entries(names)) {
+    const value = body?.[field];
+    if (typeof value === 'string' || typeof value === 'number')
+      attributes[attribute] = String(value);
+  }
+  return attributes;
 }
 
 function toBuffer(data: PulledMessage['data']): Buffer {

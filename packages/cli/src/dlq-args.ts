@@ -11,14 +11,18 @@ export type DlqCommand =
       topic: string | undefined;
       /** A file holding the fixed message body to publish instead of the dead one's. */
       data?: string | undefined;
+      /** With `--all`: replay them; without it, `--all` only shows what it would replay. */
+      yes?: boolean;
     };
 
 export const dlqUsage = (topics: readonly string[]) => `usage: pnpm dlq <command> [options]
 
   list [--json] [--topic T]      every dead letter, oldest first (nothing is consumed)
   show <id> [--json] [--topic T] one dead letter: attributes and data
-  replay <id>... [--topic T]     republish to the original topic, then remove from the DLQ
-  replay --all [--topic T]       the same for every dead letter (of topic T)
+  replay <id>... [--topic T]     republish to the original topic, then remove from the DLQ;
+                                 only a valid event of a type routed to that topic goes
+  replay --all [--topic T]       show what replaying every dead letter (of topic T) would do
+  replay --all --yes [--topic T] replay them
   replay <id> --data FILE        the same with the fixed body in FILE (JSON), for a message
                                  that was wrong itself; its event attributes follow the body
 
@@ -37,7 +41,7 @@ export function parseDlqArgs(argv: readonly string[], topics: readonly string[])
   if (topic !== undefined && !topics.includes(topic)) {
     throw new UsageError(`unknown topic ${topic}: one of ${topics.join(', ')}`);
   }
-  const refuse = (option: 'all' | 'json' | 'data') => {
+  const refuse = (option: 'all' | 'json' | 'data' | 'yes') => {
     if (values[option]) throw new UsageError(`--${option} does not apply to ${command}`);
   };
 
@@ -49,11 +53,13 @@ export function parseDlqArgs(argv: readonly string[], topics: readonly string[])
     case 'list':
       refuse('all');
       refuse('data');
+      refuse('yes');
       if (rest.length > 0) throw new UsageError(`list takes no argument, got ${rest.join(' ')}`);
       return { command, json: values.json ?? false, topic };
     case 'show': {
       refuse('all');
       refuse('data');
+      refuse('yes');
       if (rest.length !== 1) throw new UsageError('show takes one message id');
       return { command, id: messageId(rest[0]!), json: values.json ?? false, topic };
     }
@@ -62,9 +68,10 @@ export function parseDlqArgs(argv: readonly string[], topics: readonly string[])
       if (values.all) {
         if (rest.length > 0) throw new UsageError('replay takes message ids or --all, not both');
         refuse('data');
-        return { command, ids: 'all', topic };
+        return { command, ids: 'all', topic, yes: values.yes ?? false };
       }
       if (rest.length === 0) throw new UsageError('replay takes message ids, or --all');
+      if (values.yes) throw new UsageError('--yes applies to replay --all only');
       if (values.data !== undefined && rest.length !== 1) {
         throw new UsageError('--data replays one message: give exactly one id');
       }
@@ -80,6 +87,7 @@ function parse(argv: readonly string[]) {
     all: { type: 'boolean' },
     topic: { type: 'string' },
     data: { type: 'string' },
+    yes: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
 }

@@ -36,7 +36,18 @@ describe('parseDlqArgs', () => {
       topic: undefined,
       data: 'fixed.json',
     });
-    expect(parse('replay', '--all')).toEqual({ command: 'replay', ids: 'all', topic: undefined });
+    expect(parse('replay', '--all')).toEqual({
+      command: 'replay',
+      ids: 'all',
+      topic: undefined,
+      yes: false,
+    });
+    expect(parse('replay', '--all', '--yes', '--topic', 'payments')).toEqual({
+      command: 'replay',
+      ids: 'all',
+      topic: 'payments',
+      yes: true,
+    });
     expect(parse('--help')).toEqual({ command: 'help' });
     expect(parse('help')).toEqual({ command: 'help' });
   });
@@ -56,6 +67,9 @@ describe('parseDlqArgs', () => {
     [['replay', '1', '2', '--data', 'f.json'], /--data replays one message/],
     [['replay', '--all', '--data', 'f.json'], /--data does not apply to replay/],
     [['list', '--data', 'f.json'], /--data does not apply to list/],
+    [['replay', '1', '--yes'], /--yes applies to replay --all only/],
+    [['list', '--yes'], /--yes does not apply to list/],
+    [['show', '1', '--yes'], /--yes does not apply to show/],
     [['list', '--topic', 'orders'], /unknown topic orders: one of order-saga, payments, analytics/],
     [['list', '--topic'], /argument missing/],
   ])('refuses %j with a usage error', (argv, message) => {

@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import type { DeadLetter } from './dead-letter';
-import { deadLetterJson, formatDeadLetter, formatDeadLetterTable } from './dead-letter-format';
+import { type DeadLetter, replayMessage, replayRefusal } from './dead-letter';
+import {
+  deadLetterJson,
+  formatDeadLetter,
+  formatDeadLetterTable,
+  printable,
+  printableJson,
+} from './dead-letter-format';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import type { DlqCommand } from './dlq-args';
 
@@ -22,23 +28,44 @@ export async function runDlqCommand(
     case 'list': {
       const letters = await queue.list();
       out.stdout(
-        command.json
-          ? JSON.stringify(letters.map(deadLetterJson), null, 2)
-          : formatDeadLetterTable(letters),
+        command.json ? printableJson(letters.map(deadLetterJson)) : formatDeadLetterTable(letters),
       );
       return 0;
     }
     case 'show': {
       const found = findOne(await queue.list(), command.id, out);
       if (!found) return 1;
-      out.stdout(
-        command.json ? JSON.stringify(deadLetterJson(found), null, 2) : formatDeadLetter(found),
-      );
+      out.stdout(command.json ? printableJson(deadLetterJson(found)) : formatDeadLetter(found));
       return 0;
     }
     case 'replay':
+      if (command.ids === 'all' && !command.yes) return preview(queue, out);
       return replay(command.ids, queue, out, command.data);
   }
+}
+
+/** What `replay --all` would do, without doing it (nothing is consumed). */
+async function preview(queue: DeadLetterQueue, out: CommandOutput): Promise<number> {
+  const letters = await queue.list();
+  let going = 0;
+  for (const letter of letters) {
+    const refusal = replayRefusal(letter.topic, replayMessage(letter));
+    if (refusal === undefined) {
+      going += 1;
+      out.stdout(`would replay ${describe(letter)} to ${letter.topic}`);
+    } else out.stdout(`would refuse ${describe(letter)}: ${printable(refusal)}`);
+  }
+  const total = `${letters.length} dead letter${letters.length === 1 ? '' : 's'}`;
+  out.stdout(
+    `nothing replayed: ${going} of ${total} would be; \`replay --all --yes\` replays them`,
+  );
+  return 0;
+}
+
+/** `<id> (<event type> <event id>)`, as replay lines name a dead letter. */
+function describe(letter: DeadLetter): string {
+  const what = [letter.eventType ?? 'no event type', letter.eventId].filter(Boolean).join(' ');
+  return printable(`${letter.id} (${what})`);
 }
 
 async function replay(
@@ -76,11 +103,11 @@ async function replay(
   );
   for (const outcome of outcomes) {
     const { letter } = outcome;
-    const what = `${letter.id} (${[letter.eventType ?? 'no event type', letter.eventId].filter(Boolean).join(' ')})`;
+    const what = describe(letter);
     if (outcome.replayed) {
       out.stdout(`replayed ${what} to ${letter.topic} as message ${outcome.newMessageId}`);
     } else {
-      out.stderr(`could not replay ${what}: ${outcome.error.message}`);
+      out.stderr(`could not replay ${what}: ${printable(outcome.error.message)}`);
     }
   }
   const replayed = outcomes.filter((outcome) => outcome.replayed).length;

@@ -110,9 +110,16 @@ export function formatSagaHistory({ saga, order, transitions }: SagaHistory): st
 }
 
 function whyOf(saga: SagaListing): string | null {
-  if (saga.reason) return saga.reason;
-  if (saga.lastError) return `last error (${saga.failedAttempts}×): ${saga.lastError}`;
-  return null;
+  const flag =
+    saga.setAside > 0
+      ? `${saga.setAside} payment outcome${saga.setAside === 1 ? '' : 's'} set aside (sagas show)`
+      : null;
+  const why = saga.reason
+    ? saga.reason
+    : saga.lastError
+      ? `last error (${saga.failedAttempts}×): ${saga.lastError}`
+      : null;
+  return flag && why ? `${flag}; ${why}` : (flag ?? why);
 }
 
 function labelled(pairs: [string, unknown][]): string[] {

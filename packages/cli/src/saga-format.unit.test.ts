@@ -13,6 +13,7 @@ const parked: SagaListing = {
   reason: 'compensation failed 3 times: release refused',
   failedAttempts: 3,
   lastError: 'release refused',
+  setAside: 0,
   totalMinor: 899,
   currency: 'EUR',
 };
@@ -41,6 +42,20 @@ describe('formatSagaTable', () => {
     // The total column is right-aligned: both totals end at the same column.
     expect(lines[1]!.indexOf('8.99 EUR') + 8).toBe(lines[2]!.indexOf('120000 JPY') + 10);
     expect(lines[3]).toBe('2 sagas');
+  });
+
+  it('flags a saga that set payment outcomes aside, before its reason', () => {
+    const [, flagged, alone] = formatSagaTable(
+      [
+        { ...waiting, setAside: 2 },
+        { ...waiting, setAside: 1, lastError: null },
+      ],
+      100,
+    ).split('\n');
+    expect(flagged).toMatch(
+      /2 payment outcomes set aside \(sagas show\); last error \(1×\): connection reset$/,
+    );
+    expect(alone).toMatch(/ 1 payment outcome set aside \(sagas show\)$/);
   });
 
   it('says when the limit cut the list, and when there is nothing', () => {

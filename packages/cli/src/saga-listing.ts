@@ -15,6 +15,8 @@ export interface SagaListing {
   /** Failures of a compensation so far, and the last one's message. */
   failedAttempts: number;
   lastError: string | null;
+  /** Payment outcomes the saga set aside (another payment's): 0 for none. */
+  setAside: number;
   /** From the order row; null when the saga has none (it should always have one). */
   totalMinor: number | null;
   currency: string | null;
@@ -55,6 +57,7 @@ export async function listSagas(
       'o.total_minor',
       'o.currency',
       statusReason.as('reason'),
+      sql<number>`coalesce((s.state->>'setAside')::int, 0)`.as('set_aside'),
     ])
     .where('s.type', '=', type)
     .$if(status !== undefined, (query) => query.where('s.status', '=', status!))
@@ -72,6 +75,7 @@ export async function listSagas(
     reason: row.reason,
     failedAttempts: row.failed_attempts,
     lastError: row.last_error,
+    setAside: row.set_aside,
     totalMinor: row.total_minor,
     currency: row.currency,
   }));

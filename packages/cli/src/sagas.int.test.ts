@@ -187,6 +187,7 @@ describe('pnpm sagas', () => {
           ),
           failedAttempts: 3,
           lastError: expect.stringContaining(`release refused for ${orderId}`),
+          setAside: 0,
           totalMinor: 899,
           currency: 'EUR',
         },

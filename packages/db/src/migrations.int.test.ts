@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Kysely, sql } from 'kysely';
 import { Migrator } from 'kysely/migration';
@@ -37,6 +37,7 @@ describe('migrateToLatest', () => {
       '0006-relay-and-redrives',
       '0007-saga-history-effects',
       '0008-saga-definition-version',
+      '0010-outbox-producer',
       '0011-open-orders-by-customer',
       '0012-function-roles',
     ]);
@@ -56,6 +57,33 @@ describe('migrateToLatest', () => {
         'products',
       ]),
     );
+  });
+
+  it('0010 gives each outbox row written before it the producer its envelope names as source', async () => {
+    // As the database was before 0010, with rows in its outbox.
+    await sql`alter table outbox drop column producer`.execute(db);
+    await sql`delete from kysely_migration where name = '0010-outbox-producer'`.execute(db);
+    const envelope = (source?: string) => ({
+      type: 'PaymentSucceeded',
+      ...(source ? { source } : {}),
+    });
+    const ids = [randomUUID(), randomUUID()];
+    await sql`insert into outbox (id, event, sent_at) values
+      (${ids[0]}::uuid, ${JSON.stringify(envelope('payment-handler'))}::jsonb, now()),
+      (${ids[1]}::uuid, ${JSON.stringify(envelope())}::jsonb, null)`.execute(db);
+
+    expect(await migrateToLatest(db)).toEqual(['0010-outbox-producer']);
+    const rows = await db
+      .selectFrom('outbox')
+      .select(['id', 'producer'])
+      .where('id', 'in', ids)
+      .execute();
+    expect(Object.fromEntries(rows.map((row) => [row.id, row.producer]))).toEqual({
+      [ids[0]!]: 'payment-handler',
+      // None named: the relay sets it aside.
+      [ids[1]!]: null,
+    });
+    await db.deleteFrom('outbox').where('id', 'in', ids).execute();
   });
 
   it('seeds the catalog once and never overwrites stock', async () => {

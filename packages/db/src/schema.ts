@@ -64,6 +64,11 @@ interface OutboxTable {
   id: string;
   /** The whole envelope. */
   event: JSONColumnType<Record<string, unknown>>;
+  /**
+   * The function that wrote it (`producers` of @orders/events): the relay publishes only
+   * types it may emit. Null only in a row written without one, which the relay sets aside.
+   */
+  producer: string | null;
   /** When the row was inserted (clock_timestamp(), not its transaction's start). */
   created_at: CreatedAt;
   /** Set once every topic of its type's routes has taken the event. */
@@ -74,7 +79,10 @@ interface OutboxTable {
   attempts: ColumnType<number, number | undefined, number>;
   last_error: string | null;
   next_attempt_at: Date | null;
-  /** A row that can never be published (unknown type, invalid envelope): the relay skips it. */
+  /**
+   * A row that can never be published (no producer, an invalid envelope, a type its producer
+   * may not emit): the relay skips it.
+   */
   set_aside_at: Date | null;
   set_aside_reason: string | null;
 }

@@ -21,6 +21,7 @@ export { describeIssues, InvalidEventError } from './invalid-event-error';
 export { eventJsonSchemas } from './json-schemas';
 export { currencySchema, minorUnitsSchema, toMinorUnits } from './money';
 export {
+  decodeEnvelope,
   decodeMessage,
   defaultLegacyCurrency,
   type EncodedMessage,
@@ -30,6 +31,11 @@ export {
 export {
   type Delivery,
   deadLetterTopic,
+  isProducer,
+  mayEmit,
+  type Producer,
+  producerOf,
+  producers,
   routes,
   routesOf,
   sagaTopic,

@@ -54,16 +54,37 @@ export function decodeMessage(
   };
   const body = parseJson(message.data, known);
   const envelope = isLegacyMessage(body, attributes) ? fromLegacy(body, attributes) : body;
+  return decodeEnvelope(envelope, { legacyCurrency, known, eventIdAttribute: attributes.event_id });
+}
 
+/**
+ * Reads an envelope (a message's body, an outbox row's event) as every consumer does: a
+ * valid envelope of the catalog, upcast to the latest version of its type, about the order
+ * its subject names. Pure.
+ * @throws InvalidEventError when it is not (the reason says why)
+ */
+export function decodeEnvelope(
+  envelope: unknown,
+  {
+    legacyCurrency = defaultLegacyCurrency,
+    known = {},
+    eventIdAttribute,
+  }: Partial<UpcastContext> & {
+    /** What is known of the event before its envelope is read, for the error. */
+    known?: InvalidEventError['event'];
+    /** The message's `event_id` attribute, which must be the body's id. */
+    eventIdAttribute?: string | undefined;
+  } = {},
+): DomainEvent {
   const parsed = envelopeSchema.safeParse(envelope);
   if (!parsed.success) {
     throw new InvalidEventError(`invalid envelope: ${describeIssues(parsed.error.issues)}`, known);
   }
   const event = withLowerCaseIds(parsed.data);
   const context = { id: event.id, type: event.type, correlationId: event.correlationId };
-  if (attributes.event_id !== undefined && attributes.event_id.toLowerCase() !== event.id) {
+  if (eventIdAttribute !== undefined && eventIdAttribute.toLowerCase() !== event.id) {
     throw new InvalidEventError(
-      `attribute event_id ${attributes.event_id} differs from the body's id`,
+      `attribute event_id ${eventIdAttribute} differs from the body's id`,
       context,
     );
   }

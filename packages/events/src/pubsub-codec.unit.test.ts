@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createEvent } from './envelope';
 import { InvalidEventError } from './invalid-event-error';
-import { decodeMessage, encodeEvent } from './pubsub-codec';
+import { decodeEnvelope, decodeMessage, encodeEvent } from './pubsub-codec';
 import { type PythonOrderPlaced, pythonReferenceOrderPlaced } from './python-reference';
 
 const orderId = '0b0f6a4e-6f8e-4bfc-9d5f-1e1f5b0c9a11';
@@ -89,6 +89,32 @@ describe('encodeEvent / decodeMessage', () => {
     const message = encodeEvent(orderPlaced());
     const attributes = { ...message.attributes, event_id: '11111111-1111-4111-8111-111111111111' };
     expect(reasonOf({ ...message, attributes })).toMatch(/attribute event_id .* differs/);
+  });
+});
+
+describe('decodeEnvelope (an envelope already parsed: an outbox row)', () => {
+  it('reads it as decodeMessage reads its message, and refuses what it refuses', () => {
+    const event = orderPlaced();
+    expect(decodeEnvelope(JSON.parse(JSON.stringify(event)))).toEqual(
+      decodeMessage(encodeEvent(event)),
+    );
+    const refusal = (envelope: unknown) => {
+      try {
+        decodeEnvelope(envelope);
+      } catch (error) {
+        expect(error).toBeInstanceOf(InvalidEventError);
+        return (error as InvalidEventError).reason;
+      }
+      throw new Error('expected the envelope to be refused');
+    };
+    expect(refusal({ ...event, data: { ...event.data, totalMinor: 1 } })).toMatch(
+      /^OrderPlaced v2 data: data\.totalMinor: totalMinor must equal/,
+    );
+    expect(refusal({ ...event, type: 'OrderTeleported' })).toBe(
+      'unknown event type OrderTeleported',
+    );
+    expect(refusal({ ...event, subject: 'someone-else' })).toMatch(/^subject someone-else differs/);
+    expect(refusal('not an envelope')).toMatch(/^invalid envelope/);
   });
 });
 

@@ -47,6 +47,36 @@ export const routes: Record<EventType, readonly TopicName[]> = {
   OrderCancelled: ['analytics'],
 };
 
+/**
+ * Which function may emit which event types: the producer every outbox row records (its
+ * writer), which the outbox relay and the publishing after commit hold each row to. One
+ * producer per type. The saga's events are process-order's wherever it runs (housekeeping
+ * wakes it at its deadlines).
+ */
+export const producers = {
+  'place-order': ['OrderPlaced'],
+  'process-order': ['PaymentRequested', 'RefundRequested', 'OrderConfirmed', 'OrderCancelled'],
+  'payment-handler': ['PaymentSucceeded', 'PaymentFailed', 'PaymentRefunded'],
+} as const satisfies Record<string, readonly EventType[]>;
+
+export type Producer = keyof typeof producers;
+
+export function isProducer(name: string): name is Producer {
+  return Object.hasOwn(producers, name);
+}
+
+/** Whether `producer` may emit events of `type` (false for an unknown producer or type). */
+export function mayEmit(producer: string, type: string): boolean {
+  return isProducer(producer) && (producers[producer] as readonly string[]).includes(type);
+}
+
+/** The one producer that may emit events of `type`. */
+export function producerOf(type: EventType): Producer {
+  const found = (Object.keys(producers) as Producer[]).find((producer) => mayEmit(producer, type));
+  if (!found) throw new Error(`no producer may emit ${type}`);
+  return found;
+}
+
 /** The topics events of `type` route to; undefined for a type the catalog does not know. */
 export function routesOf(type: string): readonly TopicName[] | undefined {
   return Object.hasOwn(routes, type) ? routes[type as EventType] : undefined;

@@ -3,6 +3,7 @@ export {
   createOutbox,
   type FailingRoute,
   type Outbox,
+  type OutboxRow,
   outboxRows,
   type RelayOptions,
   type RelayReport,

@@ -105,11 +105,17 @@ async function relayRecord(id: string) {
   return rows[0]!;
 }
 
-/** Inserts raw outbox rows, as a buggy or older writer might have left them. */
+/** Inserts raw outbox rows, as a buggy writer might have left them (producer process-order). */
 async function insertRaw(rows: { id: string; event: unknown }[]) {
   await database.db
     .insertInto('outbox')
-    .values(rows.map((row) => ({ id: row.id, event: JSON.stringify(row.event) })))
+    .values(
+      rows.map((row) => ({
+        id: row.id,
+        event: JSON.stringify(row.event),
+        producer: 'process-order',
+      })),
+    )
     .execute();
 }
 
@@ -396,12 +402,14 @@ describe('the relay', () => {
     expect(report.setAside).toEqual([
       {
         id: teleported.id,
+        producer: 'process-order',
         type: 'OrderTeleported',
         correlationId: teleported.correlationId,
         reason: 'unknown event type OrderTeleported',
       },
       {
         id: invalid.id,
+        producer: 'process-order',
         type: 'OrderConfirmed',
         reason: expect.stringMatching(/^invalid envelope: .*correlationId/),
       },

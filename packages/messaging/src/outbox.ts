@@ -1,11 +1,14 @@
 import type { Database } from '@orders/db';
 import {
   type CopyOutcome,
-  describeIssues,
+  decodeEnvelope,
   type Envelope,
   type EventBus,
   type EventCopy,
-  envelopeSchema,
+  InvalidEventError,
+  isProducer,
+  mayEmit,
+  type Producer,
   routedCopies,
   routes,
   routesOf,
@@ -18,8 +21,10 @@ export interface Outbox {
   /**
    * Publishes events whose rows have committed, each copy (event, topic of its routes) on its
    * own, and records what went: an event every route took is marked sent; one that a route
-   * refused keeps the routes that took it, and the relay publishes the rest. Never throws:
-   * reports false when anything is left to the relay.
+   * refused keeps the routes that took it, and the relay publishes the rest. Only events whose
+   * rows this process wrote through `outboxRows` are published, under the relay's rule (see
+   * `publishable`): any other is left to the relay, which holds its row to it, and reported
+   * to `onPublishError`. Never throws: reports false when anything is left to the relay.
    */
   publishCommitted(events: readonly Envelope[]): Promise<boolean>;
   /**
@@ -68,16 +73,63 @@ export interface FailingRoute {
 export interface SetAsideRow {
   id: string;
   reason: string;
+  /** The producer the row records; absent when it records none. */
+  producer?: string;
   type?: string;
   correlationId?: string;
 }
 
+export interface OutboxRow {
+  id: string;
+  /** The envelope, as JSON text. */
+  event: string;
+  producer: Producer;
+}
+
+/** The producer each event was written by, through `outboxRows`, in this process. */
+const writtenBy = new WeakMap<Envelope, Producer>();
+
 /**
- * The values of the outbox rows that carry `events` (`outbox (id, event)`): what each store
- * inserts, in the statement that commits the effects that caused them.
+ * The values of the outbox rows that carry `events`, written by `producer` (the function
+ * whose events they are): what each store inserts (`outbox (id, event, producer)`), in the
+ * statement that commits the effects that caused them. Refuses an event `producer` may not
+ * emit (see `producers` of @orders/events), which is a bug of its writer.
  */
-export function outboxRows(events: readonly Envelope[]): { id: string; event: string }[] {
-  return events.map((event) => ({ id: event.id, event: JSON.stringify(event) }));
+export function outboxRows(producer: Producer, events: readonly Envelope[]): OutboxRow[] {
+  return events.map((event) => {
+    if (!mayEmit(producer, event.type)) {
+      throw new Error(
+        `${producer} may not emit ${event.type} (event ${event.id}): see producers in @orders/events`,
+      );
+    }
+    writtenBy.set(event, producer);
+    return { id: event.id, event: JSON.stringify(event), producer };
+  });
+}
+
+/**
+ * The rule every outbox row is published by, after commit and by the relay: it records a
+ * producer, its event is a valid envelope of the catalog (as consumers decode it), of a type
+ * that producer may emit and that routes somewhere. Answers its copies' topics, or why it
+ * may never be published.
+ */
+function publishable(
+  stored: unknown,
+  producer: string | null,
+): { topics: readonly TopicName[] } | { refusal: string } {
+  if (producer === null) return { refusal: 'no producer recorded' };
+  let type: string;
+  try {
+    type = decodeEnvelope(stored).type;
+  } catch (error) {
+    if (error instanceof InvalidEventError) return { refusal: error.reason };
+    throw error;
+  }
+  if (!isProducer(producer)) return { refusal: `unknown producer ${producer}` };
+  if (!mayEmit(producer, type)) return { refusal: `${producer} may not emit ${type}` };
+  const topics = routesOf(type) ?? [];
+  if (topics.length === 0) return { refusal: `no routes for ${type}` };
+  return { topics };
 }
 
 /**
@@ -143,8 +195,20 @@ export function createOutbox(
       where o.id = u.id and o.sent_at is null`.execute(db);
   }
 
-  async function publishCommitted(events: readonly Envelope[]): Promise<boolean> {
-    if (events.length === 0) return true;
+  async function publishCommitted(written: readonly Envelope[]): Promise<boolean> {
+    if (written.length === 0) return true;
+    const events: Envelope[] = [];
+    for (const event of written) {
+      const producer = writtenBy.get(event);
+      const verdict =
+        producer === undefined
+          ? { refusal: 'its row was not written through outboxRows in this process' }
+          : publishable(event, producer);
+      if ('refusal' in verdict) {
+        onPublishError(new Error(`not published after commit: ${verdict.refusal}`), [event]);
+      } else events.push(event);
+    }
+    if (events.length === 0) return false;
     try {
       const outcomes = await bus.publish(routedCopies(events));
       const refused = outcomes.filter((outcome) => !outcome.published);
@@ -170,7 +234,7 @@ export function createOutbox(
         complete.length > 0 ? markCommittedSent(complete.map((event) => event.id)) : undefined,
         partial.length > 0 ? markPublishedTopics(partial) : undefined,
       ]);
-      return complete.length === events.length;
+      return complete.length === written.length;
     } catch (error) {
       onPublishError(error, events);
       return false;
@@ -224,7 +288,7 @@ export function createOutbox(
     // Rows younger than minAgeMs are normally being published by their writer.
     const rows = await trx
       .selectFrom('outbox')
-      .select(['id', 'event', 'published_topics'])
+      .select(['id', 'event', 'producer', 'published_topics'])
       .where('sent_at', 'is', null)
       .where('set_aside_at', 'is', null)
       .where(
@@ -242,7 +306,7 @@ export function createOutbox(
       .execute();
     if (rows.length === 0) return 0;
 
-    const plans = rows.map((row) => ({ row, ...planOf(row.event) }));
+    const plans = rows.map((row) => ({ row, ...planOf(row.event, row.producer) }));
     const owed = plans.flatMap(({ row, event, topics }) =>
       event && topics
         ? topics
@@ -258,6 +322,7 @@ export function createOutbox(
         report.setAside.push({
           id: row.id,
           reason: setAside ?? 'no routes',
+          ...(row.producer === null ? {} : { producer: row.producer }),
           ...describedBy(row.event),
         });
         return { id: row.id, published_topics: row.published_topics, set_aside_reason: setAside };
@@ -368,20 +433,18 @@ interface RunState {
 }
 
 /** What a stored row owes: its copies, or why it can never be published. */
-function planOf(stored: unknown): {
+function planOf(
+  stored: unknown,
+  producer: string | null,
+): {
   event?: Envelope;
   topics?: readonly TopicName[];
   setAside?: string;
 } {
-  const parsed = envelopeSchema.safeParse(stored);
-  if (!parsed.success) {
-    return { setAside: `invalid envelope: ${describeIssues(parsed.error.issues)}` };
-  }
-  const topics = routesOf(parsed.data.type);
-  if (!topics) return { setAside: `unknown event type ${parsed.data.type}` };
-  if (topics.length === 0) return { setAside: `no routes for ${parsed.data.type}` };
+  const verdict = publishable(stored, producer);
+  if ('refusal' in verdict) return { setAside: verdict.refusal };
   // The stored envelope is published as it is.
-  return { event: stored as Envelope, topics };
+  return { event: stored as Envelope, topics: verdict.topics };
 }
 
 /** The type and correlation id of a stored row, as far as it has them. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, StoredResponse } from '@orders/db';
 import type { DomainEvent } from '@orders/events';
-import { outboxRows } from '@orders/messaging';
+import { type OutboxRow, outboxRows } from '@orders/messaging';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './idempotency-errors';
 
@@ -206,7 +206,7 @@ async function writeOrder(
   // Only a v1 producer's OrderPlaced lacks them; the intake always prices its lines.
   if (!items) throw new Error(`order ${orderId} has no items: the intake places none such`);
   const at = placed.occurredAt;
-  const [outbox] = outboxRows([placed]) as [{ id: string; event: string }];
+  const [outbox] = outboxRows('place-order', [placed]) as [OutboxRow];
   const itemRows = sql.join(
     items.map(
       (item) =>
@@ -228,8 +228,8 @@ async function writeOrder(
       cross join (values ${itemRows}) as item (order_id, sku, quantity, unit_price_minor)
     ),
     new_outbox as (
-      insert into outbox (id, event)
-      select ${outbox.id}::uuid, ${outbox.event}::jsonb from guard
+      insert into outbox (id, event, producer)
+      select ${outbox.id}::uuid, ${outbox.event}::jsonb, ${outbox.producer}::text from guard
     )
     select count(*)::integer as written from guard`.execute(db);
   return result.rows[0]!.written > 0;

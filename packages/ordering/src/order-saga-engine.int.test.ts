@@ -7,7 +7,7 @@ import { isRetryable } from '@orders/runtime';
 import { createSagaEngine, SagaConflictError } from '@orders/saga-engine';
 import { sql } from 'kysely';
 import { paymentIdOf } from './order-saga';
-import { createOrderSagaEngine, type OrderSagaEngine } from './order-saga-engine';
+import { createOrderSagaEngine, type OrderSagaEngine, orderSagaHandler } from './order-saga-engine';
 import { createPostgresOrderStore } from './order-store';
 import { insertPlacedOrder } from './testing';
 
@@ -395,6 +395,95 @@ describe('the order saga on PostgreSQL', () => {
       reason: 'declined',
     });
     await expect(deliver(declined)).rejects.toMatchObject({ name: 'SagaInputRejectedError' });
+  });
+});
+
+describe('the order saga on PostgreSQL: payment outcomes of another payment', () => {
+  it('sets aside an outcome whose payment id, amount or currency differs: dead-lettered, flagged, never confirmed nor cancelled by it', async () => {
+    const placed = await placeOrder([tea(2)]);
+    const { orderId } = placed.data;
+    await deliver(placed);
+    const sagaRow = () =>
+      database.db
+        .selectFrom('sagas')
+        .select(['status', 'version', 'definition_version', 'deadline_at', 'state'])
+        .where('id', '=', orderId)
+        .executeTakeFirstOrThrow();
+    const before = await sagaRow();
+    const reservations = () =>
+      database.db
+        .selectFrom('stock_reservations')
+        .select('state')
+        .where('order_id', '=', orderId)
+        .execute();
+    const handle = orderSagaHandler(engine);
+    const ownPayment = {
+      paymentId: paymentIdOf(orderId),
+      providerRef: 'ch_own',
+      amountMinor: 1798,
+      currency: 'EUR',
+    };
+
+    // Another amount: the consumer's permanent-error path (dead-lettered with the reason).
+    const cheaper = followUp(placed, 'PaymentSucceeded', { ...ownPayment, amountMinor: 1 });
+    await expect(handle(cheaper, { log })).rejects.toMatchObject({
+      name: 'UnprocessableEventError',
+      message: `PaymentSucceeded of order ${orderId} is not about the payment its saga asked for: amount 1 (asked for 1798)`,
+    });
+    // Another payment's failure: not cancelled by it either.
+    const othersFailure = followUp(placed, 'PaymentFailed', {
+      paymentId: 'pay_someone-else',
+      reason: 'declined',
+    });
+    await expect(handle(othersFailure, { log })).rejects.toMatchObject({
+      name: 'UnprocessableEventError',
+    });
+
+    expect(await sagaRow()).toEqual({
+      ...before,
+      version: before.version + 2,
+      definition_version: engine.definition.version,
+      state: { ...before.state, setAside: 2 },
+    });
+    expect(await orderRow(orderId)).toEqual({ status: 'AWAITING_PAYMENT', cancel_reason: null });
+    expect(await reservations()).toEqual([{ state: 'reserved' }]);
+    const emitted = await database.db
+      .selectFrom('outbox')
+      .select('id')
+      .where(sql<string>`event->>'causationId'`, 'in', [cheaper.id, othersFailure.id])
+      .execute();
+    expect(emitted).toEqual([]);
+    const notes = await database.db
+      .selectFrom('saga_transitions')
+      .select(['from_status', 'to_status', 'cause_type', 'cause_event_id', 'note'])
+      .where('saga_id', '=', orderId)
+      .where('version', '>', before.version)
+      .orderBy('version')
+      .execute();
+    expect(notes).toEqual([
+      {
+        from_status: 'AWAITING_PAYMENT',
+        to_status: 'AWAITING_PAYMENT',
+        cause_type: 'PaymentSucceeded',
+        cause_event_id: cheaper.id,
+        note: `set aside: PaymentSucceeded of order ${orderId} is not about the payment its saga asked for: amount 1 (asked for 1798)`,
+      },
+      {
+        from_status: 'AWAITING_PAYMENT',
+        to_status: 'AWAITING_PAYMENT',
+        cause_type: 'PaymentFailed',
+        cause_event_id: othersFailure.id,
+        note: `set aside: PaymentFailed of order ${orderId} is not about the payment its saga asked for: payment id pay_someone-else (asked for ${paymentIdOf(orderId)})`,
+      },
+    ]);
+    // Its redelivery (the dead-lettering failed, say) is a duplicate: counted once.
+    expect(await handle(cheaper, { log })).toBe('duplicate');
+
+    // Its own payment's outcome still decides.
+    const own = followUp(placed, 'PaymentSucceeded', ownPayment);
+    expect(await handle(own, { log })).toMatchObject({ emitted: [{ type: 'OrderConfirmed' }] });
+    expect(await sagaRow()).toMatchObject({ status: 'CONFIRMED', state: { setAside: 2 } });
+    expect(await reservations()).toEqual([{ state: 'sold' }]);
   });
 });
 

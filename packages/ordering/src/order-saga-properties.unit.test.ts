@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { createEvent, type DomainEvent, type EventData } from '@orders/events';
+import { createEvent, type DomainEvent, type EventData, producers } from '@orders/events';
 import { isLegalTransition, NEW } from '@orders/saga-engine';
 import fc from 'fast-check';
 import {
@@ -180,6 +180,70 @@ describe('order saga decisions (properties)', () => {
       }),
       { seed: fuzzSeed, numRuns: 200 },
     );
+  });
+
+  it('set aside, in any state, every payment outcome whose payment id, amount or currency differs, and change nothing else', () => {
+    /** One of its own payment outcomes with one of its payment id, amount or currency changed. */
+    const foreignArbitrary = (placed: Placed) =>
+      fc
+        .tuple(
+          inputArbitrary(placed).filter((input) => input.type.startsWith('Payment')),
+          fc.constantFrom('paymentId', 'amountMinor', 'currency'),
+          fc.string({ minLength: 1, maxLength: 200 }),
+          fc.integer({ min: 1, max: 1_000_000 }),
+          fc.stringMatching(/^[A-Z]{3}$/),
+        )
+        .map(([input, field, paymentId, delta, currency]) => {
+          const data = (input as DomainEvent).data as Record<string, unknown>;
+          const changed =
+            field === 'paymentId'
+              ? { paymentId: `${data.paymentId}${paymentId}` }
+              : field === 'amountMinor' && 'amountMinor' in data
+                ? { amountMinor: (data.amountMinor as number) + delta }
+                : field === 'currency' && 'currency' in data && data.currency !== currency
+                  ? { currency }
+                  : { paymentId: `other-${paymentId}` };
+          return { ...input, data: { ...data, ...changed } } as OrderSagaInput;
+        });
+    fc.assert(
+      fc.property(
+        runArbitrary.chain(([placed, answer, inputs]) =>
+          fc.tuple(fc.constant([placed, answer, ...inputs]), foreignArbitrary(placed)),
+        ),
+        ([inputs, foreign]) => {
+          let state: OrderSagaState | undefined;
+          for (const input of inputs) {
+            const outcome = saga.decide(state, input, { now });
+            if (outcome.kind === 'decision') state = outcome.state;
+            if (!state) continue;
+            expect(saga.decide(state, foreign, { now })).toEqual({
+              kind: 'set-aside',
+              state: { ...state, setAside: (state.setAside ?? 0) + 1 },
+              reason: expect.stringContaining('is not about the payment its saga asked for'),
+            });
+          }
+        },
+      ),
+      { seed: fuzzSeed, numRuns: 200 },
+    );
+  });
+
+  it('emit exactly the event types the catalog lets process-order emit (its outbox rows record it)', () => {
+    const emitted = new Set<string>();
+    fc.assert(
+      fc.property(runArbitrary, ([placed, answer, inputs]) => {
+        let state: OrderSagaState | undefined;
+        for (const input of [placed, answer, ...inputs]) {
+          const outcome = saga.decide(state, input, { now });
+          if (outcome.kind !== 'decision') continue;
+          for (const draft of outcome.events) emitted.add(draft.type);
+          for (const draft of saga.park(outcome.state, []).events) emitted.add(draft.type);
+          state = outcome.state;
+        }
+      }),
+      { seed: fuzzSeed, numRuns: 200 },
+    );
+    expect([...emitted].sort()).toEqual([...producers['process-order']].sort());
   });
 
   it('cancels an order whose many long skus are short with a detail its schema accepts', () => {

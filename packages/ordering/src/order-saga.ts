@@ -82,6 +82,12 @@ const orderSagaStateSchema = z.strictObject({
       }),
     )
     .optional(),
+  /**
+   * Payment outcomes set aside (version 3): news of another payment than the one this saga
+   * asked for (its id, amount or currency differ), not acted on and dead-lettered. An
+   * operator sees the count in `pnpm sagas list` and each one in the saga's history.
+   */
+  setAside: z.int().positive().optional(),
 });
 
 export type OrderSagaState = z.output<typeof orderSagaStateSchema>;
@@ -127,6 +133,7 @@ export type OrderSaga = SagaDefinition<
   ReserveStock
 >;
 type OrderOutcome = Outcome<OrderSagaState, OrderSagaIntent, ReserveStock>;
+type PaymentOutcome = DomainEvent<'PaymentSucceeded' | 'PaymentFailed' | 'PaymentRefunded'>;
 type OrderDecision = Decision<OrderSagaState, OrderSagaIntent, ReserveStock>;
 
 export const paymentIdOf = (orderId: string) => `pay_${orderId}`;
@@ -157,17 +164,22 @@ function setOrderStatus(state: OrderSagaState): OrderSagaIntent {
  *   that refund confirmed after all                                      -> CANCELLED
  *
  * Compensations run in reverse order of the steps they undo: the payment first, then stock.
- * Version 2 names intents in PascalCase; version 1 saved what a parked saga owes as
- * `releaseStock`, which the state schema still reads.
+ * A payment outcome that is not about the payment the saga asked for (its id, amount or
+ * currency) is set aside: counted in the state, dead-lettered, never acted on.
+ * Version 3 counts those (`setAside`); version 2 named intents in PascalCase; version 1 saved
+ * what a parked saga owes as `releaseStock`, which the state schema still reads.
  */
 export function createOrderSaga(options: OrderSagaOptions): OrderSaga {
   return {
     type: orderSagaType,
-    version: 2,
+    version: 3,
     parseState: (saved) => orderSagaStateSchema.parse(saved),
-    // Version 1 saved the same shape, what a parked saga owes spelled `releaseStock`.
+    // Versions 1 and 2 saved the same shape without `setAside` (version 1 spelled what a
+    // parked saga owes `releaseStock`).
     upgrade: (saved, fromVersion) => {
-      if (fromVersion !== 1) throw new Error(`no upgrade from version ${fromVersion}`);
+      if (fromVersion !== 1 && fromVersion !== 2) {
+        throw new Error(`no upgrade from version ${fromVersion}`);
+      }
       return orderSagaStateSchema.parse(saved);
     },
     transitions: {
@@ -193,6 +205,29 @@ export function createOrderSaga(options: OrderSagaOptions): OrderSaga {
       return { state: parked, intents: [setOrderStatus(parked)], events: [] };
     },
   };
+}
+
+/**
+ * How a payment outcome differs from the payment the saga asked for (its id, amount and
+ * currency: a void pays back nothing), or undefined when it is that payment's.
+ */
+function foreignPayment(state: OrderSagaState, input: PaymentOutcome): string | undefined {
+  const differences: string[] = [];
+  const { data } = input;
+  if (data.paymentId !== state.paymentId) {
+    differences.push(`payment id ${data.paymentId} (asked for ${state.paymentId})`);
+  }
+  if (input.type !== 'PaymentFailed') {
+    const { amountMinor, currency } = input.data;
+    const expected =
+      input.type === 'PaymentRefunded' && input.data.kind === 'void' ? 0 : state.totalMinor;
+    if (amountMinor !== expected) differences.push(`amount ${amountMinor} (asked for ${expected})`);
+    if (currency !== state.currency) {
+      differences.push(`currency ${currency} (asked for ${state.currency})`);
+    }
+  }
+  if (differences.length === 0) return undefined;
+  return `${input.type} of order ${state.orderId} is not about the payment its saga asked for: ${differences.join(', ')}`;
 }
 
 /** A parked saga is settled when it owes nothing and no refund is left unconfirmed. */
@@ -228,6 +263,22 @@ function decide(
       paymentId: paymentIdOf(orderId),
     };
     return decision(placed, { ask: { kind: 'ReserveStock', orderId, items: placed.items } });
+  }
+
+  if (
+    input.type === 'PaymentSucceeded' ||
+    input.type === 'PaymentFailed' ||
+    input.type === 'PaymentRefunded'
+  ) {
+    // Believed only about the payment the saga asked for, whatever the saga's status.
+    const reason = foreignPayment(state, input);
+    if (reason !== undefined) {
+      return {
+        kind: 'set-aside',
+        state: { ...state, setAside: (state.setAside ?? 0) + 1 },
+        reason,
+      };
+    }
   }
 
   const { orderId, paymentId, currency } = state;

@@ -433,7 +433,7 @@ describe('order saga', () => {
         status: 'NEEDS_ATTENTION',
         owed: [{ kind: 'releaseStock', orderId, compensation: true }],
       };
-      expect(saga.version).toBe(2);
+      expect(saga.version).toBe(3);
       expect(saga.upgrade?.(savedByV1, 1)).toEqual({
         ...cancelled,
         status: 'NEEDS_ATTENTION',
@@ -442,6 +442,87 @@ describe('order saga', () => {
       expect(saga.upgrade?.(cancelled, 1)).toEqual(cancelled);
       expect(() => saga.upgrade?.({ ...savedByV1, status: 'SHIPPED' }, 1)).toThrow();
       expect(() => saga.upgrade?.(cancelled, 0)).toThrow('no upgrade from version 0');
+    });
+
+    it('is upgraded from version 2 as it was (it had no set-aside outcomes to count)', () => {
+      expect(saga.upgrade?.(cancelled, 2)).toEqual(cancelled);
+      expect(() => saga.upgrade?.({ ...cancelled, setAside: 0 }, 2)).toThrow();
+      expect(() => saga.upgrade?.(cancelled, 4)).toThrow('no upgrade from version 4');
+    });
+
+    it('reads back the count of what it set aside', () => {
+      const flagged = { ...cancelled, setAside: 2 };
+      expect(saga.parseState(JSON.parse(JSON.stringify(flagged)))).toEqual(flagged);
+      expect(() => saga.parseState({ ...cancelled, setAside: 0 })).toThrow();
+    });
+  });
+
+  describe('a payment outcome that is not about the payment it asked for', () => {
+    const foreign = <T extends 'PaymentSucceeded' | 'PaymentFailed' | 'PaymentRefunded'>(
+      base: DomainEvent<T>,
+      data: Partial<EventData<T>>,
+    ) => event(base.type, { ...base.data, ...data } as Omit<EventData<T>, 'orderId'>);
+    const awaiting = decided(given(placed).when(reserved)).state;
+
+    it('is set aside when its payment id differs: counted, never confirmed', () => {
+      const outcome = given(placed, reserved).when(
+        foreign(succeeded, { paymentId: 'pay_someone-else' }),
+      );
+      expect(outcome).toEqual({
+        kind: 'set-aside',
+        state: { ...awaiting, setAside: 1 },
+        reason: `PaymentSucceeded of order ${orderId} is not about the payment its saga asked for: payment id pay_someone-else (asked for ${paymentId})`,
+      });
+    });
+
+    it('is set aside when its amount or currency differs, naming each difference', () => {
+      expect(
+        given(placed, reserved).when(foreign(succeeded, { amountMinor: 1, currency: 'USD' })),
+      ).toEqual({
+        kind: 'set-aside',
+        state: { ...awaiting, setAside: 1 },
+        reason: `PaymentSucceeded of order ${orderId} is not about the payment its saga asked for: amount 1 (asked for 2598), currency USD (asked for EUR)`,
+      });
+      expect(given(placed, reserved).when(foreign(succeeded, { amountMinor: 2599 })).kind).toBe(
+        'set-aside',
+      );
+    });
+
+    it('never cancels: a failure of another payment is set aside, and the saga keeps waiting for its own', () => {
+      const outcome = given(placed, reserved).when(foreign(declined, { paymentId: 'pay_x' }));
+      expect(outcome).toMatchObject({
+        kind: 'set-aside',
+        state: { status: 'AWAITING_PAYMENT', setAside: 1 },
+      });
+      // Its own payment's outcome still decides, after any number of foreign ones.
+      const flagged = (outcome as { state: OrderSagaState }).state;
+      const confirmed = decided(saga.decide(flagged, succeeded, { now }));
+      expect(confirmed.state).toEqual({ ...flagged, status: 'CONFIRMED' });
+      expect(confirmed.events.map((draft) => draft.type)).toEqual(['OrderConfirmed']);
+      const again = saga.decide(flagged, foreign(succeeded, { currency: 'GBP' }), { now });
+      expect(again).toMatchObject({ kind: 'set-aside', state: { setAside: 2 } });
+    });
+
+    it('does not confirm a refund of another amount or currency, nor a void that paid back money', () => {
+      const cancelledAfterTimeout = [placed, reserved, deadline] as const;
+      const setAside = (input: OrderSagaInput) => given(...cancelledAfterTimeout).when(input).kind;
+      expect(setAside(foreign(refunded, { amountMinor: 2597 }))).toBe('set-aside');
+      expect(setAside(foreign(refunded, { currency: 'USD' }))).toBe('set-aside');
+      expect(setAside(foreign(refunded, { paymentId: 'pay_x' }))).toBe('set-aside');
+      expect(setAside(foreign(refunded, { kind: 'void' }))).toBe('set-aside');
+      // Its own: a refund of the total, a void of nothing.
+      expect(decided(given(...cancelledAfterTimeout).when(refunded)).state.refund?.done).toBe(true);
+      const voided = foreign(refunded, { kind: 'void', amountMinor: 0 });
+      expect(decided(given(...cancelledAfterTimeout).when(voided)).state.refund?.done).toBe(true);
+    });
+
+    it('is set aside whatever the status, even after confirmation or cancellation', () => {
+      expect(
+        given(placed, reserved, succeeded).when(foreign(declined, { paymentId: 'p' })),
+      ).toMatchObject({ kind: 'set-aside', state: { status: 'CONFIRMED', setAside: 1 } });
+      expect(
+        given(placed, reserved, declined).when(foreign(succeeded, { amountMinor: 5 })),
+      ).toMatchObject({ kind: 'set-aside', state: { status: 'CANCELLED', setAside: 1 } });
     });
   });
 });

@@ -312,8 +312,11 @@ async function commit(
     }
   }
   if (events.length > 0) {
-    const rows = outboxRows(events).map((row) => sql`(${row.id}::uuid, ${row.event}::jsonb)`);
-    writes.push(sql`insert into outbox (id, event) values ${sql.join(rows)}`);
+    // The saga's events are process-order's, wherever it runs (housekeeping wakes it too).
+    const rows = outboxRows('process-order', events).map(
+      (row) => sql`(${row.id}::uuid, ${row.event}::jsonb, ${row.producer}::text)`,
+    );
+    writes.push(sql`insert into outbox (id, event, producer) values ${sql.join(rows)}`);
   }
 
   const version = transitions.at(-1)!.version;

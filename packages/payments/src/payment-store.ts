@@ -108,8 +108,10 @@ async function commit(
         updated_at = now()`);
   }
   if (events.length > 0) {
-    const rows = outboxRows(events).map((row) => sql`(${row.id}::uuid, ${row.event}::jsonb)`);
-    writes.push(sql`insert into outbox (id, event) values ${sql.join(rows)}`);
+    const rows = outboxRows('payment-handler', events).map(
+      (row) => sql`(${row.id}::uuid, ${row.event}::jsonb, ${row.producer}::text)`,
+    );
+    writes.push(sql`insert into outbox (id, event, producer) values ${sql.join(rows)}`);
   }
   if (writes.length === 0) return events;
   const [last, ...before] = writes.reverse();

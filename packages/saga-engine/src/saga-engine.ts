@@ -72,6 +72,8 @@ interface Run<State, Intent> {
   failure: unknown;
   /** The deadline input was ignored: it is news that no longer matters. */
   deadlineIgnored: boolean;
+  /** Why the input was set aside: committed as a flag, then dead-lettered with this reason. */
+  setAside?: string;
 }
 
 /**
@@ -175,6 +177,25 @@ export function createSagaEngine<
       if (outcome.kind === 'retry-later') throw new SagaNotReadyError(id, outcome.reason);
 
       const from = run.state?.status ?? NEW;
+      if (outcome.kind === 'set-aside') {
+        // A flag, never a move: the saga's course is not the input's to change.
+        if (step > 0 || outcome.state.status !== from) {
+          throw new SagaInputRejectedError(
+            `saga ${id}: a set-aside must leave the saga as it was (${from}), not move it to ${outcome.state.status}, on ${current.type}`,
+          );
+        }
+        run.transitions.push({
+          version: version + 1,
+          from,
+          to: from,
+          cause: current.type,
+          note: `set aside: ${outcome.reason}`,
+          emitted: [],
+        });
+        run.state = outcome.state;
+        run.setAside = outcome.reason;
+        break;
+      }
       if (!isLegalTransition(definition.transitions, from, outcome.state.status)) {
         throw new SagaInputRejectedError(
           `illegal transition of saga ${id} from ${from} to ${outcome.state.status} on ${current.type}`,
@@ -248,7 +269,8 @@ export function createSagaEngine<
    * Applies `input` to saga `id`. Returns what moved (its status and the events to publish
    * after commit), undefined when the input changed nothing, or 'duplicate' when its event
    * was handled before.
-   * @throws SagaInputRejectedError for an input the saga rejects (dead-letter it)
+   * @throws SagaInputRejectedError for an input the saga rejects (dead-letter it), or sets
+   *   aside (dead-letter it too: the flag it left on the saga has committed)
    * @throws SagaNotReadyError, SagaConflictError, CompensationRetryError, or a failing
    *   store (retry later)
    */
@@ -258,60 +280,74 @@ export function createSagaEngine<
     options: ApplyOptions,
   ): Promise<Applied | undefined | 'duplicate'> {
     try {
-      return await store.transact(id, options.causationId, async (unit) => {
-        const { saved } = unit;
-        if (options.expectedVersion !== undefined && saved?.version !== options.expectedVersion) {
-          return undefined;
-        }
-        const correlationId = saved?.correlationId ?? options.correlationId;
-        if (!correlationId) throw new Error(`saga ${id}: no correlation id for its events`);
-        const initial = saved ? stateOf(saved) : undefined;
-        // On the last allowed attempt a failing compensation is left out, not retried.
-        const lastAttempt =
-          saved !== undefined && saved.failedAttempts + 1 >= maxCompensationAttempts;
-        const context = { ...options, correlationId };
-        const run = await decideAll(unit, id, initial, input, context, lastAttempt);
-        let parked: { failedAttempts: number; lastError: string } | undefined;
-        if (run.owed.length > 0 && saved && run.state) {
-          const failures = saved.failedAttempts + 1;
-          parkRun(
-            run,
-            saved,
-            input,
-            definition.park(run.state, run.owed),
-            correlationId,
-            options.causationId,
-            unit.now,
-            failures,
-          );
-          options.log.error('saga parked: a compensation keeps failing', {
-            sagaId: id,
-            failures,
-            owed: run.owed.map((intent) => intent.kind),
-            error: run.failure,
-          });
-          parked = { failedAttempts: failures, lastError: messageOf(run.failure) };
-        }
+      const applied = await store.transact(
+        id,
+        options.causationId,
+        async (unit): Promise<Applied | { setAside: string } | undefined> => {
+          const { saved } = unit;
+          if (options.expectedVersion !== undefined && saved?.version !== options.expectedVersion) {
+            return undefined;
+          }
+          const correlationId = saved?.correlationId ?? options.correlationId;
+          if (!correlationId) throw new Error(`saga ${id}: no correlation id for its events`);
+          const initial = saved ? stateOf(saved) : undefined;
+          // On the last allowed attempt a failing compensation is left out, not retried.
+          const lastAttempt =
+            saved !== undefined && saved.failedAttempts + 1 >= maxCompensationAttempts;
+          const context = { ...options, correlationId };
+          const run = await decideAll(unit, id, initial, input, context, lastAttempt);
+          let parked: { failedAttempts: number; lastError: string } | undefined;
+          if (run.owed.length > 0 && saved && run.state) {
+            const failures = saved.failedAttempts + 1;
+            parkRun(
+              run,
+              saved,
+              input,
+              definition.park(run.state, run.owed),
+              correlationId,
+              options.causationId,
+              unit.now,
+              failures,
+            );
+            options.log.error('saga parked: a compensation keeps failing', {
+              sagaId: id,
+              failures,
+              owed: run.owed.map((intent) => intent.kind),
+              error: run.failure,
+            });
+            parked = { failedAttempts: failures, lastError: messageOf(run.failure) };
+          }
 
-        const { state, transitions } = run;
-        if (transitions.length === 0 || !state) {
-          if (run.deadlineIgnored && saved?.deadlineAt) await unit.forgetDeadline();
-          return undefined;
-        }
-        await unit.commit({
-          id,
-          expectedVersion: saved?.version,
-          definitionVersion: definition.version,
-          state,
-          deadlineAt: run.deadlineAt,
-          transitions,
-          intents: run.intents,
-          events: run.emitted,
-          causationId: options.causationId,
-          ...(parked ? { parked } : {}),
+          const { state, transitions } = run;
+          if (transitions.length === 0 || !state) {
+            if (run.deadlineIgnored && saved?.deadlineAt) await unit.forgetDeadline();
+            return undefined;
+          }
+          await unit.commit({
+            id,
+            expectedVersion: saved?.version,
+            definitionVersion: definition.version,
+            state,
+            deadlineAt: run.deadlineAt,
+            transitions,
+            intents: run.intents,
+            events: run.emitted,
+            causationId: options.causationId,
+            ...(parked ? { parked } : {}),
+          });
+          if (run.setAside !== undefined) return { setAside: run.setAside };
+          return { status: state.status, emitted: run.emitted };
+        },
+      );
+      if (applied !== undefined && applied !== 'duplicate' && 'setAside' in applied) {
+        options.log.warn('saga input set aside', {
+          sagaId: id,
+          input: input.type,
+          reason: applied.setAside,
         });
-        return { status: state.status, emitted: run.emitted };
-      });
+        throw new SagaInputRejectedError(applied.setAside);
+      }
+      return applied;
     } catch (error) {
       if (!(error instanceof CompensationFailed)) throw error;
       // A transient failure is retried, and says nothing about the compensation itself.

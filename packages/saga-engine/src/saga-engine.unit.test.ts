@@ -29,6 +29,8 @@ interface ToyState extends SagaState {
   /** Added by version 2: how many holds it took (a saga saved by version 1 held once). */
   holds: number;
   owed?: ToyIntent[];
+  /** What it was told and did not believe (set aside). */
+  doubted?: string[];
 }
 
 type ToyInput =
@@ -40,6 +42,8 @@ type ToyInput =
   | { type: 'Wait' }
   | { type: 'Teleport' }
   | { type: 'Reject' }
+  | { type: 'Doubt'; claim: string }
+  | { type: 'DoubtAndMove' }
   | { type: 'Ping' }
   | { type: 'DeadlinePassed' };
 
@@ -154,6 +158,15 @@ const toy: SagaDefinition<ToyState, ToyInput, ToyIntent, ToyQuestion> = {
         return decision({ ...state, status: 'ASKING' });
       case 'Reject':
         return { kind: 'reject', reason: 'a Reject can never be taken' };
+      case 'Doubt':
+        return {
+          kind: 'set-aside',
+          state: { ...state, doubted: [...(state.doubted ?? []), input.claim] },
+          reason: `not believed: ${input.claim}`,
+        };
+      case 'DoubtAndMove':
+        // A definition bug: a set-aside that would move the saga.
+        return { kind: 'set-aside', state: { ...state, status: 'DONE' }, reason: 'moves' };
       case 'Ping':
         // A definition bug: asks the same question of every answer, forever.
         return decision(state, { ask: { kind: 'Ping' } });
@@ -410,6 +423,57 @@ describe('saga engine', () => {
       await expect(apply(A, { type: 'Reject' }, 'in-reject')).rejects.toBeInstanceOf(
         SagaInputRejectedError,
       );
+    });
+
+    it('sets aside what the decision does not believe: the flag commits, its history says why, and the input is dead-lettered', async () => {
+      const { start, apply, memory, log } = setup();
+      await start(A);
+      const before = structuredClone(memory.saga(A)!);
+
+      const doubted = apply(A, { type: 'Doubt', claim: 'paid twice' }, 'in-doubt');
+      await expect(doubted).rejects.toBeInstanceOf(SagaInputRejectedError);
+      await expect(doubted).rejects.toMatchObject({ reason: 'not believed: paid twice' });
+      expect(isRetryable(await doubted.catch((error: unknown) => error))).toBe(false);
+      // Same status, same deadline, nothing carried out or emitted: only the flag.
+      expect(memory.saga(A)).toMatchObject({
+        status: 'HOLDING',
+        version: 3,
+        deadlineAt: before.deadlineAt,
+        state: { ...(before.state as ToyState), doubted: ['paid twice'] },
+      });
+      expect(memory.history(A)[2]).toEqual({
+        version: 3,
+        from: 'HOLDING',
+        to: 'HOLDING',
+        cause: 'Doubt',
+        note: 'set aside: not believed: paid twice',
+        emitted: [],
+        causationId: 'in-doubt',
+      });
+      expect(memory.carriedOut).toEqual([{ kind: 'Notify', orderId: A }]);
+      expect(log.lines).toContainEqual({
+        level: 'warn',
+        message: 'saga input set aside',
+        fields: { sagaId: A, input: 'Doubt', reason: 'not believed: paid twice' },
+      });
+      // Claimed with the flag: its redelivery changes nothing more.
+      expect(await apply(A, { type: 'Doubt', claim: 'paid twice' }, 'in-doubt')).toBe('duplicate');
+      // And the saga goes on as if it had never heard it.
+      await apply(A, { type: 'Confirm' }, 'in-confirm');
+      expect(memory.saga(A)).toMatchObject({ status: 'DONE', version: 4 });
+    });
+
+    it('refuses a set-aside that would move the saga, changing nothing', async () => {
+      const { start, apply, memory } = setup();
+      await start(A);
+      const before = structuredClone(memory.saga(A));
+
+      await expect(apply(A, { type: 'DoubtAndMove' }, 'in-doubt')).rejects.toThrow(
+        new SagaInputRejectedError(
+          `saga ${A}: a set-aside must leave the saga as it was (HOLDING), not move it to DONE, on DoubtAndMove`,
+        ),
+      );
+      expect(memory.saga(A)).toEqual(before);
     });
 
     it('asks for a later retry of an input that came before what it depends on', async () => {

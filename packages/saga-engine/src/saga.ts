@@ -100,6 +100,13 @@ export type Outcome<State, Intent, Question = never> =
   | { kind: 'ignore'; note: string }
   /** Cannot happen in a correct system (a failure after a confirmation): dead-letter it. */
   | { kind: 'reject'; reason: string }
+  /**
+   * Not to be believed (news of another payment than the saga asked for): the saga does not
+   * act on it, but remembers it. `state` is the saga's state with the flag an operator sees,
+   * in the same status; it commits with a history row noting `reason`, and the input is
+   * then dead-lettered with `reason` (SagaInputRejectedError after the commit).
+   */
+  | { kind: 'set-aside'; state: State; reason: string }
   /** Arrived before what it depends on (no saga yet): Pub/Sub should redeliver it later. */
   | { kind: 'retry-later'; reason: string };
 
