@@ -60,30 +60,44 @@ describe('migrateToLatest', () => {
   });
 
   it('0010 gives each outbox row written before it the producer its envelope names as source', async () => {
-    // As the database was before 0010, with rows in its outbox.
-    await sql`alter table outbox drop column producer`.execute(db);
-    await sql`delete from kysely_migration where name = '0010-outbox-producer'`.execute(db);
-    const envelope = (source?: string) => ({
-      type: 'PaymentSucceeded',
-      ...(source ? { source } : {}),
-    });
-    const ids = [randomUUID(), randomUUID()];
-    await sql`insert into outbox (id, event, sent_at) values
-      (${ids[0]}::uuid, ${JSON.stringify(envelope('payment-handler'))}::jsonb, now()),
-      (${ids[1]}::uuid, ${JSON.stringify(envelope())}::jsonb, null)`.execute(db);
+    // A database as it was before 0010, with rows in its outbox.
+    const before0010 = `${name}_before_0010`;
+    await sql`create database ${sql.id(before0010)}`.execute(admin);
+    const url = new URL(process.env.DATABASE_URL!);
+    url.pathname = `/${before0010}`;
+    const older = createDb(url.toString(), { maxConnections: 1 });
+    try {
+      const names = Object.keys(migrations);
+      const previous = names[names.indexOf('0010-outbox-producer') - 1]!;
+      const migrator = new Migrator({
+        db: older,
+        provider: { getMigrations: async () => migrations },
+      });
+      expect((await migrator.migrateTo(previous)).error).toBeUndefined();
+      const envelope = (source?: string) => ({
+        type: 'PaymentSucceeded',
+        ...(source ? { source } : {}),
+      });
+      const ids = [randomUUID(), randomUUID()];
+      await sql`insert into outbox (id, event, sent_at) values
+        (${ids[0]}::uuid, ${JSON.stringify(envelope('payment-handler'))}::jsonb, now()),
+        (${ids[1]}::uuid, ${JSON.stringify(envelope())}::jsonb, null)`.execute(older);
 
-    expect(await migrateToLatest(db)).toEqual(['0010-outbox-producer']);
-    const rows = await db
-      .selectFrom('outbox')
-      .select(['id', 'producer'])
-      .where('id', 'in', ids)
-      .execute();
-    expect(Object.fromEntries(rows.map((row) => [row.id, row.producer]))).toEqual({
-      [ids[0]!]: 'payment-handler',
-      // None named: the relay sets it aside.
-      [ids[1]!]: null,
-    });
-    await db.deleteFrom('outbox').where('id', 'in', ids).execute();
+      expect(await migrateToLatest(older)).toContain('0010-outbox-producer');
+      const rows = await older
+        .selectFrom('outbox')
+        .select(['id', 'producer'])
+        .where('id', 'in', ids)
+        .execute();
+      expect(Object.fromEntries(rows.map((row) => [row.id, row.producer]))).toEqual({
+        [ids[0]!]: 'payment-handler',
+        // None named: the relay sets it aside.
+        [ids[1]!]: null,
+      });
+    } finally {
+      await older.destroy();
+      await sql`drop database if exists ${sql.id(before0010)} with (force)`.execute(admin);
+    }
   });
 
   it('seeds the catalog once and never overwrites stock', async () => {
@@ -146,7 +160,9 @@ describe('0012-function-roles', () => {
     await seedCatalog(asMigrator);
 
     // Every migration after 0008, the roles last of them.
-    const after0008 = Object.keys(migrations).filter((name) => name > '0008-saga-definition-version');
+    const after0008 = Object.keys(migrations).filter(
+      (name) => name > '0008-saga-definition-version',
+    );
     expect(after0008.at(-1)).toBe('0012-function-roles');
     expect(await migrateToLatest(asMigrator)).toEqual(after0008);
 

@@ -198,6 +198,10 @@ describe('the function roles do their jobs', () => {
       DEPLOY_REGION: 'europe-west1',
       CLOUD_SQL_INSTANCE: `${project}:europe-west1:orders`,
       DEPLOY_VPC_CONNECTOR: 'orders-functions',
+      PAYMENT_PROVIDER: 'stripe',
+      AUTH_ISSUER: `https://securetoken.google.com/${project}`,
+      AUTH_AUDIENCE: project,
+      AUTH_JWKS_URL: 'https://issuer.example/jwks.json',
     });
     const deployedUsers = Object.keys(functions).flatMap((name) => {
       const user = functionEnvironment(name as keyof typeof functions, config).DB_USER;
@@ -418,16 +422,37 @@ describe('the outbox: only the relay reads every row', () => {
   const writers = ['place-order', 'process-order', 'payment-handler'] as const;
 
   it('a writer sees only its own rows, and of them not the event', async () => {
-    const own = Object.fromEntries(
-      writers.map((name) => [
-        name,
-        createEvent(
-          'OrderConfirmed',
-          { orderId: randomUUID(), totalMinor: 1, currency: 'EUR' },
-          { source: name, correlationId: randomUUID() },
-        ),
-      ]),
-    );
+    // An event of a type each writer emits, under its name.
+    const orderId = randomUUID();
+    const own = {
+      'place-order': createEvent(
+        'OrderPlaced',
+        {
+          orderId,
+          customerId: 'cust-roles',
+          currency: 'EUR',
+          items: [{ sku: 'TEA-001', quantity: 1, unitPriceMinor: 1 }],
+          totalMinor: 1,
+        },
+        { source: 'place-order', correlationId: randomUUID() },
+      ),
+      'process-order': createEvent(
+        'OrderConfirmed',
+        { orderId, totalMinor: 1, currency: 'EUR' },
+        { source: 'process-order', correlationId: randomUUID() },
+      ),
+      'payment-handler': createEvent(
+        'PaymentSucceeded',
+        {
+          orderId,
+          paymentId: `pay_${orderId}`,
+          providerRef: 'ch_1',
+          amountMinor: 1,
+          currency: 'EUR',
+        },
+        { source: 'payment-handler', correlationId: randomUUID() },
+      ),
+    };
     await insertOutboxRows(admin, Object.values(own));
     const { rows: all } = await sql<{ n: number }>`select count(*)::int as n from outbox`.execute(
       admin,

@@ -69,25 +69,29 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     grant update (state, updated_at) on stock_reservations to process_order, housekeeping;
     grant select (sku, stock), update (stock) on products to process_order, housekeeping;
 
-    -- The outbox: every writer inserts the rows of its own events (their source is the
-    -- function) and records what it published after commit, seeing only its own rows and of
-    -- them only the bookkeeping columns, never an event. Only the relay (housekeeping) reads
-    -- every row and keeps its delivery state; the sagas it wakes write process-order's events.
+    -- The outbox: every writer inserts the rows of its own events, under its own name as their
+    -- producer (0010; the relay publishes a row only of a type its producer may emit) and as
+    -- their envelope's source, and
+    -- records what it published after commit, seeing only its own rows and of them only the
+    -- bookkeeping columns, never an event. Only the relay (housekeeping) reads every row and
+    -- keeps its delivery state; the sagas it wakes write process-order's events.
     -- Row security binds these roles only: the owner (the migrator, operators' tools) sees all.
     alter table outbox enable row level security;
     create policy outbox_place_order on outbox to place_order
-      using (event->>'source' = 'place-order') with check (event->>'source' = 'place-order');
+      using (producer = 'place-order')
+      with check (producer = 'place-order' and event->>'source' = 'place-order');
     create policy outbox_process_order on outbox to process_order
-      using (event->>'source' = 'process-order') with check (event->>'source' = 'process-order');
+      using (producer = 'process-order')
+      with check (producer = 'process-order' and event->>'source' = 'process-order');
     create policy outbox_payment_handler on outbox to payment_handler
-      using (event->>'source' = 'payment-handler')
-      with check (event->>'source' = 'payment-handler');
+      using (producer = 'payment-handler')
+      with check (producer = 'payment-handler' and event->>'source' = 'payment-handler');
     create policy outbox_relay_reads on outbox for select to housekeeping using (true);
     create policy outbox_relay_updates on outbox for update to housekeeping
       using (true) with check (true);
     create policy outbox_relay_inserts on outbox for insert to housekeeping
-      with check (event->>'source' = 'process-order');
-    grant insert (id, event) on outbox
+      with check (producer = 'process-order' and event->>'source' = 'process-order');
+    grant insert (id, event, producer) on outbox
       to place_order, process_order, payment_handler, housekeeping;
     grant select (id, sent_at, published_topics), update (sent_at, published_topics) on outbox
       to place_order, process_order, payment_handler;
