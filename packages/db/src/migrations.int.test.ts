@@ -36,6 +36,7 @@ describe('migrateToLatest', () => {
       '0006-relay-and-redrives',
       '0007-saga-history-effects',
       '0008-saga-definition-version',
+      '0009-sandbox-ledger-apart',
     ]);
     expect(await migrateToLatest(db)).toEqual([]);
 
@@ -53,6 +54,8 @@ describe('migrateToLatest', () => {
         'products',
       ]),
     );
+    // The sandbox provider's ledger is the sandbox's own (packages/payments), not the schema's.
+    expect(rows.map((row) => row.table_name)).not.toContain('sandbox_provider_operations');
   });
 
   it('seeds the catalog once and never overwrites stock', async () => {

@@ -8,6 +8,7 @@ import { up as up0005 } from './migrations/0005-provider-voids';
 import { up as up0006 } from './migrations/0006-relay-and-redrives';
 import { up as up0007 } from './migrations/0007-saga-history-effects';
 import { up as up0008 } from './migrations/0008-saga-definition-version';
+import { up as up0009 } from './migrations/0009-sandbox-ledger-apart';
 import type { Database } from './schema';
 
 /**
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '0006-relay-and-redrives': { up: up0006 },
   '0007-saga-history-effects': { up: up0007 },
   '0008-saga-definition-version': { up: up0008 },
+  '0009-sandbox-ledger-apart': { up: up0009 },
 };
 
 /** Applies every pending migration; returns the names applied by this call. */
