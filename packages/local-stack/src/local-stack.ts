@@ -168,6 +168,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
               FUNCTION_TARGET: spec.entryPoint,
               NODE_ENV: 'production',
               LOG_LEVEL: env.LOG_LEVEL ?? 'info',
+              // The local stack pays through the sandbox provider, in a project that it names a
+              // test project: where K_SERVICE is set, payment-handler refuses the sandbox
+              // anywhere else.
+              PAYMENT_PROVIDER: 'sandbox',
+              SANDBOX_TEST_PROJECT: projectId,
               ...options.functionEnv?.(spec.name),
             },
             stdout: options.functionStdout,
