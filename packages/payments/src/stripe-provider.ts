@@ -61,16 +61,22 @@ export function createStripeProvider({
     telemetry: false,
   });
 
-  /** The PaymentIntent held under the charge's key, created by the first to ask. */
-  function paymentIntentOf(request: VoidRequest): Promise<PaymentIntent> {
+  /**
+   * The PaymentIntent held under the charge's key, created by the first to ask: the charge
+   * and its void send exactly these parameters.
+   */
+  function paymentIntentOf(
+    chargeKey: string,
+    { paymentId, orderId, amountMinor, currency }: Omit<VoidRequest, 'chargeIdempotencyKey'>,
+  ): Promise<PaymentIntent> {
     return stripe.paymentIntents.create(
       {
-        amount: request.amountMinor,
-        currency: request.currency.toLowerCase(),
+        amount: amountMinor,
+        currency: currency.toLowerCase(),
         allowed_payment_method_types: ['card'],
-        metadata: { payment_id: request.paymentId, order_id: request.orderId },
+        metadata: { payment_id: paymentId, order_id: orderId },
       },
-      { idempotencyKey: request.chargeIdempotencyKey },
+      { idempotencyKey: chargeKey },
     );
   }
 
@@ -97,10 +103,7 @@ export function createStripeProvider({
   }
 
   async function charge(request: ChargeRequest): Promise<ChargeOutcome> {
-    const intent = await paymentIntentOf({
-      chargeIdempotencyKey: request.idempotencyKey,
-      ...request,
-    });
+    const intent = await paymentIntentOf(request.idempotencyKey, request);
     const method = await paymentMethodOf(request.customerId);
     try {
       if (!method) {
@@ -141,7 +144,7 @@ export function createStripeProvider({
   }
 
   async function voidCharge(request: VoidRequest): Promise<VoidOutcome> {
-    const intent = await paymentIntentOf(request);
+    const intent = await paymentIntentOf(request.chargeIdempotencyKey, request);
     try {
       const cancelled = await stripe.paymentIntents.cancel(
         intent.id,
