@@ -62,6 +62,17 @@ const schema = databaseConfigSchema
         'the sandbox provider pays nothing: on Cloud Run functions it runs only in a test project (SANDBOX_TEST_PROJECT equal to GOOGLE_CLOUD_PROJECT, set by pnpm run deploy --test-project)',
     },
   )
+  .refine(
+    (env) =>
+      !present(env.K_SERVICE) ||
+      env.STRIPE_API_URL === undefined ||
+      env.STRIPE_API_URL.startsWith('https:'),
+    {
+      ...always,
+      path: ['STRIPE_API_URL'],
+      message: 'https only on Cloud Run functions: the secret key goes with every request',
+    },
+  )
   .refine((env) => env.PAYMENT_PROVIDER !== 'stripe' || present(env.STRIPE_SECRET_KEY), {
     ...always,
     path: ['STRIPE_SECRET_KEY'],

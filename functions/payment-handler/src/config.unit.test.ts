@@ -84,6 +84,21 @@ describe('paymentHandlerConfig', () => {
     ).toMatchObject({ STRIPE_API_URL: 'http://127.0.0.1:12111', STRIPE_TIMEOUT_MS: 2000 });
   });
 
+  it('refuses a Stripe API URL that is not https on Cloud Run functions', () => {
+    const stripe = {
+      ...database,
+      K_SERVICE: 'payment-handler',
+      PAYMENT_PROVIDER: 'stripe',
+      STRIPE_SECRET_KEY: 'sk_live_abc123',
+    };
+    expect(() =>
+      paymentHandlerConfig({ ...stripe, STRIPE_API_URL: 'http://stripe.internal' }),
+    ).toThrow(/STRIPE_API_URL: https only on Cloud Run functions/);
+    expect(
+      paymentHandlerConfig({ ...stripe, STRIPE_API_URL: 'https://stripe.internal' }).STRIPE_API_URL,
+    ).toBe('https://stripe.internal');
+  });
+
   it('refuses Stripe without its secret key, or with bad Stripe settings', () => {
     expect(() => paymentHandlerConfig({ ...database, PAYMENT_PROVIDER: 'stripe' })).toThrow(
       /STRIPE_SECRET_KEY: required with PAYMENT_PROVIDER=stripe/,
