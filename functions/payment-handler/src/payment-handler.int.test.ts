@@ -19,7 +19,11 @@ import {
   waiterShowing,
 } from '@orders/local-stack';
 import { createPubSubClient } from '@orders/messaging';
-import type { SandboxProvider } from '@orders/payments';
+import {
+  migrateSandboxLedger,
+  type SandboxLedgerTables,
+  type SandboxProvider,
+} from '@orders/payments';
 import { sql } from 'kysely';
 
 /**
@@ -38,6 +42,8 @@ const published: Envelope[] = [];
 
 beforeAll(async () => {
   database = await testDatabase('payment-handler');
+  // The sandbox creates its ledger before its first call; the tests read it before that too.
+  await migrateSandboxLedger(database.db);
   const emulatorHost = process.env.PUBSUB_EMULATOR_HOST!;
   Object.assign(process.env, {
     DATABASE_URL: database.url,
@@ -46,7 +52,9 @@ beforeAll(async () => {
     SANDBOX_LATENCY_MS: '20',
     SANDBOX_LATE_LANDING_MS: '1500',
   });
-  ({ sandbox } = require('./index') as typeof import('./index'));
+  const loaded = require('./index') as typeof import('./index');
+  if (!loaded.sandbox) throw new Error('payment-handler runs the sandbox here');
+  sandbox = loaded.sandbox;
   served = await serveFunction('handlePayment', { projectId, topic });
 
   await createTopology({
@@ -85,7 +93,7 @@ function paymentRequested(
   fields: PaymentFields = {},
 ): DomainEvent<'PaymentRequested'> {
   const { orderId = randomUUID(), amountMinor = ++amounts } = fields;
-  const paymentId = fields.paymentId ?? `pay-${orderId}`;
+  const paymentId = fields.paymentId ?? `pay_${orderId}`;
   return createEvent(
     'PaymentRequested',
     { orderId, paymentId, customerId, amountMinor, currency: 'EUR' },
@@ -153,6 +161,7 @@ async function outboxFor(orderId: string) {
 
 function ledgerOf(paymentId: string) {
   return database.db
+    .withTables<SandboxLedgerTables>()
     .selectFrom('sandbox_provider_operations')
     .selectAll()
     .where('payment_id', '=', paymentId)
@@ -666,6 +675,156 @@ describe('a charge that lands at the provider after its answer was lost (late- c
   });
 });
 
+/** Pulls the dead letters of `events` from payments-dlq: their reasons, by event id. */
+async function deadLettered(events: readonly Envelope[]): Promise<Record<string, string>> {
+  const letters = await pullMessages(pubsub, `${topic}-dlq`, { count: events.length });
+  const reasons = Object.fromEntries(
+    letters.map((letter) => [letter.attributes.event_id, letter.attributes.dlq_reason]),
+  );
+  expect(Object.keys(reasons).sort()).toEqual(events.map((event) => event.id).sort());
+  return reasons as Record<string, string>;
+}
+
+describe('requests the payment service refuses: dead-lettered with the reason, never paid', () => {
+  it('charges only the payment pay_<orderId> of the order the request names', async () => {
+    const orderId = randomUUID();
+    const otherOrder = randomUUID();
+    const requests = [
+      `pay-${orderId}`,
+      `pay_${otherOrder}`,
+      `pay_${orderId.toUpperCase()}`,
+      `${orderId}`,
+    ].map((paymentId) => paymentRequested('cust-7', { orderId, paymentId, amountMinor: 500 }));
+
+    for (const request of requests) expect(await deliver(request)).toBe(204);
+
+    const reasons = await deadLettered(requests);
+    for (const request of requests) {
+      expect(reasons[request.id]).toBe(
+        `payment ${request.data.paymentId} is not the payment of order ${orderId} (pay_${orderId}): refused`,
+      );
+      expect(await ledgerOf(request.data.paymentId)).toEqual([]);
+      expect(await paymentOf(request.data.paymentId)).toBeUndefined();
+    }
+    expect(await outboxFor(orderId)).toEqual([]);
+
+    // A refund request naming another order's payment is refused alike.
+    const refund = refundRequested(requests[1]!);
+    expect(await deliver(refund)).toBe(204);
+    expect(Object.values(await deadLettered([refund]))).toEqual([
+      expect.stringMatching(/is not the payment of order .*: refused$/),
+    ]);
+  });
+
+  it('charges a payment once, for one amount: another request with other money is set aside', async () => {
+    const request = paymentRequested('cust-8');
+    const { orderId, paymentId, amountMinor } = request.data;
+    expect(await deliver(request)).toBe(204);
+
+    const more = paymentRequested('cust-8', { orderId, paymentId, amountMinor: amountMinor + 1 });
+    const dollars = createEvent(
+      'PaymentRequested',
+      { ...request.data, currency: 'USD' },
+      { source: 'process-order', correlationId: request.correlationId, causationId: randomUUID() },
+    );
+    expect(await deliver(more)).toBe(204);
+    expect(await deliver(dollars)).toBe(204);
+
+    const reasons = await deadLettered([more, dollars]);
+    expect(reasons[more.id]).toBe(
+      `PaymentRequested for ${amountMinor + 1} EUR of payment ${paymentId}, recorded charged for ${amountMinor} EUR: refused`,
+    );
+    expect(reasons[dollars.id]).toBe(
+      `PaymentRequested for ${amountMinor} USD of payment ${paymentId}, recorded charged for ${amountMinor} EUR: refused`,
+    );
+    expect((await ledgerOf(paymentId)).map((row) => [row.kind, row.amount_minor])).toEqual([
+      ['charge', amountMinor],
+    ]);
+    expect(await publishedFor(orderId, 1)).toHaveLength(1);
+  });
+
+  it('refuses other money for a payment whose charge answer was lost: the provider holds the first', async () => {
+    const request = paymentRequested('flaky-4');
+    const { orderId, paymentId, amountMinor } = request.data;
+    expect(await deliver(request)).toBe(500);
+    expect(await deliver(request)).toBe(500);
+    expect(await paymentOf(paymentId)).toBeUndefined();
+
+    const more = paymentRequested('flaky-4', { orderId, paymentId, amountMinor: amountMinor * 2 });
+    expect(await deliver(more)).toBe(204);
+    expect(Object.values(await deadLettered([more]))).toEqual([
+      expect.stringMatching(/was used for another request/),
+    ]);
+    expect((await ledgerOf(paymentId)).map((row) => [row.kind, row.amount_minor])).toEqual([
+      ['charge', amountMinor],
+    ]);
+  });
+
+  it('refunds at most what was charged: a refund of more, or of other money, is set aside', async () => {
+    const request = paymentRequested('cust-9');
+    const { orderId, paymentId, amountMinor } = request.data;
+    expect(await deliver(request)).toBe(204);
+    const tooMuch = createEvent(
+      'RefundRequested',
+      {
+        orderId,
+        paymentId,
+        amountMinor: amountMinor + 100,
+        currency: 'EUR',
+        reason: 'late_payment',
+      },
+      { source: 'process-order', correlationId: request.correlationId, causationId: randomUUID() },
+    );
+    expect(await deliver(tooMuch)).toBe(204);
+    expect(await deadLettered([tooMuch])).toEqual({
+      [tooMuch.id]: `RefundRequested for ${amountMinor + 100} EUR of payment ${paymentId}, recorded charged for ${amountMinor} EUR: refused`,
+    });
+    expect((await ledgerOf(paymentId)).map((row) => row.kind)).toEqual(['charge']);
+    expect(await paymentOf(paymentId)).toMatchObject({ status: 'charged' });
+
+    // The refund of what was charged goes through, once; more after it is refused too.
+    expect(await deliver(refundRequested(request))).toBe(204);
+    const again = createEvent('RefundRequested', tooMuch.data, {
+      source: 'process-order',
+      correlationId: request.correlationId,
+      causationId: randomUUID(),
+    });
+    expect(await deliver(again)).toBe(204);
+    expect(Object.values(await deadLettered([again]))).toEqual([
+      expect.stringMatching(/recorded refunded for .*: refused$/),
+    ]);
+    expect((await ledgerOf(paymentId)).map((row) => [row.kind, row.amount_minor])).toEqual([
+      ['charge', amountMinor],
+      ['refund', amountMinor],
+    ]);
+  });
+
+  it('pays nothing back for a payment never charged: voided, and other money for it is set aside', async () => {
+    const request = paymentRequested('nofunds-3');
+    const { orderId, paymentId, amountMinor } = request.data;
+    expect(await deliver(request)).toBe(204);
+    expect(await deliver(refundRequested(request))).toBe(204);
+    const events = await publishedFor(orderId, 2);
+    expect(events[1]).toMatchObject({
+      type: 'PaymentRefunded',
+      data: { kind: 'void', amountMinor: 0 },
+    });
+
+    const more = createEvent(
+      'RefundRequested',
+      { orderId, paymentId, amountMinor: amountMinor + 1, currency: 'EUR', reason: 'late_payment' },
+      { source: 'process-order', correlationId: request.correlationId, causationId: randomUUID() },
+    );
+    expect(await deliver(more)).toBe(204);
+    expect(Object.values(await deadLettered([more]))).toEqual([
+      expect.stringMatching(/recorded voided for .*: refused$/),
+    ]);
+    expect((await ledgerOf(paymentId)).map((row) => [row.kind, row.outcome])).toEqual([
+      ['charge', 'declined'],
+    ]);
+  });
+});
+
 describe('events that do not belong on topic payments', () => {
   it('dead-letters an OrderPlaced with the reason, and does nothing else', async () => {
     const orderPlaced = createEvent(
@@ -737,6 +896,7 @@ describe('a PaymentRequested with upper-case uuids', () => {
     });
     const ledger = () =>
       database.db
+        .withTables<SandboxLedgerTables>()
         .selectFrom('sandbox_provider_operations')
         .select(['kind', 'outcome', 'order_id'])
         .where('payment_id', '=', `pay_${orderId}`)

@@ -12,6 +12,7 @@ import {
   testProjectId,
 } from '@orders/local-stack';
 import { createPubSubClient } from '@orders/messaging';
+import type { SandboxLedgerTables } from '@orders/payments';
 
 /**
  * payment-handler as `pnpm dev` runs it: built, served by functions-framework in its own
@@ -70,6 +71,7 @@ describe('payment-handler on the local stack', () => {
       data: { paymentId: requests[1]!.data.paymentId, reason: 'insufficient_funds' },
     });
     const ledger = await database.db
+      .withTables<SandboxLedgerTables>()
       .selectFrom('sandbox_provider_operations')
       .select(['payment_id', 'outcome'])
       .orderBy('outcome', 'desc')

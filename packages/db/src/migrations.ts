@@ -8,6 +8,7 @@ import { up as up0005 } from './migrations/0005-provider-voids';
 import { up as up0006 } from './migrations/0006-relay-and-redrives';
 import { up as up0007 } from './migrations/0007-saga-history-effects';
 import { up as up0008 } from './migrations/0008-saga-definition-version';
+import { up as up0009 } from './migrations/0009-sandbox-ledger-apart';
 import { up as up0010 } from './migrations/0010-outbox-producer';
 import { up as up0011 } from './migrations/0011-open-orders-by-customer';
 import { up as up0012 } from './migrations/0012-function-roles';
@@ -27,6 +28,7 @@ export const migrations: Record<string, Migration> = {
   '0006-relay-and-redrives': { up: up0006 },
   '0007-saga-history-effects': { up: up0007 },
   '0008-saga-definition-version': { up: up0008 },
+  '0009-sandbox-ledger-apart': { up: up0009 },
   '0010-outbox-producer': { up: up0010 },
   '0011-open-orders-by-customer': { up: up0011 },
   '0012-function-roles': { up: up0012 },

@@ -12,7 +12,6 @@ export interface Database {
   sagas: SagasTable;
   saga_transitions: SagaTransitionsTable;
   payments: PaymentsTable;
-  sandbox_provider_operations: SandboxProviderOperationsTable;
   order_redrives: OrderRedrivesTable;
 }
 
@@ -158,24 +157,6 @@ interface PaymentsTable {
   refund_id: string | null;
   created_at: CreatedAt;
   updated_at: ColumnType<Date, Date | undefined, Date>;
-}
-
-interface SandboxProviderOperationsTable {
-  /** A void is recorded under the key of the charge it voids. */
-  idempotency_key: string;
-  kind: 'charge' | 'refund' | 'void';
-  payment_id: string;
-  order_id: string;
-  /** Null for a void, and only for a void. */
-  customer_id: string | null;
-  amount_minor: number;
-  currency: string;
-  outcome: 'succeeded' | 'declined';
-  decline_code: string | null;
-  provider_ref: string;
-  /** A refund's charge, by that charge's idempotency key; null for a charge. */
-  charge_key: string | null;
-  created_at: CreatedAt;
 }
 
 /** Re-drives of an order whose OrderPlaced never reached its saga (housekeeping, `pnpm sagas redrive`). */

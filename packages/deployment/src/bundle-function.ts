@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { dirname, join } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { artifactLockfile, pnpmLockedPackages } from './artifact-lockfile';
@@ -93,7 +94,8 @@ export async function bundleFunction(
   const imported = new Set<string>();
   for (const output of Object.values(result.metafile.outputs)) {
     for (const { path, external } of output.imports) {
-      if (external && !path.startsWith('node:')) imported.add(packageNameOf(path));
+      // Node's own modules, with or without `node:` (the stripe SDK requires `crypto`).
+      if (external && !isBuiltin(path)) imported.add(packageNameOf(path));
     }
   }
   const dependencies = Object.fromEntries(

@@ -4,12 +4,14 @@ import { seedProducts } from '@orders/db';
 import { createEvent } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import { insertOutboxRows } from '@orders/messaging/testing';
+import { migrateSandboxLedger, type SandboxLedgerTables } from '@orders/payments';
 import { checkInvariants } from './check-invariants';
 
 // The checker must find what it is for: each broken invariant, planted here, is reported.
 let database: TestDatabase;
 beforeAll(async () => {
   database = await testDatabase('check-invariants');
+  await migrateSandboxLedger(database.db);
 });
 afterAll(() => database?.close());
 
@@ -36,6 +38,7 @@ async function order(status: 'AWAITING_PAYMENT' | 'CONFIRMED' | 'CANCELLED', tot
 
 async function charge(orderId: string, amount: number, key = randomUUID()) {
   await database.db
+    .withTables<SandboxLedgerTables>()
     .insertInto('sandbox_provider_operations')
     .values({
       idempotency_key: key,

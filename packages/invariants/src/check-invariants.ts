@@ -1,5 +1,6 @@
 import type { Database } from '@orders/db';
 import { decodeMessage, type Envelope, routes, topics } from '@orders/events';
+import { type SandboxLedgerTables, sandboxLedgerExists } from '@orders/payments';
 import type { Kysely } from 'kysely';
 import { isDocumentedMove, orderStatusOfSaga, sagaPathOf } from './documented-saga';
 
@@ -94,11 +95,16 @@ async function readSnapshot(db: Kysely<Database>) {
         .selectFrom('payments')
         .select(['payment_id', 'order_id', 'status', 'amount_minor'])
         .execute(),
-      ledger: await trx
-        .selectFrom('sandbox_provider_operations')
-        .select(['order_id', 'payment_id', 'kind', 'outcome', 'amount_minor'])
-        .where('outcome', '=', 'succeeded')
-        .execute(),
+      // The sandbox provider's ledger, which exists where the sandbox has run: none yet means
+      // it never moved money (a recorded charge without its ledger rows is still caught).
+      ledger: (await sandboxLedgerExists(trx))
+        ? await trx
+            .withTables<SandboxLedgerTables>()
+            .selectFrom('sandbox_provider_operations')
+            .select(['order_id', 'payment_id', 'kind', 'outcome', 'amount_minor'])
+            .where('outcome', '=', 'succeeded')
+            .execute()
+        : [],
     }));
 }
 

@@ -13,6 +13,7 @@ import {
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import { createOrderSagaEngine, type OrderSagaEngine, paymentIdOf } from '@orders/ordering';
 import { insertPlacedOrder } from '@orders/ordering/testing';
+import { migrateSandboxLedger, type SandboxLedgerTables } from '@orders/payments';
 import { createLogger } from '@orders/platform';
 import { checkInvariants, type DeadLetterSeen } from './check-invariants';
 
@@ -30,6 +31,7 @@ const warehouse = new Map<string, { rows: number; deduplicated: number }>();
 
 beforeAll(async () => {
   database = await testDatabase('checker-cannot-be-fooled');
+  await migrateSandboxLedger(database.db);
   engine = createOrderSagaEngine(database.db, {
     paymentTimeoutMs: 60_000,
     refundTimeoutMs: 30_000,
@@ -95,6 +97,7 @@ async function ledger(
   key = `${paymentIdOf(orderId)}:${kind}`,
 ) {
   await database.db
+    .withTables<SandboxLedgerTables>()
     .insertInto('sandbox_provider_operations')
     .values({
       idempotency_key: key,

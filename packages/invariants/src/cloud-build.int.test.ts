@@ -319,7 +319,7 @@ describe('a Cloud Build of each function serves a real request', () => {
   it('payment-handler charges a PaymentRequested and publishes PaymentSucceeded', async () => {
     const { database, pubsub } = deployment('payment-handler');
     const orderId = randomUUID();
-    const paymentId = `pay-${orderId}`;
+    const paymentId = `pay_${orderId}`;
     const requested = createEvent(
       'PaymentRequested',
       { orderId, paymentId, customerId: 'cust-1', amountMinor: 4500, currency: 'EUR' },

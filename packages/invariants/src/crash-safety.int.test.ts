@@ -36,6 +36,7 @@ import {
 } from '@orders/local-stack';
 import { createPubSubClient } from '@orders/messaging';
 import { insertPlacedOrder } from '@orders/ordering/testing';
+import { migrateSandboxLedger, type SandboxLedgerTables } from '@orders/payments';
 import { type Kysely, sql } from 'kysely';
 import { checkInvariants } from './check-invariants';
 
@@ -528,6 +529,7 @@ describe('crash safety', () => {
   it('a DLQ replay after a fix yields the same end state as a clean run', async () => {
     const database = await testDatabase('dlq-replay');
     cleanups.push(() => database.close());
+    await migrateSandboxLedger(database.db);
     const warehouseDir = await mkdtemp(join(tmpdir(), 'crash-safety-warehouse-'));
     cleanups.push(() => rm(warehouseDir, { recursive: true, force: true }));
     const warehousePath = join(warehouseDir, 'warehouse.duckdb');
@@ -692,6 +694,7 @@ describe('crash safety', () => {
         .orderBy('sku')
         .execute(),
       money: await database.db
+        .withTables<SandboxLedgerTables>()
         .selectFrom('sandbox_provider_operations')
         .select(['kind', 'amount_minor', 'currency'])
         .where('order_id', '=', orderId)

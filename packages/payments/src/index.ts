@@ -19,7 +19,13 @@ export {
 } from './payment-store';
 export { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
 export {
+  migrateSandboxLedger,
+  type SandboxLedgerTables,
+  sandboxLedgerExists,
+} from './sandbox-ledger';
+export {
   createSandboxProvider,
   type SandboxProvider,
   type SandboxProviderOptions,
 } from './sandbox-provider';
+export { createStripeProvider, type StripeProviderOptions } from './stripe-provider';

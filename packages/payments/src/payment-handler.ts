@@ -8,7 +8,7 @@ import {
 import type { Logger } from '@orders/platform';
 import { type Handled, UnprocessableEventError } from '@orders/runtime';
 import type { PaymentProvider } from './payment-provider';
-import type { PaymentStore, PaymentUnitOfWork } from './payment-store';
+import type { PaymentRecord, PaymentStore, PaymentUnitOfWork } from './payment-store';
 import { ProviderIdempotencyConflictError } from './provider-errors';
 
 export interface PaymentHandlerOptions {
@@ -22,6 +22,36 @@ export interface PaymentHandlerOptions {
 /** The provider idempotency keys of a payment: one charge (or its void) and one refund, ever. */
 const chargeKeyOf = (paymentId: string) => `${paymentId}:charge`;
 const refundKeyOf = (paymentId: string) => `${paymentId}:refund`;
+
+/**
+ * The one payment of an order: the order saga names it `pay_<orderId>`. A request naming any
+ * other payment for an order is refused, so no event can open a second payment of an order
+ * (and a second charge). The order id is lower-case once decoded; the payment id is kept as
+ * sent, so one spelled in upper case is refused too.
+ */
+function assertPaymentOfOrder({ orderId, paymentId }: { orderId: string; paymentId: string }) {
+  if (paymentId !== `pay_${orderId}`) {
+    throw new UnprocessableEventError(
+      `payment ${paymentId} is not the payment of order ${orderId} (pay_${orderId}): refused`,
+    );
+  }
+}
+
+/**
+ * A request about a recorded payment must name the payment as recorded: a charge is made
+ * once, of one amount; a refund pays back what was charged and no more.
+ */
+function assertSameMoney(
+  what: 'PaymentRequested' | 'RefundRequested',
+  payment: PaymentRecord,
+  { amountMinor, currency }: { amountMinor: number; currency: string },
+) {
+  if (payment.amount_minor !== amountMinor || payment.currency !== currency) {
+    throw new UnprocessableEventError(
+      `${what} for ${amountMinor} ${currency} of payment ${payment.payment_id}, recorded ${payment.status} for ${payment.amount_minor} ${payment.currency}: refused`,
+    );
+  }
+}
 
 /**
  * The payment service, as the `handle` of a transactional consumer of topic `payments`. The
@@ -51,6 +81,8 @@ export function createPaymentHandler({ provider, store, source }: PaymentHandler
   ) {
     const { orderId, paymentId, customerId, amountMinor, currency } = event.data;
     const origin = { ...causedBy(event, source), occurredAt: now };
+    // A second request for the payment with other money is never charged: dead-lettered.
+    if (payment) assertSameMoney('PaymentRequested', payment, { amountMinor, currency });
     if (payment && payment.status !== 'voided') {
       log.info('payment already settled; nothing to do', { paymentId, status: payment.status });
       return commit(undefined, []);
@@ -112,10 +144,10 @@ export function createPaymentHandler({ provider, store, source }: PaymentHandler
     { payment, now, commit }: PaymentUnitOfWork,
     log: Logger,
   ) {
-    const { orderId, paymentId, reason } = event.data;
+    const { orderId, paymentId, reason, amountMinor, currency } = event.data;
     const origin = { ...causedBy(event, source), occurredAt: now };
-    const amountMinor = payment?.amount_minor ?? event.data.amountMinor;
-    const currency = payment?.currency ?? event.data.currency;
+    // Never more (or other money) than the payment recorded: dead-lettered.
+    if (payment) assertSameMoney('RefundRequested', payment, { amountMinor, currency });
     const row = { payment_id: paymentId, order_id: orderId, amount_minor: amountMinor, currency };
     const refunded = (paidBack: Omit<EventData<'PaymentRefunded'>, 'orderId' | 'paymentId'>) => [
       createEvent('PaymentRefunded', { orderId, paymentId, ...paidBack }, origin),
@@ -135,8 +167,8 @@ export function createPaymentHandler({ provider, store, source }: PaymentHandler
       );
     }
 
-    let chargeRef = payment?.provider_ref ?? null;
-    if (payment?.status !== 'charged') {
+    let chargeRef = payment?.status === 'charged' ? payment.provider_ref : null;
+    if (chargeRef === null) {
       // Nothing charged in our books, which the provider may contradict: a charge whose
       // answer was lost may have landed, or may still be on its way. The void settles it.
       const outcome = await provider
@@ -170,6 +202,10 @@ export function createPaymentHandler({ provider, store, source }: PaymentHandler
       .refund({
         idempotencyKey: refundKeyOf(paymentId),
         chargeIdempotencyKey: chargeKeyOf(paymentId),
+        chargeRef,
+        paymentId,
+        orderId,
+        amountMinor,
       })
       .catch(refuseConflicts);
     if (outcome.status === 'declined') {
@@ -203,10 +239,12 @@ export function createPaymentHandler({ provider, store, source }: PaymentHandler
   ): Promise<Handled> {
     let handled: readonly Envelope[] | 'duplicate';
     if (event.type === 'PaymentRequested') {
+      assertPaymentOfOrder(event.data);
       handled = await store.transact(event.id, event.data.paymentId, (unit) =>
         requestPayment(event, unit, log),
       );
     } else if (event.type === 'RefundRequested') {
+      assertPaymentOfOrder(event.data);
       handled = await store.transact(event.id, event.data.paymentId, (unit) =>
         refundPayment(event, unit, log),
       );

@@ -24,7 +24,10 @@ export interface PaymentProvider {
    * fails when the payment already succeeded, which is the `charged` answer.
    */
   void(request: VoidRequest): Promise<VoidOutcome>;
-  /** Pays back, in full, the charge made under `request.chargeIdempotencyKey`. */
+  /**
+   * Pays back, in full, the charge made under `request.chargeIdempotencyKey` (the provider's
+   * `request.chargeRef`); never more than was charged.
+   */
   refund(request: RefundRequest): Promise<RefundOutcome>;
 }
 
@@ -42,9 +45,14 @@ export type ChargeDeclineCode = (typeof chargeDeclineCodes)[number];
 
 /**
  * Why a provider declines a refund: no succeeded charge has that key (it was declined,
- * voided, or never made), or the charge was already paid back under another refund key.
+ * voided, or never made), the charge was already paid back under another refund key, the
+ * amount is more than was charged, or the provider could not pay it back (`refund_failed`).
  */
-export type RefundDeclineCode = 'charge_not_found' | 'already_refunded';
+export type RefundDeclineCode =
+  | 'charge_not_found'
+  | 'already_refunded'
+  | 'exceeds_charge'
+  | 'refund_failed';
 
 export interface ChargeRequest {
   idempotencyKey: string;
@@ -66,11 +74,17 @@ export interface VoidRequest {
 
 export interface RefundRequest {
   idempotencyKey: string;
-  /**
-   * The charge to pay back, named by the key it was made with rather than by the provider's
-   * reference: a caller that lost the charge's answer can still refund it.
-   */
+  /** The charge to pay back, by the key it was made with. */
   chargeIdempotencyKey: string;
+  /**
+   * The provider's reference of that charge, as its charge or its void answered (a caller
+   * that lost the charge's answer learns it from the void).
+   */
+  chargeRef: string;
+  paymentId: string;
+  orderId: string;
+  /** What to pay back: the whole charge. A provider refuses more than was charged. */
+  amountMinor: number;
 }
 
 export type ChargeOutcome =

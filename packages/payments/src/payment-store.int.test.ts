@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent } from '@orders/events';
 import { type TestDatabase, testDatabase, waiterShowing } from '@orders/local-stack';
+import { UnprocessableEventError } from '@orders/runtime';
 import { sql } from 'kysely';
 import { createPostgresPaymentStore, type PaymentStore } from './payment-store';
 
@@ -122,6 +123,47 @@ describe('the payment store', () => {
     expect(seen).toMatchObject({ status: 'charged' });
     if (seen === 'duplicate') throw new Error('not a duplicate');
     expect(seen.now).toBeGreaterThanOrEqual(releasedAt);
+  });
+
+  it('refuses an update that moves a payment to another order, changes the money charged, or takes a charged payment back', async () => {
+    const { paymentId, row } = payment();
+    await store.transact(randomUUID(), paymentId, (unit) => unit.commit(row, []));
+    const refused = [
+      [{ ...row, order_id: randomUUID() }, /it is of order .*, not /],
+      [{ ...row, amount_minor: 1300 }, /it was charged 1299 EUR, not 1300 EUR/],
+      [{ ...row, currency: 'USD' }, /it was charged 1299 EUR, not 1299 USD/],
+      [{ ...row, status: 'voided' as const }, /it is charged and cannot become voided/],
+      [{ ...row, status: 'declined' as const }, /it is charged and cannot become declined/],
+      [{ ...row, payment_id: `${paymentId}-2` }, /the update is of payment /],
+    ] as const;
+    for (const [update, reason] of refused) {
+      const eventId = randomUUID();
+      const { succeeded } = payment();
+      const attempt = store.transact(eventId, paymentId, (unit) =>
+        unit.commit(update, [succeeded]),
+      );
+      await expect(attempt).rejects.toThrow(UnprocessableEventError);
+      await expect(
+        store.transact(randomUUID(), paymentId, (unit) => unit.commit(update, [])),
+      ).rejects.toThrow(reason);
+      // Nothing written, and no claim: the consumer dead-letters the event with the reason.
+      expect(await written(paymentId, succeeded.id)).toMatchObject({ payments: 1, outbox: 0 });
+      expect(await written(paymentId, eventId)).toMatchObject({ claims: 0 });
+    }
+    expect(
+      await database.db
+        .selectFrom('payments')
+        .select(['order_id', 'amount_minor', 'currency', 'status'])
+        .where('payment_id', '=', paymentId)
+        .executeTakeFirstOrThrow(),
+    ).toEqual({ order_id: row.order_id, amount_minor: 1299, currency: 'EUR', status: 'charged' });
+
+    // Refunded, as charged: then nothing changes it any more.
+    const refunded = { ...row, status: 'refunded' as const, refund_id: 're_1' };
+    await store.transact(randomUUID(), paymentId, (unit) => unit.commit(refunded, []));
+    await expect(
+      store.transact(randomUUID(), paymentId, (unit) => unit.commit(row, [])),
+    ).rejects.toThrow(/it is refunded and cannot become charged/);
   });
 
   it('answers a duplicate without taking the lock another transaction holds', async () => {

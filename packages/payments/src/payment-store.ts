@@ -1,6 +1,7 @@
 import type { Database } from '@orders/db';
 import type { Envelope } from '@orders/events';
 import { outboxRows } from '@orders/messaging';
+import { UnprocessableEventError } from '@orders/runtime';
 import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
 
 export type PaymentRecord = Selectable<Database['payments']>;
@@ -14,7 +15,10 @@ export interface PaymentUnitOfWork {
   now: Date;
   /**
    * Records what the provider said (if anything) and the events to emit, in one statement;
-   * returns the events, for the consumer to publish after commit.
+   * returns the events, for the consumer to publish after commit. Refuses (an
+   * UnprocessableEventError, nothing written) an update of another payment, one that moves
+   * the payment to another order, changes the money of a charged or refunded payment, or
+   * takes a charged payment anywhere but refunded, or a refunded one anywhere.
    */
   commit(
     update: PaymentUpdate | undefined,
@@ -47,7 +51,8 @@ const lockNamespace = 0x7061796d;
  *    the provider. A duplicate takes no lock.
  * 2. read the payment, in a statement of its own: a statement that waited for the lock
  *    would read the row as it was before the wait;
- * 3. commit what the provider said and the outbox rows of the events it emits: one statement.
+ * 3. commit what the provider said and the outbox rows of the events it emits: one statement,
+ *    checked first against the payment as read under the lock (`assertUpdateAllowed`).
  */
 export function createPostgresPaymentStore(
   db: Kysely<Database>,
@@ -78,10 +83,52 @@ export function createPostgresPaymentStore(
           .selectAll()
           .where('payment_id', '=', paymentId)
           .executeTakeFirst();
-        return work({ payment, now, commit: (update, events) => commit(trx, update, events) });
+        return work({
+          payment,
+          now,
+          commit: (update, events) => {
+            if (update) assertUpdateAllowed(paymentId, payment, update);
+            return commit(trx, update, events);
+          },
+        });
       });
     },
   };
+}
+
+/** Where a recorded payment may go: money charged is only ever paid back, once. */
+const nextStatuses: Record<PaymentRecord['status'], readonly PaymentRecord['status'][]> = {
+  declined: ['declined', 'voided', 'charged', 'refunded'],
+  voided: ['voided', 'declined', 'charged', 'refunded'],
+  charged: ['charged', 'refunded'],
+  refunded: ['refunded'],
+};
+
+function assertUpdateAllowed(
+  paymentId: string,
+  payment: PaymentRecord | undefined,
+  update: PaymentUpdate,
+) {
+  const refuse = (why: string) => {
+    throw new UnprocessableEventError(`refusing to record payment ${paymentId}: ${why}`);
+  };
+  if (update.payment_id !== paymentId) refuse(`the update is of payment ${update.payment_id}`);
+  if (!payment) return;
+  if (update.order_id !== payment.order_id) {
+    refuse(`it is of order ${payment.order_id}, not ${update.order_id}`);
+  }
+  if (!nextStatuses[payment.status].includes(update.status)) {
+    refuse(`it is ${payment.status} and cannot become ${update.status}`);
+  }
+  const moneyFixed = payment.status === 'charged' || payment.status === 'refunded';
+  if (
+    moneyFixed &&
+    (update.amount_minor !== payment.amount_minor || update.currency !== payment.currency)
+  ) {
+    refuse(
+      `it was ${payment.status} ${payment.amount_minor} ${payment.currency}, not ${update.amount_minor} ${update.currency}`,
+    );
+  }
 }
 
 async function commit(

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDb } from '@orders/db';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
-import type { ChargeRequest, VoidRequest } from './payment-provider';
+import type { ChargeRequest, RefundRequest, VoidRequest } from './payment-provider';
 import { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
+import { migrateSandboxLedger, type SandboxLedgerTables } from './sandbox-ledger';
 import { createSandboxProvider } from './sandbox-provider';
 
 let database: TestDatabase;
@@ -11,6 +12,7 @@ let otherPool: ReturnType<typeof createDb>;
 
 beforeAll(async () => {
   database = await testDatabase('sandbox-provider');
+  await migrateSandboxLedger(database.db);
   otherPool = createDb(database.url);
 });
 
@@ -20,11 +22,12 @@ afterAll(async () => {
 });
 
 function chargeRequest(customerId = 'cust-1', amountMinor = 4448): ChargeRequest {
-  const paymentId = `pay-${randomUUID()}`;
+  const orderId = randomUUID();
+  const paymentId = `pay_${orderId}`;
   return {
     idempotencyKey: `${paymentId}:charge`,
     paymentId,
-    orderId: randomUUID(),
+    orderId,
     customerId,
     amountMinor,
     currency: 'EUR',
@@ -33,11 +36,33 @@ function chargeRequest(customerId = 'cust-1', amountMinor = 4448): ChargeRequest
 
 function ledgerOf(paymentId: string) {
   return database.db
+    .withTables<SandboxLedgerTables>()
     .selectFrom('sandbox_provider_operations')
     .selectAll()
     .where('payment_id', '=', paymentId)
     .orderBy('kind')
     .execute();
+}
+
+/** The refund of the charge of `charge`, as the payment service asks for it. */
+async function refundOf(
+  charge: ChargeRequest,
+  idempotencyKey = `${charge.paymentId}:refund`,
+): Promise<RefundRequest> {
+  const operation = await database.db
+    .withTables<SandboxLedgerTables>()
+    .selectFrom('sandbox_provider_operations')
+    .select('provider_ref')
+    .where('idempotency_key', '=', charge.idempotencyKey)
+    .executeTakeFirst();
+  return {
+    idempotencyKey,
+    chargeIdempotencyKey: charge.idempotencyKey,
+    chargeRef: operation?.provider_ref ?? 'sbx_ch_none',
+    paymentId: charge.paymentId,
+    orderId: charge.orderId,
+    amountMinor: charge.amountMinor,
+  };
 }
 
 /** The void of the payment of `charge`, under its key. */
@@ -234,10 +259,7 @@ describe('the sandbox provider', () => {
       const charge = chargeRequest('late-3');
       await rejection(provider.charge(charge));
       await provider.settled();
-      const refund = {
-        idempotencyKey: `${charge.paymentId}:refund`,
-        chargeIdempotencyKey: charge.idempotencyKey,
-      };
+      const refund = await refundOf(charge);
 
       expect(await rejection(provider.refund(refund))).toBeInstanceOf(TransientProviderError);
       expect((await ledgerOf(charge.paymentId)).map((row) => row.kind)).toEqual(['charge']);
@@ -314,12 +336,10 @@ describe('the sandbox provider', () => {
       expect(outcome).toEqual({ status: 'voided', providerRef: ledger[0]!.provider_ref });
       expect(await provider.void(voidOf(charge))).toEqual(outcome);
       expect(await provider.charge(charge)).toEqual({ status: 'declined', code: 'voided' });
-      expect(
-        await provider.refund({
-          idempotencyKey: `${charge.paymentId}:refund`,
-          chargeIdempotencyKey: charge.idempotencyKey,
-        }),
-      ).toEqual({ status: 'declined', code: 'charge_not_found' });
+      expect(await provider.refund(await refundOf(charge))).toEqual({
+        status: 'declined',
+        code: 'charge_not_found',
+      });
       expect(await ledgerOf(charge.paymentId)).toHaveLength(1);
     });
 
@@ -443,10 +463,7 @@ describe('the sandbox provider', () => {
       const provider = createSandboxProvider(database.db, { latencyMs: 0 });
       const charge = chargeRequest();
       await provider.charge(charge);
-      const refund = {
-        idempotencyKey: `${charge.paymentId}:refund`,
-        chargeIdempotencyKey: charge.idempotencyKey,
-      };
+      const refund = await refundOf(charge);
       const outcomes = await Promise.all(Array.from({ length: 6 }, () => provider.refund(refund)));
 
       const ledger = await ledgerOf(charge.paymentId);
@@ -471,10 +488,7 @@ describe('the sandbox provider', () => {
       await provider.charge(charge);
       const outcomes = await Promise.all(
         Array.from({ length: 6 }, (_, i) =>
-          provider.refund({
-            idempotencyKey: `${charge.paymentId}:refund-${i}`,
-            chargeIdempotencyKey: charge.idempotencyKey,
-          }),
+          refundOf(charge, `${charge.paymentId}:refund-${i}`).then(provider.refund),
         ),
       );
       expect(outcomes.filter((outcome) => outcome.status === 'succeeded')).toHaveLength(1);
@@ -491,15 +505,36 @@ describe('the sandbox provider', () => {
       const provider = createSandboxProvider(database.db, { latencyMs: 0 });
       const declined = chargeRequest('nofunds-2');
       await provider.charge(declined);
-      for (const chargeIdempotencyKey of [declined.idempotencyKey, 'no-such-charge']) {
-        expect(
-          await provider.refund({
-            idempotencyKey: `${chargeIdempotencyKey}:r`,
-            chargeIdempotencyKey,
-          }),
-        ).toEqual({ status: 'declined', code: 'charge_not_found' });
+      for (const charge of [declined, chargeRequest()]) {
+        expect(await provider.refund(await refundOf(charge))).toEqual({
+          status: 'declined',
+          code: 'charge_not_found',
+        });
       }
       expect(await ledgerOf(declined.paymentId)).toHaveLength(1);
+    });
+
+    it('refuses a refund of more than was charged, or of a charge it names wrongly, and records nothing', async () => {
+      const provider = createSandboxProvider(database.db, { latencyMs: 0 });
+      const charge = chargeRequest();
+      await provider.charge(charge);
+      const refund = await refundOf(charge);
+      expect(
+        await provider.refund({ ...refund, idempotencyKey: 'too-much', amountMinor: 4449 }),
+      ).toEqual({ status: 'declined', code: 'exceeds_charge' });
+      expect(
+        await provider.refund({ ...refund, idempotencyKey: 'wrong-ref', chargeRef: 'sbx_ch_x' }),
+      ).toEqual({ status: 'declined', code: 'charge_not_found' });
+      expect((await ledgerOf(charge.paymentId)).map((row) => row.kind)).toEqual(['charge']);
+
+      // Its key reused for another amount is refused.
+      await provider.refund(refund);
+      expect(await rejection(provider.refund({ ...refund, amountMinor: 4000 }))).toBeInstanceOf(
+        ProviderIdempotencyConflictError,
+      );
+      expect((await ledgerOf(charge.paymentId)).map((row) => row.amount_minor)).toEqual([
+        4448, 4448,
+      ]);
     });
 
     it("fails a flaky- customer's refund twice, then pays back once", async () => {
@@ -508,10 +543,7 @@ describe('the sandbox provider', () => {
       await rejection(provider.charge(charge));
       await rejection(provider.charge(charge));
       await provider.charge(charge);
-      const refund = {
-        idempotencyKey: `${charge.paymentId}:refund`,
-        chargeIdempotencyKey: charge.idempotencyKey,
-      };
+      const refund = await refundOf(charge);
       expect(await rejection(provider.refund(refund))).toBeInstanceOf(TransientProviderError);
       expect(await rejection(provider.refund(refund))).toBeInstanceOf(TransientProviderError);
       expect(await provider.refund(refund)).toMatchObject({

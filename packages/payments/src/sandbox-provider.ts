@@ -13,6 +13,7 @@ import {
   type VoidRequest,
 } from './payment-provider';
 import { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
+import { migrateSandboxLedger, type SandboxLedgerTables } from './sandbox-ledger';
 import {
   declineCodeOf,
   type FaultPoint,
@@ -53,12 +54,13 @@ export interface SandboxProvider extends PaymentProvider {
   settled(): Promise<void>;
 }
 
-type Operation = Selectable<Database['sandbox_provider_operations']>;
+type Operation = Selectable<SandboxLedgerTables['sandbox_provider_operations']>;
 
 /**
  * A payment provider that behaves like a real one, for local runs, demos and tests (its
  * rules are in `sandbox-rules.ts`). It keeps its ledger in `sandbox_provider_operations`, as
- * a provider does on its side: the insert of an operation is its idempotency guard
+ * a provider does on its side, and creates that table before its first operation where it
+ * does not exist yet (`migrateSandboxLedger`): the insert of an operation is its idempotency guard
  * (`on conflict do nothing`, then read the winner), so concurrent calls with one key, from
  * any number of processes, move money once and all answer with the first outcome. A void
  * is recorded under the key of the charge it voids, so a charge and its void race for one
@@ -70,7 +72,7 @@ type Operation = Selectable<Database['sandbox_provider_operations']>;
  * that the caller's open transaction holds.
  */
 export function createSandboxProvider(
-  db: Kysely<Database>,
+  database: Kysely<Database>,
   {
     latencyMs = 20,
     slowCallRate = 0,
@@ -81,6 +83,19 @@ export function createSandboxProvider(
     random = Math.random,
   }: SandboxProviderOptions = {},
 ): SandboxProvider {
+  const db = database.withTables<SandboxLedgerTables>();
+  // Set up once per provider; a failed setup is tried again by the next call.
+  let ledger: Promise<void> | undefined;
+  const ledgerReady = () => {
+    ledger ??= migrateSandboxLedger(database).catch((error: unknown) => {
+      ledger = undefined;
+      throw new Error(
+        'the sandbox ledger sandbox_provider_operations does not exist and could not be created: run migrateSandboxLedger (packages/payments) as the database owner',
+        { cause: error },
+      );
+    });
+    return ledger;
+  };
   // Calls under each key of a `flaky-` or `late-` customer. Kept in memory: a restarted
   // process fails the next attempts again, which a retry with the same key absorbs.
   const attempts = new Map<string, number>();
@@ -196,8 +211,15 @@ export function createSandboxProvider(
     request: RefundRequest,
     charge: Operation | undefined,
   ): Promise<RefundOutcome> {
-    if (charge?.kind !== 'charge' || charge.outcome !== 'succeeded') {
+    if (
+      charge?.kind !== 'charge' ||
+      charge.outcome !== 'succeeded' ||
+      charge.provider_ref !== request.chargeRef
+    ) {
       return { status: 'declined', code: 'charge_not_found' };
+    }
+    if (request.amountMinor > charge.amount_minor) {
+      return { status: 'declined', code: 'exceeds_charge' };
     }
     // Conflicts on the key (a retry) or on the one-refund-per-charge index (another key).
     const inserted = await db
@@ -208,7 +230,7 @@ export function createSandboxProvider(
         payment_id: charge.payment_id,
         order_id: charge.order_id,
         customer_id: charge.customer_id,
-        amount_minor: charge.amount_minor,
+        amount_minor: request.amountMinor,
         currency: charge.currency,
         outcome: 'succeeded',
         decline_code: null,
@@ -220,10 +242,14 @@ export function createSandboxProvider(
       .executeTakeFirst();
     const operation = inserted ?? (await find(request.idempotencyKey));
     if (!operation) return { status: 'declined', code: 'already_refunded' };
-    if (operation.kind !== 'refund' || operation.charge_key !== charge.idempotency_key) {
+    if (
+      operation.kind !== 'refund' ||
+      operation.charge_key !== charge.idempotency_key ||
+      operation.amount_minor !== request.amountMinor
+    ) {
       throw new ProviderIdempotencyConflictError(
         request.idempotencyKey,
-        `it was a ${operation.kind} of ${operation.charge_key ?? operation.payment_id}`,
+        `it was a ${operation.kind} of ${operation.amount_minor} ${operation.currency} for ${operation.charge_key ?? operation.payment_id}`,
       );
     }
     return {
@@ -236,11 +262,13 @@ export function createSandboxProvider(
 
   return {
     async charge(request) {
+      await ledgerReady();
       await takeLatency(request.customerId);
       return perform(request.idempotencyKey, request.customerId, () => recordCharge(request));
     },
 
     async void(request) {
+      await ledgerReady();
       // A void has no customer of its own: it takes the faults of the charge it finds.
       const existing = await find(request.chargeIdempotencyKey);
       await takeLatency(existing?.customer_id ?? '');
@@ -250,6 +278,7 @@ export function createSandboxProvider(
     },
 
     async refund(request) {
+      await ledgerReady();
       const charge = await find(request.chargeIdempotencyKey);
       await takeLatency(charge?.customer_id ?? '');
       return perform(request.idempotencyKey, charge?.customer_id ?? '', () =>
