@@ -1,4 +1,4 @@
-import { databaseConfigSchema, parseConfig } from '@orders/runtime';
+import { databaseConfigSchema, parseConfig, runsOnCloudRun } from '@orders/runtime';
 import { z } from 'zod';
 
 const rate = z.coerce.number().min(0).max(1);
@@ -44,7 +44,7 @@ const schema = databaseConfigSchema
      */
     STRIPE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(30_000).default(10_000),
   })
-  .refine((env) => !present(env.K_SERVICE) || env.PAYMENT_PROVIDER !== undefined, {
+  .refine((env) => !runsOnCloudRun(env) || env.PAYMENT_PROVIDER !== undefined, {
     ...always,
     path: ['PAYMENT_PROVIDER'],
     message:
@@ -52,7 +52,7 @@ const schema = databaseConfigSchema
   })
   .refine(
     (env) =>
-      !present(env.K_SERVICE) ||
+      !runsOnCloudRun(env) ||
       env.PAYMENT_PROVIDER !== 'sandbox' ||
       env.SANDBOX_TEST_PROJECT === env.GOOGLE_CLOUD_PROJECT,
     {
@@ -64,7 +64,7 @@ const schema = databaseConfigSchema
   )
   .refine(
     (env) =>
-      !present(env.K_SERVICE) ||
+      !runsOnCloudRun(env) ||
       env.STRIPE_API_URL === undefined ||
       env.STRIPE_API_URL.startsWith('https:'),
     {

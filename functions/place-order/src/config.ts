@@ -1,5 +1,5 @@
-import { ConfigError, databaseConfigSchema, parseConfig, runsOnCloudRun } from '@orders/runtime';
 import { productionIssuerProblem } from '@orders/platform';
+import { ConfigError, databaseConfigSchema, parseConfig, runsOnCloudRun } from '@orders/runtime';
 import { z } from 'zod';
 
 const schema = databaseConfigSchema.extend({

@@ -59,7 +59,7 @@ export const databaseConfigSchema = baseConfigSchema
  * platform sets `K_SERVICE`. What must never run in production (the development issuer, the
  * sandbox payment provider) is refused there.
  */
-export function runsOnCloudRun(env: Record<string, string | undefined>): boolean {
+export function runsOnCloudRun(env: { K_SERVICE?: unknown }): boolean {
   return present(env.K_SERVICE);
 }
 
