@@ -51,7 +51,7 @@ describe('housekeeping', () => {
     const event = createEvent(
       'OrderConfirmed',
       { orderId: randomUUID(), totalMinor: 100, currency: 'EUR' },
-      { source: 'test', correlationId: randomUUID() },
+      { source: 'process-order', correlationId: randomUUID() },
     );
     await insertOutboxRows(database.db, [event]);
 

@@ -1,9 +1,13 @@
-import { databaseConfigSchema, parseConfig, runsOnCloudRun } from '@orders/runtime';
+import {
+  always,
+  databaseConfigSchema,
+  parseConfig,
+  present,
+  runsOnCloudRun,
+} from '@orders/runtime';
 import { z } from 'zod';
 
 const rate = z.coerce.number().min(0).max(1);
-// Checked even when other settings are bad, so that one run names every problem.
-const always = { when: () => true };
 
 const schema = databaseConfigSchema
   .extend({
@@ -12,7 +16,7 @@ const schema = databaseConfigSchema
      * `stripe`. Required on Cloud Run functions; locally it defaults to `sandbox`.
      */
     PAYMENT_PROVIDER: z.enum(['sandbox', 'stripe']).optional(),
-    /** Set by Cloud Run functions (and the local stack, as it does): the service's name. */
+    /** Set by Cloud Run functions (never by the local stack): the service's name. */
     K_SERVICE: z.string().optional(),
     /**
      * The project that its deployer named a test project (`pnpm run deploy --test-project`):
@@ -78,8 +82,6 @@ const schema = databaseConfigSchema
     path: ['STRIPE_SECRET_KEY'],
     message: 'required with PAYMENT_PROVIDER=stripe',
   });
-
-const present = (value: string | undefined) => value !== undefined && value !== '';
 
 type PaymentProviderName = 'sandbox' | 'stripe';
 

@@ -701,7 +701,7 @@ describe('requests the payment service refuses: dead-lettered with the reason, n
     const reasons = await deadLettered(requests);
     for (const request of requests) {
       expect(reasons[request.id]).toBe(
-        `payment ${request.data.paymentId} is not the payment of order ${orderId} (pay_${orderId}): refused`,
+        `payment ${JSON.stringify(request.data.paymentId)} is not the payment of order ${orderId} (pay_${orderId}): refused`,
       );
       expect(await ledgerOf(request.data.paymentId)).toEqual([]);
       expect(await paymentOf(request.data.paymentId)).toBeUndefined();

@@ -5,10 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
+import {
+  createEvent,
+  type DomainEvent,
+  type EventData,
+  type EventType,
+  paymentIdOf,
+} from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import type { StalledOrder } from '@orders/ordering';
-import { createOrderSagaEngine, type OrderSagaEngine, paymentIdOf } from '@orders/ordering';
+import { createOrderSagaEngine, type OrderSagaEngine } from '@orders/ordering';
 import { insertPlacedOrder } from '@orders/ordering/testing';
 import { createLogger } from '@orders/platform';
 import { sql } from 'kysely';

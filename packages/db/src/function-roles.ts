@@ -1,3 +1,4 @@
+import { projectIdPattern } from '@orders/platform';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './schema';
 
@@ -31,12 +32,9 @@ export interface FunctionRoleGrant {
   outcome: 'granted' | 'already a member' | 'missing';
 }
 
-// A Google Cloud project id: 6-30 lowercase letters, digits and hyphens, from a letter.
-const projectId = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
-
 /** @throws Error naming `project` when it is not a Google Cloud project id. */
 export function assertProjectId(project: string): void {
-  if (!projectId.test(project)) {
+  if (!projectIdPattern.test(project)) {
     throw new Error(
       `project ${JSON.stringify(project)} is not a Google Cloud project id (6-30 lowercase letters, digits and hyphens, starting with a letter)`,
     );

@@ -1,4 +1,4 @@
-import { productionIssuerProblem } from '@orders/platform';
+import { productionIssuerProblem, projectIdPattern } from '@orders/platform';
 import { z } from 'zod';
 
 /** An issuer URL production may trust: https, and not this machine (the development issuer). */
@@ -12,10 +12,7 @@ const noComma = (field: z.ZodString) => field.regex(/^[^,]*$/, 'must not contain
 /** Where and how `pnpm run deploy` deploys; read from the environment once. */
 const deployConfigSchema = z
   .object({
-    DEPLOY_PROJECT: z
-      .string()
-      .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a project id')
-      .optional(),
+    DEPLOY_PROJECT: z.string().regex(projectIdPattern, 'a project id').optional(),
     GOOGLE_CLOUD_PROJECT: z.string().min(1).optional(),
     DEPLOY_REGION: z.string().regex(/^[a-z]+-[a-z]+[0-9]$/, 'a region such as europe-west1'),
     /** `project:region:instance` of the Cloud SQL for PostgreSQL instance. */

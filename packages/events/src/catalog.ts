@@ -150,3 +150,9 @@ export function schemaOf(type: string, version: number): z.ZodType | undefined {
 }
 
 export { quantity as quantitySchema, sku as skuSchema };
+
+/**
+ * The one payment of an order, as the order saga names it and the payment service holds it:
+ * no event can open a second payment of an order (and a second charge).
+ */
+export const paymentIdOf = (orderId: string) => `pay_${orderId}`;

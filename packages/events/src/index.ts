@@ -3,6 +3,7 @@ export {
   type EventData,
   type EventType,
   eventTypes,
+  paymentIdOf,
   quantitySchema,
   skuSchema,
 } from './catalog';

@@ -7,11 +7,12 @@ import {
   type DomainEvent,
   type Envelope,
   encodeEvent,
+  paymentIdOf,
   routes,
   topics,
 } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
-import { createOrderSagaEngine, type OrderSagaEngine, paymentIdOf } from '@orders/ordering';
+import { createOrderSagaEngine, type OrderSagaEngine } from '@orders/ordering';
 import { insertPlacedOrder } from '@orders/ordering/testing';
 import { migrateSandboxLedger, type SandboxLedgerTables } from '@orders/payments';
 import { createLogger } from '@orders/platform';

@@ -102,12 +102,15 @@ describe('the outbox relay holds each row to its producer', () => {
     const negative = succeeded();
     const invalid = { ...negative, data: { ...negative.data, amountMinor: -5 } };
     const otherSubject = { ...succeeded(), subject: randomUUID() };
+    // A producer's row whose event names another as its source.
+    const otherSource = succeeded('place-order');
     const anonymous = confirmed();
     const good = confirmed();
     await plant(forgedType, 'place-order');
     await plant(forgedProducer, 'intruder');
     await plant(invalid, 'payment-handler');
     await plant(otherSubject, 'payment-handler');
+    await plant(otherSource, 'payment-handler');
     await plant(anonymous, null);
     await insertOutboxRows(database.db, [good]);
 
@@ -134,6 +137,11 @@ describe('the outbox relay holds each row to its producer', () => {
         ...about(otherSubject),
         producer: 'payment-handler',
         reason: expect.stringMatching(/^subject .* differs from data\.orderId/),
+      },
+      {
+        ...about(otherSource),
+        producer: 'payment-handler',
+        reason: 'payment-handler wrote an event of place-order',
       },
       { ...about(anonymous), reason: 'no producer recorded' },
     ]);

@@ -60,7 +60,8 @@ function refusal(topic: string) {
   });
 }
 
-const origin = () => ({ source: 'test', correlationId: randomUUID() });
+// Both events below are the order saga's: process-order is their producer and source.
+const origin = () => ({ source: 'process-order', correlationId: randomUUID() });
 
 /** Routed to analytics only. */
 function confirmed() {

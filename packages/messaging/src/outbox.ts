@@ -109,8 +109,8 @@ export function outboxRows(producer: Producer, events: readonly Envelope[]): Out
 
 /**
  * The rule every outbox row is published by, after commit and by the relay: it records a
- * producer, its event is a valid envelope of the catalog (as consumers decode it), of a type
- * that producer may emit and that routes somewhere. Answers its copies' topics, or why it
+ * producer, its event is a valid envelope of the catalog (as consumers decode it) that names
+ * that producer as its source, of a type that producer may emit and that routes somewhere. Answers its copies' topics, or why it
  * may never be published.
  */
 function publishable(
@@ -119,13 +119,15 @@ function publishable(
 ): { topics: readonly TopicName[] } | { refusal: string } {
   if (producer === null) return { refusal: 'no producer recorded' };
   let type: string;
+  let source: string;
   try {
-    type = decodeEnvelope(stored).type;
+    ({ type, source } = decodeEnvelope(stored));
   } catch (error) {
     if (error instanceof InvalidEventError) return { refusal: error.reason };
     throw error;
   }
   if (!isProducer(producer)) return { refusal: `unknown producer ${producer}` };
+  if (source !== producer) return { refusal: `${producer} wrote an event of ${source}` };
   if (!mayEmit(producer, type)) return { refusal: `${producer} may not emit ${type}` };
   const topics = routesOf(type) ?? [];
   if (topics.length === 0) return { refusal: `no routes for ${type}` };

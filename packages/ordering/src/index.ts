@@ -22,7 +22,6 @@ export {
   orderSagaStatuses,
   orderSagaType,
   orderStatusOf,
-  paymentIdOf,
   type ReserveStock,
 } from './order-saga';
 export { orderSagaConfigSchema, orderSagaOptions } from './order-saga-config';

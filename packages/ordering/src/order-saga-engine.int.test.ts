@@ -1,12 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
+import {
+  createEvent,
+  type DomainEvent,
+  type EventData,
+  type EventType,
+  paymentIdOf,
+} from '@orders/events';
 import { skewProcessClock, type TestDatabase, testDatabase } from '@orders/local-stack';
 import { createLogger } from '@orders/platform';
 import { isRetryable } from '@orders/runtime';
 import { createSagaEngine, SagaConflictError } from '@orders/saga-engine';
 import { sql } from 'kysely';
-import { paymentIdOf } from './order-saga';
 import { createOrderSagaEngine, type OrderSagaEngine, orderSagaHandler } from './order-saga-engine';
 import { createPostgresOrderStore } from './order-store';
 import { insertPlacedOrder } from './testing';
@@ -473,7 +478,7 @@ describe('the order saga on PostgreSQL: payment outcomes of another payment', ()
         to_status: 'AWAITING_PAYMENT',
         cause_type: 'PaymentFailed',
         cause_event_id: othersFailure.id,
-        note: `set aside: PaymentFailed of order ${orderId} is not about the payment its saga asked for: payment id pay_someone-else (asked for ${paymentIdOf(orderId)})`,
+        note: `set aside: PaymentFailed of order ${orderId} is not about the payment its saga asked for: payment id "pay_someone-else" (asked for ${paymentIdOf(orderId)})`,
       },
     ]);
     // Its redelivery (the dead-lettering failed, say) is a duplicate: counted once.

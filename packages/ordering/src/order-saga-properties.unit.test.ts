@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { createEvent, type DomainEvent, type EventData, producers } from '@orders/events';
+import {
+  createEvent,
+  type DomainEvent,
+  type EventData,
+  paymentIdOf,
+  producers,
+} from '@orders/events';
 import { isLegalTransition, NEW } from '@orders/saga-engine';
 import fc from 'fast-check';
 import {
@@ -8,7 +14,6 @@ import {
   type OrderSagaState,
   type OrderStatus,
   orderStatusOf,
-  paymentIdOf,
 } from './order-saga';
 
 // A decision must never throw on valid input: whatever valid events arrive, in whatever

@@ -1,4 +1,4 @@
-import type { DomainEvent, EventData, EventType } from '@orders/events';
+import { type DomainEvent, type EventData, type EventType, paymentIdOf } from '@orders/events';
 import {
   type DecideContext,
   type Decision,
@@ -136,8 +136,6 @@ type OrderOutcome = Outcome<OrderSagaState, OrderSagaIntent, ReserveStock>;
 type PaymentOutcome = DomainEvent<'PaymentSucceeded' | 'PaymentFailed' | 'PaymentRefunded'>;
 type OrderDecision = Decision<OrderSagaState, OrderSagaIntent, ReserveStock>;
 
-export const paymentIdOf = (orderId: string) => `pay_${orderId}`;
-
 /** The order saga's type, as `sagas.type` records it. */
 export const orderSagaType = 'order';
 
@@ -215,7 +213,8 @@ function foreignPayment(state: OrderSagaState, input: PaymentOutcome): string | 
   const differences: string[] = [];
   const { data } = input;
   if (data.paymentId !== state.paymentId) {
-    differences.push(`payment id ${data.paymentId} (asked for ${state.paymentId})`);
+    // Quoted: it is the sender's text (the note is printed and stored).
+    differences.push(`payment id ${JSON.stringify(data.paymentId)} (asked for ${state.paymentId})`);
   }
   if (input.type !== 'PaymentFailed') {
     const { amountMinor, currency } = input.data;

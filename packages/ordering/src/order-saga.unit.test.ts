@@ -1,12 +1,17 @@
 import { describe, expect, it } from '@jest/globals';
-import { createEvent, type DomainEvent, type EventData, type EventType } from '@orders/events';
+import {
+  createEvent,
+  type DomainEvent,
+  type EventData,
+  type EventType,
+  paymentIdOf,
+} from '@orders/events';
 import { isLegalTransition, NEW, type Outcome } from '@orders/saga-engine';
 import {
   createOrderSaga,
   type OrderSagaInput,
   type OrderSagaIntent,
   type OrderSagaState,
-  paymentIdOf,
   type ReserveStock,
 } from './order-saga';
 
@@ -471,7 +476,7 @@ describe('order saga', () => {
       expect(outcome).toEqual({
         kind: 'set-aside',
         state: { ...awaiting, setAside: 1 },
-        reason: `PaymentSucceeded of order ${orderId} is not about the payment its saga asked for: payment id pay_someone-else (asked for ${paymentId})`,
+        reason: `PaymentSucceeded of order ${orderId} is not about the payment its saga asked for: payment id "pay_someone-else" (asked for ${paymentId})`,
       });
     });
 

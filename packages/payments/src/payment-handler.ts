@@ -4,6 +4,7 @@ import {
   type DomainEvent,
   type Envelope,
   type EventData,
+  paymentIdOf,
 } from '@orders/events';
 import type { Logger } from '@orders/platform';
 import { type Handled, UnprocessableEventError } from '@orders/runtime';
@@ -30,9 +31,9 @@ const refundKeyOf = (paymentId: string) => `${paymentId}:refund`;
  * sent, so one spelled in upper case is refused too.
  */
 function assertPaymentOfOrder({ orderId, paymentId }: { orderId: string; paymentId: string }) {
-  if (paymentId !== `pay_${orderId}`) {
+  if (paymentId !== paymentIdOf(orderId)) {
     throw new UnprocessableEventError(
-      `payment ${paymentId} is not the payment of order ${orderId} (pay_${orderId}): refused`,
+      `payment ${JSON.stringify(paymentId)} is not the payment of order ${orderId} (${paymentIdOf(orderId)}): refused`,
     );
   }
 }

@@ -11,6 +11,7 @@ export { messageOf, stackOf } from './message-of';
 export { percentile } from './percentile';
 export { ProblemError, type ProblemErrorOptions } from './problem-error';
 export { productionIssuerProblem } from './production-issuer';
+export { projectIdPattern } from './project-id';
 export { seededShare } from './seeded-share';
 export { type TextTableOptions, textTable } from './text-table';
 export { withoutTrailingSlashes } from './trailing-slashes';

@@ -12,10 +12,11 @@ export function productionIssuerProblem(url: string): string | undefined {
     return `${url} is not a URL`;
   }
   const host = parsed.hostname;
+  // Loopback and unspecified addresses, IPv4, IPv6 and IPv4-mapped (URL writes those in hex).
   const local =
     host === 'localhost' ||
     host.endsWith('.localhost') ||
-    /^127\.|^0\.0\.0\.0$|^\[::1?\]$/.test(host);
+    /^127\.|^0\.0\.0\.0$|^\[::1?\]$|^\[::ffff:(7f|0:0\])/.test(host);
   if (local) return `${parsed.origin} is this machine: the development issuer is refused`;
   if (parsed.protocol !== 'https:') return `${parsed.origin} is not https`;
   return undefined;

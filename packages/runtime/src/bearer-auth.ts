@@ -52,8 +52,9 @@ export function createBearerAuth({ issuer, audience, jwksUrl, realm }: BearerAut
         error instanceof errors.JWKSTimeout ||
         error instanceof errors.JWKSInvalid ||
         // The generic error is the key set fetch's own: not 200 OK, or not JSON.
-        !(error instanceof errors.JOSEError) ||
-        error.code === errors.JOSEError.code
+        (error instanceof errors.JOSEError && error.code === errors.JOSEError.code) ||
+        // fetch's own failure: no connection, a reset, an aborted request.
+        (error instanceof Error && (error.name === 'TypeError' || error.name === 'AbortError'))
       ) {
         // The issuer's keys could not be fetched (a timeout, a refused connection, an answer
         // that is not a key set): our dependency failed, not the caller.
@@ -65,6 +66,7 @@ export function createBearerAuth({ issuer, audience, jwksUrl, realm }: BearerAut
           cause: error,
         });
       }
+      if (!(error instanceof errors.JOSEError)) throw error;
       throw new UnauthorizedError(realm, whyRefused(error), {
         error: 'invalid_token',
         cause: error,
@@ -79,8 +81,11 @@ export function createBearerAuth({ issuer, audience, jwksUrl, realm }: BearerAut
   };
 }
 
-/** A subject that can stand for a customer: 1 to 128 visible characters (Identity Platform's uid). */
-const customerSubject = /^[^\p{Cc}\p{Cs}\s]{1,128}$/u;
+/**
+ * A subject that can stand for a customer: 1 to 128 visible characters (Identity Platform's
+ * uid), no control character, no lone surrogate, no space.
+ */
+export const customerSubject = /^[^\p{Cc}\p{Cs}\s]{1,128}$/u;
 
 function whyRefused(error: errors.JOSEError): string {
   if (error instanceof errors.JWTExpired) return 'the token has expired';

@@ -14,9 +14,10 @@ export const baseConfigSchema = z.object({
   LEGACY_CURRENCY: currencySchema.default(defaultLegacyCurrency),
 });
 
-// Checked even when other settings are bad, so that one run names every problem.
-const always = { when: () => true };
-const present = (value: unknown) => value !== undefined && value !== '';
+/** For a refinement across settings: checked even when others are bad, so one run names every problem. */
+export const always = { when: () => true };
+/** A setting that is set: an empty value is none. */
+export const present = (value: unknown) => value !== undefined && value !== '';
 
 /**
  * What a function with a PostgreSQL database reads besides: DATABASE_URL locally, or in

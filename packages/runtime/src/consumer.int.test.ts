@@ -66,7 +66,9 @@ async function handleInTestStore(db: Kysely<Database>, event: DomainEvent): Prom
       createEvent(
         'OrderConfirmed',
         { orderId, totalMinor, currency },
-        causedBy(event, 'test-consumer'),
+        // What the order saga emits, so under its producer's name (the outbox holds each row
+        // to the producer that wrote it).
+        causedBy(event, 'process-order'),
       ),
     ];
     await insertOutboxRows(trx, emitted);

@@ -2,13 +2,16 @@ export {
   type BearerAuthOptions,
   type Caller,
   createBearerAuth,
+  customerSubject,
   UnauthorizedError,
 } from './bearer-auth';
 export {
+  always,
   baseConfigSchema,
   ConfigError,
   databaseConfigSchema,
   parseConfig,
+  present,
   runsOnCloudRun,
 } from './config';
 export {
