@@ -53,8 +53,9 @@ export function createBearerAuth({ issuer, audience, jwksUrl, realm }: BearerAut
         error instanceof errors.JWKSInvalid ||
         // The generic error is the key set fetch's own: not 200 OK, or not JSON.
         (error instanceof errors.JOSEError && error.code === errors.JOSEError.code) ||
-        // fetch's own failure: no connection, a reset, an aborted request.
-        (error instanceof Error && (error.name === 'TypeError' || error.name === 'AbortError'))
+        // fetch's own failure: no connection, a reset, an aborted request (by name: fetch's
+        // errors may come from another realm than this module's).
+        ['TypeError', 'AbortError'].includes((error as { name?: unknown } | null)?.name as string)
       ) {
         // The issuer's keys could not be fetched (a timeout, a refused connection, an answer
         // that is not a key set): our dependency failed, not the caller.
