@@ -95,3 +95,14 @@ variable "functions_deployed" {
   type        = bool
   default     = true
 }
+
+variable "intake_invoker" {
+  description = "Who may reach place-order through Cloud Run: \"allUsers\" (every request reaches the function, which verifies each end user's token itself) or the member of a gateway that forwards the user's token, such as \"serviceAccount:gateway@my-project.iam.gserviceaccount.com\". Nothing else is ever public."
+  type        = string
+  default     = "allUsers"
+
+  validation {
+    condition     = var.intake_invoker == "allUsers" || startswith(var.intake_invoker, "serviceAccount:")
+    error_message = "intake_invoker must be \"allUsers\" or a serviceAccount: member."
+  }
+}

@@ -540,6 +540,24 @@ describe('who may do what', () => {
     expect((await post({ ...order, customerId })).status).toBe(202);
   });
 
+  it("behind a gateway: takes the user's token it forwards (X-Forwarded-Authorization), verified alike", async () => {
+    const { customerId: _, ...body } = order;
+    // The gateway's own Google token is in Authorization; the user's is forwarded.
+    const gateway = { authorization: 'Bearer eyJnYXRld2F5IjoidG9rZW4ifQ.e30.c2ln' };
+    const forwarded = await post(body, {
+      ...gateway,
+      'x-forwarded-authorization': `Bearer ${await issuer.token('cust-behind-gateway')}`,
+    });
+    expect(forwarded.status).toBe(202);
+    const shown = await get(`/orders/${forwarded.json.orderId}`, 'cust-behind-gateway');
+    expect(shown.json.customerId).toBe('cust-behind-gateway');
+    const forged = await post(body, {
+      ...gateway,
+      'x-forwarded-authorization': `Bearer ${await signed('cust-behind-gateway', { audience: 'another-app' })}`,
+    });
+    expect(forged.status).toBe(401);
+  });
+
   it("mints the correlation id: a client's X-Correlation-Id is never adopted", async () => {
     const client = randomUUID();
     const response = await post(order, { 'x-correlation-id': client });

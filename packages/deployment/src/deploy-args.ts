@@ -1,13 +1,16 @@
 import { UsageError } from '@orders/platform';
 import { type FunctionName, functions } from './deployed-functions';
 
-const usage = `usage: pnpm run deploy <function>... | --all [--dry-run] [--test-project <project>]
+const usage = `usage: pnpm run deploy <function>... | --all [--dry-run | --plan-json] [--test-project <project>]
 functions: ${Object.keys(functions).join(', ')}
+--dry-run: print the gcloud commands as a shell script, run nothing
+--plan-json: print them as a JSON array of argv arrays, run nothing (the deploy workflow runs it)
 --test-project <project>: the project deployed is a test project (PAYMENT_PROVIDER=sandbox needs it)`;
 
 export interface DeployArgs {
   names: FunctionName[];
-  dryRun: boolean;
+  /** Print, run nothing: as a shell script, or as JSON argv arrays. */
+  dryRun: false | 'script' | 'json';
   testProject?: string | undefined;
 }
 
@@ -15,7 +18,7 @@ const isFunctionName = (name: string): name is FunctionName => Object.hasOwn(fun
 
 export function parseDeployArgs(argv: readonly string[]): DeployArgs {
   let all = false;
-  let dryRun = false;
+  let dryRun: DeployArgs['dryRun'] = false;
   let testProject: string | undefined;
   const names: FunctionName[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -26,8 +29,13 @@ export function parseDeployArgs(argv: readonly string[]): DeployArgs {
         throw new UsageError(`--test-project needs the project being deployed\n${usage}`);
       }
     } else if (arg === '--all') all = true;
-    else if (arg === '--dry-run') dryRun = true;
-    else if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg}\n${usage}`);
+    else if (arg === '--dry-run' || arg === '--plan-json') {
+      const mode = arg === '--dry-run' ? 'script' : 'json';
+      if (dryRun && dryRun !== mode) {
+        throw new UsageError(`give --dry-run or --plan-json, not both\n${usage}`);
+      }
+      dryRun = mode;
+    } else if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg}\n${usage}`);
     else if (!isFunctionName(arg)) throw new UsageError(`unknown function ${arg}\n${usage}`);
     else if (!names.includes(arg)) names.push(arg);
   }

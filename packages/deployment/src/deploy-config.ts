@@ -10,62 +10,64 @@ const productionIssuerUrl = z.url().superRefine((url, context) => {
 const noComma = (field: z.ZodString) => field.regex(/^[^,]*$/, 'must not contain a comma');
 
 /** Where and how `pnpm run deploy` deploys; read from the environment once. */
-const deployConfigSchema = z
-  .object({
-    DEPLOY_PROJECT: z.string().regex(projectIdPattern, 'a project id').optional(),
-    GOOGLE_CLOUD_PROJECT: z.string().min(1).optional(),
-    DEPLOY_REGION: z.string().regex(/^[a-z]+-[a-z]+[0-9]$/, 'a region such as europe-west1'),
-    /** `project:region:instance` of the Cloud SQL for PostgreSQL instance. */
-    CLOUD_SQL_INSTANCE: z
-      .string()
-      .regex(/^[a-z0-9.:-]+:[a-z0-9-]+:[a-z0-9-]+$/, 'expected project:region:instance'),
-    /** Serverless VPC Access connector through which database functions reach Cloud SQL's private IP. */
-    DEPLOY_VPC_CONNECTOR: z
-      .string()
-      .regex(/^[a-z0-9/-]+$/, 'a connector name or projects/<p>/locations/<r>/connectors/<name>'),
-    DB_NAME: noComma(z.string().min(1)).default('orders'),
-    BIGQUERY_DATASET: z
-      .string()
-      .regex(/^[A-Za-z0-9_]{1,1024}$/, 'letters, digits and underscores')
-      .default('orders'),
-    BIGQUERY_LOCATION: noComma(z.string().min(1)).optional(),
-    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-    /**
-     * payment-handler's provider, with no default: `stripe` (its key from Secret Manager) or
-     * `sandbox` (no money moves; the deploy takes it for a test project only).
-     */
-    PAYMENT_PROVIDER: z.enum(['stripe', 'sandbox'], {
-      error: 'required: stripe, or sandbox for a test project (no default)',
-    }),
-    /** place-order's end-user identity: the issuer (`iss`) of the tokens it accepts. */
-    AUTH_ISSUER: productionIssuerUrl,
-    /** The audience (`aud`) the tokens are for (the project id with Identity Platform). */
-    AUTH_AUDIENCE: noComma(z.string().min(1)),
-    /** The issuer's public keys (a JWK Set URL). */
-    AUTH_JWKS_URL: productionIssuerUrl,
-    /**
-     * Who reaches place-order: `end-users` (Cloud Run lets every request through and the
-     * function verifies each end user's token) or `gateway` (only callers holding
-     * `run.invoker`, such as an API gateway forwarding the user's token in
-     * `X-Forwarded-Authorization`).
-     */
-    DEPLOY_INTAKE_ACCESS: z.enum(['end-users', 'gateway']).default('end-users'),
-    /** The currency of an OrderPlaced v1 that names none (producers of the Python reference). */
-    LEGACY_CURRENCY: z
-      .string()
-      .regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR')
-      .optional(),
-    /** place-order's ingress: `all` (IAM still required) or `internal-and-gclb` behind a load balancer. */
-    DEPLOY_HTTP_INGRESS: z.enum(['all', 'internal-and-gclb', 'internal-only']).default('all'),
-    /** Override the declared sizing of every function deployed in this run. */
-    DEPLOY_MEMORY: z
-      .string()
-      .regex(/^[0-9]+(Mi|Gi)$/, 'such as 512Mi')
-      .optional(),
-    DEPLOY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).optional(),
-    DEPLOY_MIN_INSTANCES: z.coerce.number().int().min(0).max(1000).optional(),
-    DEPLOY_MAX_INSTANCES: z.coerce.number().int().min(1).max(1000).optional(),
-  })
+const deploySettings = z.object({
+  DEPLOY_PROJECT: z.string().regex(projectIdPattern, 'a project id').optional(),
+  GOOGLE_CLOUD_PROJECT: z.string().min(1).optional(),
+  DEPLOY_REGION: z.string().regex(/^[a-z]+-[a-z]+[0-9]$/, 'a region such as europe-west1'),
+  /** `project:region:instance` of the Cloud SQL for PostgreSQL instance. */
+  CLOUD_SQL_INSTANCE: z
+    .string()
+    .regex(/^[a-z0-9.:-]+:[a-z0-9-]+:[a-z0-9-]+$/, 'expected project:region:instance'),
+  /** Serverless VPC Access connector through which database functions reach Cloud SQL's private IP. */
+  DEPLOY_VPC_CONNECTOR: z
+    .string()
+    .regex(/^[a-z0-9/-]+$/, 'a connector name or projects/<p>/locations/<r>/connectors/<name>'),
+  DB_NAME: noComma(z.string().min(1)).default('orders'),
+  BIGQUERY_DATASET: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,1024}$/, 'letters, digits and underscores')
+    .default('orders'),
+  BIGQUERY_LOCATION: noComma(z.string().min(1)).optional(),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /**
+   * payment-handler's provider, with no default: `stripe` (its key from Secret Manager) or
+   * `sandbox` (no money moves; the deploy takes it for a test project only).
+   */
+  PAYMENT_PROVIDER: z.enum(['stripe', 'sandbox'], {
+    error: 'required: stripe, or sandbox for a test project (no default)',
+  }),
+  /** place-order's end-user identity: the issuer (`iss`) of the tokens it accepts. */
+  AUTH_ISSUER: productionIssuerUrl,
+  /** The audience (`aud`) the tokens are for (the project id with Identity Platform). */
+  AUTH_AUDIENCE: noComma(z.string().min(1)),
+  /** The issuer's public keys (a JWK Set URL). */
+  AUTH_JWKS_URL: productionIssuerUrl,
+  /** The currency of an OrderPlaced v1 that names none (producers of the Python reference). */
+  LEGACY_CURRENCY: z
+    .string()
+    .regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR')
+    .optional(),
+  /** place-order's ingress: `all` (IAM still required) or `internal-and-gclb` behind a load balancer. */
+  DEPLOY_HTTP_INGRESS: z.enum(['all', 'internal-and-gclb', 'internal-only']).default('all'),
+  /** Override the declared sizing of every function deployed in this run. */
+  DEPLOY_MEMORY: z
+    .string()
+    .regex(/^[0-9]+(Mi|Gi)$/, 'such as 512Mi')
+    .optional(),
+  DEPLOY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).optional(),
+  DEPLOY_MIN_INSTANCES: z.coerce.number().int().min(0).max(1000).optional(),
+  DEPLOY_MAX_INSTANCES: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+/**
+ * The settings a deploy cannot do without (no default): whatever runs `pnpm run deploy` (the
+ * deploy workflow) must give each of them.
+ */
+export const requiredDeploySettings: readonly string[] = Object.entries(deploySettings.shape)
+  .filter(([, schema]) => !schema.safeParse(undefined).success)
+  .map(([name]) => name);
+
+const deployConfigSchema = deploySettings
   .refine((env) => env.DEPLOY_PROJECT ?? env.GOOGLE_CLOUD_PROJECT, {
     path: ['DEPLOY_PROJECT'],
     message: 'required (or GOOGLE_CLOUD_PROJECT)',

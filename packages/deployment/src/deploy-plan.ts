@@ -114,9 +114,10 @@ function secretFlags(name: FunctionName, config: DeployConfig): string[] {
 
 /**
  * Deploys one function as its own service account, built by the build account. Every function
- * is an HTTP function that refuses unauthenticated calls; a consumer takes internal traffic
- * only: its push subscription (infra/pubsub.tf) pushes to it as its own account, which alone
- * may invoke it.
+ * is an HTTP function; who may invoke it is Terraform's, never the deploy's: a consumer takes
+ * internal traffic only, from its push subscription (infra/pubsub.tf) pushing as its own
+ * account, which alone may invoke it; place-order, from its end users (whose tokens it
+ * verifies) or a gateway (infra/intake.tf).
  */
 export function deploySteps(
   name: FunctionName,
@@ -153,11 +154,6 @@ export function deploySteps(
         `--docker-repository=${dockerRepository(config)}`,
         '--trigger-http',
         `--ingress-settings=${ingress}`,
-        // The intake's end users hold the identity provider's tokens, not Google IAM
-        // identities: Cloud Run lets them through and the function verifies each token.
-        name === 'place-order' && config.DEPLOY_INTAKE_ACCESS === 'end-users'
-          ? '--allow-unauthenticated'
-          : '--no-allow-unauthenticated',
         `--memory=${sizing.memory}`,
         `--timeout=${sizing.timeoutSeconds}s`,
         `--min-instances=${sizing.minInstances}`,

@@ -42,7 +42,6 @@ describe('deploySteps', () => {
       expect.arrayContaining([
         '--trigger-http',
         '--ingress-settings=internal-only',
-        '--no-allow-unauthenticated',
         '--service-account=fn-payment-handler@my-project.iam.gserviceaccount.com',
         '--build-service-account=projects/my-project/serviceAccounts/functions-builder@my-project.iam.gserviceaccount.com',
         '--docker-repository=projects/my-project/locations/europe-west1/repositories/functions',
@@ -98,19 +97,22 @@ describe('deploySteps', () => {
 });
 
 describe("the intake's end users", () => {
-  it('gives place-order the issuer it trusts, and lets its end users through Cloud Run: the function verifies each token', () => {
+  it('gives place-order the issuer it trusts, and leaves who may invoke a function to Terraform', () => {
     expect(functionEnvironment('place-order', config)).toMatchObject({
       AUTH_ISSUER: env.AUTH_ISSUER,
       AUTH_AUDIENCE: 'my-project',
       AUTH_JWKS_URL: env.AUTH_JWKS_URL,
     });
-    expect(deploySteps('place-order', config)[0]?.argv).toContain('--allow-unauthenticated');
     for (const name of names.filter((name) => name !== 'place-order')) {
-      expect(deploySteps(name, config)[0]?.argv).toContain('--no-allow-unauthenticated');
       expect(functionEnvironment(name, config)).not.toHaveProperty('AUTH_ISSUER');
     }
-    const gateway = parseDeployConfig({ ...env, DEPLOY_INTAKE_ACCESS: 'gateway' });
-    expect(deploySteps('place-order', gateway)[0]?.argv).toContain('--no-allow-unauthenticated');
+    // Who may invoke a function is Terraform's (infra/intake.tf, infra/pubsub.tf): the
+    // deployer holds no right to set it.
+    for (const name of names) {
+      expect(
+        deploySteps(name, config)[0]?.argv.filter((arg) => /unauthenticated/.test(arg)),
+      ).toEqual([]);
+    }
   });
 
   it('refuses to deploy without an issuer, or with the development issuer or any issuer not on https', () => {
@@ -232,7 +234,8 @@ describe('formatStep', () => {
 
 describe('parseDeployArgs', () => {
   it('reads names or --all, --dry-run and --test-project', () => {
-    expect(parseDeployArgs(['--all', '--dry-run'])).toEqual({ names, dryRun: true });
+    expect(parseDeployArgs(['--all', '--dry-run'])).toEqual({ names, dryRun: 'script' });
+    expect(parseDeployArgs(['--all', '--plan-json'])).toEqual({ names, dryRun: 'json' });
     expect(parseDeployArgs(['housekeeping', 'place-order', 'housekeeping'])).toEqual({
       names: ['housekeeping', 'place-order'],
       dryRun: false,
@@ -251,6 +254,7 @@ describe('parseDeployArgs', () => {
     expect(() => parseDeployArgs([])).toThrow(UsageError);
     expect(() => parseDeployArgs(['--al'])).toThrow('unknown option --al');
     expect(() => parseDeployArgs(['--all', 'place-order'])).toThrow('not both');
+    expect(() => parseDeployArgs(['--all', '--dry-run', '--plan-json'])).toThrow('not both');
     expect(() => parseDeployArgs(['--all', '--test-project'])).toThrow(
       '--test-project needs the project being deployed',
     );
@@ -274,7 +278,6 @@ describe('parseDeployConfig', () => {
       project: 'other-project',
       region: 'us-central1',
       DB_NAME: 'orders',
-      DEPLOY_INTAKE_ACCESS: 'end-users',
     });
   });
 

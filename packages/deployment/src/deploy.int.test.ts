@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { parse } from 'yaml';
 import { functions } from './deployed-functions';
 
 /**
@@ -105,6 +106,56 @@ describe('pnpm run deploy', () => {
     expect(scripted).toEqual(await calls());
   });
 
+  it("the deploy workflow's checked plan runs exactly the deploy's commands, and refuses any other", async () => {
+    // The deploy job's own step, as GitHub runs it: `shell: python3 {0}`.
+    const workflow = parse(
+      await readFile(
+        join(__dirname, '..', '..', '..', '.github', 'workflows', 'deploy.yml'),
+        'utf8',
+      ),
+    ) as { jobs: { deploy: { steps: { name?: string; shell?: string; run?: string }[] } } };
+    const step = workflow.jobs.deploy.steps.find((s) => s.name === 'Deploy the checked plan')!;
+    expect(step.shell).toBe('python3 {0}');
+    const checker = join(dir, 'deploy-step.py');
+    await writeFile(checker, step.run!);
+    const { stdout } = await run(process.execPath, [program, '--all', '--plan-json'], { env });
+    const plan = JSON.parse(stdout) as string[][];
+    const deployWith = async (commands: unknown) => {
+      await writeFile(join(dir, 'deploy-plan.json'), JSON.stringify(commands));
+      await rm(log, { force: true });
+      return run('python3', [checker], { cwd: dir, env: { ...env, PROJECT: 'my-project' } });
+    };
+
+    await deployWith(plan);
+    const checked = await calls();
+    await rm(log, { force: true });
+    await run(process.execPath, [program, '--all'], { env });
+    expect(checked).toHaveLength(Object.keys(functions).length);
+    expect(checked).toEqual(await calls());
+
+    const [first, ...rest] = plan as [string[], ...string[][]];
+    const tampered: [string, unknown][] = [
+      ['another command', [['gcloud', 'auth', 'print-access-token'], ...plan]],
+      ['another function', [[...first.slice(0, 3), 'exfiltrate', ...first.slice(4)], ...rest]],
+      [
+        'another artifact',
+        [first.map((a) => a.replace(/^--source=.*/, '--source=/tmp/x')), ...rest],
+      ],
+      [
+        'another project',
+        [first.map((a) => a.replace(/^--project=.*/, '--project=evil')), ...rest],
+      ],
+      ['an unknown flag', [[...first, '--impersonate-service-account=x@y'], ...rest]],
+      ['no argv array', ['gcloud functions deploy place-order']],
+    ];
+    for (const [what, commands] of tampered) {
+      await expect(deployWith(commands)).rejects.toMatchObject({
+        stderr: expect.stringContaining('refused: '),
+      });
+      expect({ what, calls: await calls() }).toEqual({ what, calls: [] });
+    }
+  });
+
   it('--all deploys every function in order, each as its own account, built by the build account', async () => {
     await rm(log, { force: true });
     const { stderr } = await run(process.execPath, [program, '--all'], { env });
@@ -122,7 +173,6 @@ describe('pnpm run deploy', () => {
       ...builtBy,
       '--trigger-http',
       '--ingress-settings=all',
-      '--allow-unauthenticated',
       '--memory=512Mi',
       '--timeout=30s',
       '--min-instances=1',
@@ -139,7 +189,6 @@ describe('pnpm run deploy', () => {
       ...builtBy,
       '--trigger-http',
       '--ingress-settings=internal-only',
-      '--no-allow-unauthenticated',
       '--memory=512Mi',
       '--timeout=60s',
       '--min-instances=0',

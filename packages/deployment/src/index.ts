@@ -7,7 +7,12 @@ export {
   UnknownFunctionError,
 } from './bundle-function';
 export { parseDeployArgs } from './deploy-args';
-export { type DeployConfig, DeployConfigError, parseDeployConfig } from './deploy-config';
+export {
+  type DeployConfig,
+  DeployConfigError,
+  parseDeployConfig,
+  requiredDeploySettings,
+} from './deploy-config';
 export {
   buildServiceAccount,
   deployPlan,

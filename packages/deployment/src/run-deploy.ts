@@ -46,8 +46,9 @@ function run(step: Step, io: DeployIo): void {
 
 /**
  * `pnpm run deploy`: deploys the named functions' artifacts in order; stops at the first
- * failing command. With --dry-run, prints the commands as a shell script and runs nothing
- * (the deploy workflow's deploy job runs that script). Returns the exit code.
+ * failing command. With --dry-run, prints the commands as a shell script and runs nothing;
+ * with --plan-json, prints them as JSON argv arrays (the deploy workflow's deploy job checks
+ * each against what a deploy may run, then runs it without a shell). Returns the exit code.
  */
 export function runDeploy(io: DeployIo): number {
   const { names, dryRun, testProject } = parseDeployArgs(io.argv);
@@ -57,7 +58,8 @@ export function runDeploy(io: DeployIo): number {
   if (dryRun) {
     for (const name of missing)
       io.err(`note: functions/${name}/artifact is missing: run \`pnpm bundle\``);
-    for (const step of plan) io.out(formatStep(step));
+    if (dryRun === 'json') io.out(JSON.stringify(plan.map((step) => step.argv)));
+    else for (const step of plan) io.out(formatStep(step));
     return 0;
   }
   if (missing.length > 0) {

@@ -115,22 +115,43 @@ function checkServiceAccounts(config: TerraformConfig): string[] {
   return violations;
 }
 
+/**
+ * The intake's invoker: who may reach place-order through Cloud Run, `allUsers` by default
+ * (its end users hold the identity provider's tokens, which the function verifies). The one
+ * public binding there may be, on place-order and nothing else.
+ */
+const intakeInvoker = 'var.intake_invoker';
+const intakeInvokerVariable = /variable\s+"intake_invoker"\s*\{[\s\S]*?\n\}/;
+
 function checkNoPublicAccess(config: TerraformConfig): string[] {
   const violations: string[] = [];
   for (const [file, text] of Object.entries(config.files)) {
+    // allUsers may be named as the intake invoker variable's default, nowhere else.
+    const elsewhere = text.replace(intakeInvokerVariable, '');
     for (const member of publicMembers) {
-      if (text.includes(member)) violations.push(`${file} grants to ${member}`);
+      if (elsewhere.includes(member)) violations.push(`${file} grants to ${member}`);
+    }
+    const declared = intakeInvokerVariable.exec(text)?.[0];
+    if (declared?.includes('allAuthenticatedUsers')) {
+      violations.push(`${file}: intake_invoker may be allUsers or a service account, no other`);
     }
   }
   for (const [type, byName] of Object.entries(config.resources)) {
     for (const [name, bodies] of Object.entries(byName)) {
       for (const body of bodies) {
-        if (!invokerRoles.includes(String(body.role))) continue;
         const members = [body.member, ...(Array.isArray(body.members) ? body.members : [])];
+        const intake = members.some((member) => refersTo(member, intakeInvoker));
+        if (intake && (body.name !== 'place-order' || body.role !== 'roles/run.invoker')) {
+          violations.push(
+            `${type}.${name} grants ${String(body.role)} on ${String(body.name)} to ${intakeInvoker}: only place-order's run.invoker may`,
+          );
+        }
+        if (!invokerRoles.includes(String(body.role))) continue;
         for (const member of members.filter((m) => m !== undefined)) {
           if (
             !String(member).includes('serviceAccount') &&
-            !refersTo(member, 'google_service_account.')
+            !refersTo(member, 'google_service_account.') &&
+            !(refersTo(member, intakeInvoker) && body.name === 'place-order')
           ) {
             violations.push(`${type}.${name} grants ${body.role} to ${String(member)}`);
           }

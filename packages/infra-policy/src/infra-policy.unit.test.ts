@@ -136,6 +136,34 @@ describe('infra/ policy', () => {
       ]);
     });
 
+    it("the intake's public invoker reaches beyond place-order, or beyond run.invoker", async () => {
+      const onConsumer = await edited(
+        'intake.tf',
+        'name     = "place-order"',
+        'name     = "process-order"',
+      );
+      expect(checkInfraPolicy(onConsumer, topology)).toEqual([
+        "google_cloud_run_v2_service_iam_member.intake_invoker grants roles/run.invoker on process-order to var.intake_invoker: only place-order's run.invoker may",
+        'google_cloud_run_v2_service_iam_member.intake_invoker grants roles/run.invoker to ${var.intake_invoker}',
+      ]);
+      const admin = await edited(
+        'intake.tf',
+        'role     = "roles/run.invoker"',
+        'role     = "roles/run.admin"',
+      );
+      expect(checkInfraPolicy(admin, topology)).toEqual([
+        "google_cloud_run_v2_service_iam_member.intake_invoker grants roles/run.admin on place-order to var.intake_invoker: only place-order's run.invoker may",
+      ]);
+      const anyGoogleAccount = await edited(
+        'inputs.tf',
+        'default     = "allUsers"',
+        'default     = "allAuthenticatedUsers"',
+      );
+      expect(checkInfraPolicy(anyGoogleAccount, topology)).toEqual([
+        'inputs.tf: intake_invoker may be allUsers or a service account, no other',
+      ]);
+    });
+
     it('anything is granted to allUsers or allAuthenticatedUsers', async () => {
       for (const member of ['allUsers', 'allAuthenticatedUsers']) {
         const config = await withExtra(

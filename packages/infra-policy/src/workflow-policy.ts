@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { requiredDeploySettings } from '@orders/deployment';
 import { parse } from 'yaml';
 
 /**
@@ -25,11 +26,15 @@ const credentialedActions = [
   'google-github-actions/setup-gcloud',
 ];
 const projectCode = /\b(pnpm|npm|npx|yarn|corepack|node|turbo|jest)\b/;
+/** A shell given a file to run: in the credentialed job, one the build wrote could do anything. */
+const scriptRun = /\b(sh|bash|zsh|dash|source|eval|exec)\s|(^|\s)\.{0,2}\/[\w./-]+\.sh\b/m;
 const deployEnvironment = 'production';
 
 interface Step {
   uses?: string;
   run?: string;
+  shell?: string;
+  env?: Record<string, unknown>;
   with?: Record<string, unknown>;
 }
 
@@ -148,6 +153,23 @@ function checkWorkflow(file: string, workflow: Workflow): string[] {
       if (step.run && projectCode.test(step.run)) {
         violations.push(
           `${where} holds cloud credentials and runs project code (${projectCode.exec(step.run)?.[0]}): build in a job without them`,
+        );
+      }
+      if (step.run && (scriptRun.test(step.run) || /^(ba|z|da)?sh\b/.test(step.shell ?? ''))) {
+        violations.push(
+          `${where} holds cloud credentials and runs a script through a shell: check each command of the build's plan and run it without one`,
+        );
+      }
+    }
+  }
+  for (const [jobName, job] of Object.entries(workflow.jobs ?? {})) {
+    for (const step of job.steps ?? []) {
+      if (!step.run || !/\brun deploy\b/.test(step.run)) continue;
+      const given = Object.keys(step.env ?? {});
+      const missing = requiredDeploySettings.filter((name) => !given.includes(name));
+      if (missing.length > 0) {
+        violations.push(
+          `${file}: job ${jobName} runs the deploy without ${missing.join(', ')} (required, no default)`,
         );
       }
     }

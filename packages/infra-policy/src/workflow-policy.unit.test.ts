@@ -109,6 +109,7 @@ describe('.github/workflows policy', () => {
         'deploy.yml: job build holds cloud credentials and runs project code (npm): build in a job without them',
         'deploy.yml: job build holds cloud credentials and runs project code (pnpm): build in a job without them',
         'deploy.yml: job build holds cloud credentials and runs project code (pnpm): build in a job without them',
+        "deploy.yml: job build holds cloud credentials and runs a script through a shell: check each command of the build's plan and run it without one",
         'deploy.yml: job build holds cloud credentials and runs project code (pnpm): build in a job without them',
         'deploy.yml: job build holds cloud credentials and runs project code (pnpm): build in a job without them',
         'deploy.yml: job build holds cloud credentials and uses actions/upload-artifact: build in a job without them',
@@ -118,11 +119,31 @@ describe('.github/workflows policy', () => {
     it('the deploy job builds as well', () => {
       const config = edited(
         'deploy.yml',
-        '      - run: |\n          cat deploy.sh',
-        '      - run: pnpm install --frozen-lockfile && pnpm bundle\n      - run: |\n          cat deploy.sh',
+        '      - name: Deploy the checked plan',
+        '      - run: pnpm install --frozen-lockfile && pnpm bundle\n      - name: Deploy the checked plan',
       );
       expect(checkWorkflowPolicy(config)).toEqual([
         'deploy.yml: job deploy holds cloud credentials and runs project code (pnpm): build in a job without them',
+      ]);
+    });
+
+    it('the deploy job runs a script the build job wrote, through a shell', () => {
+      for (const run of ['sh -eu deploy.sh', 'bash deploy.sh', './deploy.sh', 'source deploy.sh']) {
+        const config = edited(
+          'deploy.yml',
+          '      - name: Deploy the checked plan',
+          `      - run: ${run}\n      - name: Deploy the checked plan`,
+        );
+        expect(checkWorkflowPolicy(config)).toEqual([
+          "deploy.yml: job deploy holds cloud credentials and runs a script through a shell: check each command of the build's plan and run it without one",
+        ]);
+      }
+    });
+
+    it('the deploy runs without a setting it requires', () => {
+      const config = edited('deploy.yml', /\n {10}AUTH_JWKS_URL: .*/, '');
+      expect(checkWorkflowPolicy(config)).toEqual([
+        'deploy.yml: job build runs the deploy without AUTH_JWKS_URL (required, no default)',
       ]);
     });
 
