@@ -90,7 +90,7 @@ export function createSandboxProvider(
     ledger ??= migrateSandboxLedger(database).catch((error: unknown) => {
       ledger = undefined;
       throw new Error(
-        'the sandbox ledger sandbox_provider_operations does not exist and could not be created: run migrateSandboxLedger (packages/payments) as the database owner',
+        'the sandbox ledger sandbox_provider_operations does not exist and could not be created: run `pnpm sandbox-ledger` with DATABASE_URL as the database owner',
         { cause: error },
       );
     });
