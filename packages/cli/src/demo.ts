@@ -13,6 +13,7 @@ import { type LocalStack, startLocalStack } from '@orders/local-stack';
 import { messageOf, UsageError } from '@orders/platform';
 import { ConfigError, parseConfig } from '@orders/runtime';
 import { analyticsReport } from './analytics-report';
+import { runCommand } from './command-line';
 import { createPubSubDeadLetterQueue } from './dead-letter-queue';
 import { type DemoArgs, demoUsage, parseDemoArgs } from './demo-args';
 import { formatDemoSummary } from './demo-report';
@@ -281,12 +282,4 @@ async function startOwnStack(
   };
 }
 
-main(process.argv.slice(2), process.env).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`demo: ${messageOf(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+runCommand('demo', main);

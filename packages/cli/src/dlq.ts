@@ -1,6 +1,7 @@
 import { topics as declaredTopics } from '@orders/events';
-import { messageOf, UsageError } from '@orders/platform';
+import { UsageError } from '@orders/platform';
 import { ConfigError } from '@orders/runtime';
+import { runCommand } from './command-line';
 import { createPubSubDeadLetterQueue } from './dead-letter-queue';
 import { dlqUsage, parseDlqArgs } from './dlq-args';
 import { runDlqCommand } from './run-dlq-command';
@@ -60,12 +61,4 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
 }
 
-main(process.argv.slice(2), process.env).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`dlq: ${messageOf(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+runCommand('dlq', main);

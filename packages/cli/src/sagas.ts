@@ -2,6 +2,7 @@ import { createDb } from '@orders/db';
 import { orderSagaStatuses, orderSagaType } from '@orders/ordering';
 import { messageOf, UsageError } from '@orders/platform';
 import { ConfigError } from '@orders/runtime';
+import { runCommand } from './command-line';
 import { runSagasCommand } from './run-sagas-command';
 import { parseSagasArgs, sagasUsage } from './sagas-args';
 import {
@@ -71,12 +72,4 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
 }
 
-main(process.argv.slice(2), process.env).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`sagas: ${messageOf(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+runCommand('sagas', main);

@@ -1,6 +1,6 @@
 import { createDb } from '@orders/db';
 import { migrateSandboxLedger } from '@orders/payments';
-import { messageOf } from '@orders/platform';
+import { runCommand } from './command-line';
 
 const usage = `usage: DATABASE_URL=postgres://... pnpm sandbox-ledger
 
@@ -32,12 +32,4 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
 }
 
-main(process.argv.slice(2), process.env).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`sandbox-ledger failed: ${messageOf(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+runCommand('sandbox-ledger', main);

@@ -1,5 +1,5 @@
-import { messageOf } from '@orders/platform';
 import { ConfigError, customerSubject } from '@orders/runtime';
+import { runCommand } from './command-line';
 import { cliConfig, devStackPath, locateStack, readDevStack } from './stack-location';
 
 const usage = `usage: pnpm token [<customerId>]
@@ -40,12 +40,4 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2), process.env).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`token: ${messageOf(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+runCommand('token', main);
