@@ -2,12 +2,12 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { LocalStack } from './local-stack';
 
-/** The customer of the token on the ready line (`pnpm token <customerId>` makes others). */
+/** The customer of the token on the ready line (`pnpm run token <customerId>` makes others). */
 const developmentCustomer = 'cust-dev';
 
 /**
  * The ready line of `pnpm dev` for `stack`, and writes it to `path` (where `pnpm demo`, `pnpm
- * dlq`, `pnpm sagas` and `pnpm token` find the running stack). The file also holds the
+ * dlq`, `pnpm sagas` and `pnpm run token` find the running stack). The file also holds the
  * development issuer's signing key (and the URL, the database password): it is created
  * afresh readable by its owner only (an older file's wider mode never holds them); the
  * ready line does not carry the key.

@@ -90,7 +90,7 @@ describe('pnpm dev (dist/dev.js)', () => {
     expect(response.status).toBe(202);
     const { orderId } = (await response.json()) as { orderId: string };
 
-    // What `pnpm token <customerId>` does: sign for any customer with the file's key.
+    // What `pnpm run token <customerId>` does: sign for any customer with the file's key.
     const { auth } = JSON.parse(readFileSync(stackFile, 'utf8'));
     const token = await signDevToken(auth.signingKey, 'cust-other');
     expect((await place({ authorization: `Bearer ${token}` })).status).toBe(202);
