@@ -11,7 +11,7 @@ export interface OrderRecord {
   events: OutboxEventRecord[];
 }
 
-export interface OutboxEventRecord {
+interface OutboxEventRecord {
   id: string;
   type: string;
   producer: string | null;
@@ -24,7 +24,7 @@ export interface OutboxEventRecord {
 }
 
 /** One hop: a function handling one message (or one request) of the order. */
-export interface Hop {
+interface Hop {
   /** When handling started: the line's time less its handling time. */
   start: Date;
   function: string;

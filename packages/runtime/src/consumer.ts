@@ -171,10 +171,11 @@ export function createConsumer(
     }
   }
 
+  // Made at start: a bad OTEL_ setting fails the instance, not each request.
+  const tracing = processTracing(projectId);
   return async (cloudEvent: CloudEvent<MessagePublishedData>): Promise<void> => {
     const started = performance.now();
     const message = cloudEvent.data?.message;
-    const tracing = processTracing(projectId);
     const work = tracing.start(
       `${name} ${message?.attributes?.event_type ?? 'message'}`,
       traceOfMessage(message?.attributes) ??

@@ -46,11 +46,12 @@ export function createHttpFunction({
   handle,
 }: HttpFunctionOptions): HttpFunction {
   bendFramework({ maxBodyBytes, logger });
+  // Made at start: a bad OTEL_ setting fails the instance, not each request.
+  const tracing = processTracing(projectId);
   return async (req, res) => {
     const started = performance.now();
     const correlationId = randomUUID();
     const clientCorrelationId = clientTag(req.get('x-correlation-id'));
-    const tracing = processTracing(projectId);
     const work = tracing.start(
       `${req.method} ${req.path}`,
       parseTraceContext({

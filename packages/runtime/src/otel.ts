@@ -9,10 +9,10 @@ import {
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import { messageOf } from '@orders/platform';
-import type { Tracing } from './tracing';
+import type { Tracing } from './work-span';
 
 /** Google's OTLP endpoint (the Telemetry API) for traces. */
-export const googleTracesEndpoint = 'https://telemetry.googleapis.com/v1/traces';
+const googleTracesEndpoint = 'https://telemetry.googleapis.com/v1/traces';
 
 /**
  * OpenTelemetry tracing from its minimal pieces: a tracer provider, a batch processor and one
@@ -21,6 +21,7 @@ export const googleTracesEndpoint = 'https://telemetry.googleapis.com/v1/traces'
  * `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`, by default Google's Telemetry API with
  * Application Default Credentials (google-auth-library). This module is loaded only when
  * tracing is on (see `processTracing`).
+ * @public (required by name in tracing.ts, which knip does not follow)
  */
 export function createOtelTracing({
   projectId,
@@ -97,7 +98,7 @@ function otlpExporter(url: string): SpanExporter {
 }
 
 /** One span as a line of the local spans file (what `pnpm trace` reads). */
-export interface SpanLine {
+interface SpanLine {
   traceId: string;
   spanId: string;
   parentSpanId?: string;

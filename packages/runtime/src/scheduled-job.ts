@@ -23,8 +23,9 @@ export function createScheduledJob({
   logger: Logger;
   steps: Record<string, (log: Logger) => Promise<unknown>>;
 }) {
+  // Made at start: a bad OTEL_ setting fails the instance, not each request.
+  const tracing = processTracing(projectId);
   return async (cloudEvent: CloudEvent<unknown>): Promise<void> => {
-    const tracing = processTracing(projectId);
     const work = tracing.start(name, parseTraceContext({ traceparent: cloudEvent.traceparent }));
     const log = logger.child({ job: name, ...traceFields(work.trace, projectId) });
     const started = performance.now();

@@ -1,24 +1,5 @@
-import { childSpan, type Logger, type TraceContext } from '@orders/platform';
-
-/** One piece of work (a delivery, a request, a tick) as a span of its trace. */
-export interface Work {
-  /** Its span: its log lines are filed under it, and the events it emits carry it. */
-  trace: TraceContext & { spanId: string };
-  /** Ends its span, failed when `failure` is given. */
-  end(failure?: unknown): void;
-}
-
-export type SpanAttributes = Record<string, string | number | boolean>;
-
-export interface Tracing {
-  /** Starts the work `name` in the trace of `parent` (a new trace without one). */
-  start(name: string, parent: TraceContext | undefined, attributes?: SpanAttributes): Work;
-  /**
-   * Exports the spans ended so far, before the function returns (Cloud Run throttles the CPU
-   * after the response). Never throws: a failed export is logged.
-   */
-  flush(log: Logger): Promise<void>;
-}
+import { childSpan } from '@orders/platform';
+import type { Tracing } from './work-span';
 
 /**
  * Whether spans are exported: `OTEL_TRACES=on`, or the standard OpenTelemetry variables name
@@ -55,9 +36,10 @@ let instance: Tracing | undefined;
  */
 export function processTracing(projectId: string, env: NodeJS.ProcessEnv = process.env): Tracing {
   if (!instance) {
-    instance = tracingEnabled(env)
-      ? (require('./otel') as typeof import('./otel')).createOtelTracing({ projectId, env })
-      : untraced;
+    if (tracingEnabled(env)) {
+      const { createOtelTracing } = require('./otel') as typeof import('./otel');
+      instance = createOtelTracing({ projectId, env });
+    } else instance = untraced;
   }
   return instance;
 }
