@@ -73,6 +73,8 @@ describe('place-order on the local stack', () => {
         event_version: '2',
         event_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
         correlation_id: correlationId,
+        // The trace of the request that placed it, which every later hop continues.
+        googclient_traceparent: expect.stringMatching(/^00-[\da-f]{32}-[\da-f]{16}-0[01]$/),
       });
       expect(JSON.parse(message!.data.toString())).toMatchObject({
         id: message!.attributes.event_id,

@@ -68,6 +68,11 @@ interface OutboxTable {
    * types it may emit. Null only in a row written without one, which the relay sets aside.
    */
   producer: string | null;
+  /**
+   * The W3C traceparent of the work that wrote it, which its messages carry in
+   * `googclient_traceparent`; null in rows written before 0013 or outside traced work.
+   */
+  traceparent: ColumnType<string | null, string | null | undefined, string | null>;
   /** When the row was inserted (clock_timestamp(), not its transaction's start). */
   created_at: CreatedAt;
   /** Set once every topic of its type's routes has taken the event. */

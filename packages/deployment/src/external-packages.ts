@@ -4,8 +4,17 @@
  * the handler where the runtime never looks ("function not defined"). The Google Cloud SDKs
  * read their own files (protos, package.json) at run time, DuckDB is native, and pg loads the
  * optional pg-native by name; all of them are large and cached by Cloud Build anyway.
+ * OpenTelemetry is loaded only when tracing is on (packages/runtime/src/tracing.ts): kept out
+ * of the bundle, a function with tracing off neither loads nor parses it.
  */
-const external = [/^@google-cloud\//, /^@duckdb\//, /^google-auth-library$/, /^pg$/, /^pg-native$/];
+const external = [
+  /^@google-cloud\//,
+  /^@duckdb\//,
+  /^@opentelemetry\//,
+  /^google-auth-library$/,
+  /^pg$/,
+  /^pg-native$/,
+];
 
 /** The package a bare import names: `@scope/name` or `name`, without a subpath. */
 export function packageNameOf(specifier: string): string {

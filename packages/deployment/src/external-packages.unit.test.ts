@@ -12,10 +12,13 @@ describe('packageNameOf', () => {
 });
 
 describe('isExternalPackage', () => {
-  it('keeps functions-framework, the Google Cloud SDKs, DuckDB and pg out of the bundle', () => {
+  it('keeps functions-framework, the Google Cloud SDKs, DuckDB, OpenTelemetry and pg out of the bundle', () => {
     for (const name of [
       '@google-cloud/functions-framework',
       '@google-cloud/pubsub',
+      // Required only when tracing is on: a function with it off never loads or parses it.
+      '@opentelemetry/sdk-trace',
+      '@opentelemetry/exporter-trace-otlp-proto',
       '@duckdb/node-api',
       'pg',
       'pg-native',

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { stackOf } from '@orders/platform';
 import { writeDevStackFile } from './dev-stack-file';
@@ -31,14 +31,25 @@ async function main(): Promise<void> {
     log(`fresh local warehouse at ${warehouse}`);
   }
 
+  // What `pnpm trace` reads: this run's function logs and, with OTEL_TRACES=on, its spans.
+  const functionLogFile = join(dirname(readyFile), 'functions.log');
+  const spansFile = join(dirname(readyFile), 'spans.jsonl');
+  await mkdir(dirname(readyFile), { recursive: true, mode: 0o700 });
+  await Promise.all([rm(functionLogFile, { force: true }), rm(spansFile, { force: true })]);
+  const localSpans =
+    env.OTEL_TRACES?.trim().toLowerCase() === 'on' && !env.OTEL_TRACES_FILE
+      ? { OTEL_TRACES_FILE: spansFile }
+      : {};
+
   const stack = await startLocalStack({
     projectId: env.GOOGLE_CLOUD_PROJECT || 'orders-local',
     functions: 'all-existing',
     durable: true,
-    env,
+    env: { ...env, ...localSpans },
     log,
     functionStdout: process.stderr,
     functionStderr: process.stderr,
+    functionLogFile,
   });
 
   shutdown = (signal) => {

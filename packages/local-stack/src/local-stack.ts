@@ -8,6 +8,7 @@ import {
   type Trigger,
 } from '@orders/deployment';
 import { type DevIssuer, type DevSigningKey, startDevIssuer } from './dev-issuer';
+import { alsoToFile } from './function-log';
 import { type PostgresServer, startPostgres } from './postgres-server';
 import { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator';
 import { type PubSubProxy, startPubSubProxy } from './pubsub-proxy';
@@ -48,6 +49,11 @@ export interface LocalStackOptions {
   /** Function output; default process.stdout/stderr. Lines are prefixed with the function name. */
   functionStdout?: Writable;
   functionStderr?: Writable;
+  /**
+   * A file every function's stdout (its JSON log lines, prefixed with its name) is appended
+   * to as well: what `pnpm trace` reads (`pnpm dev` writes `.local/functions.log`).
+   */
+  functionLogFile?: string;
   /** Called when a function process ends while the stack is not stopping. */
   onFunctionExit?: (name: string, exit: ProcessExit) => void;
   /**
@@ -126,6 +132,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   let proxy: PubSubProxy | undefined;
   let issuer: DevIssuer | undefined;
   let stopping: Promise<void> | undefined;
+  const functionLog = options.functionLogFile
+    ? alsoToFile(options.functionStdout ?? process.stdout, options.functionLogFile, (error) =>
+        log(`function log file ${options.functionLogFile}: ${error.message}`),
+      )
+    : undefined;
 
   const stopAll = async () => {
     const failures: unknown[] = [];
@@ -134,6 +145,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     collect(await Promise.allSettled([scheduler?.stop()]));
     collect(await Promise.allSettled(running.map((fn) => fn.stop())));
+    collect(await Promise.allSettled([functionLog?.close()]));
     collect(
       await Promise.allSettled([
         proxy?.close(),
@@ -208,7 +220,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
               ...authEnv(spec.name),
               ...options.functionEnv?.(spec.name),
             },
-            stdout: options.functionStdout,
+            stdout: functionLog?.stream ?? options.functionStdout,
             stderr: options.functionStderr,
             linePrefix: `${spec.name} | `,
           },

@@ -19,3 +19,9 @@ export {
 } from './publisher';
 export { createPubSubBus } from './pubsub-bus';
 export { createPubSubClient, type PubSubClientOptions } from './pubsub-client';
+export {
+  activeTraceparent,
+  runInTrace,
+  traceOfMessage,
+  traceparentAttribute,
+} from './trace-context';

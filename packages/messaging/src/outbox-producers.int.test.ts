@@ -196,7 +196,12 @@ describe('publishing after commit holds each event to the same rule', () => {
       `process-order may not emit PaymentSucceeded (event ${event.id}): see producers in @orders/events`,
     );
     expect(outboxRows('payment-handler', [event])).toEqual([
-      { id: event.id, event: JSON.stringify(event), producer: 'payment-handler' },
+      {
+        id: event.id,
+        event: JSON.stringify(event),
+        producer: 'payment-handler',
+        traceparent: null,
+      },
     ]);
   });
 });

@@ -9,9 +9,13 @@ import {
   type TopicName,
 } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
+import { childSpan, formatTraceparent } from '@orders/platform';
 import { sql } from 'kysely';
 import { createOutbox } from './outbox';
+import type { Publisher } from './publisher';
+import { createPubSubBus } from './pubsub-bus';
 import { insertOutboxRows } from './testing';
+import { runInTrace, traceparentAttribute } from './trace-context';
 
 let database: TestDatabase;
 beforeAll(async () => {
@@ -433,5 +437,69 @@ describe('the relay', () => {
       failingRoutes: [],
       setAside: [],
     });
+  });
+});
+
+describe('the trace context of each row', () => {
+  /** The Pub/Sub publisher is the port here: it records each message's trace attribute. */
+  function tracingBus() {
+    const sent: { topic: string; eventId: string; traceparent: string | undefined }[] = [];
+    const publisher: Publisher = {
+      async publish(topic, message) {
+        sent.push({
+          topic,
+          eventId: message.attributes.event_id!,
+          traceparent: message.attributes[traceparentAttribute],
+        });
+      },
+    };
+    return { bus: createPubSubBus(publisher), sent };
+  }
+  const writer = childSpan(undefined, true);
+  const housekeeping = childSpan(undefined, true);
+  beforeEach(async () => {
+    await database.db.deleteFrom('outbox').execute();
+  });
+
+  it('is what the writer’s work ran in, published after commit and by the relay alike', async () => {
+    const afterCommit = confirmed();
+    const relayed = confirmed();
+    const untraced = confirmed();
+    await runInTrace(writer, () => insertOutboxRows(database.db, [afterCommit, relayed]));
+    await insertOutboxRows(database.db, [untraced]);
+    const { rows } = await sql<{ id: string; traceparent: string | null }>`
+      select id, traceparent from outbox
+      where id = any(${[afterCommit.id, relayed.id, untraced.id]}::uuid[])`.execute(database.db);
+    expect(Object.fromEntries(rows.map((row) => [row.id, row.traceparent]))).toEqual({
+      [afterCommit.id]: formatTraceparent(writer),
+      [relayed.id]: formatTraceparent(writer),
+      [untraced.id]: null,
+    });
+
+    const { bus, sent } = tracingBus();
+    const outbox = createOutbox(database.db, bus);
+    await runInTrace(writer, () => outbox.publishCommitted([afterCommit]));
+    // The relay runs in housekeeping's trace, but each row's messages keep their writer's.
+    await runInTrace(housekeeping, () => outbox.relay({ minAgeMs: 0 }));
+    const traceOf = (id: string) => sent.find((message) => message.eventId === id)?.traceparent;
+    expect(traceOf(afterCommit.id)).toBe(formatTraceparent(writer));
+    expect(traceOf(relayed.id)).toBe(formatTraceparent(writer));
+    expect(sent.some((message) => message.eventId === untraced.id)).toBe(true);
+    expect(traceOf(untraced.id)).toBeUndefined();
+  });
+
+  it('refuses a value that is no W3C traceparent', async () => {
+    const event = confirmed();
+    await expect(
+      database.db
+        .insertInto('outbox')
+        .values({
+          id: event.id,
+          event: JSON.stringify(event),
+          producer: 'process-order',
+          traceparent: '00-not-a-trace',
+        })
+        .execute(),
+    ).rejects.toMatchObject({ code: '23514' });
   });
 });

@@ -16,6 +16,7 @@ import {
 } from '@orders/events';
 import { groupedCalls, messageOf } from '@orders/platform';
 import { type Kysely, sql } from 'kysely';
+import { activeTraceparent, setTraceparentOf } from './trace-context';
 
 export interface Outbox {
   /**
@@ -84,6 +85,11 @@ export interface OutboxRow {
   /** The envelope, as JSON text. */
   event: string;
   producer: Producer;
+  /**
+   * The W3C trace context of the work that wrote the row (see `runInTrace`), which its
+   * messages carry in `googclient_traceparent`; null outside any.
+   */
+  traceparent: string | null;
 }
 
 /** The producer each event was written by, through `outboxRows`, in this process. */
@@ -91,7 +97,8 @@ const writtenBy = new WeakMap<Envelope, Producer>();
 
 /**
  * The values of the outbox rows that carry `events`, written by `producer` (the function
- * whose events they are): what each store inserts (`outbox (id, event, producer)`), in the
+ * whose events they are) in the trace of the work running now: what each store inserts
+ * (`outbox (id, event, producer, traceparent)`), in the
  * statement that commits the effects that caused them. Refuses an event `producer` may not
  * emit (see `producers` of @orders/events), which is a bug of its writer.
  */
@@ -103,7 +110,9 @@ export function outboxRows(producer: Producer, events: readonly Envelope[]): Out
       );
     }
     writtenBy.set(event, producer);
-    return { id: event.id, event: JSON.stringify(event), producer };
+    const traceparent = activeTraceparent() ?? null;
+    setTraceparentOf(event, traceparent);
+    return { id: event.id, event: JSON.stringify(event), producer, traceparent };
   });
 }
 
@@ -290,7 +299,7 @@ export function createOutbox(
     // Rows younger than minAgeMs are normally being published by their writer.
     const rows = await trx
       .selectFrom('outbox')
-      .select(['id', 'event', 'producer', 'published_topics'])
+      .select(['id', 'event', 'producer', 'published_topics', 'traceparent'])
       .where('sent_at', 'is', null)
       .where('set_aside_at', 'is', null)
       .where(
@@ -309,6 +318,8 @@ export function createOutbox(
     if (rows.length === 0) return 0;
 
     const plans = rows.map((row) => ({ row, ...planOf(row.event, row.producer) }));
+    // Each row's messages continue the trace of the work that wrote it, not this run's.
+    for (const { row, event } of plans) if (event) setTraceparentOf(event, row.traceparent);
     const owed = plans.flatMap(({ row, event, topics }) =>
       event && topics
         ? topics

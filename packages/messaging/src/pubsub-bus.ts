@@ -1,10 +1,13 @@
 import { type EncodedMessage, type Envelope, type EventBus, encodeEvent } from '@orders/events';
 import type { Publisher } from './publisher';
+import { traceparentAttribute, traceparentOf } from './trace-context';
 
 /**
  * Publishes each copy to its topic, with the order id as ordering key (see `createPublisher`
  * for how calls are grouped per topic): a topic that refuses its calls fails its own copies
  * only, each outcome carrying the publisher's error (a `PublishError` with the HTTP status).
+ * Each message carries the trace context of the work that wrote its event (its outbox row's)
+ * in `googclient_traceparent`.
  */
 export function createPubSubBus(publisher: Publisher): EventBus {
   return {
@@ -15,6 +18,8 @@ export function createPubSubBus(publisher: Publisher): EventBus {
         let message = encoded.get(event);
         if (!message) {
           message = encodeEvent(event);
+          const traceparent = traceparentOf(event);
+          if (traceparent) message.attributes[traceparentAttribute] = traceparent;
           encoded.set(event, message);
         }
         return message;

@@ -228,8 +228,10 @@ async function writeOrder(
       cross join (values ${itemRows}) as item (order_id, sku, quantity, unit_price_minor)
     ),
     new_outbox as (
-      insert into outbox (id, event, producer)
-      select ${outbox.id}::uuid, ${outbox.event}::jsonb, ${outbox.producer}::text from guard
+      insert into outbox (id, event, producer, traceparent)
+      select ${outbox.id}::uuid, ${outbox.event}::jsonb, ${outbox.producer}::text,
+        ${outbox.traceparent}::text
+      from guard
     )
     select count(*)::integer as written from guard`.execute(db);
   return result.rows[0]!.written > 0;

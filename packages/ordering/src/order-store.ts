@@ -314,9 +314,12 @@ async function commit(
   if (events.length > 0) {
     // The saga's events are process-order's, wherever it runs (housekeeping wakes it too).
     const rows = outboxRows('process-order', events).map(
-      (row) => sql`(${row.id}::uuid, ${row.event}::jsonb, ${row.producer}::text)`,
+      (row) =>
+        sql`(${row.id}::uuid, ${row.event}::jsonb, ${row.producer}::text, ${row.traceparent}::text)`,
     );
-    writes.push(sql`insert into outbox (id, event, producer) values ${sql.join(rows)}`);
+    writes.push(
+      sql`insert into outbox (id, event, producer, traceparent) values ${sql.join(rows)}`,
+    );
   }
 
   const version = transitions.at(-1)!.version;

@@ -156,9 +156,12 @@ async function commit(
   }
   if (events.length > 0) {
     const rows = outboxRows('payment-handler', events).map(
-      (row) => sql`(${row.id}::uuid, ${row.event}::jsonb, ${row.producer}::text)`,
+      (row) =>
+        sql`(${row.id}::uuid, ${row.event}::jsonb, ${row.producer}::text, ${row.traceparent}::text)`,
     );
-    writes.push(sql`insert into outbox (id, event, producer) values ${sql.join(rows)}`);
+    writes.push(
+      sql`insert into outbox (id, event, producer, traceparent) values ${sql.join(rows)}`,
+    );
   }
   if (writes.length === 0) return events;
   const [last, ...before] = writes.reverse();

@@ -1,10 +1,14 @@
 export { forEachConcurrently } from './for-each-concurrently';
 export { type GroupedCallsOptions, groupedCalls } from './grouped-calls';
 export {
+  childSpan,
   createLogger,
+  formatTraceparent,
   type LogFields,
   type Logger,
   type LogLevel,
+  parseTraceContext,
+  type TraceContext,
   traceFields,
 } from './logger';
 export { messageOf, stackOf } from './message-of';

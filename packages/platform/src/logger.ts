@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { isNativeError } from 'node:util/types';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -70,35 +71,101 @@ function safeStringify(entry: Record<string, unknown>): string {
 }
 
 /**
- * The Cloud Logging trace fields for a request, from a W3C `traceparent` or Google's
- * `X-Cloud-Trace-Context` (`TRACE_ID/SPAN_ID;o=1`, span id in decimal). Empty without one.
+ * A W3C trace context: the trace a piece of work belongs to, and its span in it (absent when
+ * the one who sent it named no span, as `X-Cloud-Trace-Context` may).
  */
-export function traceFields(
-  headers: { traceparent?: unknown; 'x-cloud-trace-context'?: unknown },
-  projectId: string,
-): LogFields {
-  const traceparent = /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})$/.exec(
+export interface TraceContext {
+  /** 32 lower-case hex digits, not all zero. */
+  traceId: string;
+  /** 16 lower-case hex digits, not all zero. */
+  spanId?: string | undefined;
+  sampled: boolean;
+}
+
+const invalidTraceId = '0'.repeat(32);
+const invalidSpanId = '0'.repeat(16);
+
+/**
+ * The trace context of a W3C `traceparent` (a header, or Pub/Sub's `googclient_traceparent`
+ * attribute), else of Google's `X-Cloud-Trace-Context` (`TRACE_ID/SPAN_ID;o=1`, span id in
+ * decimal). Undefined without a valid one.
+ */
+export function parseTraceContext(headers: {
+  traceparent?: unknown;
+  'x-cloud-trace-context'?: unknown;
+}): TraceContext | undefined {
+  const traceparent = /^([\da-f]{2})-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})(-.*)?$/.exec(
     String(headers.traceparent ?? ''),
   );
   if (traceparent) {
-    const [, trace, span, flags] = traceparent as unknown as [string, string, string, string];
-    return fields(projectId, trace, span, (Number.parseInt(flags, 16) & 1) === 1);
+    const [, version, traceId, spanId, flags, rest] = traceparent as unknown as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string?,
+    ];
+    // Version ff is invalid; version 00 has nothing after its flags.
+    const valid =
+      version !== 'ff' &&
+      (version !== '00' || rest === undefined) &&
+      traceId !== invalidTraceId &&
+      spanId !== invalidSpanId;
+    if (valid) return { traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1 };
   }
   const cloud = /^([\da-f]{32})(?:\/(\d{1,20}))?(?:;o=([01]))?$/.exec(
     String(headers['x-cloud-trace-context'] ?? ''),
   );
   if (cloud) {
-    const [, trace, span, sampled] = cloud as unknown as [string, string, string?, string?];
+    const [, traceId, span, sampled] = cloud as unknown as [string, string, string?, string?];
+    if (traceId === invalidTraceId) return undefined;
     const spanHex = span ? BigInt(span).toString(16).padStart(16, '0').slice(-16) : undefined;
-    return fields(projectId, trace, spanHex, sampled === '1');
+    return {
+      traceId,
+      spanId: spanHex === invalidSpanId ? undefined : spanHex,
+      sampled: sampled === '1',
+    };
   }
-  return {};
+  return undefined;
 }
 
-function fields(projectId: string, trace: string, span: string | undefined, sampled: boolean) {
+/** The W3C `traceparent` of a span: `00-<trace id>-<span id>-<flags>`. */
+export function formatTraceparent(trace: TraceContext & { spanId: string }): string {
+  return `00-${trace.traceId}-${trace.spanId}-${trace.sampled ? '01' : '00'}`;
+}
+
+/**
+ * A new span of the trace `parent` belongs to (a new trace without one, sampled as `sampled`
+ * says): the context of one piece of work, which the events it emits carry.
+ */
+export function childSpan(
+  parent: TraceContext | undefined,
+  sampled = false,
+): TraceContext & { spanId: string } {
   return {
-    'logging.googleapis.com/trace': `projects/${projectId}/traces/${trace}`,
-    ...(span ? { 'logging.googleapis.com/spanId': span } : {}),
-    'logging.googleapis.com/trace_sampled': sampled,
+    traceId: parent?.traceId ?? randomHex(16, invalidTraceId),
+    spanId: randomHex(8, invalidSpanId),
+    sampled: parent?.sampled ?? sampled,
+  };
+}
+
+function randomHex(bytes: number, invalid: string): string {
+  for (;;) {
+    const hex = randomBytes(bytes).toString('hex');
+    if (hex !== invalid) return hex;
+  }
+}
+
+/**
+ * The Cloud Logging fields that file a line under `trace` (its trace view groups lines by
+ * them). Empty without a trace.
+ */
+export function traceFields(trace: TraceContext | undefined, projectId: string): LogFields {
+  if (!trace) return {};
+  return {
+    'logging.googleapis.com/trace': `projects/${projectId}/traces/${trace.traceId}`,
+    ...(trace.spanId ? { 'logging.googleapis.com/spanId': trace.spanId } : {}),
+    'logging.googleapis.com/trace_sampled': trace.sampled,
   };
 }

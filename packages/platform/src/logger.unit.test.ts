@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { createLogger, traceFields } from './logger';
+import {
+  childSpan,
+  createLogger,
+  formatTraceparent,
+  parseTraceContext,
+  traceFields,
+} from './logger';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -53,10 +59,85 @@ describe('createLogger', () => {
   });
 });
 
-describe('traceFields', () => {
+describe('parseTraceContext', () => {
   it('reads a W3C traceparent', () => {
+    expect(
+      parseTraceContext({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' }),
+    ).toEqual({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      sampled: true,
+    });
+  });
+
+  it('reads X-Cloud-Trace-Context and turns its decimal span id into hex', () => {
+    expect(
+      parseTraceContext({ 'x-cloud-trace-context': '105445aa7843bc8bf206b12000100000/1;o=0' }),
+    ).toEqual({
+      traceId: '105445aa7843bc8bf206b12000100000',
+      spanId: '0000000000000001',
+      sampled: false,
+    });
+  });
+
+  it('prefers the traceparent to X-Cloud-Trace-Context', () => {
+    const trace = parseTraceContext({
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00',
+      'x-cloud-trace-context': '105445aa7843bc8bf206b12000100000/1;o=1',
+    });
+    expect(trace?.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+
+  it('refuses what the W3C spec calls invalid', () => {
+    for (const traceparent of [
+      'garbage',
+      '00-00000000000000000000000000000000-00f067aa0ba902b7-01', // zero trace id
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01', // zero span id
+      'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', // version ff
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra', // 00 has nothing more
+      '00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01', // upper case
+    ]) {
+      expect(parseTraceContext({ traceparent })).toBeUndefined();
+    }
+    expect(parseTraceContext({})).toBeUndefined();
+  });
+
+  it('reads a later version by its first four fields', () => {
+    expect(
+      parseTraceContext({
+        traceparent: '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x',
+      }),
+    ).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736' });
+  });
+});
+
+describe('childSpan and formatTraceparent', () => {
+  it('keeps the trace and its sampling, with a span of its own', () => {
+    const parent = parseTraceContext({
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    });
+    const child = childSpan(parent);
+    expect(child.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(child.spanId).toMatch(/^[\da-f]{16}$/);
+    expect(child.spanId).not.toBe('00f067aa0ba902b7');
+    expect(formatTraceparent(child)).toBe(`00-4bf92f3577b34da6a3ce929d0e0e4736-${child.spanId}-01`);
+    expect(parseTraceContext({ traceparent: formatTraceparent(child) })).toEqual(child);
+  });
+
+  it('starts a new trace without a parent', () => {
+    const a = childSpan(undefined);
+    const b = childSpan(undefined, true);
+    expect(a.traceId).toMatch(/^[\da-f]{32}$/);
+    expect(a.traceId).not.toBe(b.traceId);
+    expect(formatTraceparent(a).endsWith('-00')).toBe(true);
+    expect(formatTraceparent(b).endsWith('-01')).toBe(true);
+  });
+});
+
+describe('traceFields', () => {
+  it('files a line under its trace and span', () => {
     const fields = traceFields(
-      { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+      { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true },
       'p',
     );
     expect(fields).toEqual({
@@ -66,20 +147,7 @@ describe('traceFields', () => {
     });
   });
 
-  it('reads X-Cloud-Trace-Context and turns its decimal span id into hex', () => {
-    const fields = traceFields(
-      { 'x-cloud-trace-context': '105445aa7843bc8bf206b12000100000/1;o=0' },
-      'p',
-    );
-    expect(fields).toEqual({
-      'logging.googleapis.com/trace': 'projects/p/traces/105445aa7843bc8bf206b12000100000',
-      'logging.googleapis.com/spanId': '0000000000000001',
-      'logging.googleapis.com/trace_sampled': false,
-    });
-  });
-
-  it('gives nothing for a missing or malformed header', () => {
-    expect(traceFields({}, 'p')).toEqual({});
-    expect(traceFields({ traceparent: 'garbage' }, 'p')).toEqual({});
+  it('gives nothing without a trace', () => {
+    expect(traceFields(undefined, 'p')).toEqual({});
   });
 });

@@ -252,4 +252,56 @@ describe('createConsumer', () => {
       await new Promise((r) => setTimeout(r, 100));
     expect(await effectsOf(event)).toBe(1);
   });
+
+  it('continues the trace its message carries, not the push delivery’s', async () => {
+    const producer = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const delivery = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    /** An Eventarc delivery in the push's own trace (`ce-traceparent`). */
+    const deliverInTrace = (message: { data: Buffer; attributes: Record<string, string> }) =>
+      fetch(`${served.url}/`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'ce-id': randomUUID(),
+          'ce-specversion': '1.0',
+          'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
+          'ce-source': `//pubsub.googleapis.com/projects/${projectId}/topics/${topic}`,
+          'ce-time': new Date().toISOString(),
+          'ce-traceparent': delivery,
+        },
+        body: JSON.stringify({
+          message: {
+            data: message.data.toString('base64'),
+            attributes: message.attributes,
+            messageId: randomUUID(),
+            publishTime: new Date().toISOString(),
+          },
+        }),
+      });
+    const traced = orderPlaced();
+    const untraced = orderPlaced();
+    const encoded = encodeEvent(traced);
+    const withTrace = {
+      ...encoded,
+      attributes: { ...encoded.attributes, googclient_traceparent: producer },
+    };
+    expect((await deliverInTrace(withTrace)).status).toBe(204);
+    expect((await deliverInTrace(encodeEvent(untraced))).status).toBe(204);
+
+    // Earlier tests' messages may still be on the tap: read until both are found.
+    const emitted: Awaited<ReturnType<typeof pullMessages>> = [];
+    const mine = [traced.correlationId, untraced.correlationId];
+    for (let pulls = 0; pulls < 10; pulls++) {
+      emitted.push(...(await pullMessages(pubsub, 'analytics-tap', { count: 10, timeoutMs: 500 })));
+      if (mine.every((id) => emitted.some((m) => m.attributes.correlation_id === id))) break;
+    }
+    const traceOf = (event: DomainEvent) =>
+      emitted.find((m) => m.attributes.correlation_id === event.correlationId)?.attributes
+        .googclient_traceparent;
+    // The same trace, in a span of the consumer's own.
+    expect(traceOf(traced)).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[\da-f]{16}-01$/);
+    expect(traceOf(traced)).not.toBe(producer);
+    // A message that carries none stays in the delivery's trace.
+    expect(traceOf(untraced)).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[\da-f]{16}-01$/);
+  });
 });

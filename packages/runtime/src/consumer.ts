@@ -8,14 +8,17 @@ import {
   InvalidEventError,
   type PubSubMessage,
 } from '@orders/events';
-import type { Outbox } from '@orders/messaging';
-import { type Logger, traceFields } from '@orders/platform';
+import { type Outbox, runInTrace, traceOfMessage } from '@orders/messaging';
+import { type Logger, parseTraceContext, traceFields } from '@orders/platform';
 import { isRetryable } from './retryable';
+import { processTracing } from './tracing';
 
 /** The body of a Pub/Sub message delivered as a CloudEvent, in either delivery shape. */
 export interface MessagePublishedData {
   message?: PubSubMessage & { messageId?: string; publishTime?: string };
   subscription?: string;
+  /** Which delivery this is (1 the first), when the subscription has a dead-letter policy. */
+  deliveryAttempt?: number;
 }
 
 /**
@@ -76,6 +79,12 @@ export interface IdempotentEffectConsumerOptions extends CommonConsumerOptions {
  * 3. after commit, publish what the handler emitted (the outbox relay covers a crash);
  * 4. any other failure throws: functions-framework answers 500 and Pub/Sub redelivers
  *    with backoff, then dead-letters after the topic's max delivery attempts.
+ *
+ * It all runs in the trace of the work that published the message (its
+ * `googclient_traceparent`; the push delivery's own only for a message without one): its log
+ * lines are filed under it, with its span when tracing is on, and the events it emits carry
+ * it on. Each outcome line says how long the message waited in its queue (`queueMs`, from
+ * its publish time) and how long handling took (`handlingMs`).
  */
 export function createConsumer(options: ConsumerOptions): ConsumerFunction;
 export function createConsumer(options: IdempotentEffectConsumerOptions): ConsumerFunction;
@@ -84,10 +93,17 @@ export function createConsumer(
 ): ConsumerFunction {
   const { name, topic, projectId, deadLetters, logger, legacyCurrency } = options;
 
-  async function consume(cloudEvent: CloudEvent<MessagePublishedData>, context: { log: Logger }) {
+  async function consume(
+    cloudEvent: CloudEvent<MessagePublishedData>,
+    context: { log: Logger; handlingMs: () => number },
+  ) {
     const deadLetter = async (message: DeadLetterMessage, reason: string) => {
       await deadLetters.send({ topic, message, reason, consumer: name });
-      context.log.warn('message dead-lettered', { reason, topic });
+      context.log.warn('message dead-lettered', {
+        reason,
+        topic,
+        handlingMs: context.handlingMs(),
+      });
     };
 
     // 1. Decode and upcast; what can never be handled is dead-lettered and acked.
@@ -97,9 +113,18 @@ export function createConsumer(
       return deadLetter({ data: raw }, 'not a Pub/Sub message');
     }
     const correlationId = message.attributes?.correlation_id;
+    // What the message says it is, until its body is decoded (a dead letter's line keeps it).
+    const eventType = message.attributes?.event_type;
+    const published = message.publishTime ? Date.parse(message.publishTime) : Number.NaN;
+    const attempt = cloudEvent.data?.deliveryAttempt;
     context.log = context.log.child({
       messageId: message.messageId,
       ...(correlationId ? { correlationId } : {}),
+      ...(eventType ? { eventType } : {}),
+      ...(Number.isNaN(published)
+        ? {}
+        : { publishTime: message.publishTime, queueMs: Math.max(0, Date.now() - published) }),
+      ...(typeof attempt === 'number' ? { deliveryAttempt: attempt } : {}),
     });
     let event: DomainEvent;
     try {
@@ -119,14 +144,19 @@ export function createConsumer(
     try {
       if (!('outbox' in options)) {
         await options.handle(event, { log });
-        return log.info('event handled');
+        return log.info('event handled', { handlingMs: context.handlingMs() });
       }
       const handled = await options.handle(event, { log });
-      if (handled === 'duplicate') return log.info('duplicate delivery ignored');
+      if (handled === 'duplicate') {
+        return log.info('duplicate delivery ignored', { handlingMs: context.handlingMs() });
+      }
 
       // 3. Publish what was emitted; the outbox relay covers a crash before this.
       await options.outbox.publishCommitted(handled.emitted);
-      log.info('event handled', { emitted: handled.emitted.map((e) => e.type) });
+      log.info('event handled', {
+        emitted: handled.emitted.map((e) => e.type),
+        handlingMs: context.handlingMs(),
+      });
     } catch (error) {
       if (error instanceof UnprocessableEventError) return deadLetter(message, error.reason);
       // Retrying a statement the database refuses for good would only loop until Pub/Sub
@@ -141,17 +171,40 @@ export function createConsumer(
     }
   }
 
+  // Made at start: a bad OTEL_ setting fails the instance, not each request.
+  const tracing = processTracing(projectId);
   return async (cloudEvent: CloudEvent<MessagePublishedData>): Promise<void> => {
+    const started = performance.now();
+    const message = cloudEvent.data?.message;
+    const work = tracing.start(
+      `${name} ${message?.attributes?.event_type ?? 'message'}`,
+      traceOfMessage(message?.attributes) ??
+        parseTraceContext({ traceparent: cloudEvent.traceparent }),
+      {
+        'messaging.system': 'gcp_pubsub',
+        'messaging.destination.name': topic,
+        'messaging.message.id': message?.messageId ?? '',
+        'orders.correlation_id': message?.attributes?.correlation_id ?? '',
+      },
+    );
     const context = {
-      log: logger.child(traceFields({ traceparent: cloudEvent.traceparent }, projectId)),
+      log: logger.child(traceFields(work.trace, projectId)),
+      handlingMs: () => Math.round(performance.now() - started),
     };
     try {
-      await consume(cloudEvent, context);
+      await runInTrace(work.trace, () => consume(cloudEvent, context));
+      work.end();
     } catch (error) {
+      work.end(error);
       // 4. Anything else: answer 500 so that Pub/Sub redelivers, then dead-letters.
       const level = isRetryable(error) ? 'warn' : 'error';
-      context.log[level]('handling failed; Pub/Sub will redeliver', { error });
+      context.log[level]('handling failed; Pub/Sub will redeliver', {
+        error,
+        handlingMs: context.handlingMs(),
+      });
       throw new RedeliveryRequestedError(error);
+    } finally {
+      await tracing.flush(context.log);
     }
   };
 }

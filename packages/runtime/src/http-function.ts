@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpFunction, Request } from '@google-cloud/functions-framework';
-import { type Logger, traceFields } from '@orders/platform';
+import { runInTrace } from '@orders/messaging';
+import { type Logger, parseTraceContext, traceFields } from '@orders/platform';
 import { bendFramework, bodyErrorOf } from './framework-patches';
 import { MalformedJsonError, toProblem, UnsupportedMediaTypeError } from './http-problems';
+import { processTracing } from './tracing';
 
 export interface HttpContext {
   /** Carries the correlation id and the request's trace on every line. */
@@ -32,7 +34,10 @@ export interface HttpFunctionOptions {
 
 /**
  * The wrapper of every HTTP function: correlation id and trace in the log context, body
- * limits, one access log line, and every failure mapped to problem+json by `toProblem`.
+ * limits, one access log line, and every failure mapped to problem+json by `toProblem`. The
+ * request is a span of the trace its `traceparent` (or `X-Cloud-Trace-Context`) names, a new
+ * one without: the events it emits carry that span on (see `runInTrace`), and with tracing on
+ * the span is exported before the response goes (the CPU is throttled after it).
  */
 export function createHttpFunction({
   logger,
@@ -41,27 +46,36 @@ export function createHttpFunction({
   handle,
 }: HttpFunctionOptions): HttpFunction {
   bendFramework({ maxBodyBytes, logger });
+  // Made at start: a bad OTEL_ setting fails the instance, not each request.
+  const tracing = processTracing(projectId);
   return async (req, res) => {
     const started = performance.now();
     const correlationId = randomUUID();
     const clientCorrelationId = clientTag(req.get('x-correlation-id'));
+    const work = tracing.start(
+      // One span name per route: ids in the path would make one per order.
+      `${req.method} ${req.path.replace(/[\da-f]{8}(-[\da-f]{4}){3}-[\da-f]{12}/gi, '{id}')}`,
+      parseTraceContext({
+        traceparent: req.get('traceparent'),
+        'x-cloud-trace-context': req.get('x-cloud-trace-context'),
+      }),
+      {
+        'http.request.method': req.method,
+        'url.path': req.path,
+        'orders.correlation_id': correlationId,
+      },
+    );
     const log = logger.child({
       correlationId,
       ...(clientCorrelationId ? { clientCorrelationId } : {}),
-      ...traceFields(
-        {
-          traceparent: req.get('traceparent'),
-          'x-cloud-trace-context': req.get('x-cloud-trace-context'),
-        },
-        projectId,
-      ),
+      ...traceFields(work.trace, projectId),
     });
 
     let result: HttpResult;
     try {
       const bodyError = bodyErrorOf(req);
       if (bodyError) throw bodyError;
-      result = await handle(req, { log, correlationId });
+      result = await runInTrace(work.trace, () => handle(req, { log, correlationId }));
     } catch (error) {
       const problem = toProblem(error);
       if (problem.status === 500) log.error('request failed', { error });
@@ -72,6 +86,9 @@ export function createHttpFunction({
         headers: { ...problem.headers, 'content-type': 'application/problem+json' },
       };
     }
+
+    work.end(result.status >= 500 ? `HTTP ${result.status}` : undefined);
+    await tracing.flush(log);
 
     res.status(result.status).set({
       'content-type': 'application/json',

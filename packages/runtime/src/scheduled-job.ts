@@ -1,5 +1,7 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { type Logger, messageOf, traceFields } from '@orders/platform';
+import { runInTrace } from '@orders/messaging';
+import { type Logger, messageOf, parseTraceContext, traceFields } from '@orders/platform';
+import { processTracing } from './tracing';
 
 /**
  * The wrapper of a function that Cloud Scheduler triggers through a topic: the message is
@@ -7,7 +9,8 @@ import { type Logger, messageOf, traceFields } from '@orders/platform';
  * each runs whatever the others do, a step that fails is logged at error and reported as
  * failed, and the tick is acknowledged all the same (the next tick tries again; a tick
  * redelivered with backoff would only pile up on the schedule). A run logs what each step
- * reports.
+ * reports. A tick is a span of the scheduler's trace: what its steps write runs in it, except
+ * the outbox relay's messages, which continue the trace of the work that wrote each row.
  */
 export function createScheduledJob({
   name,
@@ -20,14 +23,16 @@ export function createScheduledJob({
   logger: Logger;
   steps: Record<string, (log: Logger) => Promise<unknown>>;
 }) {
+  // Made at start: a bad OTEL_ setting fails the instance, not each request.
+  const tracing = processTracing(projectId);
   return async (cloudEvent: CloudEvent<unknown>): Promise<void> => {
-    const log = logger.child({
-      job: name,
-      ...traceFields({ traceparent: cloudEvent.traceparent }, projectId),
-    });
+    const work = tracing.start(name, parseTraceContext({ traceparent: cloudEvent.traceparent }));
+    const log = logger.child({ job: name, ...traceFields(work.trace, projectId) });
     const started = performance.now();
     const names = Object.keys(steps);
-    const results = await Promise.allSettled(names.map((step) => steps[step]!(log)));
+    const results = await runInTrace(work.trace, () =>
+      Promise.allSettled(names.map((step) => steps[step]!(log))),
+    );
     const report: Record<string, unknown> = {};
     results.forEach((result, index) => {
       const step = names[index]!;
@@ -47,6 +52,8 @@ export function createScheduledJob({
       ...report,
       durationMs: Math.round(performance.now() - started),
     });
+    work.end(failed ? `${name}: a step failed` : undefined);
+    await tracing.flush(log);
   };
 }
 

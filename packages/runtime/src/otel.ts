@@ -1,0 +1,144 @@
+import { appendFile } from 'node:fs/promises';
+import { ROOT_CONTEXT, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  BatchSpanProcessor,
+  type ReadableSpan,
+  type SpanExporter,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import { messageOf } from '@orders/platform';
+import type { Tracing } from './work-span';
+
+/** Google's OTLP endpoint (the Telemetry API) for traces. */
+const googleTracesEndpoint = 'https://telemetry.googleapis.com/v1/traces';
+
+/**
+ * OpenTelemetry tracing from its minimal pieces: a tracer provider, a batch processor and one
+ * exporter. Spans go to `OTEL_TRACES_FILE` as JSON lines when it is set (the local stack),
+ * else over OTLP (protobuf over HTTP) to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`, by default Google's Telemetry API with
+ * Application Default Credentials (google-auth-library). This module is loaded only when
+ * tracing is on (see `processTracing`).
+ * @public (required by name in tracing.ts, which knip does not follow)
+ */
+export function createOtelTracing({
+  projectId,
+  env,
+}: {
+  projectId: string;
+  env: NodeJS.ProcessEnv;
+}): Tracing {
+  const exporter = env.OTEL_TRACES_FILE
+    ? fileExporter(env.OTEL_TRACES_FILE)
+    : otlpExporter(tracesEndpoint(env));
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes({
+      'service.name':
+        env.OTEL_SERVICE_NAME || env.K_SERVICE || env.FUNCTION_NAME || 'orders-function',
+      'gcp.project_id': projectId,
+    }),
+    spanProcessors: [new BatchSpanProcessor({ exporter })],
+  });
+  const tracer = provider.getTracer('@orders/runtime');
+
+  return {
+    start(name, parent, attributes = {}) {
+      const context = parent?.spanId
+        ? trace.setSpanContext(ROOT_CONTEXT, {
+            traceId: parent.traceId,
+            spanId: parent.spanId,
+            traceFlags: parent.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+            isRemote: true,
+          })
+        : ROOT_CONTEXT;
+      const span = tracer.startSpan(name, { attributes }, context);
+      const { traceId, spanId, traceFlags } = span.spanContext();
+      return {
+        trace: { traceId, spanId, sampled: (traceFlags & TraceFlags.SAMPLED) !== 0 },
+        end(failure) {
+          if (failure !== undefined) {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(failure) });
+          }
+          span.end();
+        },
+      };
+    },
+    async flush(log) {
+      try {
+        await provider.forceFlush();
+      } catch (error) {
+        log.warn('exporting spans failed', { error });
+      }
+    },
+  };
+}
+
+function tracesEndpoint(env: NodeJS.ProcessEnv): string {
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+    return `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`;
+  }
+  return googleTracesEndpoint;
+}
+
+/** OTLP over HTTP; to Google's endpoint with the headers of Application Default Credentials. */
+function otlpExporter(url: string): SpanExporter {
+  if (new URL(url).hostname !== 'telemetry.googleapis.com') return new OTLPTraceExporter({ url });
+  let auth: import('google-auth-library').GoogleAuth | undefined;
+  return new OTLPTraceExporter({
+    url,
+    headers: async () => {
+      const { GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
+      auth ??= new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/trace.append'] });
+      return Object.fromEntries((await auth.getRequestHeaders()).entries());
+    },
+  });
+}
+
+/** One span as a line of the local spans file (what `pnpm trace` reads). */
+interface SpanLine {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  service: string;
+  start: string;
+  durationMs: number;
+  status: 'ok' | 'error';
+  error?: string;
+  attributes: Record<string, unknown>;
+}
+
+/** Appends each span to `path` as a JSON line. */
+function fileExporter(path: string): SpanExporter {
+  return {
+    export(spans, done) {
+      const lines = spans.map((span) => `${JSON.stringify(spanLine(span))}\n`).join('');
+      appendFile(path, lines).then(
+        () => done({ code: 0 }),
+        (error: Error) => done({ code: 1, error }),
+      );
+    },
+    shutdown: async () => {},
+  };
+}
+
+function spanLine(span: ReadableSpan): SpanLine {
+  const [seconds, nanos] = span.startTime;
+  const [durationSeconds, durationNanos] = span.duration;
+  const parentSpanId = span.parentSpanContext?.spanId;
+  return {
+    traceId: span.spanContext().traceId,
+    spanId: span.spanContext().spanId,
+    ...(parentSpanId ? { parentSpanId } : {}),
+    name: span.name,
+    service: String(span.resource.attributes['service.name']),
+    start: new Date(seconds * 1000 + nanos / 1e6).toISOString(),
+    durationMs: Math.round(durationSeconds * 1000 + durationNanos / 1e6),
+    status: span.status.code === SpanStatusCode.ERROR ? 'error' : 'ok',
+    ...(span.status.message ? { error: span.status.message } : {}),
+    attributes: { ...span.attributes },
+  };
+}
