@@ -48,7 +48,7 @@ describe('purgeClaims', () => {
   it('deletes the claims past the window, oldest first, in batches up to the cap; keeps the rest', async () => {
     const consumer = 'retention-claims';
     const ages = [40, 36, 39, 37, 38, 29, 1];
-    const ids = ages.map(() => randomUUID());
+    const ids: string[] = ages.map(() => randomUUID());
     for (const [index, age] of ages.entries()) {
       await sql`
         insert into processed_events (consumer, event_id, processed_at)
