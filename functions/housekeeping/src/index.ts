@@ -113,7 +113,7 @@ function reportRelay(report: RelayReport, log: Logger) {
 /** Warns when a table's retention stopped at its cap (it is falling behind); returns the count. */
 function reportPurge(table: string, { deleted, capped }: Purge, log: Logger): number {
   if (capped) {
-    log.warn('retention stopped at RETENTION_MAX_ROWS: more rows are due', {
+    log.warn('retention stopped at RETENTION_MAX_ROWS: more rows may be due', {
       table,
       deleted,
       hint: 'if this lasts, raise RETENTION_MAX_ROWS (or tick more often)',

@@ -21,7 +21,7 @@ export interface Batches {
 
 export interface Purge {
   deleted: number;
-  /** The run stopped at `maxRows`: more were due (retention is behind if this lasts). */
+  /** The run stopped at `maxRows`: more may be due (retention is behind if this lasts). */
   capped: boolean;
 }
 
