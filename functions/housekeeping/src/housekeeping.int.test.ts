@@ -5,6 +5,7 @@ import { createEvent } from '@orders/events';
 import {
   createTopology,
   pullMessages,
+  queryOnce,
   type ServedFunction,
   serveFunction,
   type TestDatabase,
@@ -154,5 +155,75 @@ describe('housekeeping', () => {
         .where('key', '=', 'old')
         .execute(),
     ).toEqual([]);
+  });
+
+  it('deletes what is past its retention window (claims 30 days, sent rows 7, saga history 90) and keeps the rest', async () => {
+    // Ages set back by the database's clock.
+    const run = (text: string, values: unknown[]) => queryOnce(database.url, text, values);
+    const [oldClaim, newClaim] = [randomUUID(), randomUUID()];
+    await run(
+      `insert into processed_events (consumer, event_id, processed_at)
+       values ('process-order', $1, now() - interval '31 days'),
+         ('process-order', $2, now() - interval '29 days')`,
+      [oldClaim, newClaim],
+    );
+
+    const confirmed = () =>
+      createEvent(
+        'OrderConfirmed',
+        { orderId: randomUUID(), totalMinor: 100, currency: 'EUR' },
+        { source: 'process-order', correlationId: randomUUID() },
+      );
+    const [oldSent, newSent] = [confirmed(), confirmed()];
+    await insertOutboxRows(database.db, [oldSent, newSent]);
+    await run(
+      `update outbox set sent_at = now() - make_interval(days => case id when $1 then 8 else 6 end)
+       where id in ($1, $2)`,
+      [oldSent.id, newSent.id],
+    );
+
+    const [oldSaga, newSaga] = [randomUUID(), randomUUID()];
+    for (const [id, days] of [
+      [oldSaga, 91],
+      [newSaga, 89],
+    ] as const) {
+      await run(
+        `insert into sagas (id, type, status, version, state, correlation_id, updated_at)
+         values ($1, 'order', 'CONFIRMED', 1, '{}', gen_random_uuid(), now() - make_interval(days => $2))`,
+        [id, days],
+      );
+      await run(
+        `insert into saga_transitions (saga_id, version, from_status, to_status, cause_type, at)
+         values ($1, 1, null, 'CONFIRMED', 'Test', now() - make_interval(days => $2))`,
+        [id, days],
+      );
+    }
+
+    expect((await tick()).status).toBe(204);
+
+    const claims = await database.db
+      .selectFrom('processed_events')
+      .select('event_id')
+      .where('event_id', 'in', [oldClaim, newClaim])
+      .execute();
+    expect(claims).toEqual([{ event_id: newClaim }]);
+    const rows = await database.db
+      .selectFrom('outbox')
+      .select('id')
+      .where('id', 'in', [oldSent.id, newSent.id])
+      .execute();
+    expect(rows).toEqual([{ id: newSent.id }]);
+    const history = await database.db
+      .selectFrom('saga_transitions')
+      .select('saga_id')
+      .where('saga_id', 'in', [oldSaga, newSaga])
+      .execute();
+    expect(history).toEqual([{ saga_id: newSaga }]);
+    const sagas = await database.db
+      .selectFrom('sagas')
+      .select('id')
+      .where('id', 'in', [oldSaga, newSaga])
+      .execute();
+    expect(sagas).toHaveLength(2);
   });
 });

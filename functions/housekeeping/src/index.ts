@@ -2,39 +2,32 @@ import * as functions from '@google-cloud/functions-framework';
 import type { RelayReport } from '@orders/messaging';
 import {
   createOrderSagaEngine,
-  orderSagaConfigSchema,
   orderSagaOptions,
-  purgeExpiredKeys,
+  type Purge,
+  purgeClaims,
+  purgeKeys,
+  purgeRestingSagaHistory,
+  purgeSentOutbox,
   redriveStalledOrders,
   type StalledOrdersReport,
 } from '@orders/ordering';
 import type { Logger } from '@orders/platform';
-import { createFunctionResources, createScheduledJob, parseConfig } from '@orders/runtime';
-import { z } from 'zod';
+import { createFunctionResources, createScheduledJob } from '@orders/runtime';
+import { housekeepingConfig } from './config';
 
 const name = 'housekeeping';
-const config = parseConfig(
-  orderSagaConfigSchema.extend({
-    /** Outbox rows younger than this are left to the writer that is publishing them. */
-    OUTBOX_RELAY_MIN_AGE_MS: z.coerce.number().int().min(0).default(5_000),
-    /** The most outbox rows one tick's relay handles. */
-    OUTBOX_RELAY_MAX_ROWS: z.coerce.number().int().min(1).default(1_000),
-    /** The longest an outbox row that a route refused waits before the relay tries it again. */
-    OUTBOX_RELAY_MAX_BACKOFF_SECONDS: z.coerce.number().positive().default(300),
-    /** An order PLACED this long ago with no saga is driven again (its OrderPlaced, to the saga). */
-    STALLED_ORDER_SECONDS: z.coerce.number().positive().default(900),
-    /** Re-drives of a stalled order, STALLED_ORDER_SECONDS apart, before it is left to an operator. */
-    MAX_ORDER_REDRIVES: z.coerce.number().int().min(1).default(3),
-  }),
-);
+const daySeconds = 86_400;
+const config = housekeepingConfig();
 const { logger, db, outbox } = createFunctionResources(name, config);
 const sagas = createOrderSagaEngine(db, orderSagaOptions(config));
+const batches = { batchSize: config.RETENTION_BATCH_SIZE, maxRows: config.RETENTION_MAX_ROWS };
 
 /**
  * Each tick (Cloud Scheduler, or `pnpm dev`), independent steps: publish what outbox rows
- * still owe, wake the sagas whose deadline passed, forget expired Idempotency-Keys, drive
- * again the orders whose OrderPlaced never reached the saga. Every step is safe to run
- * concurrently with another tick.
+ * still owe, wake the sagas whose deadline passed, drive again the orders whose OrderPlaced
+ * never reached the saga, and delete what is past its retention window (inbox claims, sent
+ * outbox rows, the history of sagas at rest, expired Idempotency-Keys). Every step is safe
+ * to run concurrently with another tick.
  */
 functions.cloudEvent(
   'runHousekeeping',
@@ -54,7 +47,34 @@ functions.cloudEvent(
         ),
       deadlines: (log) =>
         sagas.wakeDue({ log, committed: (events) => outbox.publishCommitted(events) }),
-      keysPurged: () => purgeExpiredKeys(db),
+      claimsPurged: async (log) =>
+        reportPurge(
+          'processed_events',
+          await purgeClaims(db, {
+            olderThanSeconds: config.RETENTION_PROCESSED_EVENTS_DAYS * daySeconds,
+            ...batches,
+          }),
+          log,
+        ),
+      sentRowsPurged: async (log) =>
+        reportPurge(
+          'outbox',
+          await purgeSentOutbox(db, {
+            olderThanSeconds: config.RETENTION_SENT_OUTBOX_DAYS * daySeconds,
+            ...batches,
+          }),
+          log,
+        ),
+      historyPurged: async (log) =>
+        reportPurge(
+          'saga_transitions',
+          await purgeRestingSagaHistory(db, {
+            olderThanSeconds: config.RETENTION_SAGA_HISTORY_DAYS * daySeconds,
+            ...batches,
+          }),
+          log,
+        ),
+      keysPurged: async (log) => reportPurge('idempotency_keys', await purgeKeys(db, batches), log),
       stalledOrders: async (log) =>
         reportRedrives(
           await redriveStalledOrders(db, {
@@ -88,6 +108,18 @@ function reportRelay(report: RelayReport, log: Logger) {
     failingRoutes: report.failingRoutes.map((route) => route.topic),
     setAside: report.setAside.length,
   };
+}
+
+/** Warns when a table's retention stopped at its cap (it is falling behind); returns the count. */
+function reportPurge(table: string, { deleted, capped }: Purge, log: Logger): number {
+  if (capped) {
+    log.warn('retention stopped at RETENTION_MAX_ROWS: more rows may be due', {
+      table,
+      deleted,
+      hint: 'if this lasts, raise RETENTION_MAX_ROWS (or tick more often)',
+    });
+  }
+  return deleted;
 }
 
 /** Logs each re-drive, and the stalled orders left for an operator (every tick); returns counts. */

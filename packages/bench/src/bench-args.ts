@@ -7,6 +7,7 @@ export const benchNames = [
   'pipeline',
   'cold-start',
   'analytics',
+  'scale-retention',
 ] as const;
 
 export type BenchName = (typeof benchNames)[number];

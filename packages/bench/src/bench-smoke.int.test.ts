@@ -16,6 +16,9 @@ const requiredNames = [
   'pipeline-p50',
   ...Object.keys(declared).flatMap((name) => [`cold-start-${name}`, `rss-${name}`]),
   'analytics-load',
+  'scale-retention-cpu-per-order',
+  'scale-retention-cost-per-order',
+  'scale-retention-rows',
 ];
 
 it('pnpm bench --quick --json runs every benchmark and prints every measure beside its baseline', async () => {

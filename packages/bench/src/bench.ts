@@ -8,6 +8,7 @@ import { benchEventHandling } from './event-handling-bench';
 import { benchIntake } from './intake-bench';
 import type { BenchContext, Measure } from './measure';
 import { benchPipeline } from './pipeline-bench';
+import { benchScaleRetention } from './scale-retention-bench';
 
 const benchmarks: Record<BenchName, (context: BenchContext) => Promise<Measure[]>> = {
   intake: benchIntake,
@@ -15,6 +16,7 @@ const benchmarks: Record<BenchName, (context: BenchContext) => Promise<Measure[]
   pipeline: benchPipeline,
   'cold-start': benchColdStart,
   analytics: benchAnalytics,
+  'scale-retention': benchScaleRetention,
 };
 
 /**

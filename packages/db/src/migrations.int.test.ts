@@ -42,6 +42,7 @@ describe('migrateToLatest', () => {
       '0011-open-orders-by-customer',
       '0012-function-roles',
       '0013-outbox-traceparent',
+      '0014-retention',
     ]);
     expect(await migrateToLatest(db)).toEqual([]);
 

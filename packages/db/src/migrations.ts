@@ -13,6 +13,7 @@ import { up as up0010 } from './migrations/0010-outbox-producer';
 import { up as up0011 } from './migrations/0011-open-orders-by-customer';
 import { up as up0012 } from './migrations/0012-function-roles';
 import { up as up0013 } from './migrations/0013-outbox-traceparent';
+import { up as up0014 } from './migrations/0014-retention';
 import type { Database } from './schema';
 
 /**
@@ -34,6 +35,7 @@ export const migrations: Record<string, Migration> = {
   '0011-open-orders-by-customer': { up: up0011 },
   '0012-function-roles': { up: up0012 },
   '0013-outbox-traceparent': { up: up0013 },
+  '0014-retention': { up: up0014 },
 };
 
 /** Applies every pending migration; returns the names applied by this call. */

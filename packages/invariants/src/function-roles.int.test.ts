@@ -390,7 +390,9 @@ const forbidden: Record<DatabaseFunction, Record<string, string>> = {
     'change a price': `update products set price_minor = 0 ${noRow}`,
     'read payments': 'select payment_id from payments',
     'claim an inbox event': `insert into processed_events (consumer, event_id) select 'process-order', gen_random_uuid() ${noRow}`,
-    'delete outbox rows': `delete from outbox ${noRow}`,
+    // It deletes sent outbox rows only (0014-retention: row security; see retention.int.test.ts).
+    'delete an order': `delete from orders ${noRow}`,
+    'delete a saga': `delete from sagas ${noRow}`,
     'read order lines': 'select sku from order_items',
   },
 };

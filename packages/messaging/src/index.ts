@@ -5,6 +5,7 @@ export {
   type Outbox,
   type OutboxRow,
   outboxRows,
+  purgeSentRows,
   type RelayOptions,
   type RelayReport,
   resendToTopic,

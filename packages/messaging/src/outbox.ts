@@ -170,6 +170,35 @@ export async function resendToTopic(
 }
 
 /**
+ * Retention: deletes at most `limit` outbox rows sent more than `olderThanSeconds` ago,
+ * oldest first, except the rows `keep` (that may still be published again: a stalled order's
+ * OrderPlaced, which a re-drive marks unsent). A row still unsent (the relay owes it) or set
+ * aside (an operator's) is never deleted: housekeeping's role may not (migration
+ * 0014-retention), and a row marked unsent while this runs is read again and left. The relay
+ * only ever publishes rows it finds unsent, so a deleted row is never published again.
+ * Returns how many it deleted.
+ */
+export async function purgeSentRows(
+  executor: Kysely<Database>,
+  {
+    olderThanSeconds,
+    limit,
+    keep = [],
+  }: { olderThanSeconds: number; limit: number; keep?: readonly string[] },
+): Promise<number> {
+  const cutoff = sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`;
+  const result = await sql`
+    delete from outbox
+    where id in (
+        select id from outbox
+        where sent_at < ${cutoff} and set_aside_at is null and id <> all(${keep}::uuid[])
+        order by sent_at
+        limit ${limit})
+      and sent_at < ${cutoff} and set_aside_at is null`.execute(executor);
+  return Number(result.numAffectedRows ?? 0n);
+}
+
+/**
  * `onPublishError` hears of each topic that refused copies after commit (with the events it
  * refused), and of a failure to record what went (no topic).
  */

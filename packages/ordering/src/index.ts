@@ -39,6 +39,14 @@ export {
   placeOrder,
 } from './place-order';
 export {
+  type Batches,
+  type Purge,
+  purgeClaims,
+  purgeKeys,
+  purgeRestingSagaHistory,
+  purgeSentOutbox,
+} from './retention';
+export {
   findRedriveCandidate,
   listStalledOrders,
   type RedriveCandidate,

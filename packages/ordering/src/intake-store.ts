@@ -182,13 +182,24 @@ export async function insertPlacedOrder(
   await writeOrder(db, placed, sql`select 1`);
 }
 
-/** Deletes Idempotency-Keys past their expiry (housekeeping); returns how many. */
-export async function purgeExpiredKeys(db: Kysely<Database>): Promise<number> {
-  const result = await db
-    .deleteFrom('idempotency_keys')
-    .where('expires_at', '<', sql<Date>`now()`)
-    .executeTakeFirst();
-  return Number(result.numDeletedRows);
+/**
+ * Deletes up to `limit` Idempotency-Keys past their expiry, oldest first (housekeeping's
+ * retention, `purgeKeys`); returns how many. A key a request takes over meanwhile (its
+ * expiry moved on) is read again and kept.
+ */
+export async function purgeExpiredKeys(
+  db: Kysely<Database>,
+  { limit = 1_000 }: { limit?: number } = {},
+): Promise<number> {
+  const result = await sql`
+    delete from idempotency_keys
+    where (scope, key) in (
+        select scope, key from idempotency_keys
+        where expires_at < now()
+        order by expires_at
+        limit ${limit})
+      and expires_at < now()`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
 }
 
 /**

@@ -119,8 +119,25 @@ export async function findRedriveCandidate(
 function orderPlacedRows(orderId: RawBuilder<unknown>) {
   // As the index outbox_order_placed is written.
   return sql`
-    select id, set_aside_reason from outbox
+    select id, set_aside_reason, sent_at from outbox
     where event->>'type' = 'OrderPlaced' and (event->>'subject') = ${orderId}::text`;
+}
+
+/**
+ * The OrderPlaced rows that a re-drive may still publish again, sent before
+ * `sentBeforeSecondsAgo`: those of every order still PLACED with no saga. Retention keeps
+ * them (`purgeSentOutbox`), however old, until the order has its saga.
+ */
+export async function redrivableOrderPlacedRows(
+  db: Kysely<Database>,
+  { sentBeforeSecondsAgo }: { sentBeforeSecondsAgo: number },
+): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`
+    select x.id from orders o
+    cross join lateral (${orderPlacedRows(sql`o.id`)}) x
+    where o.status = 'PLACED' and not exists (select 1 from sagas s where s.id = o.id)
+      and x.sent_at < now() - make_interval(secs => ${sentBeforeSecondsAgo})`.execute(db);
+  return rows.map((row) => row.id);
 }
 
 export interface Redrive {
