@@ -27,6 +27,14 @@ export interface MessagePublishedData {
 export type Handled = 'duplicate' | { emitted: readonly Envelope[] };
 
 /**
+ * What became of one delivery. Each delivery logs exactly one line with `outcome`, `consumer`
+ * and `topic` (the log-based metrics of infra/monitoring.tf count them): `handled`,
+ * `duplicate` (its inbox claim was there), `dead-lettered` (sent to `<topic>-dlq` and acked)
+ * or `retried` (answered 500: Pub/Sub redelivers).
+ */
+type ConsumerOutcome = 'handled' | 'duplicate' | 'dead-lettered' | 'retried';
+
+/**
  * A message that is valid but can never be handled (an impossible transition, say): the
  * consumer dead-letters it with `reason` instead of retrying.
  */
@@ -83,11 +91,12 @@ export function createConsumer(
   options: ConsumerOptions | IdempotentEffectConsumerOptions,
 ): ConsumerFunction {
   const { name, topic, projectId, deadLetters, logger, legacyCurrency } = options;
+  const outcome = (kind: ConsumerOutcome) => ({ outcome: kind, consumer: name, topic });
 
   async function consume(cloudEvent: CloudEvent<MessagePublishedData>, context: { log: Logger }) {
     const deadLetter = async (message: DeadLetterMessage, reason: string) => {
       await deadLetters.send({ topic, message, reason, consumer: name });
-      context.log.warn('message dead-lettered', { reason, topic });
+      context.log.warn('message dead-lettered', { reason, ...outcome('dead-lettered') });
     };
 
     // 1. Decode and upcast; what can never be handled is dead-lettered and acked.
@@ -119,14 +128,19 @@ export function createConsumer(
     try {
       if (!('outbox' in options)) {
         await options.handle(event, { log });
-        return log.info('event handled');
+        return log.info('event handled', outcome('handled'));
       }
       const handled = await options.handle(event, { log });
-      if (handled === 'duplicate') return log.info('duplicate delivery ignored');
+      if (handled === 'duplicate') {
+        return log.info('duplicate delivery ignored', outcome('duplicate'));
+      }
 
       // 3. Publish what was emitted; the outbox relay covers a crash before this.
       await options.outbox.publishCommitted(handled.emitted);
-      log.info('event handled', { emitted: handled.emitted.map((e) => e.type) });
+      log.info('event handled', {
+        emitted: handled.emitted.map((e) => e.type),
+        ...outcome('handled'),
+      });
     } catch (error) {
       if (error instanceof UnprocessableEventError) return deadLetter(message, error.reason);
       // Retrying a statement the database refuses for good would only loop until Pub/Sub
@@ -150,7 +164,10 @@ export function createConsumer(
     } catch (error) {
       // 4. Anything else: answer 500 so that Pub/Sub redelivers, then dead-letters.
       const level = isRetryable(error) ? 'warn' : 'error';
-      context.log[level]('handling failed; Pub/Sub will redeliver', { error });
+      context.log[level]('handling failed; Pub/Sub will redeliver', {
+        error,
+        ...outcome('retried'),
+      });
       throw new RedeliveryRequestedError(error);
     }
   };
