@@ -11,6 +11,7 @@ import {
 import type { Logger } from '@orders/platform';
 import { createFunctionResources, createScheduledJob, parseConfig } from '@orders/runtime';
 import { z } from 'zod';
+import { logGauges } from './gauges';
 
 const name = 'housekeeping';
 const config = parseConfig(
@@ -25,6 +26,8 @@ const config = parseConfig(
     STALLED_ORDER_SECONDS: z.coerce.number().positive().default(900),
     /** Re-drives of a stalled order, STALLED_ORDER_SECONDS apart, before it is left to an operator. */
     MAX_ORDER_REDRIVES: z.coerce.number().int().min(1).default(3),
+    /** A saga whose deadline passed this long ago counts as overdue in the tick's gauges. */
+    SAGA_OVERDUE_SECONDS: z.coerce.number().positive().default(300),
   }),
 );
 const { logger, db, outbox } = createFunctionResources(name, config);
@@ -33,8 +36,8 @@ const sagas = createOrderSagaEngine(db, orderSagaOptions(config));
 /**
  * Each tick (Cloud Scheduler, or `pnpm dev`), independent steps: publish what outbox rows
  * still owe, wake the sagas whose deadline passed, forget expired Idempotency-Keys, drive
- * again the orders whose OrderPlaced never reached the saga. Every step is safe to run
- * concurrently with another tick.
+ * again the orders whose OrderPlaced never reached the saga, and log the gauges an operator
+ * watches (./gauges.ts). Every step is safe to run concurrently with another tick.
  */
 functions.cloudEvent(
   'runHousekeeping',
@@ -63,6 +66,7 @@ functions.cloudEvent(
           }),
           log,
         ),
+      gauges: (log) => logGauges(db, log, { sagaOverdueSeconds: config.SAGA_OVERDUE_SECONDS }),
     },
   }),
 );

@@ -10,6 +10,7 @@ export {
   resendToTopic,
   type SetAsideRow,
 } from './outbox';
+export { type OutboxGauges, readOutboxGauges } from './outbox-gauges';
 export {
   createPublisher,
   type OutgoingMessage,
