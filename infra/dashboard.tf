@@ -12,12 +12,12 @@ locals {
       outcomes      = { filter = "metric.type = \"logging.googleapis.com/user/${google_logging_metric.consumer_outcomes.name}\"", aligner = "ALIGN_RATE", reducer = "REDUCE_SUM", by = ["metric.label.consumer", "metric.label.outcome"] }
       dead_letters  = { filter = "${local.subscription_filter}one_of(${local.dead_letter_subscriptions}) AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\"", aligner = "ALIGN_MAX", reducer = "REDUCE_MAX", by = ["resource.label.subscription_id"] }
       consumer_age  = { filter = "${local.subscription_filter}one_of(${local.consumer_subscriptions}) AND metric.type = \"pubsub.googleapis.com/subscription/oldest_unacked_message_age\"", aligner = "ALIGN_MAX", reducer = "REDUCE_MAX", by = ["resource.label.subscription_id"] }
-      outbox_unsent = { filter = local.gauge_filter.outbox_unsent, aligner = "ALIGN_MEAN", reducer = "REDUCE_MAX", by = [] }
-      outbox_age    = { filter = local.gauge_filter.outbox_oldest_unsent_age_seconds, aligner = "ALIGN_MEAN", reducer = "REDUCE_MAX", by = [] }
-      outbox_aside  = { filter = local.gauge_filter.outbox_set_aside, aligner = "ALIGN_MEAN", reducer = "REDUCE_MAX", by = [] }
-      sagas_waiting = { filter = local.gauge_filter.sagas_waiting, aligner = "ALIGN_MEAN", reducer = "REDUCE_MAX", by = ["metric.label.status"] }
-      sagas_overdue = { filter = local.gauge_filter.sagas_overdue, aligner = "ALIGN_MEAN", reducer = "REDUCE_MAX", by = [] }
-      sagas_parked  = { filter = local.gauge_filter.sagas_needing_attention, aligner = "ALIGN_MEAN", reducer = "REDUCE_MAX", by = [] }
+      outbox_unsent = { filter = local.gauge_filter.outbox_unsent, aligner = "ALIGN_DELTA", reducer = "REDUCE_MEAN", by = [] }
+      outbox_age    = { filter = local.gauge_filter.outbox_oldest_unsent_age_seconds, aligner = "ALIGN_DELTA", reducer = "REDUCE_MEAN", by = [] }
+      outbox_aside  = { filter = local.gauge_filter.outbox_set_aside, aligner = "ALIGN_DELTA", reducer = "REDUCE_MEAN", by = [] }
+      sagas_waiting = { filter = local.gauge_filter.sagas_waiting, aligner = "ALIGN_DELTA", reducer = "REDUCE_MEAN", by = ["metric.label.status"] }
+      sagas_overdue = { filter = local.gauge_filter.sagas_overdue, aligner = "ALIGN_DELTA", reducer = "REDUCE_MEAN", by = [] }
+      sagas_parked  = { filter = local.gauge_filter.sagas_needing_attention, aligner = "ALIGN_DELTA", reducer = "REDUCE_MEAN", by = [] }
       step_failures = { filter = "metric.type = \"logging.googleapis.com/user/${google_logging_metric.housekeeping_step_failures.name}\"", aligner = "ALIGN_SUM", reducer = "REDUCE_SUM", by = ["metric.label.step"] }
       intake_codes  = { filter = "${local.intake_filter} AND metric.type = \"run.googleapis.com/request_count\"", aligner = "ALIGN_RATE", reducer = "REDUCE_SUM", by = ["metric.label.response_code_class"] }
       intake_p50    = { filter = "${local.intake_filter} AND metric.type = \"run.googleapis.com/request_latencies\"", aligner = "ALIGN_DELTA", reducer = "REDUCE_PERCENTILE_50", by = [] }

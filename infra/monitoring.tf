@@ -25,7 +25,8 @@ locals {
 
   # Pub/Sub's metrics of one subscription.
   subscription_filter = "resource.type = \"pubsub_subscription\" AND resource.labels.subscription_id = "
-  # A gauge's metric, as an alert's filter names it.
+  # A gauge's metric, as an alert's filter names it. A gauge is a distribution of the values
+  # logged (one a tick): ALIGN_DELTA then REDUCE_MEAN gives their exact mean over a period.
   gauge_filter  = { for name, _ in local.gauges : name => "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${google_logging_metric.gauge[name].name}\"" }
   intake_filter = "resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"place-order\""
 }
@@ -202,8 +203,8 @@ resource "google_monitoring_alert_policy" "outbox_behind" {
       duration        = "300s"
       aggregations {
         alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_MEAN"
-        cross_series_reducer = "REDUCE_MAX"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_MEAN"
       }
     }
   }
@@ -232,8 +233,8 @@ resource "google_monitoring_alert_policy" "outbox_set_aside" {
       duration        = "0s"
       aggregations {
         alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_MEAN"
-        cross_series_reducer = "REDUCE_MAX"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_MEAN"
       }
     }
   }
@@ -262,8 +263,8 @@ resource "google_monitoring_alert_policy" "sagas_overdue" {
       duration        = "300s"
       aggregations {
         alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_MEAN"
-        cross_series_reducer = "REDUCE_MAX"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_MEAN"
       }
     }
   }
@@ -292,8 +293,8 @@ resource "google_monitoring_alert_policy" "saga_parked" {
       duration        = "0s"
       aggregations {
         alignment_period     = "120s"
-        per_series_aligner   = "ALIGN_MEAN"
-        cross_series_reducer = "REDUCE_MAX"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_MEAN"
       }
     }
   }
@@ -336,8 +337,8 @@ resource "google_monitoring_alert_policy" "housekeeping_failing" {
       duration = "600s"
       aggregations {
         alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_COUNT"
-        cross_series_reducer = "REDUCE_SUM"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_MEAN"
       }
     }
   }
