@@ -14,7 +14,7 @@ import {
 import { createPubSubClient, outboxRows } from '@orders/messaging';
 import { insertOutboxRows } from '@orders/messaging/testing';
 import { createLogger } from '@orders/platform';
-import { logGauges } from './gauges';
+import { gaugeStep, logGauges } from './gauges';
 
 const projectId = testProjectId('housekeeping');
 let database: TestDatabase;
@@ -227,6 +227,21 @@ describe('housekeeping', () => {
     expect(grew('sagas_overdue')).toBe(1);
     expect(grew('sagas_waiting:AWAITING_PAYMENT')).toBe(1);
     expect(grew('sagas_waiting:CONFIRMED')).toBe(0);
+  });
+
+  it('logs the gauges at most once per GAUGE_INTERVAL_SECONDS in an instance', async () => {
+    const lines: unknown[] = [];
+    const log = createLogger({ level: 'info', write: (line) => lines.push(line) });
+    const everyMinute = gaugeStep(database.db, { sagaOverdueSeconds: 300, intervalSeconds: 50 });
+    await everyMinute(log);
+    expect(lines).toHaveLength(10);
+    await everyMinute(log);
+    expect(lines).toHaveLength(10);
+
+    const everyTick = gaugeStep(database.db, { sagaOverdueSeconds: 300, intervalSeconds: 0 });
+    await everyTick(log);
+    await everyTick(log);
+    expect(lines).toHaveLength(30);
   });
 });
 

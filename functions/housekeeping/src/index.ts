@@ -11,7 +11,7 @@ import {
 import type { Logger } from '@orders/platform';
 import { createFunctionResources, createScheduledJob, parseConfig } from '@orders/runtime';
 import { z } from 'zod';
-import { logGauges } from './gauges';
+import { gaugeStep } from './gauges';
 
 const name = 'housekeeping';
 const config = parseConfig(
@@ -28,6 +28,8 @@ const config = parseConfig(
     MAX_ORDER_REDRIVES: z.coerce.number().int().min(1).default(3),
     /** A saga whose deadline passed this long ago counts as overdue in the tick's gauges. */
     SAGA_OVERDUE_SECONDS: z.coerce.number().positive().default(300),
+    /** At most one set of gauge lines this often (each tick in production, once a minute). */
+    GAUGE_INTERVAL_SECONDS: z.coerce.number().min(0).default(50),
   }),
 );
 const { logger, db, outbox } = createFunctionResources(name, config);
@@ -66,7 +68,10 @@ functions.cloudEvent(
           }),
           log,
         ),
-      gauges: (log) => logGauges(db, log, { sagaOverdueSeconds: config.SAGA_OVERDUE_SECONDS }),
+      gauges: gaugeStep(db, {
+        sagaOverdueSeconds: config.SAGA_OVERDUE_SECONDS,
+        intervalSeconds: config.GAUGE_INTERVAL_SECONDS,
+      }),
     },
   }),
 );
