@@ -11,6 +11,7 @@ locals {
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
     "logging.googleapis.com",
+    "monitoring.googleapis.com",
     "cloudtrace.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",

@@ -106,3 +106,33 @@ variable "intake_invoker" {
     error_message = "intake_invoker must be \"allUsers\" or a serviceAccount: member."
   }
 }
+
+variable "notification_channels" {
+  description = "Where every alert of monitoring.tf notifies: ids of notification channels (projects/P/notificationChannels/N), made in the console or with google_monitoring_notification_channel. Empty: incidents open in Cloud Monitoring and notify no one."
+  type        = list(string)
+  default     = []
+}
+
+variable "alert_consumer_backlog_seconds" {
+  description = "Age of the oldest unacknowledged message on a consumer's subscription that alerts (delivery retries end after about four minutes)."
+  type        = number
+  default     = 600
+}
+
+variable "alert_outbox_age_seconds" {
+  description = "Age of the oldest unsent outbox row that alerts (the relay runs every tick)."
+  type        = number
+  default     = 600
+}
+
+variable "alert_intake_5xx_percent" {
+  description = "Share of place-order's requests answered 5xx, over 5 minutes, that alerts."
+  type        = number
+  default     = 1
+}
+
+variable "alert_intake_p99_ms" {
+  description = "place-order's 99th percentile latency, over 5 minutes, that alerts."
+  type        = number
+  default     = 2000
+}

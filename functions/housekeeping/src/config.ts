@@ -20,6 +20,10 @@ const schema = orderSagaConfigSchema.extend({
   STALLED_ORDER_SECONDS: z.coerce.number().positive().default(900),
   /** Re-drives of a stalled order, STALLED_ORDER_SECONDS apart, before it is left to an operator. */
   MAX_ORDER_REDRIVES: z.coerce.number().int().min(1).default(3),
+  /** A saga whose deadline passed this long ago counts as overdue in the tick's gauges. */
+  SAGA_OVERDUE_SECONDS: z.coerce.number().positive().default(300),
+  /** At most one set of gauge lines this often (each tick in production, once a minute). */
+  GAUGE_INTERVAL_SECONDS: z.coerce.number().min(0).default(50),
   /**
    * Inbox claims (`processed_events`) are kept this long: a claim must outlive every
    * redelivery of its event, or the event is handled a second time.

@@ -12,8 +12,10 @@ import {
   testDatabase,
   testProjectId,
 } from '@orders/local-stack';
-import { createPubSubClient } from '@orders/messaging';
+import { createPubSubClient, outboxRows } from '@orders/messaging';
 import { insertOutboxRows } from '@orders/messaging/testing';
+import { createLogger } from '@orders/platform';
+import { gaugeStep, logGauges } from './gauges';
 
 const projectId = testProjectId('housekeeping');
 let database: TestDatabase;
@@ -45,6 +47,23 @@ afterAll(async () => {
 /** A Cloud Scheduler tick, as Pub/Sub pushes it. */
 function tick() {
   return served.deliver({ data: Buffer.from('{"job":"housekeeping"}') });
+}
+
+/**
+ * The gauges a tick logs after it ran (the tick's own gauge step runs concurrently with its
+ * other steps): `name` or `name:status` => value. Logged at info whatever the log level.
+ */
+async function gaugesOfTick(): Promise<Record<string, unknown>> {
+  expect((await tick()).status).toBe(204);
+  const logged: Record<string, unknown>[] = [];
+  const log = createLogger({ level: 'info', write: (line) => logged.push(JSON.parse(line)) });
+  await logGauges(database.db, log, { sagaOverdueSeconds: 300 });
+  const lines = logged.filter((line) => line.message === 'housekeeping gauge');
+  expect(lines).toHaveLength(logged.length);
+  for (const line of lines) expect(line.severity).toBe('INFO');
+  return Object.fromEntries(
+    lines.map((line) => [line.status ? `${line.gauge}:${line.status}` : line.gauge, line.value]),
+  );
 }
 
 describe('housekeeping', () => {
@@ -225,5 +244,106 @@ describe('housekeeping', () => {
       .where('id', 'in', [oldSaga, newSaga])
       .execute();
     expect(sagas).toHaveLength(2);
+  it('logs a gauge line for each gauge, from what the tables hold after a tick', async () => {
+    const before = await gaugesOfTick();
+    expect(Object.keys(before).sort()).toEqual([
+      'outbox_oldest_unsent_age_seconds',
+      'outbox_set_aside',
+      'outbox_unsent',
+      'sagas_needing_attention',
+      'sagas_overdue',
+      'sagas_waiting:AWAITING_PAYMENT',
+      'sagas_waiting:CANCELLED',
+      'sagas_waiting:CONFIRMED',
+      'sagas_waiting:NEEDS_ATTENTION',
+      'sagas_waiting:RESERVING_STOCK',
+    ]);
+    for (const value of Object.values(before)) expect(Number.isInteger(value)).toBe(true);
+
+    // What this tick leaves as it is: a row an hour old that a refusing route put off for
+    // an hour, a row set aside, a parked saga, and a saga an hour past its deadline that
+    // this deployment cannot wake (a newer one saved it).
+    const hour = 3_600_000;
+    const [deferred, setAside] = outboxRows('process-order', [orderConfirmed(), orderConfirmed()]);
+    await database.db
+      .insertInto('outbox')
+      .values([
+        {
+          ...deferred!,
+          created_at: new Date(Date.now() - hour),
+          attempts: 1,
+          last_error: 'refused',
+          next_attempt_at: new Date(Date.now() + hour),
+        },
+        { ...setAside!, set_aside_at: new Date(), set_aside_reason: 'planted' },
+      ])
+      .execute();
+    await insertSaga({ status: 'NEEDS_ATTENTION', deadlineAt: null });
+    await insertSaga({
+      status: 'AWAITING_PAYMENT',
+      deadlineAt: new Date(Date.now() - hour),
+      definitionVersion: 999,
+    });
+
+    const after = await gaugesOfTick();
+    const grew = (name: string) => Number(after[name]) - Number(before[name]);
+    expect(grew('outbox_unsent')).toBe(1);
+    expect(after.outbox_oldest_unsent_age_seconds).toBeGreaterThanOrEqual(3600);
+    expect(after.outbox_oldest_unsent_age_seconds).toBeLessThan(3700);
+    expect(grew('outbox_set_aside')).toBe(1);
+    expect(grew('sagas_needing_attention')).toBe(1);
+    expect(grew('sagas_waiting:NEEDS_ATTENTION')).toBe(1);
+    expect(grew('sagas_overdue')).toBe(1);
+    expect(grew('sagas_waiting:AWAITING_PAYMENT')).toBe(1);
+    expect(grew('sagas_waiting:CONFIRMED')).toBe(0);
+  });
+
+  it('logs the gauges at most once per GAUGE_INTERVAL_SECONDS in an instance', async () => {
+    const lines: unknown[] = [];
+    const log = createLogger({ level: 'info', write: (line) => lines.push(line) });
+    const everyMinute = gaugeStep(database.db, { sagaOverdueSeconds: 300, intervalSeconds: 50 });
+    await everyMinute(log);
+    expect(lines).toHaveLength(10);
+    await everyMinute(log);
+    expect(lines).toHaveLength(10);
+
+    const everyTick = gaugeStep(database.db, { sagaOverdueSeconds: 300, intervalSeconds: 0 });
+    await everyTick(log);
+    await everyTick(log);
+    expect(lines).toHaveLength(30);
   });
 });
+
+function orderConfirmed() {
+  return createEvent(
+    'OrderConfirmed',
+    { orderId: randomUUID(), totalMinor: 100, currency: 'EUR' },
+    { source: 'process-order', correlationId: randomUUID() },
+  );
+}
+
+/** A saga row as the order store saves it (only what the gauges read matters here). */
+async function insertSaga({
+  status,
+  deadlineAt,
+  definitionVersion = 2,
+}: {
+  status: string;
+  deadlineAt: Date | null;
+  definitionVersion?: number;
+}) {
+  const id = randomUUID();
+  await database.db
+    .insertInto('sagas')
+    .values({
+      id,
+      type: 'order',
+      status,
+      version: 1,
+      definition_version: definitionVersion,
+      state: JSON.stringify({ status, orderId: id }),
+      deadline_at: deadlineAt,
+      correlation_id: randomUUID(),
+    })
+    .execute();
+}

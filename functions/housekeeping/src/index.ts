@@ -14,6 +14,7 @@ import {
 import type { Logger } from '@orders/platform';
 import { createFunctionResources, createScheduledJob } from '@orders/runtime';
 import { housekeepingConfig } from './config';
+import { gaugeStep } from './gauges';
 
 const name = 'housekeeping';
 const daySeconds = 86_400;
@@ -26,8 +27,8 @@ const batches = { batchSize: config.RETENTION_BATCH_SIZE, maxRows: config.RETENT
  * Each tick (Cloud Scheduler, or `pnpm dev`), independent steps: publish what outbox rows
  * still owe, wake the sagas whose deadline passed, drive again the orders whose OrderPlaced
  * never reached the saga, and delete what is past its retention window (inbox claims, sent
- * outbox rows, the history of sagas at rest, expired Idempotency-Keys). Every step is safe
- * to run concurrently with another tick.
+ * outbox rows, the history of sagas at rest, expired Idempotency-Keys), and log the gauges an
+ * operator watches (./gauges.ts). Every step is safe to run concurrently with another tick.
  */
 functions.cloudEvent(
   'runHousekeeping',
@@ -83,6 +84,10 @@ functions.cloudEvent(
           }),
           log,
         ),
+      gauges: gaugeStep(db, {
+        sagaOverdueSeconds: config.SAGA_OVERDUE_SECONDS,
+        intervalSeconds: config.GAUGE_INTERVAL_SECONDS,
+      }),
     },
   }),
 );

@@ -4,6 +4,7 @@ export {
   deployerProjectRoles,
   paymentProviderSecret,
 } from './access-policy';
+export { checkAlertPolicy, loadRunbooks, type Runbooks } from './alert-policy';
 export {
   changedFunctions,
   functionInputs,

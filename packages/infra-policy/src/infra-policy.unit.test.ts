@@ -6,11 +6,15 @@ import { type FunctionName, functions, stripeSecret, usesDatabase } from '@order
 import {
   checkInfraPolicy,
   loadTerraform,
-  parseTerraform,
   paymentProviderSecret,
   type TerraformConfig,
   type TopologyVariables,
 } from './index';
+import {
+  edited as editedCopy,
+  withExtra as withExtraOf,
+  withoutBlock as withoutBlockOf,
+} from './testing';
 
 const infraDir = join(__dirname, '..', '..', '..', 'infra');
 
@@ -23,24 +27,12 @@ beforeAll(async () => {
 });
 
 /** The infra with `file` edited; fails the test when `from` is not there to edit. */
-async function edited(file: string, from: string | RegExp, to: string): Promise<TerraformConfig> {
-  const text = infra.files[file];
-  if (text === undefined) throw new Error(`no ${file} in infra/`);
-  const changed = text.replace(from, to);
-  if (changed === text) throw new Error(`${file} does not contain ${String(from)}`);
-  return parseTerraform({ ...infra.files, [file]: changed });
-}
-
+const edited = (file: string, from: string | RegExp, to: string) =>
+  editedCopy(infra, file, from, to);
 /** The infra with the block that starts with `header` (e.g. `resource "t" "n"`) deleted. */
-function withoutBlock(file: string, header: string): Promise<TerraformConfig> {
-  const escaped = header.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return edited(file, new RegExp(`${escaped} \\{\\n[\\s\\S]*?\\n\\}\\n`), '');
-}
-
+const withoutBlock = (file: string, header: string) => withoutBlockOf(infra, file, header);
 /** The infra with `hcl` appended to `file`. */
-function withExtra(file: string, hcl: string): Promise<TerraformConfig> {
-  return edited(file, /$/, `\n${hcl}`);
-}
+const withExtra = (file: string, hcl: string) => withExtraOf(infra, file, hcl);
 
 describe('infra/ policy', () => {
   it('holds for the Terraform in infra/', () => {

@@ -11,6 +11,7 @@ export {
   resendToTopic,
   type SetAsideRow,
 } from './outbox';
+export { type OutboxGauges, readOutboxGauges } from './outbox-gauges';
 export {
   createPublisher,
   type OutgoingMessage,

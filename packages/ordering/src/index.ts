@@ -38,6 +38,7 @@ export {
   type PlaceOrderResult,
   placeOrder,
 } from './place-order';
+export { readSagaGauges, type SagaGauges } from './saga-gauges';
 export {
   type Batches,
   type Purge,

@@ -34,6 +34,8 @@ import { createConsumer, type Handled, UnprocessableEventError } from './consume
 const projectId = testProjectId('consumer');
 const topic = 'order-saga';
 const failing = new Set<string>();
+/** Every line the consumer logged, parsed. */
+const logged: Record<string, unknown>[] = [];
 let database: TestDatabase;
 let pubsub: PubSub;
 let served: ServedFunction;
@@ -95,7 +97,7 @@ beforeAll(async () => {
         createPubSubBus(createPublisher({ projectId, emulatorHost })),
       ),
       deadLetters: createPubSubDeadLetters(createPublisher({ projectId, emulatorHost })),
-      logger: createLogger({ level: 'error' }),
+      logger: createLogger({ level: 'info', write: (line) => logged.push(JSON.parse(line)) }),
       legacyCurrency: 'USD',
       handle: (event) => handleInTestStore(database.db, event),
     }),
@@ -141,6 +143,18 @@ async function effectsOf(event: DomainEvent) {
   }>`select count(*)::int as n from test_effects where event_id = ${event.id}`.execute(database.db);
   return rows[0]!.n;
 }
+
+/** The outcome lines logged for `event`: what the log-based metrics count. */
+const outcomesOf = (event: DomainEvent) =>
+  logged
+    .filter((line) => line.eventId === event.id && 'outcome' in line)
+    .map(({ severity, message, outcome, consumer, topic }) => ({
+      severity,
+      message,
+      outcome,
+      consumer,
+      topic,
+    }));
 
 describe('createConsumer', () => {
   it('handles the same event sent 8 times concurrently exactly once, and emits once', async () => {
@@ -303,5 +317,32 @@ describe('createConsumer', () => {
     expect(traceOf(traced)).not.toBe(producer);
     // A message that carries none stays in the delivery's trace.
     expect(traceOf(untraced)).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[\da-f]{16}-01$/);
+  it('logs one line per delivery with its outcome, consumer and topic', async () => {
+    const line = (severity: string, message: string, outcome: string) => ({
+      severity,
+      message,
+      outcome,
+      consumer: 'test-consumer',
+      topic,
+    });
+    const event = orderPlaced('flaky-outcomes');
+    failing.add('flaky-outcomes');
+    expect((await rawPush(encodeEvent(event))).status).toBe(500);
+    failing.delete('flaky-outcomes');
+    expect((await rawPush(encodeEvent(event))).status).toBe(204);
+    expect((await rawPush(encodeEvent(event))).status).toBe(204);
+    expect(outcomesOf(event)).toEqual([
+      line('WARNING', 'handling failed; Pub/Sub will redeliver', 'retried'),
+      line('INFO', 'event handled', 'handled'),
+      line('INFO', 'duplicate delivery ignored', 'duplicate'),
+    ]);
+    await pullMessages(pubsub, 'analytics-tap', { count: 1, timeoutMs: 1500 });
+
+    const impossible = orderPlaced('impossible');
+    expect((await rawPush(encodeEvent(impossible))).status).toBe(204);
+    expect(outcomesOf(impossible)).toEqual([
+      line('WARNING', 'message dead-lettered', 'dead-lettered'),
+    ]);
+    await pullMessages(pubsub, `${topic}-dlq`, { count: 1 });
   });
 });

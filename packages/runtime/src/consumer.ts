@@ -30,6 +30,14 @@ export interface MessagePublishedData {
 export type Handled = 'duplicate' | { emitted: readonly Envelope[] };
 
 /**
+ * What became of one delivery. Each delivery logs exactly one line with `outcome`, `consumer`
+ * and `topic` (the log-based metrics of infra/monitoring.tf count them): `handled`,
+ * `duplicate` (its inbox claim was there), `dead-lettered` (sent to `<topic>-dlq` and acked)
+ * or `retried` (answered 500: Pub/Sub redelivers).
+ */
+type ConsumerOutcome = 'handled' | 'duplicate' | 'dead-lettered' | 'retried';
+
+/**
  * A message that is valid but can never be handled (an impossible transition, say): the
  * consumer dead-letters it with `reason` instead of retrying.
  */
@@ -92,6 +100,7 @@ export function createConsumer(
   options: ConsumerOptions | IdempotentEffectConsumerOptions,
 ): ConsumerFunction {
   const { name, topic, projectId, deadLetters, logger, legacyCurrency } = options;
+  const outcome = (kind: ConsumerOutcome) => ({ outcome: kind, consumer: name, topic });
 
   async function consume(
     cloudEvent: CloudEvent<MessagePublishedData>,
@@ -101,7 +110,7 @@ export function createConsumer(
       await deadLetters.send({ topic, message, reason, consumer: name });
       context.log.warn('message dead-lettered', {
         reason,
-        topic,
+        ...outcome('dead-lettered'),
         handlingMs: context.handlingMs(),
       });
     };
@@ -144,17 +153,18 @@ export function createConsumer(
     try {
       if (!('outbox' in options)) {
         await options.handle(event, { log });
-        return log.info('event handled', { handlingMs: context.handlingMs() });
+        return log.info('event handled', { ...outcome('handled'), handlingMs: context.handlingMs() });
       }
       const handled = await options.handle(event, { log });
       if (handled === 'duplicate') {
-        return log.info('duplicate delivery ignored', { handlingMs: context.handlingMs() });
+        return log.info('duplicate delivery ignored', { ...outcome('duplicate'), handlingMs: context.handlingMs() });
       }
 
       // 3. Publish what was emitted; the outbox relay covers a crash before this.
       await options.outbox.publishCommitted(handled.emitted);
       log.info('event handled', {
         emitted: handled.emitted.map((e) => e.type),
+        ...outcome('handled'),
         handlingMs: context.handlingMs(),
       });
     } catch (error) {
@@ -200,6 +210,7 @@ export function createConsumer(
       const level = isRetryable(error) ? 'warn' : 'error';
       context.log[level]('handling failed; Pub/Sub will redeliver', {
         error,
+        ...outcome('retried'),
         handlingMs: context.handlingMs(),
       });
       throw new RedeliveryRequestedError(error);
