@@ -10,6 +10,7 @@ export {
   resendToTopic,
   type SetAsideRow,
 } from './outbox';
+export { type OutboxRetry, retryOutboxRow } from './outbox-repair';
 export {
   createPublisher,
   type OutgoingMessage,
