@@ -177,7 +177,7 @@ describe('pnpm demo on a stack whose shelves earlier runs emptied', () => {
       });
       expect({ code: result.code, stderr: result.stderr }).toMatchObject({ code: 0 });
       expect(result.stderr).toMatch(
-        /demo: the catalog is short for this load \([A-Z0-9-]+ has 0, the mix asks for \d+[^)]*\): orders past the stock will be cancelled out_of_stock \(a fresh `pnpm dev` restocks the catalog\)/,
+        /demo: the catalog is short for this load \([A-Z0-9-]+ has 0, the mix asks for \d+[^)]*\): orders past the stock will be cancelled out_of_stock \(restart pnpm dev for a fresh catalog\)/,
       );
       expect(result.stderr.indexOf('the catalog is short')).toBeLessThan(
         result.stderr.indexOf('still pending'),

@@ -284,7 +284,7 @@ function describeShortStock(short: readonly ShortStock[]): string {
     .join('; ');
   return (
     `the catalog is short for this load (${products}): orders past the stock will be ` +
-    'cancelled out_of_stock (a fresh `pnpm dev` restocks the catalog)'
+    'cancelled out_of_stock (restart pnpm dev for a fresh catalog)'
   );
 }
 
