@@ -170,6 +170,9 @@ function setOrderStatus(state: OrderSagaState): OrderSagaIntent {
  * currency) is set aside: counted in the state, dead-lettered, never acted on.
  * Version 3 counts those (`setAside`); version 2 named intents in PascalCase; version 1 saved
  * what a parked saga owes as `releaseStock`, which the state schema still reads.
+ * The operator's `RetryRequested` came within version 3: the state's shape is the same and
+ * every other input decides as before, so a saga it moved is one any version 3 deployment
+ * reads and decides as its own (a bump would only make them refuse it during a deploy).
  */
 export function createOrderSaga(options: OrderSagaOptions): OrderSaga {
   return {
