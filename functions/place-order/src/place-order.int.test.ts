@@ -583,7 +583,7 @@ describe('GET /products', () => {
       name: 'Sencha green tea, 100 g',
       priceMinor: 1299,
       currency: 'EUR',
-      stock: 500,
+      stock: 10_000,
     });
   });
 });

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { forEachConcurrently } from '@orders/platform';
 import { type DemoSummary, isFinal, summarizeRun, type TrackedOrder } from './demo-summary';
 import { type IntakeClient, IntakeRequestError, IntakeUnreachableError } from './intake-client';
-import { planOrders } from './order-mix';
+import { planOrders, type ShortStock, stockShortfall } from './order-mix';
 import type { Progress } from './progress';
 
 export interface DemoRunOptions {
@@ -18,6 +18,8 @@ export interface DemoRunOptions {
   /** Makes this run's Idempotency-Keys its own. */
   runId: string;
   progress: Progress;
+  /** Hears, before any order is placed, of the products the catalog holds too few of. */
+  onShortStock?: (short: ShortStock[]) => void;
   pollIntervalMs?: number;
 }
 
@@ -28,7 +30,8 @@ export interface DemoRun {
 
 /**
  * One demo run against a running stack:
- * 1. read the catalog (an unreachable intake fails the run here, before any order);
+ * 1. read the catalog (an unreachable intake fails the run here, before any order), and say
+ *    which products it holds too few of for the mix;
  * 2. place the seeded mix of orders, each with its own Idempotency-Key, `concurrency` at a time;
  * 3. poll every placed order until all are final (CONFIRMED, CANCELLED, NEEDS_ATTENTION)
  *    or `timeoutMs` has passed;
@@ -42,6 +45,8 @@ export async function runDemo(options: DemoRunOptions): Promise<DemoRun> {
   // 1. The catalog decides what the mix orders.
   const products = await intake.listProducts();
   const plan = planOrders({ count: options.orders, seed: options.seed, products });
+  const short = stockShortfall(plan, products);
+  if (short.length > 0) options.onShortStock?.(short);
   const orders: TrackedOrder[] = plan.map((planned, index) => ({
     scenario: planned.scenario,
     customerId: planned.body.customerId,

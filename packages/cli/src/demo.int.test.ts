@@ -149,12 +149,44 @@ describe('pnpm demo against the running pipeline', () => {
     expect(stdout).toMatch(/^placed -> final p95\s+\d+ ms$/m);
     expect(stdout).toMatch(/^out-of-stock\s+1\s+0\s+1\s+0\s+0\s+0$/m);
     expect(stdout).toMatch(/^standard\s+4\s+4\s+0\s+0\s+0\s+0$/m);
+    // The whole stack's sagas at a glance: none parked, none overdue.
+    expect(stdout).toMatch(/^sagas \(the whole stack\): no saga parked or overdue$/m);
     // Both runs are in the warehouse: 18 orders placed.
+    expect(stdout).toMatch(/analytics \(duckdb .*, every order since pnpm dev started\)/);
     expect(stdout).toMatch(/^funnel: /m);
     expect(stdout).toMatch(/^placed\s+-\s+18$/m);
     expect(stdout).toMatch(/^latency: /m);
     expect(stdout).toMatch(/^all\s+18\s+\d+\s+\d+\s+\d+$/m);
   }, 120_000);
+});
+
+describe('pnpm demo on a stack whose shelves earlier runs emptied', () => {
+  it('says, before placing anything, which products are short for the load', async () => {
+    const emptied = await testDatabase('demo-emptied');
+    const shelves = await startLocalStack({
+      projectId: testProjectId('demo-emptied'),
+      functions: ['place-order'],
+      env: { ...process.env, DATABASE_URL: emptied.url, LOG_LEVEL: 'warn' },
+      functionStdout: sink(),
+      functionStderr: sink(),
+    });
+    try {
+      await emptied.db.updateTable('products').set({ stock: 0 }).execute();
+      const result = await demo(['--orders', '4', '--seed', '7', '--json', '--timeout', '1'], {
+        DEV_STACK_FILE: await devStackOf(shelves, 'emptied'),
+      });
+      expect({ code: result.code, stderr: result.stderr }).toMatchObject({ code: 0 });
+      expect(result.stderr).toMatch(
+        /demo: the catalog is short for this load \([A-Z0-9-]+ has 0, the mix asks for \d+[^)]*\): orders past the stock will be cancelled out_of_stock \(restart pnpm dev for a fresh catalog\)/,
+      );
+      expect(result.stderr.indexOf('the catalog is short')).toBeLessThan(
+        result.stderr.indexOf('still pending'),
+      );
+    } finally {
+      await shelves.stop();
+      await emptied.close();
+    }
+  }, 60_000);
 });
 
 describe('pnpm demo without a running stack', () => {
@@ -171,6 +203,8 @@ describe('pnpm demo without a running stack', () => {
       expect(JSON.parse(result.stdout)).toMatchObject({ placed: 4, pending: 0 });
       expect(result.stderr).toContain('demo: no running stack: starting one');
       expect(result.stderr).toContain('demo: stopping the stack it started');
+      // Its own DATABASE_URL: the warehouse is kept, as pnpm dev keeps it.
+      expect(result.stderr).not.toContain('fresh local warehouse');
       const pids = [...result.stderr.matchAll(/function \S+ ready \(pid (\d+)\)/g)].map((m) =>
         Number(m[1]),
       );
@@ -186,6 +220,31 @@ describe('pnpm demo without a running stack', () => {
       await own.close();
     }
   }, 120_000);
+});
+
+describe('pnpm demo without a running stack or a database', () => {
+  it("starts afresh each time, as pnpm dev does: the analytics are the run's own", async () => {
+    const warehouse = join(tmp, 'own-warehouse.duckdb');
+    const runOwn = () =>
+      demo(['--orders', '3', '--seed', '5', '--timeout', '90'], {
+        DUCKDB_PATH: warehouse,
+        PUBSUB_EMULATOR_HOST: stack.pubsubEmulatorHost,
+        LOG_LEVEL: 'warn',
+      });
+    for (const round of [1, 2]) {
+      const result = await runOwn();
+      expect({ round, code: result.code, stderr: result.stderr }).toMatchObject({ code: 0 });
+      expect(result.stderr).toContain(`demo: fresh local warehouse at ${warehouse}`);
+      expect(result.stdout).toMatch(/^placed\s+3$/m);
+      // The second run reports its own 3 orders, not the 6 of both runs.
+      expect(result.stdout).toMatch(
+        /analytics \(duckdb .*, this run's orders: the stack it started began with a fresh warehouse\)/,
+      );
+      expect(result.stdout).toMatch(/^placed\s+-\s+3$/m);
+      expect(result.stdout).toMatch(/^sagas \(the whole stack\): no saga parked or overdue$/m);
+      expect(result.stderr).not.toContain('the catalog is short');
+    }
+  }, 240_000);
 });
 
 describe('pnpm demo when orders do not become final', () => {

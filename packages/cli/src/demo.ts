@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   describeWarehouse,
@@ -8,8 +8,10 @@ import {
   type WarehouseConfig,
   warehouseConfigSchema,
 } from '@orders/analytics';
+import { createDb } from '@orders/db';
 import { topics as declaredTopics } from '@orders/events';
 import { type LocalStack, startLocalStack } from '@orders/local-stack';
+import { orderSagaType } from '@orders/ordering';
 import { messageOf, UsageError } from '@orders/platform';
 import { ConfigError, parseConfig } from '@orders/runtime';
 import { analyticsReport } from './analytics-report';
@@ -20,7 +22,10 @@ import { formatDemoSummary } from './demo-report';
 import { runDemo } from './demo-run';
 import { summaryJson } from './demo-summary';
 import { createHttpIntakeClient, IntakeUnreachableError, type TokenSource } from './intake-client';
+import type { ShortStock } from './order-mix';
 import { createProgress } from './progress';
+import { formatSagaHealth } from './saga-format';
+import { sagaHealth } from './saga-listing';
 import {
   type CliConfig,
   cliConfig,
@@ -45,6 +50,10 @@ interface Target {
   pubsub: { projectId: string; emulatorHost: string | undefined };
   /** The functions that run, when known (from the stack file or the stack started here). */
   running: string[] | undefined;
+  /** The stack's database, when known: its sagas are counted (parked, overdue). */
+  databaseUrl: string | undefined;
+  /** What the warehouse holds, for the analytics' heading. */
+  warehouseHolds: string;
 }
 
 /**
@@ -114,11 +123,24 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         tokens: location.tokens!,
         pubsub: location.pubsub,
         running: devStack && !config.PLACE_ORDER_URL ? Object.keys(devStack.functions) : undefined,
+        databaseUrl: location.databaseUrl,
+        warehouseHolds: 'every order since pnpm dev started',
       };
     } else {
       starting = true;
       const logFile = join(dirname(path), 'demo-stack.log');
       const projectId = config.GOOGLE_CLOUD_PROJECT ?? 'orders-demo';
+      // As with `pnpm dev`: a throwaway database gets a fresh warehouse too, so that the
+      // analytics describe this run's orders only; with DATABASE_URL, both are kept.
+      const fresh = !config.DATABASE_URL && warehouseConfig.WAREHOUSE === 'duckdb';
+      if (fresh) {
+        const warehouse = warehouseConfig.DUCKDB_PATH;
+        await Promise.all([
+          rm(warehouse, { force: true }),
+          rm(`${warehouse}.wal`, { force: true }),
+        ]);
+        say(`fresh local warehouse at ${warehouse}`);
+      }
       ownStack = await startOwnStack(env, projectId, logFile, say).finally(() => {
         starting = false;
       });
@@ -128,6 +150,10 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         tokens: devTokens(ownStack.auth!.signingKey),
         pubsub: { projectId: ownStack.projectId, emulatorHost: ownStack.pubsubEmulatorHost },
         running: Object.keys(ownStack.functions),
+        databaseUrl: ownStack.databaseUrl,
+        warehouseHolds: fresh
+          ? "this run's orders: the stack it started began with a fresh warehouse"
+          : 'every order the warehouse holds (DATABASE_URL is set: the warehouse was kept)',
       };
     }
     const missing = target.running && pipeline.filter((name) => !target.running!.includes(name));
@@ -188,6 +214,7 @@ async function demo(
       timeoutMs: args.timeoutSeconds * 1000,
       runId: randomBytes(6).toString('hex'),
       progress: createProgress(process.stderr),
+      onShortStock: (short) => say(describeShortStock(short)),
     });
   } finally {
     await deadLetters.close();
@@ -201,6 +228,18 @@ async function demo(
     return 0;
   }
   process.stdout.write(`${formatDemoSummary(summary)}\n`);
+  if (target.databaseUrl) {
+    // The whole stack's sagas, this run's or not: what waits for an operator.
+    const db = createDb(target.databaseUrl, { maxConnections: 1 });
+    try {
+      const health = formatSagaHealth(await sagaHealth(db, orderSagaType));
+      process.stdout.write(`\nsagas (the whole stack): ${health}\n`);
+    } catch (error) {
+      say(`sagas unavailable: ${messageOf(error)}`);
+    } finally {
+      await db.destroy();
+    }
+  }
 
   // Analytics over the whole warehouse, once the loader has caught up with this run.
   if (target.running && !target.running.includes('analytics-loader')) {
@@ -220,7 +259,7 @@ async function demo(
       waitMs: analyticsWaitMs,
     });
     process.stdout.write(
-      `\nanalytics (${describeWarehouse(warehouseConfig)}, every order since pnpm dev started)\n\n${report.text}\n`,
+      `\nanalytics (${describeWarehouse(warehouseConfig)}, ${target.warehouseHolds})\n\n${report.text}\n`,
     );
     if (report.notLoaded > 0 && report.notLoaded === finalOrders.length) {
       say(
@@ -236,6 +275,17 @@ async function demo(
     await warehouse.close();
   }
   return 0;
+}
+
+/** Which products the catalog holds too few of for this mix, and what that does to the run. */
+function describeShortStock(short: readonly ShortStock[]): string {
+  const products = short
+    .map(({ sku, stock, wanted }) => `${sku} has ${stock}, the mix asks for ${wanted}`)
+    .join('; ');
+  return (
+    `the catalog is short for this load (${products}): orders past the stock will be ` +
+    'cancelled out_of_stock (restart pnpm dev for a fresh catalog)'
+  );
 }
 
 /** A stack of its own, with every built function; their logs go to a file, not the terminal. */

@@ -123,6 +123,40 @@ export function planOrders({
   }));
 }
 
+/** A product the plan asks for more of than the catalog holds. */
+export interface ShortStock {
+  sku: string;
+  stock: number;
+  /** Units the plan's orders ask for, out-of-stock scenarios aside (those are short on purpose). */
+  wanted: number;
+}
+
+/**
+ * The products whose stock cannot serve every order of `plan` that is meant to get it: such
+ * orders would be cancelled `out_of_stock`, and the run would measure the shelves (a dev stack
+ * that earlier runs emptied) rather than the pipeline.
+ */
+export function stockShortfall(
+  plan: readonly PlannedOrder[],
+  products: readonly CatalogProduct[],
+): ShortStock[] {
+  const wanted = new Map<string, number>();
+  for (const order of plan) {
+    if (order.scenario === 'out-of-stock') continue;
+    for (const item of order.body.items) {
+      wanted.set(item.sku, (wanted.get(item.sku) ?? 0) + item.quantity);
+    }
+  }
+  return products
+    .filter((product) => (wanted.get(product.sku) ?? 0) > product.stock)
+    .map((product) => ({
+      sku: product.sku,
+      stock: product.stock,
+      wanted: wanted.get(product.sku)!,
+    }))
+    .sort((a, b) => a.sku.localeCompare(b.sku));
+}
+
 /** Exactly `count` scenarios in the shares' proportions (largest-remainder rounding). */
 function allocate(count: number): OrderScenario[] {
   const entries = Object.entries(scenarioShares) as [OrderScenario, number][];

@@ -1,17 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { type CatalogProduct, type OrderScenario, planOrders } from './order-mix';
+import { seedProducts } from '@orders/db';
+import { type CatalogProduct, type OrderScenario, planOrders, stockShortfall } from './order-mix';
 
 /** The seeded catalog of @orders/db, as GET /products lists it. */
-const catalog: CatalogProduct[] = [
-  { sku: 'FILTER-10', priceMinor: 350, currency: 'EUR', stock: 1000 },
-  { sku: 'GIFT-BOX', priceMinor: 3900, currency: 'EUR', stock: 5 },
-  { sku: 'KETTLE-01', priceMinor: 6400, currency: 'EUR', stock: 50 },
-  { sku: 'MUG-001', priceMinor: 1850, currency: 'EUR', stock: 200 },
-  { sku: 'POT-001', priceMinor: 4500, currency: 'EUR', stock: 30 },
-  { sku: 'RARE-001', priceMinor: 2750, currency: 'EUR', stock: 0 },
-  { sku: 'TEA-001', priceMinor: 1299, currency: 'EUR', stock: 500 },
-  { sku: 'TEA-002', priceMinor: 899, currency: 'EUR', stock: 500 },
-];
+const catalog: CatalogProduct[] = seedProducts.map((product) => ({
+  sku: product.sku,
+  priceMinor: product.price_minor,
+  currency: product.currency,
+  stock: product.stock,
+}));
 const stockOf = new Map(catalog.map((product) => [product.sku, product.stock]));
 
 function countScenarios(scenarios: OrderScenario[]) {
@@ -91,5 +88,39 @@ describe('planOrders', () => {
     const plan = planOrders({ count: 10, seed: 5, products: soldOut });
     expect(plan).toHaveLength(10);
     expect(() => planOrders({ count: 10, seed: 5, products: [] })).toThrow(/catalog is empty/);
+  });
+});
+
+describe('stockShortfall', () => {
+  it('finds none in the seeded catalog for the largest demo, whatever the seed', () => {
+    for (const seed of [1, 2, 3, 42, 2026]) {
+      const plan = planOrders({ count: 10_000, seed, products: catalog });
+      expect(stockShortfall(plan, catalog)).toEqual([]);
+    }
+  });
+
+  it('names each product a plan asks more of than is left, out-of-stock orders aside', () => {
+    const plan = planOrders({ count: 1_000, seed: 5, products: catalog });
+    // A dev stack that earlier runs emptied: 30 teapots left, and no filters.
+    const emptied = catalog.map((product) =>
+      product.sku === 'POT-001'
+        ? { ...product, stock: 30 }
+        : product.sku === 'FILTER-10'
+          ? { ...product, stock: 0 }
+          : product,
+    );
+    const wanted = (sku: string) =>
+      plan
+        .filter((order) => order.scenario !== 'out-of-stock')
+        .flatMap((order) => order.body.items)
+        .filter((item) => item.sku === sku)
+        .reduce((sum, item) => sum + item.quantity, 0);
+    expect(stockShortfall(plan, emptied)).toEqual([
+      { sku: 'FILTER-10', stock: 0, wanted: wanted('FILTER-10') },
+      { sku: 'POT-001', stock: 30, wanted: wanted('POT-001') },
+    ]);
+    expect(wanted('POT-001')).toBeGreaterThan(30);
+    // The scarce products the out-of-stock orders ask for are short on purpose, not reported.
+    expect(plan.some((order) => order.scenario === 'out-of-stock')).toBe(true);
   });
 });

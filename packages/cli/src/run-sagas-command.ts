@@ -1,37 +1,71 @@
 import type { Database } from '@orders/db';
 import { sagaTopic } from '@orders/events';
 import {
+  createOrderSagaEngine,
   findRedriveCandidate,
   listStalledOrders,
+  type OrderSagaEngineOptions,
+  planSagaRetry,
   type RedriveCandidate,
   redriveOrder,
+  retryParkedSaga,
+  type SagaRetryPlan,
 } from '@orders/ordering';
+import type { Logger } from '@orders/platform';
 import type { Kysely } from 'kysely';
 import type { CommandOutput } from './run-dlq-command';
-import { formatSagaHistory, formatSagaTable, formatStalledTable } from './saga-format';
+import {
+  formatSagaHealth,
+  formatSagaHistory,
+  formatSagaTable,
+  formatStalledTable,
+} from './saga-format';
 import { findSagaHistory } from './saga-history';
-import { listSagas } from './saga-listing';
+import { listSagas, sagaHealth } from './saga-listing';
 import type { SagasCommand } from './sagas-args';
 
+export interface SagasSettings {
+  /** The saga type (`order`). */
+  type: string;
+  /** How long ago an order with no saga was placed to count as stalled. */
+  stalledOrderSeconds: number;
+  /** The order saga's settings, for a retry (its refund deadline, its compensation attempts). */
+  saga: OrderSagaEngineOptions;
+  /** Where the saga engine logs a retry that parks the saga again. */
+  log: Logger;
+}
+
 /**
- * Runs one `pnpm sagas` command against the sagas of `type` in `db`; resolves to the exit
- * code: 0 done, 1 when the saga or order was not found, or an order cannot be re-driven.
- * `stalledOrderSeconds`: how long ago an order with no saga was placed to count as stalled.
+ * Runs one `pnpm sagas` command (but help and diagram) against the sagas of `type` in `db`;
+ * resolves to the exit code: 0 done, 1 when the saga or order was not found, an order cannot
+ * be re-driven, or a saga retried (or not retried) stays parked.
  */
 export async function runSagasCommand(
-  command: Exclude<SagasCommand, { command: 'help' }>,
+  command: Exclude<SagasCommand, { command: 'help' | 'diagram' }>,
   db: Kysely<Database>,
-  { type, stalledOrderSeconds }: { type: string; stalledOrderSeconds: number },
+  settings: SagasSettings,
   out: CommandOutput,
 ): Promise<number> {
+  const { type, stalledOrderSeconds } = settings;
   switch (command.command) {
     case 'list': {
-      const sagas = await listSagas(db, { type, status: command.status, limit: command.limit });
-      out.stdout(
-        command.json ? JSON.stringify(sagas, null, 2) : formatSagaTable(sagas, command.limit),
-      );
+      const query = {
+        type,
+        status: command.status,
+        overdue: command.overdue,
+        limit: command.limit,
+      };
+      const sagas = await listSagas(db, query);
+      if (command.json) {
+        out.stdout(JSON.stringify(sagas, null, 2));
+        return 0;
+      }
+      const health = formatSagaHealth(await sagaHealth(db, type));
+      out.stdout(`${health}\n\n${formatSagaTable(sagas, command.limit)}`);
       return 0;
     }
+    case 'retry':
+      return retrySaga(command, db, settings, out);
     case 'show': {
       const history = await findSagaHistory(db, { type, orderId: command.orderId });
       if (!history) {
@@ -78,6 +112,73 @@ export async function runSagasCommand(
       return 0;
     }
   }
+}
+
+/** `sagas retry`: says what the retry does (or would), then does it, and says how it ended. */
+async function retrySaga(
+  { orderId, dryRun }: { orderId: string; dryRun: boolean },
+  db: Kysely<Database>,
+  settings: SagasSettings,
+  out: CommandOutput,
+): Promise<number> {
+  const plan = await planSagaRetry(db, orderId, settings.saga);
+  if (plan.kind === 'refused') {
+    out.stderr(plan.reason);
+    return 1;
+  }
+  if (dryRun) {
+    out.stdout(
+      `would retry the saga of order ${orderId} (version ${plan.version}): ${describeRetry(plan)}`,
+    );
+    return 0;
+  }
+  const engine = createOrderSagaEngine(db, settings.saga);
+  const outcome = await retryParkedSaga(engine, orderId, {
+    version: plan.version,
+    log: settings.log,
+  });
+  if (outcome.kind === 'failed') {
+    out.stderr(
+      `the retry of the saga of order ${orderId} failed (counted; it stays parked): ${outcome.error} (pnpm sagas show ${orderId})`,
+    );
+    return 1;
+  }
+  if (outcome.kind === 'moved-meanwhile') {
+    out.stderr(
+      `the saga of order ${orderId} moved meanwhile: nothing retried (pnpm sagas show ${orderId})`,
+    );
+    return 1;
+  }
+  const history = await findSagaHistory(db, { type: settings.type, orderId });
+  const last = history?.transitions.at(-1);
+  out.stdout(
+    `retried the saga of order ${orderId}: ${last ? `${last.from} -> ${last.to} (${last.note ?? 'no note'})` : outcome.status}`,
+  );
+  if (plan.events.length > 0) {
+    out.stdout(
+      `its ${plan.events.join(', ')} goes out at the next housekeeping tick (outbox relay)`,
+    );
+  }
+  if (outcome.status !== 'NEEDS_ATTENTION') return 0;
+  const stillOwed = ((history?.saga.state.owed as unknown[] | undefined) ?? []).length > 0;
+  out.stdout(
+    stillOwed
+      ? `still parked: the stock release failed again (${history?.saga.lastError ?? 'see pnpm sagas show'})`
+      : 'still parked until its refund is confirmed (its PaymentRefunded settles it)',
+  );
+  return stillOwed ? 1 : 0;
+}
+
+/** What a retry does, in an operator's words. */
+function describeRetry(plan: Extract<SagaRetryPlan, { kind: 'retry' }>): string {
+  const steps = [
+    ...plan.compensations.map((kind) =>
+      kind === 'ReleaseStock' ? 'release the stock it still holds' : kind,
+    ),
+    ...plan.events.map((type) => `emit ${type} (through the outbox)`),
+  ];
+  const deadline = plan.deadlineAt ? `, deadline ${plan.deadlineAt.toISOString()}` : '';
+  return `${steps.length > 0 ? steps.join(', ') : 'nothing is owed'}; ${plan.from} -> ${plan.to}${deadline}`;
 }
 
 /** Why an order cannot be re-driven, for an operator; undefined when it can. */

@@ -1,7 +1,7 @@
 import type { StalledOrder } from '@orders/ordering';
 import { textTable } from '@orders/platform';
 import type { SagaHistory } from './saga-history';
-import type { SagaListing } from './saga-listing';
+import type { SagaHealth, SagaListing } from './saga-listing';
 
 /** What `sagas list` prints: one line per saga, then the count. */
 export function formatSagaTable(sagas: readonly SagaListing[], limit: number): string {
@@ -11,9 +11,12 @@ export function formatSagaTable(sagas: readonly SagaListing[], limit: number): s
     saga.status,
     saga.version,
     saga.correlationId,
-    saga.deadlineAt,
+    saga.overdueSeconds === null
+      ? saga.deadlineAt
+      : `${saga.deadlineAt} (overdue ${formatAge(saga.overdueSeconds)})`,
     saga.updatedAt,
     saga.totalMinor === null ? null : formatMoney(saga.totalMinor, saga.currency!),
+    saga.cancelReason,
     whyOf(saga),
   ]);
   const header = [
@@ -24,11 +27,29 @@ export function formatSagaTable(sagas: readonly SagaListing[], limit: number): s
     'DEADLINE',
     'UPDATED',
     'TOTAL',
+    'CANCEL REASON',
     'REASON / LAST ERROR',
   ];
   const count = `${sagas.length} saga${sagas.length === 1 ? '' : 's'}`;
   const more = sagas.length === limit ? ` (the ${limit} most recent: --limit shows more)` : '';
   return `${textTable(header, rows, { rightAligned: [6] })}\n${count}${more}`;
+}
+
+/** The line above `sagas list` (and in the demo): what waits for an operator, at a glance. */
+export function formatSagaHealth({ parked, overdue, oldestOverdueSeconds }: SagaHealth): string {
+  if (parked === 0 && overdue === 0) return 'no saga parked or overdue';
+  const parts: string[] = [];
+  if (parked > 0) {
+    parts.push(
+      `${parked} saga${parked === 1 ? '' : 's'} parked in NEEDS_ATTENTION (pnpm sagas list --status NEEDS_ATTENTION, then pnpm sagas retry <orderId>)`,
+    );
+  }
+  if (overdue > 0) {
+    parts.push(
+      `${overdue} overdue by up to ${formatAge(oldestOverdueSeconds ?? 0)} (past their deadline, not woken yet: is housekeeping running? pnpm sagas list --overdue)`,
+    );
+  }
+  return parts.join('; ');
 }
 
 /** What `sagas stalled` prints: one line per order, oldest first, then the count. */

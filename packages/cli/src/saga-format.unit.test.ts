@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { formatAge, formatSagaHistory, formatSagaTable, formatStalledTable } from './saga-format';
+import {
+  formatAge,
+  formatSagaHealth,
+  formatSagaHistory,
+  formatSagaTable,
+  formatStalledTable,
+} from './saga-format';
 import type { SagaHistory } from './saga-history';
 import type { SagaListing } from './saga-listing';
 
@@ -9,6 +15,7 @@ const parked: SagaListing = {
   version: 3,
   correlationId: '5a3e1c2d-0000-4000-8000-000000000001',
   deadlineAt: null,
+  overdueSeconds: null,
   updatedAt: '2026-11-28T10:00:00.000Z',
   reason: 'compensation failed 3 times: release refused',
   failedAttempts: 3,
@@ -16,6 +23,7 @@ const parked: SagaListing = {
   setAside: 0,
   totalMinor: 899,
   currency: 'EUR',
+  cancelReason: 'payment_declined',
 };
 const waiting: SagaListing = {
   ...parked,
@@ -28,6 +36,7 @@ const waiting: SagaListing = {
   lastError: 'connection reset',
   totalMinor: 120_000,
   currency: 'JPY',
+  cancelReason: null,
 };
 
 describe('formatSagaTable', () => {
@@ -58,11 +67,34 @@ describe('formatSagaTable', () => {
     expect(alone).toMatch(/ 1 payment outcome set aside \(sagas show\)$/);
   });
 
+  it("shows the order's cancel reason, and how long ago an overdue deadline passed", () => {
+    const lines = formatSagaTable([parked, { ...waiting, overdueSeconds: 303 }], 100).split('\n');
+    expect(lines[0]).toMatch(/TOTAL\s+CANCEL REASON\s+REASON \/ LAST ERROR$/);
+    expect(lines[1]!.split(/ {2,}/).at(-2)).toBe('payment_declined');
+    expect(lines[2]).toContain('2026-11-28T10:02:00.000Z (overdue 5m 3s)');
+    expect(formatSagaTable([waiting], 100)).not.toContain('overdue');
+  });
+
   it('says when the limit cut the list, and when there is nothing', () => {
     expect(formatSagaTable([parked], 1)).toMatch(
       /\n1 saga \(the 1 most recent: --limit shows more\)$/,
     );
     expect(formatSagaTable([], 100)).toBe('no sagas');
+  });
+});
+
+describe('formatSagaHealth', () => {
+  it('counts the parked and overdue sagas, with the command that shows them', () => {
+    expect(formatSagaHealth({ parked: 0, overdue: 0, oldestOverdueSeconds: null })).toBe(
+      'no saga parked or overdue',
+    );
+    expect(formatSagaHealth({ parked: 1, overdue: 0, oldestOverdueSeconds: null })).toBe(
+      '1 saga parked in NEEDS_ATTENTION (pnpm sagas list --status NEEDS_ATTENTION, then pnpm sagas retry <orderId>)',
+    );
+    expect(formatSagaHealth({ parked: 2, overdue: 3, oldestOverdueSeconds: 7_260 })).toBe(
+      '2 sagas parked in NEEDS_ATTENTION (pnpm sagas list --status NEEDS_ATTENTION, then pnpm sagas retry <orderId>); ' +
+        '3 overdue by up to 2h 1m (past their deadline, not woken yet: is housekeeping running? pnpm sagas list --overdue)',
+    );
   });
 });
 

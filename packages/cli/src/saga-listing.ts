@@ -9,6 +9,11 @@ export interface SagaListing {
   correlationId: string;
   /** When the saga wakes up by itself (ISO, UTC); null when it waits for nothing. */
   deadlineAt: string | null;
+  /**
+   * How long ago its deadline passed, by the database's clock, while housekeeping has not
+   * woken it yet (whole seconds); null when it is not overdue.
+   */
+  overdueSeconds: number | null;
   updatedAt: string;
   /** Why it is in its status: the note of the transition that brought it there, if any. */
   reason: string | null;
@@ -20,12 +25,26 @@ export interface SagaListing {
   /** From the order row; null when the saga has none (it should always have one). */
   totalMinor: number | null;
   currency: string | null;
+  /** Why the order was cancelled (`out_of_stock`, `payment_declined`, `payment_timeout`). */
+  cancelReason: string | null;
+}
+
+/** The sagas an operator looks at first: parked ones, and those housekeeping has not woken. */
+export interface SagaHealth {
+  /** In NEEDS_ATTENTION: waiting for an operator (`pnpm sagas retry`). */
+  parked: number;
+  /** Past their deadline by the database's clock: not woken yet (is housekeeping running?). */
+  overdue: number;
+  /** The longest any overdue saga has waited past its deadline (whole seconds); null for none. */
+  oldestOverdueSeconds: number | null;
 }
 
 export interface ListSagasOptions {
   /** The saga type (`order`). */
   type: string;
   status?: string | undefined;
+  /** Only the sagas whose deadline has passed. */
+  overdue?: boolean;
   limit: number;
 }
 
@@ -37,10 +56,13 @@ const statusReason = sql<string | null>`(
   limit 1
 )`;
 
-/** The sagas of `type` (in `status`), most recently changed first. */
+const overdueSeconds = sql<number | null>`case when s.deadline_at < now()
+  then floor(extract(epoch from now() - s.deadline_at))::int end`;
+
+/** The sagas of `type` (in `status`, overdue), most recently changed first. */
 export async function listSagas(
   db: Kysely<Database>,
-  { type, status, limit }: ListSagasOptions,
+  { type, status, overdue = false, limit }: ListSagasOptions,
 ): Promise<SagaListing[]> {
   const rows = await db
     .selectFrom('sagas as s')
@@ -56,11 +78,14 @@ export async function listSagas(
       's.last_error',
       'o.total_minor',
       'o.currency',
+      'o.cancel_reason',
+      overdueSeconds.as('overdue_seconds'),
       statusReason.as('reason'),
       sql<number>`coalesce((s.state->>'setAside')::int, 0)`.as('set_aside'),
     ])
     .where('s.type', '=', type)
     .$if(status !== undefined, (query) => query.where('s.status', '=', status!))
+    .$if(overdue, (query) => query.where('s.deadline_at', '<', sql<Date>`now()`))
     .orderBy('s.updated_at', 'desc')
     .orderBy('s.id')
     .limit(limit)
@@ -71,6 +96,7 @@ export async function listSagas(
     version: row.version,
     correlationId: row.correlation_id,
     deadlineAt: row.deadline_at?.toISOString() ?? null,
+    overdueSeconds: row.overdue_seconds,
     updatedAt: row.updated_at.toISOString(),
     reason: row.reason,
     failedAttempts: row.failed_attempts,
@@ -78,5 +104,24 @@ export async function listSagas(
     setAside: row.set_aside,
     totalMinor: row.total_minor,
     currency: row.currency,
+    cancelReason: row.cancel_reason,
   }));
+}
+
+/** How many sagas of `type` are parked, and how many overdue, by the database's clock. */
+export async function sagaHealth(db: Kysely<Database>, type: string): Promise<SagaHealth> {
+  const row = await db
+    .selectFrom('sagas')
+    .select([
+      sql<number>`count(*) filter (where status = 'NEEDS_ATTENTION')::int`.as('parked'),
+      sql<number>`count(*) filter (where deadline_at < now())::int`.as('overdue'),
+      sql<
+        number | null
+      >`floor(extract(epoch from now() - min(deadline_at) filter (where deadline_at < now())))::int`.as(
+        'oldest',
+      ),
+    ])
+    .where('type', '=', type)
+    .executeTakeFirstOrThrow();
+  return { parked: row.parked, overdue: row.overdue, oldestOverdueSeconds: row.oldest };
 }

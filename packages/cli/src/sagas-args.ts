@@ -4,22 +4,39 @@ import { parseCommandLine } from './command-line';
 
 export type SagasCommand =
   | { command: 'help' }
-  | { command: 'list'; status: string | undefined; limit: number; json: boolean }
+  | {
+      command: 'list';
+      status: string | undefined;
+      /** Only the sagas whose deadline has passed (housekeeping has not woken them yet). */
+      overdue: boolean;
+      limit: number;
+      json: boolean;
+    }
   | { command: 'show'; orderId: string; json: boolean }
   | { command: 'stalled'; limit: number; json: boolean }
-  | { command: 'redrive'; orderId: string; dryRun: boolean };
+  | { command: 'redrive'; orderId: string; dryRun: boolean }
+  | { command: 'retry'; orderId: string; dryRun: boolean }
+  | { command: 'diagram' };
 
+const commands = 'list, show, stalled, redrive, retry or diagram';
 const defaultLimit = 100;
 const maxLimit = 10_000;
 
 export const sagasUsage = (statuses: readonly string[]) => `usage: pnpm sagas <command> [options]
 
-  list [--status S] [--limit N] [--json]  order sagas, most recently changed first (default 100)
+  list [--status S] [--overdue] [--limit N] [--json]
+                                          order sagas, most recently changed first (default
+                                          100), after a line counting the parked and overdue
+                                          ones (--overdue: only those whose deadline passed)
   show <orderId> [--json]                 one saga: its state, its order, and every transition
   stalled [--limit N] [--json]            orders still PLACED with no saga, placed more than
                                           STALLED_ORDER_SECONDS ago (default 900), oldest first
   redrive <orderId> [--dry-run]           publish that order's OrderPlaced again to its saga,
                                           whatever its re-drives so far (--dry-run: say what)
+  retry <orderId> [--dry-run]             resume a parked (NEEDS_ATTENTION) saga: release the
+                                          stock it owes, ask for its refund again (--dry-run:
+                                          say what)
+  diagram                                 the saga's legal moves, as a Mermaid diagram
 
   --status S keeps the sagas in status S: ${statuses.join(', ')}.`;
 
@@ -33,32 +50,39 @@ export function parseSagasArgs(argv: readonly string[], statuses: readonly strin
   if (values.help) return { command: 'help' };
   const [command, ...rest] = positionals;
   const json = values.json ?? false;
+  if (command !== 'list') onlyFor('list', values.overdue, '--overdue');
 
   switch (command) {
     case undefined:
-      throw new UsageError('a command is needed: list, show, stalled or redrive');
+      throw new UsageError(`a command is needed: ${commands}`);
     case 'help':
       return { command: 'help' };
     case 'list': {
-      onlyFor('redrive', values['dry-run'], '--dry-run');
+      onlyFor('redrive and retry', values['dry-run'], '--dry-run');
       if (rest.length > 0) throw new UsageError(`list takes no argument, got ${rest.join(' ')}`);
       const { status } = values;
       if (status !== undefined && !statuses.includes(status)) {
         throw new UsageError(`unknown status ${status}: one of ${statuses.join(', ')}`);
       }
-      return { command, status, limit: limit(values.limit), json };
+      return {
+        command,
+        status,
+        overdue: values.overdue ?? false,
+        limit: limit(values.limit),
+        json,
+      };
     }
     case 'show':
       for (const option of ['status', 'limit'] as const) {
         if (values[option] !== undefined)
           throw new UsageError(`--${option} does not apply to show`);
       }
-      onlyFor('redrive', values['dry-run'], '--dry-run');
+      onlyFor('redrive and retry', values['dry-run'], '--dry-run');
       if (rest.length !== 1) throw new UsageError('show takes one order id');
       return { command, orderId: orderId(rest[0]!), json };
     case 'stalled':
       if (values.status !== undefined) throw new UsageError('--status does not apply to stalled');
-      onlyFor('redrive', values['dry-run'], '--dry-run');
+      onlyFor('redrive and retry', values['dry-run'], '--dry-run');
       if (rest.length > 0) throw new UsageError(`stalled takes no argument, got ${rest.join(' ')}`);
       return { command, limit: limit(values.limit), json };
     case 'redrive':
@@ -68,14 +92,29 @@ export function parseSagasArgs(argv: readonly string[], statuses: readonly strin
       }
       if (rest.length !== 1) throw new UsageError('redrive takes one order id');
       return { command, orderId: orderId(rest[0]!), dryRun: values['dry-run'] ?? false };
+    case 'retry':
+      for (const option of ['status', 'limit', 'json'] as const) {
+        if (values[option] !== undefined)
+          throw new UsageError(`--${option} does not apply to retry`);
+      }
+      if (rest.length !== 1) throw new UsageError('retry takes one order id');
+      return { command, orderId: orderId(rest[0]!), dryRun: values['dry-run'] ?? false };
+    case 'diagram':
+      for (const option of ['status', 'limit', 'json', 'dry-run'] as const) {
+        if (values[option] !== undefined)
+          throw new UsageError(`--${option} does not apply to diagram`);
+      }
+      if (rest.length > 0) throw new UsageError(`diagram takes no argument, got ${rest.join(' ')}`);
+      return { command };
     default:
-      throw new UsageError(`unknown command ${command}: list, show, stalled or redrive`);
+      throw new UsageError(`unknown command ${command}: ${commands}`);
   }
 }
 
 function parse(argv: readonly string[]) {
   return parseCommandLine(argv, {
     status: { type: 'string' },
+    overdue: { type: 'boolean' },
     limit: { type: 'string' },
     json: { type: 'boolean' },
     'dry-run': { type: 'boolean' },

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -187,6 +187,7 @@ describe('pnpm sagas', () => {
           version: 3,
           correlationId: orders.parked.correlationId,
           deadlineAt: null,
+          overdueSeconds: null,
           updatedAt: parkedAt,
           reason: expect.stringMatching(
             new RegExp(`^compensation failed 3 times: .*release refused for ${orderId}`),
@@ -196,25 +197,30 @@ describe('pnpm sagas', () => {
           setAside: 0,
           totalMinor: 899,
           currency: 'EUR',
+          cancelReason: 'payment_declined',
         },
       ]);
 
       const table = await sagas(['list', '--status', 'NEEDS_ATTENTION']);
       expect(table.code).toBe(0);
-      const lines = table.stdout.trimEnd().split('\n');
+      const [health, blank, ...lines] = table.stdout.trimEnd().split('\n');
+      // Counted over every saga, whatever the listing shows.
+      expect(health).toMatch(/^1 saga parked in NEEDS_ATTENTION \(pnpm sagas list --status/);
+      expect(blank).toBe('');
       expect(lines[0]).toMatch(
-        /^ORDER ID +STATUS +VERSION +CORRELATION ID +DEADLINE +UPDATED +TOTAL/,
+        /^ORDER ID +STATUS +VERSION +CORRELATION ID +DEADLINE +UPDATED +TOTAL +CANCEL REASON/,
       );
       expect(lines.slice(1)).toEqual([expect.any(String), '1 saga']);
-      const [id, status, version, correlationId, deadline, , total, reason] =
+      const [id, status, version, correlationId, deadline, , total, cancelReason, reason] =
         lines[1]!.split(/ {2,}/);
-      expect({ id, status, version, correlationId, deadline, total }).toEqual({
+      expect({ id, status, version, correlationId, deadline, total, cancelReason }).toEqual({
         id: orderId,
         status: 'NEEDS_ATTENTION',
         version: '3',
         correlationId: orders.parked.correlationId,
         deadline: '-',
         total: '8.99 EUR',
+        cancelReason: 'payment_declined',
       });
       expect(reason).toMatch(/^compensation failed 3 times: .*release refused/);
 
@@ -308,10 +314,13 @@ describe('pnpm sagas', () => {
       expect((await sagas(['list', '--limit', '2'])).stdout).toMatch(
         /\n2 sagas \(the 2 most recent: --limit shows more\)\n$/,
       );
+      expect(ids((await sagas(['list', '--json', '--overdue'])).stdout)).toEqual([]);
       expect(ids((await sagas(['list', '--json', '--status', 'CONFIRMED'])).stdout)).toEqual([
         orders.confirmed.data.orderId,
       ]);
-      expect((await sagas(['list', '--status', 'RESERVING_STOCK'])).stdout).toBe('no sagas\n');
+      expect((await sagas(['list', '--status', 'RESERVING_STOCK'])).stdout).toMatch(
+        /\n\nno sagas\n$/,
+      );
 
       // No DATABASE_URL: the running dev stack's database, from its ready line.
       const devStackFile = join(tmp, 'dev-stack.json');
@@ -487,7 +496,178 @@ describe('pnpm sagas', () => {
         expect(usage.stderr).toContain('usage: pnpm sagas');
       }
       expect(noId.stderr).toContain('redrive takes one order id');
-      expect(stalledDry.stderr).toContain('--dry-run applies to redrive only');
+      expect(stalledDry.stderr).toContain('--dry-run applies to redrive and retry only');
+    },
+    cliTestTimeoutMs,
+  );
+
+  it(
+    'shows an overdue saga at a glance: counted above the list, marked in it, and listed alone',
+    async () => {
+      const { orderId } = orders.waiting.data;
+      // Housekeeping did not wake it: its deadline passed five minutes ago.
+      await sql`update sagas set deadline_at = now() - interval '5 minutes'
+        where id = ${orderId}::uuid`.execute(database.db);
+      const overdue = await sagas(['list', '--overdue', '--json']);
+      const listed = JSON.parse(overdue.stdout) as SagaListing[];
+      expect(listed.map((saga) => saga.orderId)).toEqual([orderId]);
+      expect(listed[0]!.overdueSeconds).toBeGreaterThanOrEqual(300);
+      expect(listed[0]!.overdueSeconds).toBeLessThan(400);
+
+      const table = (await sagas(['list'])).stdout.split('\n');
+      expect(table[0]).toMatch(
+        /^1 saga parked in NEEDS_ATTENTION .*; 1 overdue by up to 5m \d+s \(past their deadline, not woken yet: is housekeeping running\? pnpm sagas list --overdue\)$/,
+      );
+      expect(table.find((line) => line.startsWith(orderId))).toMatch(/Z \(overdue 5m \d+s\)/);
+      await sql`update sagas set deadline_at = now() + interval '2 minutes'
+        where id = ${orderId}::uuid`.execute(database.db);
+    },
+    cliTestTimeoutMs,
+  );
+
+  it(
+    'prints the saga diagram of docs/architecture.md, generated from the definition',
+    async () => {
+      const printed = await sagas(['diagram'], {});
+      expect(printed).toMatchObject({ code: 0, stderr: '' });
+      const doc = await readFile(join(__dirname, '../../../docs/architecture.md'), 'utf8');
+      const block = /<!-- saga-diagram:[^\n]*-->\n```mermaid\n([\s\S]*?)\n```/.exec(doc);
+      expect(printed.stdout).toBe(`${block![1]}\n`);
+      expect(printed.stdout).toContain('NEEDS_ATTENTION --> CANCELLED');
+    },
+    cliTestTimeoutMs,
+  );
+
+  it(
+    'retries a saga parked by a failing stock release: a dry run first, a failure parks it again, then it settles',
+    async () => {
+      const { orderId } = orders.parked.data;
+      const saga = () =>
+        database.db
+          .selectFrom('sagas')
+          .select(['status', 'version', 'failed_attempts'])
+          .where('id', '=', orderId)
+          .executeTakeFirstOrThrow();
+      const stock = async () =>
+        (
+          await database.db
+            .selectFrom('stock_reservations')
+            .select('state')
+            .where('order_id', '=', orderId)
+            .execute()
+        ).map((row) => row.state);
+
+      const dry = await sagas(['retry', orderId, '--dry-run']);
+      expect(dry).toMatchObject({
+        code: 0,
+        stdout: `would retry the saga of order ${orderId} (version 3): release the stock it still holds; NEEDS_ATTENTION -> CANCELLED\n`,
+      });
+      expect(await saga()).toEqual({ status: 'NEEDS_ATTENTION', version: 3, failed_attempts: 3 });
+
+      // The release is still refused: the retry parks it again, owing it, and says so.
+      const refused = await sagas(['retry', orderId]);
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toMatch(
+        new RegExp(
+          `^retried the saga of order ${orderId}: NEEDS_ATTENTION -> NEEDS_ATTENTION \\(compensation failed 4 times: .*release refused for ${orderId}.*\\)\nstill parked: the stock release failed again \\(.*release refused for ${orderId}\\)\n$`,
+        ),
+      );
+      expect(await saga()).toEqual({ status: 'NEEDS_ATTENTION', version: 4, failed_attempts: 4 });
+      expect(await stock()).toEqual(['reserved']);
+
+      // Whatever refused it is fixed: the retry releases the stock and cancels the order.
+      await sql`drop trigger refuse_release on stock_reservations`.execute(database.db);
+      const done = await sagas(['retry', orderId]);
+      expect(done).toMatchObject({
+        code: 0,
+        stdout: `retried the saga of order ${orderId}: NEEDS_ATTENTION -> CANCELLED (retried by an operator: stock released)\n`,
+      });
+      expect(await saga()).toEqual({ status: 'CANCELLED', version: 5, failed_attempts: 0 });
+      expect(await stock()).toEqual(['released']);
+      const history = JSON.parse((await sagas(['show', '--json', orderId])).stdout) as SagaHistory;
+      expect(history.order).toMatchObject({
+        status: 'CANCELLED',
+        cancelReason: 'payment_declined',
+      });
+      expect(history.saga.state.owed).toBeUndefined();
+      expect(history.transitions.slice(3).map((t) => `${t.from} -> ${t.to} on ${t.cause}`)).toEqual(
+        [
+          'NEEDS_ATTENTION -> NEEDS_ATTENTION on RetryRequested',
+          'NEEDS_ATTENTION -> CANCELLED on RetryRequested',
+        ],
+      );
+
+      // Settled: nothing more to retry.
+      const again = await sagas(['retry', orderId]);
+      expect(again).toMatchObject({ code: 1, stdout: '' });
+      expect(again.stderr).toContain(
+        `the saga of order ${orderId} is CANCELLED, not parked (NEEDS_ATTENTION): nothing to retry`,
+      );
+      expect((await saga()).version).toBe(5);
+    },
+    cliTestTimeoutMs,
+  );
+
+  it(
+    'retries a saga parked for a refund no one confirmed: asks for it again through the outbox',
+    async () => {
+      const placed = await place([tea(1)]);
+      const { orderId } = placed.data;
+      expect(await deliver(placed)).toBe('AWAITING_PAYMENT');
+      // Its payment times out, then its refund goes unconfirmed three times: parked.
+      const deadline = () =>
+        engine.apply(orderId, { type: 'DeadlinePassed' }, { log, causationId: null });
+      for (const expected of ['CANCELLED', 'CANCELLED', 'CANCELLED', 'NEEDS_ATTENTION']) {
+        expect(await deadline()).toMatchObject({ status: expected });
+      }
+      const refundRows = () =>
+        database.db
+          .selectFrom('outbox')
+          .select(['producer', sql<string>`event->>'correlationId'`.as('correlation_id')])
+          .where(sql<string>`event->>'type'`, '=', 'RefundRequested')
+          .where(sql<string>`event->'data'->>'orderId'`, '=', orderId)
+          .execute();
+      expect(await refundRows()).toHaveLength(3);
+
+      const dry = await sagas(['retry', orderId, '--dry-run']);
+      expect(dry.code).toBe(0);
+      expect(dry.stdout).toMatch(
+        new RegExp(
+          `^would retry the saga of order ${orderId} \\(version 6\\): emit RefundRequested \\(through the outbox\\); NEEDS_ATTENTION -> NEEDS_ATTENTION, deadline \\S+Z\n$`,
+        ),
+      );
+      expect(await refundRows()).toHaveLength(3);
+
+      const retried = await sagas(['retry', orderId]);
+      expect(retried).toMatchObject({
+        code: 0,
+        stdout:
+          `retried the saga of order ${orderId}: NEEDS_ATTENTION -> NEEDS_ATTENTION (retried by an operator: refund asked again (request 4))\n` +
+          'its RefundRequested goes out at the next housekeeping tick (outbox relay)\n' +
+          'still parked until its refund is confirmed (its PaymentRefunded settles it)\n',
+      });
+      const rows = await refundRows();
+      expect(rows).toHaveLength(4);
+      expect(rows.every((row) => row.producer === 'process-order')).toBe(true);
+      expect(rows.every((row) => row.correlation_id === placed.correlationId)).toBe(true);
+      const waiting = await database.db
+        .selectFrom('sagas')
+        .select(['status', 'deadline_at'])
+        .where('id', '=', orderId)
+        .executeTakeFirstOrThrow();
+      expect(waiting.status).toBe('NEEDS_ATTENTION');
+      expect(waiting.deadline_at).not.toBeNull();
+
+      const [absent, notParked] = await Promise.all([
+        sagas(['retry', randomUUID()]),
+        sagas(['retry', orders.waiting.data.orderId]),
+      ]);
+      expect(absent).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr: expect.stringContaining('no saga for order'),
+      });
+      expect(notParked.stderr).toContain('is AWAITING_PAYMENT, not parked (NEEDS_ATTENTION)');
     },
     cliTestTimeoutMs,
   );

@@ -1,7 +1,13 @@
 import { createDb } from '@orders/db';
-import { orderSagaStatuses, orderSagaType } from '@orders/ordering';
-import { messageOf, UsageError } from '@orders/platform';
-import { ConfigError } from '@orders/runtime';
+import {
+  orderSagaDiagram,
+  orderSagaOptions,
+  orderSagaSettingsSchema,
+  orderSagaStatuses,
+  orderSagaType,
+} from '@orders/ordering';
+import { createLogger, messageOf, UsageError } from '@orders/platform';
+import { ConfigError, parseConfig } from '@orders/runtime';
 import { runCommand } from './command-line';
 import { runSagasCommand } from './run-sagas-command';
 import { parseSagasArgs, sagasUsage } from './sagas-args';
@@ -18,8 +24,9 @@ const defaultStalledOrderSeconds = 900;
 const statuses = orderSagaStatuses;
 
 /**
- * `pnpm sagas list|show|stalled|redrive`: the order sagas as the invariant checker sees
- * them, and the orders whose OrderPlaced never reached their saga, in the database at
+ * `pnpm sagas list|show|stalled|redrive|retry|diagram`: the order sagas as the invariant
+ * checker sees them, parked ones resumed, and the orders whose OrderPlaced never reached
+ * their saga, in the database at
  * DATABASE_URL or of the running dev stack (`.local/dev-stack.json`). Results go
  * to stdout, diagnostics to stderr. Exit codes: 0 done, 1 failed or not found, 2 usage.
  */
@@ -27,9 +34,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const stderr = (text: string) => process.stderr.write(`${text}\n`);
   let command: ReturnType<typeof parseSagasArgs>;
   let config: ReturnType<typeof cliConfig>;
+  let saga: ReturnType<typeof orderSagaOptions>;
   try {
     command = parseSagasArgs(argv, statuses);
     config = cliConfig(env);
+    saga = orderSagaOptions(parseConfig(orderSagaSettingsSchema, env));
   } catch (error) {
     if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
     stderr(`sagas: ${error.message}\n\n${sagasUsage(statuses)}`);
@@ -37,6 +46,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
   if (command.command === 'help') {
     process.stdout.write(`${sagasUsage(statuses)}\n`);
+    return 0;
+  }
+  if (command.command === 'diagram') {
+    // The same diagram as docs/architecture.md's, generated from the definition.
+    process.stdout.write(`${orderSagaDiagram(saga)}\n`);
     return 0;
   }
 
@@ -57,7 +71,13 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return await runSagasCommand(
       command,
       db,
-      { type: orderSagaType, stalledOrderSeconds },
+      {
+        type: orderSagaType,
+        stalledOrderSeconds,
+        saga,
+        // What the engine logs of a retry, the command says itself.
+        log: createLogger({ write: () => {} }),
+      },
       {
         stdout: (text) => process.stdout.write(`${text}\n`),
         stderr,

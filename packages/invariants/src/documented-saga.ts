@@ -25,6 +25,9 @@ const moves: Record<string, readonly (readonly string[])[]> = {
   'NEEDS_ATTENTION -> NEEDS_ATTENTION on DeadlinePassed': [['RefundRequested'], []],
   'NEEDS_ATTENTION -> NEEDS_ATTENTION on PaymentRefunded': [[]],
   'NEEDS_ATTENTION -> CANCELLED on PaymentRefunded': [[]],
+  // An operator's retry (pnpm sagas retry): the stock it owes released, its refund asked again.
+  'NEEDS_ATTENTION -> CANCELLED on RetryRequested': [[]],
+  'NEEDS_ATTENTION -> NEEDS_ATTENTION on RetryRequested': [['RefundRequested'], []],
 };
 
 /** Whether the documented saga moves `from -> to on cause`, emitting exactly `emitted`. */

@@ -12,6 +12,7 @@ export {
   type SetAsideRow,
 } from './outbox';
 export { type OutboxGauges, readOutboxGauges } from './outbox-gauges';
+export { type OutboxRetry, retryOutboxRow } from './outbox-repair';
 export {
   createPublisher,
   type OutgoingMessage,

@@ -122,7 +122,7 @@ export function outboxRows(producer: Producer, events: readonly Envelope[]): Out
  * that producer as its source, of a type that producer may emit and that routes somewhere. Answers its copies' topics, or why it
  * may never be published.
  */
-function publishable(
+export function publishable(
   stored: unknown,
   producer: string | null,
 ): { topics: readonly TopicName[] } | { refusal: string } {

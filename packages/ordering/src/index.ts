@@ -24,13 +24,24 @@ export {
   orderStatusOf,
   type ReserveStock,
 } from './order-saga';
-export { orderSagaConfigSchema, orderSagaOptions } from './order-saga-config';
+export {
+  orderSagaConfigSchema,
+  orderSagaOptions,
+  orderSagaSettingsSchema,
+} from './order-saga-config';
+export { orderSagaDiagram } from './order-saga-diagram';
 export {
   createOrderSagaEngine,
   type OrderSagaEngine,
   type OrderSagaEngineOptions,
   orderSagaHandler,
 } from './order-saga-engine';
+export {
+  planSagaRetry,
+  retryParkedSaga,
+  type SagaRetryOutcome,
+  type SagaRetryPlan,
+} from './order-saga-retry';
 export { createPostgresOrderStore, type OrderStore } from './order-store';
 export {
   type PlaceOrderDeps,

@@ -4,8 +4,8 @@ import type { OrderSagaEngineOptions } from './order-saga-engine';
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
 
-/** What process-order and housekeeping (which wakes sagas at their deadline) both read. */
-export const orderSagaConfigSchema = databaseConfigSchema.extend({
+/** The order saga's own settings: what `pnpm sagas retry` reads too. */
+export const orderSagaSettingsSchema = z.object({
   /** How long an order waits for its payment's outcome before it is cancelled. */
   PAYMENT_TIMEOUT_SECONDS: seconds(120),
   /** How long a cancelled order waits for its refund (or void) before asking again. */
@@ -16,8 +16,11 @@ export const orderSagaConfigSchema = databaseConfigSchema.extend({
   MAX_COMPENSATION_ATTEMPTS: z.coerce.number().int().min(1).default(3),
 });
 
+/** What process-order and housekeeping (which wakes sagas at their deadline) both read. */
+export const orderSagaConfigSchema = databaseConfigSchema.extend(orderSagaSettingsSchema.shape);
+
 export function orderSagaOptions(
-  config: z.output<typeof orderSagaConfigSchema>,
+  config: z.output<typeof orderSagaSettingsSchema>,
 ): OrderSagaEngineOptions {
   return {
     paymentTimeoutMs: config.PAYMENT_TIMEOUT_SECONDS * 1000,

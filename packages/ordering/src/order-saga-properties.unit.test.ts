@@ -84,6 +84,7 @@ function inputArbitrary(placed: Placed): fc.Arbitrary<OrderSagaInput> {
       )
       .map((skus): OrderSagaInput => ({ type: 'StockUnavailable', skus })),
     fc.constant<OrderSagaInput>({ type: 'DeadlinePassed' }),
+    fc.constant<OrderSagaInput>({ type: 'RetryRequested' }),
     fc
       .string({ minLength: 1, maxLength: 200 })
       .map((providerRef) =>

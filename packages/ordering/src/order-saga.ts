@@ -97,7 +97,9 @@ export type OrderSagaInput =
   | DomainEvent<'OrderPlaced' | 'PaymentSucceeded' | 'PaymentFailed' | 'PaymentRefunded'>
   | { type: 'StockReserved' }
   | { type: 'StockUnavailable'; skus: string[] }
-  | { type: 'DeadlinePassed' };
+  | { type: 'DeadlinePassed' }
+  /** An operator resumes a parked saga (`pnpm sagas retry`): what it owes is tried again. */
+  | { type: 'RetryRequested' };
 
 /** The effects on the world the order saga intends; the order store carries them out. */
 export type OrderSagaIntent =
@@ -160,12 +162,17 @@ function setOrderStatus(state: OrderSagaState): OrderSagaIntent {
  *   late PaymentSucceeded after cancellation -> request refund
  *   refund not confirmed after maxRefundRequests deadlines               -> NEEDS_ATTENTION
  *   that refund confirmed after all                                      -> CANCELLED
+ *   an operator's retry of a parked saga -> release the stock it owes, ask for its
+ *                       unconfirmed refund again -> CANCELLED when nothing is left owed
  *
  * Compensations run in reverse order of the steps they undo: the payment first, then stock.
  * A payment outcome that is not about the payment the saga asked for (its id, amount or
  * currency) is set aside: counted in the state, dead-lettered, never acted on.
  * Version 3 counts those (`setAside`); version 2 named intents in PascalCase; version 1 saved
  * what a parked saga owes as `releaseStock`, which the state schema still reads.
+ * The operator's `RetryRequested` came within version 3: the state's shape is the same and
+ * every other input decides as before, so a saga it moved is one any version 3 deployment
+ * reads and decides as its own (a bump would only make them refuse it during a deploy).
  */
 export function createOrderSaga(options: OrderSagaOptions): OrderSaga {
   return {
@@ -445,6 +452,30 @@ function decide(
         );
       }
       return { kind: 'ignore', note: 'deadline no longer relevant' };
+
+    case 'RetryRequested': {
+      if (state.status !== 'NEEDS_ATTENTION') {
+        return { kind: 'ignore', note: `not parked (${state.status}): nothing to retry` };
+      }
+      // What it owes, tried again: the stock release (a compensation: a failure parks the
+      // saga again, owing it) and the refund no one confirmed (asked once more).
+      const { owed = [], ...rest } = state;
+      const refund =
+        state.refund && !state.refund.done
+          ? { ...state.refund, requests: state.refund.requests + 1 }
+          : undefined;
+      const resumed: OrderSagaState = { ...rest, ...(refund ? { refund } : {}) };
+      const done = [
+        ...(owed.length > 0 ? ['stock released'] : []),
+        ...(refund ? [`refund asked again (request ${refund.requests})`] : []),
+      ];
+      return move(settled(resumed) ? { ...resumed, status: 'CANCELLED' } : resumed, {
+        intents: owed,
+        events: refund ? [refundRequest(refund.reason)] : [],
+        deadlineAt: refund ? refundDeadline() : null,
+        note: `retried by an operator: ${done.length > 0 ? done.join(', ') : 'nothing was owed'}`,
+      });
+    }
   }
 }
 

@@ -337,6 +337,95 @@ describe('order saga', () => {
     });
   });
 
+  describe("an operator's retry of a parked saga", () => {
+    const retry: OrderSagaInput = { type: 'RetryRequested' };
+
+    it('releases the stock it owes and, owing nothing more, cancels the order with its reason', () => {
+      const declinedState = decided(given(placed, reserved).when(declined)).state;
+      const parked = saga.park(declinedState, [release]).state;
+      const outcome = decided(saga.decide(parked, retry, { now }));
+      expect(outcome).toMatchObject({
+        state: { status: 'CANCELLED', cancelReason: 'payment_declined' },
+        deadlineAt: null,
+        note: 'retried by an operator: stock released',
+      });
+      expect(outcome.state.owed).toBeUndefined();
+      expect(effectsOf(outcome)).toEqual({
+        intents: [
+          release,
+          {
+            kind: 'SetOrderStatus',
+            orderId,
+            status: 'CANCELLED',
+            cancelReason: 'payment_declined',
+          },
+        ],
+        events: [],
+        ask: undefined,
+      });
+    });
+
+    it('asks for an unconfirmed refund again, with a deadline, and stays parked until it is confirmed', () => {
+      const parked = decided(
+        given(placed, reserved, deadline, deadline, deadline).when(deadline),
+      ).state;
+      const outcome = decided(saga.decide(parked, retry, { now }));
+      expect(outcome).toMatchObject({
+        state: { status: 'NEEDS_ATTENTION', refund: { requests: 4, done: false } },
+        deadlineAt: new Date(now.getTime() + 30_000),
+        note: 'retried by an operator: refund asked again (request 4)',
+      });
+      expect(effectsOf(outcome)).toEqual({
+        intents: [],
+        events: [
+          {
+            type: 'RefundRequested',
+            data: {
+              orderId,
+              paymentId,
+              amountMinor: 2598,
+              currency: 'EUR',
+              reason: 'payment_timeout',
+            },
+          },
+        ],
+        ask: undefined,
+      });
+      // Its confirmation then settles it; another missed deadline parks it again, asking no more.
+      expect(decided(saga.decide(outcome.state, refunded, { now })).state.status).toBe('CANCELLED');
+      expect(decided(saga.decide(outcome.state, deadline, { now }))).toMatchObject({
+        state: { status: 'NEEDS_ATTENTION' },
+        events: [],
+      });
+    });
+
+    it('does both for a saga that owes stock and a refund', () => {
+      const cancelled = decided(given(placed, reserved).when(deadline)).state;
+      const parked = saga.park(cancelled, [release]).state;
+      const outcome = decided(saga.decide(parked, retry, { now }));
+      expect(outcome.state).toMatchObject({ status: 'NEEDS_ATTENTION', refund: { requests: 2 } });
+      expect(outcome.intents).toEqual([release]);
+      expect(outcome.events.map((draft) => draft.type)).toEqual(['RefundRequested']);
+      expect(outcome.note).toBe(
+        'retried by an operator: stock released, refund asked again (request 2)',
+      );
+    });
+
+    it('changes nothing for a saga that is not parked', () => {
+      for (const history of [
+        [placed, reserved],
+        [placed, reserved, succeeded],
+        [placed, reserved, declined],
+      ]) {
+        const outcome = given(...history).when(retry);
+        expect(outcome).toMatchObject({
+          kind: 'ignore',
+          note: expect.stringMatching(/^not parked/),
+        });
+      }
+    });
+  });
+
   it('treats duplicates and late news as normal inputs', () => {
     expect(given(placed).when(placed).kind).toBe('ignore');
     expect(given(placed, reserved).when(reserved).kind).toBe('ignore');
