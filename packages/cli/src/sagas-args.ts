@@ -1,6 +1,6 @@
 import { uuidPattern } from '@orders/events';
 import { UsageError } from '@orders/platform';
-import { parseCommandLine } from './command-line';
+import { parseCommandLine, unknownChoice } from './command-line';
 
 export type SagasCommand =
   | { command: 'help' }
@@ -44,7 +44,7 @@ export function parseSagasArgs(argv: readonly string[], statuses: readonly strin
       if (rest.length > 0) throw new UsageError(`list takes no argument, got ${rest.join(' ')}`);
       const { status } = values;
       if (status !== undefined && !statuses.includes(status)) {
-        throw new UsageError(`unknown status ${status}: one of ${statuses.join(', ')}`);
+        throw new UsageError(unknownChoice('status', status, statuses));
       }
       return { command, status, limit: limit(values.limit), json };
     }
@@ -69,7 +69,9 @@ export function parseSagasArgs(argv: readonly string[], statuses: readonly strin
       if (rest.length !== 1) throw new UsageError('redrive takes one order id');
       return { command, orderId: orderId(rest[0]!), dryRun: values['dry-run'] ?? false };
     default:
-      throw new UsageError(`unknown command ${command}: list, show, stalled or redrive`);
+      throw new UsageError(
+        unknownChoice('command', command, ['list', 'show', 'stalled', 'redrive']),
+      );
   }
 }
 
