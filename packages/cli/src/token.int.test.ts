@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type DevIssuer, startDevIssuer } from '@orders/local-stack';
 import { createBearerAuth } from '@orders/runtime';
 
-/** `pnpm token` (dist/token.js) as a user runs it, against a dev stack file. */
+/** `pnpm run token` (dist/token.js) as a user runs it, against a dev stack file. */
 const run = promisify(execFile);
 const cli = join(__dirname, '..', 'dist', 'token.js');
 let tmp: string;

@@ -2,14 +2,14 @@ import { ConfigError, customerSubject } from '@orders/runtime';
 import { runCommand } from './command-line';
 import { cliConfig, devStackPath, locateStack, readDevStack } from './stack-location';
 
-const usage = `usage: pnpm token [<customerId>]
+const usage = `usage: pnpm run token [<customerId>]
 
 Prints a bearer token of the running dev stack's development issuer for <customerId>
 (default cust-dev), valid for an hour:
 
-  curl -H "Authorization: Bearer $(pnpm --silent token cust-42)" ...`;
+  curl -H "Authorization: Bearer $(pnpm --silent run token cust-42)" ...`;
 
-/** `pnpm token [<customerId>]`. Exit codes: 0 printed, 1 no dev stack, 2 usage. */
+/** `pnpm run token [<customerId>]`. Exit codes: 0 printed, 1 no dev stack, 2 usage. */
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const stderr = (text: string) => process.stderr.write(`token: ${text}\n`);
   if (argv.includes('--help') || argv.includes('-h')) {

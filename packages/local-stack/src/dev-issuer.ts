@@ -69,7 +69,7 @@ export async function startDevIssuer({ audience }: { audience: string }): Promis
 
 /**
  * A token of the development issuer for `subject`, valid for `expiresInSeconds` (default an
- * hour): what `pnpm token` prints, from the key in the dev stack file.
+ * hour): what `pnpm run token` prints, from the key in the dev stack file.
  */
 export async function signDevToken(
   { issuer, audience, privateJwk }: DevSigningKey,

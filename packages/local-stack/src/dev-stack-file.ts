@@ -3,12 +3,12 @@ import { dirname, join } from 'node:path';
 import type { LocalStack } from './local-stack';
 import { isProcessAlive } from './test-harness';
 
-/** The customer of the token on the ready line (`pnpm token <customerId>` makes others). */
+/** The customer of the token on the ready line (`pnpm run token <customerId>` makes others). */
 const developmentCustomer = 'cust-dev';
 
 /**
  * The ready line of `pnpm dev` for `stack`, and writes it to `path` (where `pnpm demo`, `pnpm
- * dlq`, `pnpm sagas` and `pnpm token` find the running stack). The file also holds the
+ * dlq`, `pnpm sagas` and `pnpm run token` find the running stack). The file also holds the
  * development issuer's signing key (and the URL, the database password): it is created
  * afresh readable by its owner only (an older file's wider mode never holds them); the
  * ready line does not carry the key. The file also names `pid`, the process that runs the
@@ -120,7 +120,7 @@ export function readyHint(placeOrderUrl: string | undefined): string {
     ? [
         `local-stack | ready: place-order at ${placeOrderUrl}`,
         `local-stack | try: \`pnpm demo\` (a mix of orders), \`curl ${placeOrderUrl}/products\`,`,
-        'local-stack |   or an order by hand with a token from `pnpm --silent token cust-1`;',
+        'local-stack |   or an order by hand with a token from `pnpm --silent run token cust-1`;',
         'local-stack |   then `pnpm orders show <orderId>`, `pnpm sagas list`, `pnpm dlq list`',
       ]
     : ['local-stack | ready (place-order is not built: `pnpm build`)'];

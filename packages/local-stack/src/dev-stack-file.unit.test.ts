@@ -90,7 +90,7 @@ describe('readyHint', () => {
     const hint = readyHint('http://127.0.0.1:4321');
     expect(hint).toContain('place-order at http://127.0.0.1:4321');
     expect(hint).toContain('pnpm demo');
-    expect(hint).toContain('pnpm --silent token cust-1');
+    expect(hint).toContain('pnpm --silent run token cust-1');
     expect(hint.split('\n').every((line) => line.startsWith('local-stack | '))).toBe(true);
     expect(readyHint(undefined)).toContain('place-order is not built');
   });

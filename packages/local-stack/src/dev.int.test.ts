@@ -93,7 +93,7 @@ describe('pnpm dev (dist/dev.js)', () => {
     expect(response.status).toBe(202);
     const { orderId } = (await response.json()) as { orderId: string };
 
-    // What `pnpm token <customerId>` does: sign for any customer with the file's key.
+    // What `pnpm run token <customerId>` does: sign for any customer with the file's key.
     const { auth } = JSON.parse(readFileSync(stackFile, 'utf8'));
     const token = await signDevToken(auth.signingKey, 'cust-other');
     expect((await place({ authorization: `Bearer ${token}` })).status).toBe(202);
@@ -105,7 +105,7 @@ describe('pnpm dev (dist/dev.js)', () => {
     // Beside the ready line, a readable one on stderr: where place-order is, what to try.
     const placeOrderUrl = ready.functions['place-order'];
     expect(stderr).toContain(`local-stack | ready: place-order at ${placeOrderUrl}`);
-    expect(stderr).toContain('pnpm --silent token cust-1');
+    expect(stderr).toContain('pnpm --silent run token cust-1');
 
     // A second pnpm dev in this checkout says where the running one is and exits, touching
     // nothing the first one owns: its stack file, its warehouse (once the order reached it).

@@ -97,7 +97,7 @@ export interface DevAuth {
   audience: string;
   /** A fresh token for `customerId`, valid for an hour. */
   token(customerId: string): Promise<string>;
-  /** What `pnpm token` signs with (kept in the owner-only dev stack file). */
+  /** What `pnpm run token` signs with (kept in the owner-only dev stack file). */
   signingKey: DevSigningKey;
 }
 
