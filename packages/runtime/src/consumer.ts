@@ -10,6 +10,7 @@ import {
 } from '@orders/events';
 import type { Outbox } from '@orders/messaging';
 import { type Logger, traceFields } from '@orders/platform';
+import { loggedFailure, quietLoggedFailures } from './framework-patches';
 import { isRetryable } from './retryable';
 
 /** The body of a Pub/Sub message delivered as a CloudEvent, in either delivery shape. */
@@ -83,6 +84,7 @@ export function createConsumer(
   options: ConsumerOptions | IdempotentEffectConsumerOptions,
 ): ConsumerFunction {
   const { name, topic, projectId, deadLetters, logger, legacyCurrency } = options;
+  quietLoggedFailures();
 
   async function consume(cloudEvent: CloudEvent<MessagePublishedData>, context: { log: Logger }) {
     const deadLetter = async (message: DeadLetterMessage, reason: string) => {
@@ -157,12 +159,13 @@ export function createConsumer(
 }
 
 /**
- * Makes functions-framework answer 500. The framework prints the stack of what a function
- * throws to stderr as plain text; this error's stack is one line, since the details are
- * already in the structured log entry above it.
+ * Makes functions-framework answer 500. The failure is logged already (one JSON line), so it
+ * is marked for `quietLoggedFailures`: the framework does not print it again. Its stack is
+ * one line all the same, should a framework without the patch print it.
  */
 class RedeliveryRequestedError extends Error {
   override readonly name = 'RedeliveryRequestedError';
+  readonly [loggedFailure] = true;
   constructor(cause: unknown) {
     super('handling failed; Pub/Sub will redeliver', { cause });
     this.stack = `${this.name}: ${this.message}`;
