@@ -79,7 +79,7 @@ export class DevStackFileError extends Error {
  * The dev stack file names a `pnpm dev` that is not running any more (it crashed, or was
  * killed): every tool says so, the same way, rather than fail to connect to its ports.
  */
-export class StaleDevStackError extends DevStackFileError {
+class StaleDevStackError extends DevStackFileError {
   constructor(path: string, pid: number) {
     super(
       `${path} is left from a \`pnpm dev\` that is not running any more (pid ${pid}): ` +
