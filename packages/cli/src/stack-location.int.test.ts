@@ -11,13 +11,13 @@ let tmp: string;
 let staleFile: string;
 let crashedPid: number;
 
-async function tool(name: string, args: string[]) {
+async function tool(name: string, args: string[], stackFile = staleFile) {
   try {
     const { stdout, stderr } = await run(
       process.execPath,
       [join(__dirname, '..', 'dist', `${name}.js`), ...args],
       {
-        env: { PATH: process.env.PATH, DEV_STACK_FILE: staleFile },
+        env: { PATH: process.env.PATH, DEV_STACK_FILE: stackFile },
       },
     );
     return { code: 0, stdout, stderr };
@@ -52,6 +52,29 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+describe('a pnpm dev still starting (its lock held, no stack file yet)', () => {
+  it.each([
+    ['sagas', ['list']],
+    ['dlq', ['list']],
+    ['token', ['cust-1']],
+    ['demo', ['--orders', '1']],
+    ['orders', ['show', '6f1d0c0e-3c57-4d0a-9a52-8f3e1d2c4b10']],
+  ])('%s says to wait for it, and starts or reads nothing', async (name, args) => {
+    const dir = await mkdtemp(join(tmpdir(), 'starting-stack-'));
+    try {
+      // This test's own process stands for the pnpm dev that is starting.
+      await writeFile(join(dir, 'dev.lock'), `${process.pid}\n`);
+      const result = await tool(name, args, join(dir, 'dev-stack.json'));
+      expect(result).toMatchObject({ code: 1, stdout: '' });
+      expect(result.stderr).toBe(
+        `${name}: pnpm dev is still starting (pid ${process.pid}): try again once it prints its ready line\n`,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('a stack file left by a pnpm dev that crashed', () => {

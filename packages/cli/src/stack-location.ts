@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import {
   type DevSigningKey,
   devStackFile,
+  devStackLockFile,
   isProcessAlive,
+  pidIn,
   signDevToken,
 } from '@orders/local-stack';
 import { parseConfig } from '@orders/runtime';
@@ -89,16 +91,24 @@ class StaleDevStackError extends DevStackFileError {
 }
 
 /**
- * The running dev stack, from its file; undefined when none runs (no file).
- * @throws DevStackFileError the file is not a ready line; StaleDevStackError its process is gone
+ * The running dev stack, from its file; undefined when none runs (no file, and no `pnpm dev`
+ * starting: one that holds the lock beside the file but has not written it yet is an error).
+ * @throws DevStackFileError the file is not a ready line, or the stack is still starting;
+ *   StaleDevStackError its process is gone
  */
 export async function readDevStack(path: string): Promise<DevStack | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const starting = await pidIn(devStackLockFile(path));
+    if (starting !== undefined && isProcessAlive(starting)) {
+      throw new DevStackFileError(
+        `pnpm dev is still starting (pid ${starting}): try again once it prints its ready line`,
+      );
+    }
+    return undefined;
   }
   let json: unknown;
   try {

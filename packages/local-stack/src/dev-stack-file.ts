@@ -91,7 +91,8 @@ async function releaseDevStack(stackFile: string, pid: number): Promise<void> {
   if ((await pidIn(lock)) === pid) await rm(lock, { force: true });
 }
 
-async function pidIn(lock: string): Promise<number | undefined> {
+/** The process that holds `lock`, if its file names one. */
+export async function pidIn(lock: string): Promise<number | undefined> {
   const text = await readFile(lock, 'utf8').catch(() => '');
   return /^\d+\s*$/.test(text) ? Number(text) : undefined;
 }

@@ -2,6 +2,8 @@ export { type DevIssuer, type DevSigningKey, signDevToken, startDevIssuer } from
 export {
   claimDevStack,
   type DevStackClaim,
+  devStackLockFile,
+  pidIn,
   type RunningDevStack,
   writeDevStackFile,
 } from './dev-stack-file';
