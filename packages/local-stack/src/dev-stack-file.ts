@@ -135,6 +135,7 @@ export function alreadyRunning(running: RunningDevStack): string {
     : `still starting; its ready line goes to ${running.stackFile}`;
   return (
     `local-stack | pnpm dev already runs in this checkout (pid ${running.pid}; ${where}). ` +
-    `Use that one, or stop it (Ctrl-C in its terminal, or kill ${running.pid}) first.`
+    'Use that one, or stop it first (Ctrl-C in its terminal). If no pnpm dev runs ' +
+    `(process ${running.pid} is another program), delete ${devStackLockFile(running.stackFile)}.`
   );
 }

@@ -42,6 +42,10 @@ describe('claimDevStack: one pnpm dev per checkout', () => {
       stackFile,
       placeOrderUrl: 'http://127.0.0.1:4321',
     });
+    // A pid may belong to another program after a reboot: the way out is named.
+    expect(alreadyRunning(second as RunningDevStack)).toContain(
+      `delete ${devStackLockFile(stackFile)}`,
+    );
     expect(alreadyRunning(second as RunningDevStack)).toMatch(
       new RegExp(
         `already runs in this checkout \\(pid ${process.pid}; place-order at http://127\\.0\\.0\\.1:4321`,

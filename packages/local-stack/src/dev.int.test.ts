@@ -120,8 +120,9 @@ describe('pnpm dev (dist/dev.js)', () => {
     expect({ code: second.code, stdout: second.stdout }).toEqual({ code: 1, stdout: '' });
     expect(second.stderr).toBe(
       `local-stack | pnpm dev already runs in this checkout (pid ${dev.pid}; place-order at ` +
-        `${placeOrderUrl}, ready line in ${stackFile}). Use that one, or stop it (Ctrl-C in its ` +
-        `terminal, or kill ${dev.pid}) first.\n`,
+        `${placeOrderUrl}, ready line in ${stackFile}). Use that one, or stop it first (Ctrl-C ` +
+        `in its terminal). If no pnpm dev runs (process ${dev.pid} is another program), delete ` +
+        `${join(stackFile, '..', 'dev.lock')}.\n`,
     );
     expect(readFileSync(stackFile, 'utf8')).toBe(stackFileBefore);
     expect(statSync(warehouse).ino).toBe(warehouseBefore.ino);
