@@ -107,8 +107,15 @@ describe('pnpm analytics', () => {
   it('refuses an unknown query with the list and exit code 2', async () => {
     const { code, stdout, stderr } = await run('revenue');
     expect({ code, stdout }).toEqual({ code: 2, stdout: '' });
-    expect(stderr).toMatch(/^unknown query: revenue\n/);
+    expect(stderr).toMatch(
+      /^unknown query revenue: one of daily-revenue, funnel, decline-rate, latency\n/,
+    );
     expect(stderr).toContain('daily-revenue');
+    const typo = await run('funel');
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/^unknown query funel: did you mean funnel\? \(one of /);
+    const option = await run('funnel', '--jsn');
+    expect(option.stderr).toMatch(/^unknown option --jsn \(did you mean --json\?\)\nusage: /);
   });
 
   it('refuses unknown options, extra arguments and bad settings with exit code 2', async () => {

@@ -9,6 +9,7 @@ import {
 } from '@orders/analytics';
 import { messageOf } from '@orders/platform';
 import { baseConfigSchema, ConfigError, parseConfig } from '@orders/runtime';
+import { closest, unknownChoice } from './command-line';
 import { formatTable } from './format-table';
 
 const configSchema = warehouseConfigSchema.extend({
@@ -38,9 +39,7 @@ export async function runAnalyticsCommand(
   const json = options.includes('--json');
   const unknownOption = options.find((option) => !['--json', '--help', '-h'].includes(option));
   if (unknownOption || names.length > 1) {
-    stderr(
-      `${unknownOption ? `unknown option: ${unknownOption}` : 'one query at a time'}\n${usage}\n`,
-    );
+    stderr(`${unknownOption ? unknownOptionOf(unknownOption) : 'one query at a time'}\n${usage}\n`);
     return 2;
   }
   const [name] = names;
@@ -49,7 +48,13 @@ export async function runAnalyticsCommand(
     return 0;
   }
   if (!isAnalyticsQueryName(name)) {
-    stderr(`unknown query: ${name}\n\n${listing()}`);
+    stderr(
+      `${unknownChoice(
+        'query',
+        name,
+        analyticsQueries.map((query) => query.name),
+      )}\n\n${listing()}`,
+    );
     return 2;
   }
 
@@ -87,4 +92,9 @@ function listing(): string {
   return `${usage}\n\nqueries:\n${analyticsQueries
     .map((query) => `  ${query.name.padEnd(width)}  ${query.description}`)
     .join('\n')}\n`;
+}
+
+function unknownOptionOf(option: string): string {
+  const near = closest(option, ['--json', '--help']);
+  return `unknown option ${option}${near ? ` (did you mean ${near}?)` : ''}`;
 }

@@ -615,6 +615,6 @@ describe('pnpm dlq (dist/dlq.js)', () => {
 
     const usage = await exec(['list', '--everything'], {});
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toMatch(/Unknown option '--everything'[\s\S]*usage: pnpm dlq/);
+    expect(usage.stderr).toMatch(/unknown option --everything[\s\S]*usage: pnpm dlq/);
   });
 });

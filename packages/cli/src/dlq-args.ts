@@ -1,5 +1,5 @@
 import { UsageError } from '@orders/platform';
-import { parseCommandLine } from './command-line';
+import { parseCommandLine, unknownChoice } from './command-line';
 
 export type DlqCommand =
   | { command: 'help' }
@@ -39,7 +39,7 @@ export function parseDlqArgs(argv: readonly string[], topics: readonly string[])
   const [command, ...rest] = positionals;
   const topic = values.topic;
   if (topic !== undefined && !topics.includes(topic)) {
-    throw new UsageError(`unknown topic ${topic}: one of ${topics.join(', ')}`);
+    throw new UsageError(unknownChoice('topic', topic, topics));
   }
   const refuse = (option: 'all' | 'json' | 'data' | 'yes') => {
     if (values[option]) throw new UsageError(`--${option} does not apply to ${command}`);
@@ -77,7 +77,7 @@ export function parseDlqArgs(argv: readonly string[], topics: readonly string[])
       }
       return { command, ids: [...new Set(rest.map(messageId))], topic, data: values.data };
     default:
-      throw new UsageError(`unknown command ${command}: list, show or replay`);
+      throw new UsageError(unknownChoice('command', command, ['list', 'show', 'replay']));
   }
 }
 

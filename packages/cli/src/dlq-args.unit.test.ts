@@ -57,7 +57,7 @@ describe('parseDlqArgs', () => {
     [['purge'], /unknown command purge/],
     [['list', 'extra'], /list takes no argument/],
     [['list', '--all'], /--all does not apply to list/],
-    [['list', '--verbose'], /Unknown option '--verbose'/],
+    [['list', '--verbose'], /^unknown option --verbose$/],
     [['show'], /show takes one message id/],
     [['show', '1', '2'], /show takes one message id/],
     [['show', '1;rm'], /not a message id/],
@@ -71,7 +71,7 @@ describe('parseDlqArgs', () => {
     [['list', '--yes'], /--yes does not apply to list/],
     [['show', '1', '--yes'], /--yes does not apply to show/],
     [['list', '--topic', 'orders'], /unknown topic orders: one of order-saga, payments, analytics/],
-    [['list', '--topic'], /argument missing/],
+    [['list', '--topic'], /needs a value$/],
   ])('refuses %j with a usage error', (argv, message) => {
     expect(() => parse(...argv)).toThrow(UsageError);
     expect(() => parse(...argv)).toThrow(message);

@@ -22,7 +22,18 @@ export interface ProgressStream {
 const width = 30;
 
 /**
- * A bar redrawn in place when `stream` is a terminal; otherwise plain lines, one per tenth
+ * The bar's cells: `#` for the orders done (final, or refused by the intake), `=` for those
+ * placed and not final yet, `-` for those still to place; so it moves while orders are placed.
+ */
+function barCells({ total, placed, notPlaced, final }: ProgressState): string {
+  const cells = (count: number) => (total === 0 ? width : Math.round((count / total) * width));
+  const done = Math.min(width, cells(final + notPlaced));
+  const answered = Math.max(done, Math.min(width, cells(placed + notPlaced)));
+  return `${'#'.repeat(done)}${'='.repeat(answered - done)}${'-'.repeat(width - answered)}`;
+}
+
+/**
+ * A bar (see barCells) redrawn in place when `stream` is a terminal; otherwise plain lines, one per tenth
  * of the way (at most one a second), so that logs and CI output stay readable.
  */
 export function createProgress(stream: ProgressStream, now: () => number = Date.now): Progress {
@@ -35,9 +46,7 @@ export function createProgress(stream: ProgressStream, now: () => number = Date.
   if (stream.isTTY) {
     let lastDraw = 0;
     const draw = (state: ProgressState) => {
-      const done = state.total === 0 ? 1 : state.final / state.total;
-      const filled = Math.round(done * width);
-      const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
+      const bar = `[${barCells(state)}]`;
       const line = `${bar} ${describe(state)}`;
       stream.write(`\r\x1b[2K${line.slice(0, Math.max(20, (stream.columns || 120) - 1))}`);
       lastDraw = now();

@@ -22,8 +22,8 @@ describe('createProgress', () => {
     progress.update(state(10, 5));
     progress.finish(state(10, 10));
     expect(writes).toEqual([
-      '\r\x1b[2K[------------------------------] 5/10 placed, 0/10 final, 1s',
-      '\r\x1b[2K[###############---------------] 10/10 placed, 5/10 final, 1s',
+      '\r\x1b[2K[===============---------------] 5/10 placed, 0/10 final, 1s',
+      '\r\x1b[2K[###############===============] 10/10 placed, 5/10 final, 1s',
       '\r\x1b[2K[##############################] 10/10 placed, 10/10 final, 1s',
       '\n',
     ]);
@@ -46,6 +46,21 @@ describe('createProgress', () => {
     expect(writes.length).toBeLessThanOrEqual(10);
     expect(writes.at(-1)).toBe('demo: 10/10 placed, 10/10 final, 9s\n');
     expect(writes.join('')).not.toContain('\r');
+  });
+
+  it('moves while orders are placed, before any is final, and counts refused ones as done', () => {
+    const { writes, stream, tick, now } = recorder(true);
+    const progress = createProgress(stream, now);
+    const bars: string[] = [];
+    for (let placed = 0; placed <= 10; placed += 2) {
+      tick(150);
+      progress.update(state(placed, 0));
+      bars.push(/\[([#=-]+)\]/.exec(writes.at(-1)!)![1]!);
+    }
+    expect(new Set(bars).size).toBe(bars.length);
+    expect(bars.at(-1)).toBe('='.repeat(30));
+    progress.finish({ total: 10, placed: 8, notPlaced: 2, final: 8 });
+    expect(writes.at(-2)).toContain(`[${'#'.repeat(30)}]`);
   });
 
   it('names refused orders', () => {

@@ -143,13 +143,13 @@ function whyOf(saga: SagaListing): string | null {
   return flag && why ? `${flag}; ${why}` : (flag ?? why);
 }
 
-function labelled(pairs: [string, unknown][]): string[] {
+export function labelled(pairs: [string, unknown][]): string[] {
   const width = Math.max(...pairs.map(([label]) => label.length));
   return pairs.map(([label, value]) => `${label.padEnd(width)}  ${value ?? '-'}`);
 }
 
 /** `2697 EUR` -> `26.97 EUR`, with the currency's own number of decimals. */
-function formatMoney(minor: number, currency: string): string {
+export function formatMoney(minor: number, currency: string): string {
   let digits = 2;
   try {
     digits =

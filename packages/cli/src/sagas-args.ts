@@ -1,6 +1,6 @@
 import { uuidPattern } from '@orders/events';
 import { UsageError } from '@orders/platform';
-import { parseCommandLine } from './command-line';
+import { parseCommandLine, unknownChoice } from './command-line';
 
 export type SagasCommand =
   | { command: 'help' }
@@ -62,7 +62,7 @@ export function parseSagasArgs(argv: readonly string[], statuses: readonly strin
       if (rest.length > 0) throw new UsageError(`list takes no argument, got ${rest.join(' ')}`);
       const { status } = values;
       if (status !== undefined && !statuses.includes(status)) {
-        throw new UsageError(`unknown status ${status}: one of ${statuses.join(', ')}`);
+        throw new UsageError(unknownChoice('status', status, statuses));
       }
       return {
         command,
@@ -107,7 +107,9 @@ export function parseSagasArgs(argv: readonly string[], statuses: readonly strin
       if (rest.length > 0) throw new UsageError(`diagram takes no argument, got ${rest.join(' ')}`);
       return { command };
     default:
-      throw new UsageError(`unknown command ${command}: ${commands}`);
+      throw new UsageError(
+        unknownChoice('command', command, ['list', 'show', 'stalled', 'redrive', 'retry', 'diagram']),
+      );
   }
 }
 

@@ -1,5 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { type DevSigningKey, devStackFile, signDevToken } from '@orders/local-stack';
+import {
+  type DevSigningKey,
+  devStackFile,
+  devStackLockFile,
+  isProcessAlive,
+  pidIn,
+  signDevToken,
+} from '@orders/local-stack';
 import { parseConfig } from '@orders/runtime';
 import { z } from 'zod';
 import type { TokenSource } from './intake-client';
@@ -35,6 +42,8 @@ const devStackSchema = z.object({
   pubsubEmulatorHost: z.string().min(1),
   projectId: z.string().min(1),
   functions: z.record(z.string(), z.string()),
+  /** The process of `pnpm dev` that runs the stack (files of older versions lack it). */
+  pid: z.number().int().positive().optional(),
   /** The development issuer, with the key that signs its tokens (the file only). */
   auth: z
     .object({
@@ -68,14 +77,38 @@ export class DevStackFileError extends Error {
   override readonly name = 'DevStackFileError';
 }
 
-/** The running dev stack, from its file; undefined when none runs (no file). */
+/**
+ * The dev stack file names a `pnpm dev` that is not running any more (it crashed, or was
+ * killed): every tool says so, the same way, rather than fail to connect to its ports.
+ */
+class StaleDevStackError extends DevStackFileError {
+  constructor(path: string, pid: number) {
+    super(
+      `${path} is left from a \`pnpm dev\` that is not running any more (pid ${pid}): ` +
+        `start \`pnpm dev\` again (it replaces the file), or delete ${path}`,
+    );
+  }
+}
+
+/**
+ * The running dev stack, from its file; undefined when none runs (no file, and no `pnpm dev`
+ * starting: one that holds the lock beside the file but has not written it yet is an error).
+ * @throws DevStackFileError the file is not a ready line, or the stack is still starting;
+ *   StaleDevStackError its process is gone
+ */
 export async function readDevStack(path: string): Promise<DevStack | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const starting = await pidIn(devStackLockFile(path));
+    if (starting !== undefined && isProcessAlive(starting)) {
+      throw new DevStackFileError(
+        `pnpm dev is still starting (pid ${starting}): try again once it prints its ready line`,
+      );
+    }
+    return undefined;
   }
   let json: unknown;
   try {
@@ -89,6 +122,8 @@ export async function readDevStack(path: string): Promise<DevStack | undefined> 
   if (!result.success) {
     throw new DevStackFileError(`${path} is not a pnpm dev ready line: ${result.error.message}`);
   }
+  const { pid } = result.data;
+  if (pid !== undefined && !isProcessAlive(pid)) throw new StaleDevStackError(path, pid);
   return result.data;
 }
 

@@ -70,5 +70,8 @@ describe('pnpm run token', () => {
     for (const args of [['a', 'b'], ['--verbose'], ['with space']]) {
       expect(await token(args)).toMatchObject({ code: 2, stdout: '' });
     }
+    expect((await token(['--verbose'])).stderr).toMatch(
+      /^token: unknown option --verbose \(it takes none but --help\)\n\nusage: pnpm run token/,
+    );
   });
 });

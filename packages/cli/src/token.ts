@@ -17,7 +17,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return 0;
   }
   const [customerId = 'cust-dev', ...rest] = argv;
-  if (rest.length > 0 || customerId.startsWith('-') || !customerSubject.test(customerId)) {
+  const option = argv.find((arg) => arg.startsWith('-'));
+  if (option) {
+    stderr(`unknown option ${option} (it takes none but --help)\n\n${usage}`);
+    return 2;
+  }
+  if (rest.length > 0 || !customerSubject.test(customerId)) {
     // The intake takes no other subject: a token for one would only be refused.
     stderr(`expected one customer id (1 to 128 visible characters)\n\n${usage}`);
     return 2;

@@ -1,6 +1,7 @@
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
 import { signDevToken } from './dev-issuer';
 import { isProcessAlive, testProjectId } from './test-harness';
@@ -36,8 +37,10 @@ describe('pnpm dev (dist/dev.js)', () => {
   it('prints one ready line, serves place-order, and leaves no process behind on Ctrl-C', async () => {
     // Without DATABASE_URL or PUBSUB_EMULATOR_HOST: it starts PostgreSQL and the emulator itself.
     const projectId = testProjectId('dev');
-    const dev = spawn(process.execPath, [join(__dirname, '..', 'dist', 'dev.js')], {
-      env: { PATH: process.env.PATH, GOOGLE_CLOUD_PROJECT: projectId, LOG_LEVEL: 'warn' },
+    const devJs = join(__dirname, '..', 'dist', 'dev.js');
+    const devEnv = { PATH: process.env.PATH, GOOGLE_CLOUD_PROJECT: projectId, LOG_LEVEL: 'warn' };
+    const dev = spawn(process.execPath, [devJs], {
+      env: devEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -99,6 +102,32 @@ describe('pnpm dev (dist/dev.js)', () => {
     });
     expect(othersView.status).toBe(404);
 
+    // Beside the ready line, a readable one on stderr: where place-order is, what to try.
+    const placeOrderUrl = ready.functions['place-order'];
+    expect(stderr).toContain(`local-stack | ready: place-order at ${placeOrderUrl}`);
+    expect(stderr).toContain('pnpm --silent run token cust-1');
+
+    // A second pnpm dev in this checkout says where the running one is and exits, touching
+    // nothing the first one owns: its stack file, its warehouse (once the order reached it).
+    const warehouse = join(stackFile, '..', 'warehouse.duckdb');
+    await waitFor('the warehouse file', async () => existsSync(warehouse), 30_000);
+    const stackFileBefore = readFileSync(stackFile, 'utf8');
+    const warehouseBefore = statSync(warehouse);
+    const second = await promisify(execFile)(process.execPath, [devJs], { env: devEnv }).then(
+      () => ({ code: 0, stdout: '', stderr: '' }),
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
+    expect({ code: second.code, stdout: second.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(second.stderr).toBe(
+      `local-stack | pnpm dev already runs in this checkout (pid ${dev.pid}; place-order at ` +
+        `${placeOrderUrl}, ready line in ${stackFile}). Use that one, or stop it first (Ctrl-C ` +
+        `in its terminal). If no pnpm dev runs (process ${dev.pid} is another program), delete ` +
+        `${join(stackFile, '..', 'dev.lock')}.\n`,
+    );
+    expect(readFileSync(stackFile, 'utf8')).toBe(stackFileBefore);
+    expect(statSync(warehouse).ino).toBe(warehouseBefore.ino);
+    expect(statSync(warehouse).size).toBeGreaterThanOrEqual(warehouseBefore.size);
+
     // Self-healing: a function process that dies is started again on the same port.
     const commandOf = (pid: number) =>
       readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
@@ -136,5 +165,8 @@ describe('pnpm dev (dist/dev.js)', () => {
     );
     expect(stdout.trim().split('\n')).toHaveLength(1);
     expect(stderr).toContain('stopping');
-  }, 90_000);
+    // It removes what it owned, and only that: the next pnpm dev starts without a word.
+    expect(existsSync(stackFile)).toBe(false);
+    expect(existsSync(join(stackFile, '..', 'dev.lock'))).toBe(false);
+  }, 150_000);
 });

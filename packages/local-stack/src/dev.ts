@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { stackOf } from '@orders/platform';
-import { writeDevStackFile } from './dev-stack-file';
+import { alreadyRunning, claimDevStack, readyHint, writeDevStackFile } from './dev-stack-file';
 import { devStackFile, startLocalStack } from './local-stack';
 
 /**
@@ -21,6 +21,14 @@ async function main(): Promise<void> {
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, (received) => shutdown(received));
+  }
+
+  // One `pnpm dev` per checkout: a second one would share (and wipe) the first one's
+  // warehouse and stack file. It says where the running one is, and touches nothing.
+  const claim = await claimDevStack(readyFile);
+  if ('pid' in claim) {
+    process.stderr.write(`${alreadyRunning(claim)}\n`);
+    process.exit(1);
   }
 
   // A throwaway database gets a fresh warehouse too, so that analytics describe this run's
@@ -50,12 +58,15 @@ async function main(): Promise<void> {
     functionStdout: process.stderr,
     functionStderr: process.stderr,
     functionLogFile,
+  }).catch(async (error: unknown) => {
+    await claim.release();
+    throw error;
   });
 
   shutdown = (signal) => {
     log(`${signal}: stopping`);
     shutdown = () => {};
-    Promise.all([stack.stop(), rm(readyFile, { force: true })]).then(
+    Promise.all([stack.stop(), claim.release()]).then(
       () => process.exit(0),
       (error: unknown) => {
         log(`stop failed: ${stackOf(error)}`);
@@ -70,6 +81,7 @@ async function main(): Promise<void> {
 
   const ready = await writeDevStackFile(stack, readyFile);
   process.stdout.write(`${ready}\n`);
+  process.stderr.write(`${readyHint(stack.functions['place-order'])}\n`);
 }
 
 main().catch((error: unknown) => {

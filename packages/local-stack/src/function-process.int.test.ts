@@ -52,4 +52,27 @@ describe('startFunction', () => {
       }),
     ).rejects.toThrow(/function broken exited with code \d+ before it was ready:.*noSuchFunction/s);
   }, 30_000);
+
+  it("writes JSON lines only, the framework's own load failure included", async () => {
+    const lines: string[] = [];
+    await expect(
+      startFunction({
+        name: 'broken',
+        dir: fixture('echo-http'),
+        entryPoint: 'noSuchFunction',
+        signatureType: 'http',
+        env: { PATH: process.env.PATH },
+        stdout: lineSink((line) => lines.push(line)),
+        stderr: lineSink((line) => lines.push(line)),
+      }),
+    ).rejects.toThrow(/before it was ready/);
+    expect(lines.length).toBeGreaterThan(0);
+    const entries = lines.map((line) => JSON.parse(line) as { severity: string; message: string });
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        severity: 'ERROR',
+        message: expect.stringContaining("Function 'noSuchFunction' is not defined"),
+      }),
+    );
+  }, 30_000);
 });

@@ -1,5 +1,12 @@
 export { type DevIssuer, type DevSigningKey, signDevToken, startDevIssuer } from './dev-issuer';
-export { writeDevStackFile } from './dev-stack-file';
+export {
+  claimDevStack,
+  type DevStackClaim,
+  devStackLockFile,
+  pidIn,
+  type RunningDevStack,
+  writeDevStackFile,
+} from './dev-stack-file';
 export { freePort } from './free-port';
 export { type FunctionProcess, startFunction } from './function-process';
 export { lineSink } from './line-sink';

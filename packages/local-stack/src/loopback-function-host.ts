@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { format } from 'node:util';
 
 /**
  * functions-framework's own entry (`main.js`), listening on 127.0.0.1 only: the framework's
@@ -9,6 +10,7 @@ import { join } from 'node:path';
  * Run as `node loopback-function-host.js <framework build dir> --target=... --port=...`.
  */
 async function main(): Promise<void> {
+  jsonConsole();
   const [node = 'node', script = '', frameworkDir = '', ...args] = process.argv;
   const framework = (module: string) => require(join(frameworkDir, module));
   const { parseOptions } = framework('options.js');
@@ -35,3 +37,22 @@ async function main(): Promise<void> {
 }
 
 void main();
+
+/**
+ * Every line the function writes is JSON, the framework's own included: what goes through
+ * `console` (functions-framework's load failures and crash lines, a library's warning) is
+ * written as one entry with a Cloud Logging severity, as the functions' logger writes.
+ */
+function jsonConsole(): void {
+  const to =
+    (stream: NodeJS.WriteStream, severity: string) =>
+    (...args: unknown[]) => {
+      const entry = { severity, message: format(...args), time: new Date().toISOString() };
+      stream.write(`${JSON.stringify(entry)}\n`);
+    };
+  console.debug = to(process.stdout, 'DEBUG');
+  console.log = to(process.stdout, 'INFO');
+  console.info = to(process.stdout, 'INFO');
+  console.warn = to(process.stderr, 'WARNING');
+  console.error = to(process.stderr, 'ERROR');
+}

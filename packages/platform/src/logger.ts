@@ -38,7 +38,7 @@ export function createLogger({
       time: new Date().toISOString(),
       ...rest,
     };
-    if (error !== undefined) Object.assign(entry, describeError(error));
+    if (error !== undefined) Object.assign(entry, describeError(error, at === 'error'));
     write(safeStringify(entry));
   };
   return {
@@ -50,13 +50,17 @@ export function createLogger({
   };
 }
 
-/** Error Reporting groups entries by `stack_trace`; the stack stays in the logs only. */
-function describeError(error: unknown): Record<string, unknown> {
+/**
+ * The error's name, message and code; at ERROR, its stack too (`stack_trace`, by which Error
+ * Reporting groups entries). Below ERROR the failure was expected (a transient one, retried):
+ * its line says what failed without a stack trace.
+ */
+function describeError(error: unknown, withStack: boolean): Record<string, unknown> {
   if (!isNativeError(error)) return { error: String(error) };
   const code = (error as { code?: unknown }).code;
   return {
     error: { name: error.name, message: error.message, ...(code === undefined ? {} : { code }) },
-    stack_trace: error.stack,
+    ...(withStack ? { stack_trace: error.stack } : {}),
   };
 }
 

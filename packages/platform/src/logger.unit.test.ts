@@ -57,6 +57,18 @@ describe('createLogger', () => {
       stack_trace: expect.stringContaining('Error: boom'),
     });
   });
+
+  it('logs an expected failure (below ERROR) in one line, without a stack trace', () => {
+    const { lines, write } = capture();
+    const error = Object.assign(new Error('provider unavailable'), { retryable: true });
+    createLogger({ write }).warn('handling failed; Pub/Sub will redeliver', { error });
+    expect(lines[0]).toEqual({
+      severity: 'WARNING',
+      message: 'handling failed; Pub/Sub will redeliver',
+      time: expect.any(String),
+      error: { name: 'Error', message: 'provider unavailable' },
+    });
+  });
 });
 
 describe('parseTraceContext', () => {

@@ -10,6 +10,7 @@ import {
 } from '@orders/events';
 import { type Outbox, runInTrace, traceOfMessage } from '@orders/messaging';
 import { type Logger, parseTraceContext, traceFields } from '@orders/platform';
+import { loggedFailure, quietLoggedFailures } from './framework-patches';
 import { isRetryable } from './retryable';
 import { processTracing } from './tracing';
 
@@ -101,6 +102,7 @@ export function createConsumer(
 ): ConsumerFunction {
   const { name, topic, projectId, deadLetters, logger, legacyCurrency } = options;
   const outcome = (kind: ConsumerOutcome) => ({ outcome: kind, consumer: name, topic });
+  quietLoggedFailures();
 
   async function consume(
     cloudEvent: CloudEvent<MessagePublishedData>,
@@ -221,12 +223,13 @@ export function createConsumer(
 }
 
 /**
- * Makes functions-framework answer 500. The framework prints the stack of what a function
- * throws to stderr as plain text; this error's stack is one line, since the details are
- * already in the structured log entry above it.
+ * Makes functions-framework answer 500. The failure is logged already (one JSON line), so it
+ * is marked for `quietLoggedFailures`: the framework does not print it again. Its stack is
+ * one line all the same, should a framework without the patch print it.
  */
 class RedeliveryRequestedError extends Error {
   override readonly name = 'RedeliveryRequestedError';
+  readonly [loggedFailure] = true;
   constructor(cause: unknown) {
     super('handling failed; Pub/Sub will redeliver', { cause });
     this.stack = `${this.name}: ${this.message}`;

@@ -24,8 +24,9 @@ import {
  * - `express`: the application's last-resort handler answers problem+json.
  *
  * WARNING: it affects every server built in the process afterwards, and a second call with
- * another body limit throws. Nothing else in the project patches the framework; a function
- * that must not be bent serves itself (`node:http`) instead.
+ * another body limit throws. Nothing else in the project patches the framework (but
+ * `quietLoggedFailures`, below, for CloudEvent functions); a function that must not be bent
+ * serves itself (`node:http`) instead.
  */
 export function bendFramework({ maxBodyBytes, logger }: { maxBodyBytes: number; logger: Logger }) {
   limitRequestBodies(maxBodyBytes);
@@ -120,4 +121,35 @@ function answer(logger: Logger, req: Request, res: ServerResponse, error: unknow
     'content-type': 'application/problem+json; charset=utf-8',
   });
   res.end(JSON.stringify(problem.body));
+}
+
+/** Marks a failure the function has logged already: the framework answers 500 without a word. */
+export const loggedFailure = Symbol.for('orders.loggedFailure');
+
+let loggedFailuresQuiet = false;
+
+/**
+ * functions-framework answers a CloudEvent function's failure with 500 (what makes Pub/Sub
+ * redeliver) and prints the failure's stack to stderr as plain text: a second, unstructured
+ * line beside the function's own JSON entry, and a stack trace for an expected retry. This
+ * keeps the 500 and leaves out the print for a failure marked `loggedFailure` (the consumer
+ * has written its one JSON line); any other failure is printed as before. Once per process.
+ */
+export function quietLoggedFailures(): void {
+  if (loggedFailuresQuiet) return;
+  loggedFailuresQuiet = true;
+  const framework = require.resolve('@google-cloud/functions-framework');
+  // The framework's own modules call it through this exports object, so replacing it here
+  // reaches every caller (the CloudEvent wrapper's `sendResponse` among them).
+  const logger = createRequire(framework)('./logger') as {
+    sendCrashResponse(options: { err: unknown; silent?: boolean }): void;
+  };
+  const sendCrashResponse = logger.sendCrashResponse;
+  logger.sendCrashResponse = (options) => {
+    const logged =
+      typeof options.err === 'object' &&
+      options.err !== null &&
+      (options.err as { [loggedFailure]?: unknown })[loggedFailure] === true;
+    sendCrashResponse(logged ? { ...options, silent: true } : options);
+  };
 }

@@ -63,3 +63,22 @@ describe('createHttpFunction: failures before the function runs', () => {
     );
   });
 });
+
+describe('createHttpFunction: the request line', () => {
+  const requestLines = (path: string) =>
+    lines.map((line) => JSON.parse(line)).filter((entry) => entry.httpRequest?.requestUrl === path);
+
+  it('logs a read that succeeds at debug (a client polling stays out of info), a write at info', async () => {
+    expect((await fetch(`${baseUrl}/orders/polled`)).status).toBe(200);
+    const write = await fetch(`${baseUrl}/orders/written`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(write.status).toBe(200);
+    expect(requestLines('/orders/polled')).toEqual([]);
+    expect(requestLines('/orders/written')).toEqual([
+      expect.objectContaining({ severity: 'INFO', message: 'POST /orders/written 200' }),
+    ]);
+  });
+});

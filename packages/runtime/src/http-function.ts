@@ -98,7 +98,10 @@ export function createHttpFunction({
     if (result.body === undefined) res.end();
     else res.send(typeof result.body === 'string' ? result.body : JSON.stringify(result.body));
 
-    log.info(`${req.method} ${req.path} ${result.status}`, {
+    // A read that succeeds is routine (a client polling an order's status): debug, so that
+    // info shows what changed something or was refused.
+    const routine = (req.method === 'GET' || req.method === 'HEAD') && result.status < 400;
+    log[routine ? 'debug' : 'info'](`${req.method} ${req.path} ${result.status}`, {
       httpRequest: {
         requestMethod: req.method,
         requestUrl: req.originalUrl,
