@@ -244,6 +244,8 @@ describe('housekeeping', () => {
       .where('id', 'in', [oldSaga, newSaga])
       .execute();
     expect(sagas).toHaveLength(2);
+  });
+
   it('logs a gauge line for each gauge, from what the tables hold after a tick', async () => {
     const before = await gaugesOfTick();
     expect(Object.keys(before).sort()).toEqual([

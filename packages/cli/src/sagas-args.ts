@@ -108,7 +108,14 @@ export function parseSagasArgs(argv: readonly string[], statuses: readonly strin
       return { command };
     default:
       throw new UsageError(
-        unknownChoice('command', command, ['list', 'show', 'stalled', 'redrive', 'retry', 'diagram']),
+        unknownChoice('command', command, [
+          'list',
+          'show',
+          'stalled',
+          'redrive',
+          'retry',
+          'diagram',
+        ]),
       );
   }
 }

@@ -49,7 +49,6 @@ export {
   type PlaceOrderResult,
   placeOrder,
 } from './place-order';
-export { readSagaGauges, type SagaGauges } from './saga-gauges';
 export {
   type Batches,
   type Purge,
@@ -58,6 +57,7 @@ export {
   purgeRestingSagaHistory,
   purgeSentOutbox,
 } from './retention';
+export { readSagaGauges, type SagaGauges } from './saga-gauges';
 export {
   findRedriveCandidate,
   listStalledOrders,

@@ -317,6 +317,8 @@ describe('createConsumer', () => {
     expect(traceOf(traced)).not.toBe(producer);
     // A message that carries none stays in the delivery's trace.
     expect(traceOf(untraced)).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[\da-f]{16}-01$/);
+  });
+
   it('logs one line per delivery with its outcome, consumer and topic', async () => {
     const line = (severity: string, message: string, outcome: string) => ({
       severity,

@@ -155,11 +155,17 @@ export function createConsumer(
     try {
       if (!('outbox' in options)) {
         await options.handle(event, { log });
-        return log.info('event handled', { ...outcome('handled'), handlingMs: context.handlingMs() });
+        return log.info('event handled', {
+          ...outcome('handled'),
+          handlingMs: context.handlingMs(),
+        });
       }
       const handled = await options.handle(event, { log });
       if (handled === 'duplicate') {
-        return log.info('duplicate delivery ignored', { ...outcome('duplicate'), handlingMs: context.handlingMs() });
+        return log.info('duplicate delivery ignored', {
+          ...outcome('duplicate'),
+          handlingMs: context.handlingMs(),
+        });
       }
 
       // 3. Publish what was emitted; the outbox relay covers a crash before this.
