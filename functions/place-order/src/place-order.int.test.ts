@@ -150,6 +150,8 @@ describe('POST /orders', () => {
         event_version: '2',
         event_id: expect.any(String),
         correlation_id: correlationId,
+        // The request's trace, which the order's every later hop continues.
+        googclient_traceparent: expect.stringMatching(/^00-[\da-f]{32}-[\da-f]{16}-0[01]$/),
       });
       const event = JSON.parse(message!.data.toString());
       expect(event).toEqual({
