@@ -8,8 +8,11 @@ import {
   type SpanExporter,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import { messageOf } from '@orders/platform';
+import { messageOf, withoutTrailingSlashes } from '@orders/platform';
 import type { Tracing } from './work-span';
+
+/** The longest a function waits for its spans' export before it answers. */
+const exportTimeoutMs = 2_000;
 
 /** Google's OTLP endpoint (the Telemetry API) for traces. */
 const googleTracesEndpoint = 'https://telemetry.googleapis.com/v1/traces';
@@ -39,7 +42,10 @@ export function createOtelTracing({
         env.OTEL_SERVICE_NAME || env.K_SERVICE || env.FUNCTION_NAME || 'orders-function',
       'gcp.project_id': projectId,
     }),
-    spanProcessors: [new BatchSpanProcessor({ exporter })],
+    // Each function awaits the export before it answers (Cloud Run throttles the CPU after the
+    // response): a slow or unreachable endpoint may cost a request this long, not the SDK's
+    // default 30 s. Spans that miss it are dropped, with a warning; the request is not.
+    spanProcessors: [new BatchSpanProcessor({ exporter, exportTimeoutMillis: exportTimeoutMs })],
   });
   const tracer = provider.getTracer('@orders/runtime');
 
@@ -78,17 +84,20 @@ export function createOtelTracing({
 function tracesEndpoint(env: NodeJS.ProcessEnv): string {
   if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
   if (env.OTEL_EXPORTER_OTLP_ENDPOINT) {
-    return `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`;
+    return `${withoutTrailingSlashes(env.OTEL_EXPORTER_OTLP_ENDPOINT)}/v1/traces`;
   }
   return googleTracesEndpoint;
 }
 
 /** OTLP over HTTP; to Google's endpoint with the headers of Application Default Credentials. */
 function otlpExporter(url: string): SpanExporter {
-  if (new URL(url).hostname !== 'telemetry.googleapis.com') return new OTLPTraceExporter({ url });
+  if (new URL(url).hostname !== 'telemetry.googleapis.com') {
+    return new OTLPTraceExporter({ url, timeoutMillis: exportTimeoutMs });
+  }
   let auth: import('google-auth-library').GoogleAuth | undefined;
   return new OTLPTraceExporter({
     url,
+    timeoutMillis: exportTimeoutMs,
     headers: async () => {
       const { GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
       auth ??= new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/trace.append'] });
