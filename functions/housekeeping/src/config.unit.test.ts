@@ -33,6 +33,23 @@ describe('housekeepingConfig: retention', () => {
     });
   });
 
+  it('keeps sent outbox rows no longer than the claims that know their events', () => {
+    expect(() =>
+      housekeepingConfig({
+        ...database,
+        RETENTION_PROCESSED_EVENTS_DAYS: '20',
+        RETENTION_SENT_OUTBOX_DAYS: '21',
+      }),
+    ).toThrow(/RETENTION_SENT_OUTBOX_DAYS: must not exceed RETENTION_PROCESSED_EVENTS_DAYS/);
+    expect(
+      housekeepingConfig({
+        ...database,
+        RETENTION_PROCESSED_EVENTS_DAYS: '20',
+        RETENTION_SENT_OUTBOX_DAYS: '20',
+      }).RETENTION_SENT_OUTBOX_DAYS,
+    ).toBe(20);
+  });
+
   it('refuses to forget a claim before its event can no longer come back', () => {
     expect(minimumClaimDays).toBe(15);
     expect(() => housekeepingConfig({ ...database, RETENTION_PROCESSED_EVENTS_DAYS: '7' })).toThrow(
