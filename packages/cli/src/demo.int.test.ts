@@ -3,11 +3,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
+  claimDevStack,
   isProcessAlive,
   type LocalStack,
+  pidIn,
   startLocalStack,
   type TestDatabase,
   testDatabase,
@@ -193,12 +196,25 @@ describe('pnpm demo without a running stack', () => {
   it('starts one of its own, runs, and stops every process it started', async () => {
     const own = await testDatabase('demo-own');
     try {
-      const result = await demo(['--orders', '4', '--json', '--timeout', '90'], {
+      const running = demo(['--orders', '4', '--json', '--timeout', '90'], {
         DATABASE_URL: own.url,
         PUBSUB_EMULATOR_HOST: stack.pubsubEmulatorHost,
         // At info, every function has something to say: what it says must go to the file.
         LOG_LEVEL: 'info',
       });
+      // While its stack runs, the demo holds the checkout as pnpm dev does: a pnpm dev
+      // started meanwhile finds it there (and wipes nothing), and it is let go at the end.
+      const lock = join(tmp, 'dev.lock');
+      let held: number | undefined;
+      for (let i = 0; i < 600 && held === undefined; i++) {
+        held = await pidIn(lock);
+        if (held === undefined) await sleep(50);
+      }
+      expect(held).toEqual(expect.any(Number));
+      const second = await claimDevStack(join(tmp, 'no-dev-stack.json'), process.pid);
+      expect(second).toMatchObject({ pid: held });
+      const result = await running;
+      expect(await pidIn(lock)).toBeUndefined();
       expect({ code: result.code, stderr: result.stderr }).toMatchObject({ code: 0 });
       expect(JSON.parse(result.stdout)).toMatchObject({ placed: 4, pending: 0 });
       expect(result.stderr).toContain('demo: no running stack: starting one');

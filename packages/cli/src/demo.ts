@@ -10,7 +10,13 @@ import {
 } from '@orders/analytics';
 import { createDb } from '@orders/db';
 import { topics as declaredTopics } from '@orders/events';
-import { type LocalStack, startLocalStack } from '@orders/local-stack';
+import {
+  alreadyRunning,
+  claimDevStack,
+  type DevStackClaim,
+  type LocalStack,
+  startLocalStack,
+} from '@orders/local-stack';
 import { orderSagaType } from '@orders/ordering';
 import { messageOf, UsageError } from '@orders/platform';
 import { ConfigError, parseConfig } from '@orders/runtime';
@@ -99,6 +105,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
 
   let ownStack: LocalStack | undefined;
+  /** While its own stack runs, the demo holds the checkout as `pnpm dev` does. */
+  let checkout: DevStackClaim | undefined;
   let starting = false;
   let interrupted = false;
   // A signal while this process starts its own stack waits for the start to end (the
@@ -107,7 +115,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     say(`${signal}: stopping`);
     interrupted = true;
     if (!starting) {
-      (ownStack ? ownStack.stop() : Promise.resolve()).finally(() => process.exit(130));
+      (ownStack ? ownStack.stop() : Promise.resolve())
+        .then(() => checkout?.release())
+        .finally(() => process.exit(130));
     }
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, onSignal);
@@ -130,6 +140,15 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       starting = true;
       const logFile = join(dirname(path), 'demo-stack.log');
       const projectId = config.GOOGLE_CLOUD_PROJECT ?? 'orders-demo';
+      // Its stack owns the checkout's local files (the warehouse) while it runs, as `pnpm
+      // dev`'s does: a `pnpm dev` started meanwhile says so instead of wiping them, and a
+      // second demo uses neither.
+      const claim = await claimDevStack(path);
+      if ('pid' in claim) {
+        say(alreadyRunning(claim));
+        return 1;
+      }
+      checkout = claim;
       // As with `pnpm dev`: a throwaway database gets a fresh warehouse too, so that the
       // analytics describe this run's orders only; with DATABASE_URL, both are kept.
       const fresh = !config.DATABASE_URL && warehouseConfig.WAREHOUSE === 'duckdb';
@@ -184,6 +203,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       say('stopping the stack it started');
       await ownStack.stop();
     }
+    await checkout?.release();
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, onSignal);
   }
 }

@@ -1,5 +1,6 @@
 export { type DevIssuer, type DevSigningKey, signDevToken, startDevIssuer } from './dev-issuer';
 export {
+  alreadyRunning,
   claimDevStack,
   type DevStackClaim,
   devStackLockFile,
