@@ -18,6 +18,7 @@ import {
   type DomainEvent,
   defaultLegacyCurrency,
   type EventOrigin,
+  paymentIdOf,
 } from '@orders/events';
 import { seededRandom } from '@orders/local-stack';
 import { createLogger } from '@orders/platform';
@@ -266,7 +267,7 @@ export function generateAnalyticsEvents(
         createEvent('OrderCancelled', { orderId, reason: 'out_of_stock' }, origin('process-order')),
       );
     } else {
-      const paymentId = `pay_${orderId}`;
+      const paymentId = paymentIdOf(orderId);
       const amount = { amountMinor: totalMinor, currency };
       emit(
         createEvent(

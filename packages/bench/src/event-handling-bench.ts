@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createDb } from '@orders/db';
-import { createEvent, type DomainEvent, type EventBus, encodeEvent } from '@orders/events';
+import {
+  createEvent,
+  type DomainEvent,
+  type EventBus,
+  encodeEvent,
+  paymentIdOf,
+} from '@orders/events';
 import {
   createTopology,
   type PostgresServer,
@@ -468,7 +474,7 @@ async function placeOrders(
 async function writeBaselineRows(pool: pg.Pool, placed: DomainEvent<'OrderPlaced'>): Promise<void> {
   const { orderId, customerId, currency, totalMinor, items } = placed.data;
   if (!items) throw new Error(`bench order ${orderId} has no items`);
-  const paymentId = `pay_${orderId}`;
+  const paymentId = paymentIdOf(orderId);
   const state = {
     status: 'AWAITING_PAYMENT',
     orderId,

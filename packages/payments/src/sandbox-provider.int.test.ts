@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDb } from '@orders/db';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
-import type { ChargeRequest, RefundRequest, VoidRequest } from './payment-provider';
+import type { ChargeRequest, RefundRequest } from './payment-provider';
 import { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
 import { migrateSandboxLedger, type SandboxLedgerTables } from './sandbox-ledger';
 import { createSandboxProvider } from './sandbox-provider';
+import { chargeRequest, voidOf } from './testing';
 
 let database: TestDatabase;
 let otherPool: ReturnType<typeof createDb>;
@@ -20,19 +20,6 @@ afterAll(async () => {
   await otherPool?.destroy();
   await database?.close();
 });
-
-function chargeRequest(customerId = 'cust-1', amountMinor = 4448): ChargeRequest {
-  const orderId = randomUUID();
-  const paymentId = `pay_${orderId}`;
-  return {
-    idempotencyKey: `${paymentId}:charge`,
-    paymentId,
-    orderId,
-    customerId,
-    amountMinor,
-    currency: 'EUR',
-  };
-}
 
 function ledgerOf(paymentId: string) {
   return database.db
@@ -63,17 +50,6 @@ async function refundOf(
     orderId: charge.orderId,
     amountMinor: charge.amountMinor,
   };
-}
-
-/** The void of the payment of `charge`, under its key. */
-function voidOf({
-  idempotencyKey,
-  paymentId,
-  orderId,
-  amountMinor,
-  currency,
-}: ChargeRequest): VoidRequest {
-  return { chargeIdempotencyKey: idempotencyKey, paymentId, orderId, amountMinor, currency };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ChargeRequest, RefundRequest, VoidRequest } from './payment-provider';
+import type { ChargeRequest, RefundRequest } from './payment-provider';
 import { ProviderIdempotencyConflictError, TransientProviderError } from './provider-errors';
 import { createStripeProvider, hostOptionsOf } from './stripe-provider';
-import { type StripeDouble, startStripeDouble } from './testing';
+import { chargeRequest, type StripeDouble, startStripeDouble, voidOf } from './testing';
 
 // The real `stripe` SDK against a local double of the endpoints the provider calls.
 let double: StripeDouble;
@@ -16,29 +16,6 @@ beforeAll(async () => {
 });
 afterEach(() => double.idle());
 afterAll(() => double?.close());
-
-function chargeRequest(customerId = `cust-${randomUUID()}`, amountMinor = 4448): ChargeRequest {
-  const orderId = randomUUID();
-  const paymentId = `pay_${orderId}`;
-  return {
-    idempotencyKey: `${paymentId}:charge`,
-    paymentId,
-    orderId,
-    customerId,
-    amountMinor,
-    currency: 'EUR',
-  };
-}
-
-function voidOf({ idempotencyKey, paymentId, orderId, amountMinor, currency }: ChargeRequest) {
-  return {
-    chargeIdempotencyKey: idempotencyKey,
-    paymentId,
-    orderId,
-    amountMinor,
-    currency,
-  } satisfies VoidRequest;
-}
 
 function refundOf(charge: ChargeRequest, chargeRef: string, amountMinor = charge.amountMinor) {
   return {

@@ -1,7 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { paymentIdOf } from '@orders/events';
+import type { ChargeRequest, VoidRequest } from './payment-provider';
 
 /**
  * A local double of exactly the Stripe endpoints the Stripe provider calls, for tests that
@@ -357,4 +359,29 @@ function sortedEntries(params: Params): unknown {
   return Object.keys(params)
     .sort()
     .map((key) => [key, sortedEntries(params[key] as Params)]);
+}
+
+/** A charge of a new order's one payment under its charge key, as the payment handler asks. */
+export function chargeRequest(customerId = 'cust-1', amountMinor = 4448): ChargeRequest {
+  const orderId = randomUUID();
+  const paymentId = paymentIdOf(orderId);
+  return {
+    idempotencyKey: `${paymentId}:charge`,
+    paymentId,
+    orderId,
+    customerId,
+    amountMinor,
+    currency: 'EUR',
+  };
+}
+
+/** The void of the payment of `charge`, under the charge's key. */
+export function voidOf({
+  idempotencyKey,
+  paymentId,
+  orderId,
+  amountMinor,
+  currency,
+}: ChargeRequest): VoidRequest {
+  return { chargeIdempotencyKey: idempotencyKey, paymentId, orderId, amountMinor, currency };
 }
