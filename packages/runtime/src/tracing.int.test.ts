@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
  */
 const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
 const parentSpan = '00f067aa0ba902b7';
+/** The trace an X-Cloud-Trace-Context names. */
+const cloudTraceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tracing-'));
@@ -22,6 +24,8 @@ interface Probe {
   statuses: number[];
   loaded: string[];
   spans: string[];
+  /** The Cloud Logging traces the process's log lines were filed under. */
+  traces: string[];
 }
 
 function probe(env: Record<string, string>): Promise<Probe> {
@@ -79,6 +83,35 @@ describe('tracing', () => {
         service: 'probe',
         attributes: expect.objectContaining({ 'messaging.destination.name': 'analytics' }),
       }),
+    ]);
+  }, 30_000);
+
+  it('on: X-Cloud-Trace-Context without a span id continues its trace from a new root span', async () => {
+    const file = join(dir, 'cloud-trace-root.jsonl');
+    const { statuses, spans, traces } = await probe({
+      OTEL_TRACES: 'on',
+      OTEL_TRACES_FILE: file,
+      PROBE_CLOUD_TRACE_CONTEXT: cloudTraceId,
+    });
+    expect(statuses[0]).toBe(200);
+    const http = spans.map((line) => JSON.parse(line)).find((span) => span.name === 'GET /');
+    expect(http).toMatchObject({ traceId: cloudTraceId, status: 'ok' });
+    expect(http.parentSpanId).toBeUndefined();
+    expect(traces).toContain(`projects/tracing-probe/traces/${cloudTraceId}`);
+  }, 30_000);
+
+  it('on: ;o=0 (not sampled) continues the caller’s trace in the logs, and exports no span of it', async () => {
+    const file = join(dir, 'cloud-trace-unsampled.jsonl');
+    const { statuses, spans, traces } = await probe({
+      OTEL_TRACES: 'on',
+      OTEL_TRACES_FILE: file,
+      PROBE_CLOUD_TRACE_CONTEXT: `${cloudTraceId}/12345;o=0`,
+    });
+    expect(statuses[0]).toBe(200);
+    expect(traces).toContain(`projects/tracing-probe/traces/${cloudTraceId}`);
+    // The consumer's message named another trace, sampled: only its span is exported.
+    expect(spans.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({ traceId, name: 'analytics-loader OrderConfirmed' }),
     ]);
   }, 30_000);
 });
