@@ -12,7 +12,7 @@ import {
   type StalledOrdersReport,
 } from '@orders/ordering';
 import type { Logger } from '@orders/platform';
-import { createFunctionResources, createScheduledJob } from '@orders/runtime';
+import { createFunctionResources, createScheduledJob, runInSpan } from '@orders/runtime';
 import { housekeepingConfig } from './config';
 import { gaugeStep } from './gauges';
 
@@ -46,8 +46,14 @@ functions.cloudEvent(
           }),
           log,
         ),
+      // Each saga wakes in its order's trace (the one it was last moved in), not the tick's.
       deadlines: (log) =>
-        sagas.wakeDue({ log, committed: (events) => outbox.publishCommitted(events) }),
+        sagas.wakeDue({
+          log,
+          committed: (events) => outbox.publishCommitted(events),
+          within: (saga, wake) =>
+            runInSpan('saga deadline', saga.trace, config.GOOGLE_CLOUD_PROJECT, wake),
+        }),
       claimsPurged: async (log) =>
         reportPurge(
           'processed_events',

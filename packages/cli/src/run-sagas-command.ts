@@ -33,6 +33,8 @@ export interface SagasSettings {
   saga: OrderSagaEngineOptions;
   /** Where the saga engine logs a retry that parks the saga again. */
   log: Logger;
+  /** The project whose traces those lines are filed under. */
+  projectId: string;
 }
 
 /**
@@ -134,7 +136,8 @@ async function retrySaga(
   }
   const engine = createOrderSagaEngine(db, settings.saga);
   const outcome = await retryParkedSaga(engine, orderId, {
-    version: plan.version,
+    plan,
+    projectId: settings.projectId,
     log: settings.log,
   });
   if (outcome.kind === 'failed') {

@@ -55,7 +55,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
 
   const path = devStackPath(config);
-  const { databaseUrl } = locateStack(config, await readDevStack(path), path);
+  const { databaseUrl, pubsub } = locateStack(config, await readDevStack(path), path);
   if (!databaseUrl) {
     stderr(
       `sagas: no database to read: ${path} does not exist (start \`pnpm dev\`) ` +
@@ -77,6 +77,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         saga,
         // What the engine logs of a retry, the command says itself.
         log: createLogger({ write: () => {} }),
+        projectId: pubsub?.projectId ?? 'orders-local',
       },
       {
         stdout: (text) => process.stdout.write(`${text}\n`),

@@ -43,6 +43,7 @@ describe('migrateToLatest', () => {
       '0012-function-roles',
       '0013-outbox-traceparent',
       '0014-retention',
+      '0015-saga-traceparent',
     ]);
     expect(await migrateToLatest(db)).toEqual([]);
 

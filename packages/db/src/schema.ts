@@ -132,6 +132,11 @@ interface SagasTable {
   correlation_id: string;
   failed_attempts: ColumnType<number, number | undefined, number>;
   last_error: string | null;
+  /**
+   * The W3C trace context of the work that last moved the saga: a deadline or a retry moves
+   * it in that trace (0015); null when last moved before 0015 or outside traced work.
+   */
+  traceparent: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: CreatedAt;
   updated_at: ColumnType<Date, Date | undefined, Date>;
 }

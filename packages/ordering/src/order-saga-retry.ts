@@ -1,5 +1,13 @@
 import type { Database } from '@orders/db';
-import { type Logger, messageOf } from '@orders/platform';
+import { runInTrace } from '@orders/messaging';
+import {
+  childSpan,
+  type Logger,
+  messageOf,
+  parseTraceContext,
+  type TraceContext,
+  traceFields,
+} from '@orders/platform';
 import { CompensationRetryError } from '@orders/saga-engine';
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
@@ -28,6 +36,8 @@ export type SagaRetryPlan =
       events: string[];
       deadlineAt: Date | null;
       note: string | undefined;
+      /** The trace of the work that last moved the saga: the retry continues it. */
+      trace: TraceContext | undefined;
     };
 
 /**
@@ -46,8 +56,9 @@ export async function planSagaRetry(
     version: number;
     definition_version: number;
     state: unknown;
+    traceparent: string | null;
   }>`
-    select now() as now, s.status, s.version, s.definition_version, s.state
+    select now() as now, s.status, s.version, s.definition_version, s.state, s.traceparent
     from (select) as clock
     left join sagas s on s.id = ${orderId}::uuid and s.type = ${orderSagaType}`.execute(db);
   const row = rows[0]!;
@@ -94,6 +105,7 @@ export async function planSagaRetry(
     events: outcome.events.map((event) => event.type),
     deadlineAt: outcome.deadlineAt,
     note: outcome.note,
+    trace: parseTraceContext({ traceparent: row.traceparent }),
   };
 }
 
@@ -107,23 +119,36 @@ export type SagaRetryOutcome =
   | { kind: 'failed'; error: string };
 
 /**
- * Retries the parked saga of order `orderId`, if it is still at `version` (what the plan
- * saw). Its events go to the outbox, and the relay publishes them. A stock release that fails
- * on the saga's last allowed attempt parks it again, owing it (`retried`, NEEDS_ATTENTION);
- * one that fails earlier (MAX_COMPENSATION_ATTEMPTS was raised) is counted (`failed`).
+ * Retries the parked saga of order `orderId` as `plan` saw it: only if it is still at the
+ * plan's version, and as a span of the order's trace (the plan's), in which its log lines
+ * (`projectId`'s) and its events are filed. Its events go to the outbox, and the relay
+ * publishes them. A stock release that fails on the saga's last allowed attempt parks it
+ * again, owing it (`retried`, NEEDS_ATTENTION); one that fails earlier
+ * (MAX_COMPENSATION_ATTEMPTS was raised) is counted (`failed`).
  * @throws a failing database, or SagaInputRejectedError for a state it cannot read
  */
 export async function retryParkedSaga(
   engine: OrderSagaEngine,
   orderId: string,
-  { version, log }: { version: number; log: Logger },
+  {
+    plan,
+    projectId,
+    log,
+  }: {
+    plan: Pick<Extract<SagaRetryPlan, { kind: 'retry' }>, 'version' | 'trace'>;
+    projectId: string;
+    log: Logger;
+  },
 ): Promise<SagaRetryOutcome> {
+  const span = childSpan(plan.trace);
   try {
-    const applied = await engine.apply(orderId, retry, {
-      causationId: null,
-      expectedVersion: version,
-      log,
-    });
+    const applied = await runInTrace(span, () =>
+      engine.apply(orderId, retry, {
+        causationId: null,
+        expectedVersion: plan.version,
+        log: log.child(traceFields(span, projectId)),
+      }),
+    );
     return applied === undefined || applied === 'duplicate'
       ? { kind: 'moved-meanwhile' }
       : { kind: 'retried', status: applied.status };

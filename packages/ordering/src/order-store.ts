@@ -1,6 +1,6 @@
 import type { Database, OrderStatus as StoredOrderStatus } from '@orders/db';
-import { outboxRows } from '@orders/messaging';
-import { messageOf } from '@orders/platform';
+import { activeTraceparent, outboxRows } from '@orders/messaging';
+import { messageOf, parseTraceContext } from '@orders/platform';
 import type {
   DueSaga,
   SagaChange,
@@ -80,8 +80,10 @@ export function createPostgresOrderStore(
         version: number;
         correlation_id: string;
         deadline_ms: Date;
+        traceparent: string | null;
       }>`
-        select id, version, correlation_id, date_trunc('milliseconds', deadline_at) as deadline_ms
+        select id, version, correlation_id, date_trunc('milliseconds', deadline_at) as deadline_ms,
+          traceparent
         from sagas
         where type = ${sagaType} and deadline_at <= ${cutoff}::timestamptz
           ${after ? sql`and (date_trunc('milliseconds', deadline_at), id) > (${after.deadlineAt}::timestamptz, ${after.id}::uuid)` : sql``}
@@ -93,6 +95,7 @@ export function createPostgresOrderStore(
           version: row.version,
           correlationId: row.correlation_id,
           deadlineAt: row.deadline_ms,
+          trace: parseTraceContext({ traceparent: row.traceparent }),
         }),
       );
     },
@@ -324,20 +327,25 @@ async function commit(
 
   const version = transitions.at(-1)!.version;
   const json = JSON.stringify(state);
+  // What moves the saga next without a message of its own (a deadline, a retry) continues
+  // this trace; work outside any trace leaves the last one.
+  const traceparent = activeTraceparent() ?? null;
   const saved =
     change.expectedVersion !== undefined
       ? sql`
           update sagas set status = ${state.status}, version = ${version}, state = ${json}::jsonb,
             definition_version = ${change.definitionVersion},
             deadline_at = ${change.deadlineAt}::timestamptz, updated_at = now(),
-            failed_attempts = ${parked?.failedAttempts ?? 0}, last_error = ${parked?.lastError ?? null}
+            failed_attempts = ${parked?.failedAttempts ?? 0}, last_error = ${parked?.lastError ?? null},
+            traceparent = coalesce(${traceparent}::text, traceparent)
           where id = ${id}::uuid and version = ${change.expectedVersion}
           returning id`
       : sql`
           insert into sagas (id, type, status, version, definition_version, state, deadline_at,
-            correlation_id, updated_at)
+            correlation_id, traceparent, updated_at)
           values (${id}::uuid, ${sagaType}, ${state.status}, ${version}, ${change.definitionVersion},
-            ${json}::jsonb, ${change.deadlineAt}::timestamptz, ${state.correlationId}::uuid, now())
+            ${json}::jsonb, ${change.deadlineAt}::timestamptz, ${state.correlationId}::uuid,
+            ${traceparent}::text, now())
           on conflict (id) do nothing
           returning id`;
   const history = sql.join(

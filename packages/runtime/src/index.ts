@@ -40,3 +40,4 @@ export {
 } from './http-problems';
 export { isRetryable } from './retryable';
 export { createScheduledJob } from './scheduled-job';
+export { runInSpan } from './tracing';

@@ -1,4 +1,5 @@
-import { childSpan } from '@orders/platform';
+import { runInTrace } from '@orders/messaging';
+import { childSpan, type LogFields, type TraceContext, traceFields } from '@orders/platform';
 import type { Tracing } from './work-span';
 
 /**
@@ -42,4 +43,27 @@ export function processTracing(projectId: string, env: NodeJS.ProcessEnv = proce
     } else instance = untraced;
   }
   return instance;
+}
+
+/**
+ * Runs `work` as the span `name` of the trace `parent` (a new trace without one), inside the
+ * work of a delivery or a tick that belongs to another trace (a saga deadline housekeeping
+ * fires, in its order's trace): the events its stores write carry the span, and `work` gets
+ * the log fields that file its lines under it. Exported with the process's other spans.
+ */
+export async function runInSpan<T>(
+  name: string,
+  parent: TraceContext | undefined,
+  projectId: string,
+  work: (logFields: LogFields) => Promise<T>,
+): Promise<T> {
+  const span = processTracing(projectId).start(name, parent);
+  try {
+    const result = await runInTrace(span.trace, () => work(traceFields(span.trace, projectId)));
+    span.end();
+    return result;
+  } catch (error) {
+    span.end(error);
+    throw error;
+  }
 }

@@ -12,7 +12,7 @@ import {
   type SagaState,
 } from './saga';
 import { CompensationRetryError, SagaInputRejectedError, SagaNotReadyError } from './saga-errors';
-import type { SagaStore, SagaUnitOfWork, SavedSaga, Transition } from './saga-store';
+import type { DueSaga, SagaStore, SagaUnitOfWork, SavedSaga, Transition } from './saga-store';
 
 /** What the engine logs through; any structured logger fits. */
 export interface SagaLog {
@@ -368,15 +368,22 @@ export function createSagaEngine<
      * events after its commit (publish them). A saga that fails is logged and left for the
      * next run; the others go on. Safe to run concurrently: a saga that moved meanwhile
      * (another sweeper, a late event) is left alone. Returns how many moved and failed.
+     * `within` runs each saga's waking (in the trace it was last moved in, say), giving the
+     * fields its log lines carry; by default it runs as is.
      */
     async wakeDue({
       log,
       committed,
       batchSize = 100,
+      within = (_saga, work) => work({}),
     }: {
       log: SagaLog;
       committed(events: Envelope[]): Promise<unknown>;
       batchSize?: number;
+      within?: (
+        saga: DueSaga,
+        work: (logFields: Record<string, unknown>) => Promise<void>,
+      ) => Promise<void>;
     }): Promise<{ woken: number; failed: number }> {
       const cutoff = await store.now();
       let woken = 0;
@@ -385,25 +392,31 @@ export function createSagaEngine<
       for (;;) {
         const due = await store.due(cutoff, after, batchSize);
         for (const saga of due) {
-          const sagaLog = log.child({ correlationId: saga.correlationId, sagaId: saga.id });
-          try {
-            const applied = await apply(saga.id, definition.deadlinePassed, {
-              causationId: null,
-              expectedVersion: saga.version,
-              log: sagaLog,
+          await within(saga, async (logFields) => {
+            const sagaLog = log.child({
+              correlationId: saga.correlationId,
+              sagaId: saga.id,
+              ...logFields,
             });
-            if (applied && applied !== 'duplicate') {
-              woken++;
-              sagaLog.info('saga deadline passed', { status: applied.status });
-              await committed(applied.emitted);
+            try {
+              const applied = await apply(saga.id, definition.deadlinePassed, {
+                causationId: null,
+                expectedVersion: saga.version,
+                log: sagaLog,
+              });
+              if (applied && applied !== 'duplicate') {
+                woken++;
+                sagaLog.info('saga deadline passed', { status: applied.status });
+                await committed(applied.emitted);
+              }
+            } catch (error) {
+              failed++;
+              sagaLog[isRetryable(error) ? 'warn' : 'error'](
+                'saga deadline failed; the next run tries again',
+                { error },
+              );
             }
-          } catch (error) {
-            failed++;
-            sagaLog[isRetryable(error) ? 'warn' : 'error'](
-              'saga deadline failed; the next run tries again',
-              { error },
-            );
-          }
+          });
         }
         if (due.length < batchSize) return { woken, failed };
         const last = due[due.length - 1]!;

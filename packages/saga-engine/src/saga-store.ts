@@ -1,4 +1,5 @@
 import type { Envelope } from '@orders/events';
+import type { TraceContext } from '@orders/platform';
 
 /** A saga as its store saved it; `state` is parsed by the definition before use. */
 export interface SavedSaga {
@@ -72,6 +73,8 @@ export interface DueSaga {
   version: number;
   correlationId: string;
   deadlineAt: Date;
+  /** The trace of the work that last moved it, when the store keeps one. */
+  trace?: TraceContext | undefined;
 }
 
 /**
