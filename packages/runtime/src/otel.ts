@@ -4,6 +4,8 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
+  type IdGenerator,
+  RandomIdGenerator,
   type ReadableSpan,
   type SpanExporter,
   TracerProvider,
@@ -36,7 +38,9 @@ export function createOtelTracing({
   const exporter = env.OTEL_TRACES_FILE
     ? fileExporter(env.OTEL_TRACES_FILE)
     : otlpExporter(tracesEndpoint(env));
+  const ids = new TraceIds();
   const provider = new TracerProvider({
+    idGenerator: ids,
     resource: resourceFromAttributes({
       'service.name':
         env.OTEL_SERVICE_NAME || env.K_SERVICE || env.FUNCTION_NAME || 'orders-function',
@@ -51,15 +55,24 @@ export function createOtelTracing({
 
   return {
     start(name, parent, attributes = {}) {
-      const context = parent?.spanId
-        ? trace.setSpanContext(ROOT_CONTEXT, {
-            traceId: parent.traceId,
-            spanId: parent.spanId,
-            traceFlags: parent.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
-            isRemote: true,
-          })
-        : ROOT_CONTEXT;
-      const span = tracer.startSpan(name, { attributes }, context);
+      // A parent with a span is continued as the remote parent, sampled as it says (the
+      // default sampler follows it: an unsampled caller's trace goes on, unexported). A caller
+      // that names only a trace (X-Cloud-Trace-Context without a span id) gets a root span in
+      // that trace, sampled by the sampler.
+      const span = parent?.spanId
+        ? tracer.startSpan(
+            name,
+            { attributes },
+            trace.setSpanContext(ROOT_CONTEXT, {
+              traceId: parent.traceId,
+              spanId: parent.spanId,
+              traceFlags: parent.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+              isRemote: true,
+            }),
+          )
+        : ids.withTraceId(parent?.traceId, () =>
+            tracer.startSpan(name, { attributes }, ROOT_CONTEXT),
+          );
       const { traceId, spanId, traceFlags } = span.spanContext();
       return {
         trace: { traceId, spanId, sampled: (traceFlags & TraceFlags.SAMPLED) !== 0 },
@@ -79,6 +92,32 @@ export function createOtelTracing({
       }
     },
   };
+}
+
+/**
+ * Random ids, but the trace id of a root span started by `withTraceId`: the SDK starts a span
+ * without a valid parent in a new trace, and asks its id generator (synchronously) for the id.
+ */
+class TraceIds implements IdGenerator {
+  private readonly random = new RandomIdGenerator();
+  private next: string | undefined;
+
+  withTraceId<T>(traceId: string | undefined, start: () => T): T {
+    this.next = traceId;
+    try {
+      return start();
+    } finally {
+      this.next = undefined;
+    }
+  }
+
+  generateTraceId(): string {
+    return this.next ?? this.random.generateTraceId();
+  }
+
+  generateSpanId(): string {
+    return this.random.generateSpanId();
+  }
 }
 
 function tracesEndpoint(env: NodeJS.ProcessEnv): string {
