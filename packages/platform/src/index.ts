@@ -1,5 +1,6 @@
 export { forEachConcurrently } from './for-each-concurrently';
 export { type GroupedCallsOptions, groupedCalls } from './grouped-calls';
+export { housekeepingSettingsSchema, minimumClaimDays } from './housekeeping-settings';
 export {
   childSpan,
   createLogger,
