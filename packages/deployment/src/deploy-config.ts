@@ -1,4 +1,8 @@
-import { productionIssuerProblem, projectIdPattern } from '@orders/platform';
+import {
+  housekeepingSettingsSchema,
+  productionIssuerProblem,
+  projectIdPattern,
+} from '@orders/platform';
 import { z } from 'zod';
 
 /** An issuer URL production may trust: https, and not this machine (the development issuer). */
@@ -57,6 +61,11 @@ const deploySettings = z.object({
   DEPLOY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).optional(),
   DEPLOY_MIN_INSTANCES: z.coerce.number().int().min(0).max(1000).optional(),
   DEPLOY_MAX_INSTANCES: z.coerce.number().int().min(1).max(1000).optional(),
+  /**
+   * Spans exported to Cloud Trace (`on`) or not (`off`, the functions' default): passed to
+   * every function, with OTEL_SERVICE_NAME its name.
+   */
+  OTEL_TRACES: z.enum(['on', 'off']).optional(),
 });
 
 /**
@@ -67,7 +76,11 @@ export const requiredDeploySettings: readonly string[] = Object.entries(deploySe
   .filter(([, schema]) => !schema.safeParse(undefined).success)
   .map(([name]) => name);
 
+const housekeepingSettingNames = Object.keys(housekeepingSettingsSchema.shape);
+
 const deployConfigSchema = deploySettings
+  // housekeeping's settings, checked by the schema the function reads them with.
+  .and(housekeepingSettingsSchema)
   .refine((env) => env.DEPLOY_PROJECT ?? env.GOOGLE_CLOUD_PROJECT, {
     path: ['DEPLOY_PROJECT'],
     message: 'required (or GOOGLE_CLOUD_PROJECT)',
@@ -79,7 +92,10 @@ const deployConfigSchema = deploySettings
     region: DEPLOY_REGION,
   }));
 
-export type DeployConfig = z.output<typeof deployConfigSchema>;
+export type DeployConfig = z.output<typeof deployConfigSchema> & {
+  /** The housekeeping settings the deploy's environment sets, as read (the rest: defaults). */
+  housekeeping: Record<string, string>;
+};
 
 export class DeployConfigError extends Error {
   override readonly name = 'DeployConfigError';
@@ -87,7 +103,15 @@ export class DeployConfigError extends Error {
 
 export function parseDeployConfig(env: Record<string, string | undefined>): DeployConfig {
   const result = deployConfigSchema.safeParse(env);
-  if (result.success) return result.data;
+  if (result.success) {
+    const read: Record<string, unknown> = result.data;
+    const housekeeping = Object.fromEntries(
+      housekeepingSettingNames
+        .filter((name) => env[name] !== undefined)
+        .map((name) => [name, String(read[name])]),
+    );
+    return { ...result.data, housekeeping };
+  }
   const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
   throw new DeployConfigError(`invalid deploy configuration: ${problems.sort().join('; ')}`);
 }

@@ -79,6 +79,10 @@ export function functionEnvironment(
     LOG_LEVEL: config.LOG_LEVEL,
   };
   if (config.LEGACY_CURRENCY) env.LEGACY_CURRENCY = config.LEGACY_CURRENCY;
+  if (config.OTEL_TRACES) {
+    env.OTEL_TRACES = config.OTEL_TRACES;
+    if (config.OTEL_TRACES === 'on') env.OTEL_SERVICE_NAME = name;
+  }
   if (!usesDatabase(name)) {
     env.WAREHOUSE = 'bigquery';
     env.BIGQUERY_DATASET = config.BIGQUERY_DATASET;
@@ -95,6 +99,7 @@ export function functionEnvironment(
     env.AUTH_AUDIENCE = config.AUTH_AUDIENCE;
     env.AUTH_JWKS_URL = config.AUTH_JWKS_URL;
   }
+  if (name === 'housekeeping') Object.assign(env, config.housekeeping);
   if (name === 'payment-handler') {
     env.PAYMENT_PROVIDER = config.PAYMENT_PROVIDER;
     if (config.PAYMENT_PROVIDER === 'sandbox' && options.testProject) {

@@ -287,3 +287,70 @@ describe('parseDeployConfig', () => {
     );
   });
 });
+
+describe('functionEnvironment: tracing and housekeeping settings', () => {
+  it('passes OTEL_TRACES to every function when set, naming each function its service', () => {
+    for (const name of names) {
+      expect(functionEnvironment(name, config)).not.toHaveProperty('OTEL_TRACES');
+      expect(functionEnvironment(name, config)).not.toHaveProperty('OTEL_SERVICE_NAME');
+    }
+    const on = parseDeployConfig({ ...env, OTEL_TRACES: 'on' });
+    for (const name of names) {
+      expect(functionEnvironment(name, on)).toMatchObject({
+        OTEL_TRACES: 'on',
+        OTEL_SERVICE_NAME: name,
+      });
+    }
+    const off = parseDeployConfig({ ...env, OTEL_TRACES: 'off' });
+    expect(functionEnvironment('process-order', off).OTEL_TRACES).toBe('off');
+    expect(functionEnvironment('process-order', off)).not.toHaveProperty('OTEL_SERVICE_NAME');
+    expect(() => parseDeployConfig({ ...env, OTEL_TRACES: 'yes' })).toThrow(/OTEL_TRACES: /);
+  });
+
+  it("passes housekeeping the settings the deploy sets, to housekeeping only, and leaves the rest to the function's defaults", () => {
+    const set = parseDeployConfig({
+      ...env,
+      RETENTION_PROCESSED_EVENTS_DAYS: '45',
+      RETENTION_SENT_OUTBOX_DAYS: '1.5',
+      SAGA_OVERDUE_SECONDS: '600',
+      GAUGE_INTERVAL_SECONDS: '0',
+    });
+    const housekeeping = functionEnvironment('housekeeping', set);
+    expect(housekeeping).toMatchObject({
+      RETENTION_PROCESSED_EVENTS_DAYS: '45',
+      RETENTION_SENT_OUTBOX_DAYS: '1.5',
+      SAGA_OVERDUE_SECONDS: '600',
+      GAUGE_INTERVAL_SECONDS: '0',
+    });
+    for (const unset of [
+      'RETENTION_SAGA_HISTORY_DAYS',
+      'RETENTION_MAX_ROWS',
+      'STALLED_ORDER_SECONDS',
+    ]) {
+      expect(housekeeping).not.toHaveProperty(unset);
+    }
+    for (const name of names.filter((name) => name !== 'housekeeping')) {
+      expect(functionEnvironment(name, set)).not.toHaveProperty('SAGA_OVERDUE_SECONDS');
+      expect(functionEnvironment(name, set)).not.toHaveProperty('RETENTION_SENT_OUTBOX_DAYS');
+    }
+    expect(deploySteps('housekeeping', set)[0]?.argv).toContainEqual(
+      expect.stringMatching(/^--set-env-vars=.*,RETENTION_PROCESSED_EVENTS_DAYS=45,/),
+    );
+  });
+
+  it("refuses a housekeeping setting the function would refuse, by housekeeping's own rules", () => {
+    expect(() => parseDeployConfig({ ...env, RETENTION_PROCESSED_EVENTS_DAYS: '7' })).toThrow(
+      /RETENTION_PROCESSED_EVENTS_DAYS: must be at least 15 days/,
+    );
+    // A rule across settings, one of them left at its default (30 days).
+    expect(() => parseDeployConfig({ ...env, RETENTION_SENT_OUTBOX_DAYS: '31' })).toThrow(
+      /RETENTION_SENT_OUTBOX_DAYS: must not exceed RETENTION_PROCESSED_EVENTS_DAYS/,
+    );
+    expect(() => parseDeployConfig({ ...env, SAGA_OVERDUE_SECONDS: 'soon' })).toThrow(
+      /SAGA_OVERDUE_SECONDS: /,
+    );
+    expect(() => parseDeployConfig({ ...env, GAUGE_INTERVAL_SECONDS: '-1' })).toThrow(
+      /GAUGE_INTERVAL_SECONDS: /,
+    );
+  });
+});
