@@ -12,7 +12,10 @@ locals {
     "iamcredentials.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
+    # Spans go to the Telemetry API (OTLP); Cloud Trace stores them, and drops what the
+    # Telemetry API receives while the Cloud Trace API is disabled.
     "cloudtrace.googleapis.com",
+    "telemetry.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",

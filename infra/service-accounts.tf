@@ -26,7 +26,9 @@ locals {
     }
   ]...)
 
-  project_roles = ["roles/logging.logWriter", "roles/cloudtrace.agent"]
+  # Logs, and spans when OTEL_TRACES=on: the OTLP endpoint (telemetry.googleapis.com) takes
+  # them with telemetry.traces.write, all that roles/telemetry.tracesWriter holds.
+  project_roles = ["roles/logging.logWriter", "roles/telemetry.tracesWriter"]
 
   project_grants = merge([
     for fn in keys(var.functions) : {

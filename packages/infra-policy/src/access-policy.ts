@@ -54,6 +54,7 @@ export function checkAccessPolicy(config: TerraformConfig): string[] {
     ...checkPushDelivery(config),
     ...checkPaymentSecret(config),
     ...checkDatabaseUsers(config),
+    ...checkTraceWriting(config),
   ];
 }
 
@@ -375,4 +376,39 @@ function rolesIn(config: TerraformConfig, text: string, seen: Set<string>): stri
     return rolesIn(config, typeof value === 'string' ? value : JSON.stringify(value ?? ''), seen);
   });
   return [...new Set([...named, ...viaLocals])];
+}
+
+/**
+ * The one role through which the function accounts write spans: the Telemetry API (OTLP, what
+ * the functions export to with OTEL_TRACES=on) takes them with `telemetry.traces.write`,
+ * which this role alone holds.
+ */
+export const traceWriterRole = 'roles/telemetry.tracesWriter';
+
+/** Wider roles that write traces too (and more): never a function account's. */
+const widerTraceWriters = /^roles\/(cloudtrace\.(agent|admin)|telemetry\.(writer|editor|admin))$/;
+
+/** The APIs spans need: the Telemetry API receives them, Cloud Trace's stores them. */
+const traceApis = ['telemetry.googleapis.com', 'cloudtrace.googleapis.com'];
+
+function checkTraceWriting(config: TerraformConfig): string[] {
+  const violations: string[] = [];
+  const grants = projectGrants(config).filter(([, body]) => refersTo(body.member, functionAccount));
+  if (!grants.some(([, , role]) => role === traceWriterRole)) {
+    violations.push(
+      `the function accounts may not write spans (${traceWriterRole} on the project)`,
+    );
+  }
+  for (const [name, body, role] of grants) {
+    if (widerTraceWriters.test(role)) {
+      violations.push(
+        `google_project_iam_member.${name} grants ${role} to ${String(body.member)}: a function account writes spans only through ${traceWriterRole}`,
+      );
+    }
+  }
+  const apis = String(config.locals.apis ?? '');
+  for (const api of traceApis) {
+    if (!apis.includes(`"${api}"`)) violations.push(`local.apis does not enable ${api} (spans)`);
+  }
+  return violations;
 }

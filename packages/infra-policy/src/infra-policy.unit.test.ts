@@ -519,8 +519,8 @@ describe('who may do what in infra/', () => {
     it('every function may read every secret of the project', async () => {
       const config = await edited(
         'service-accounts.tf',
-        'project_roles = ["roles/logging.logWriter", "roles/cloudtrace.agent"]',
-        'project_roles = ["roles/logging.logWriter", "roles/cloudtrace.agent", "roles/secretmanager.secretAccessor"]',
+        'project_roles = ["roles/logging.logWriter", "roles/telemetry.tracesWriter"]',
+        'project_roles = ["roles/logging.logWriter", "roles/telemetry.tracesWriter", "roles/secretmanager.secretAccessor"]',
       );
       expect(policyOf(config)).toEqual([
         'google_project_iam_member.function grants roles/secretmanager.secretAccessor on the whole project to ${google_service_account.function[each.value.function].member}',
