@@ -46,13 +46,16 @@ functions.cloudEvent(
           }),
           log,
         ),
-      // Each saga wakes in its order's trace (the one it was last moved in), not the tick's.
+      // Each saga wakes in its order's trace (the one it was last moved in), not the tick's;
+      // one last moved before sagas kept their trace (migration 0015), in the tick's.
       deadlines: (log) =>
         sagas.wakeDue({
           log,
           committed: (events) => outbox.publishCommitted(events),
           within: (saga, wake) =>
-            runInSpan('saga deadline', saga.trace, config.GOOGLE_CLOUD_PROJECT, wake),
+            saga.trace
+              ? runInSpan('saga deadline', saga.trace, config.GOOGLE_CLOUD_PROJECT, wake)
+              : wake({}),
         }),
       claimsPurged: async (log) =>
         reportPurge(
