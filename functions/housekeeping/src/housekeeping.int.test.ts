@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createEvent } from '@orders/events';
+import {
+  extractField,
+  loadTerraform,
+  logEntryOf,
+  logMetrics,
+  matchesLogFilter,
+} from '@orders/infra-policy';
 import {
   createTopology,
   pullMessages,
@@ -314,6 +323,40 @@ describe('housekeeping', () => {
     expect(grew('sagas_overdue')).toBe(1);
     expect(grew('sagas_waiting:AWAITING_PAYMENT')).toBe(1);
     expect(grew('sagas_waiting:CONFIRMED')).toBe(0);
+  });
+
+  it('writes gauge lines that the log-based metrics of infra/monitoring.tf count, with their value and labels', async () => {
+    const infra = join(__dirname, '..', '..', '..', 'infra');
+    const variables = JSON.parse(await readFile(join(infra, 'topology.auto.tfvars.json'), 'utf8'));
+    const metrics = logMetrics(await loadTerraform(infra), variables);
+    // As Cloud Logging keeps a line of the deployed function (its Cloud Run service is named
+    // after the function, as the logger's `service` field is).
+    const entries = (await gaugeLinesOfTick()).map((line) =>
+      logEntryOf(line, {
+        type: 'cloud_run_revision',
+        labels: { service_name: String(line.service) },
+      }),
+    );
+    expect(entries).toHaveLength(10);
+    for (const entry of entries) {
+      const counting = metrics.filter((metric) => matchesLogFilter(metric.filter, entry));
+      expect(counting.map((metric) => metric.address)).toEqual([
+        `google_logging_metric.gauge["${entry.jsonPayload.gauge}"]`,
+      ]);
+      const [metric] = counting;
+      expect(extractField(metric!.valueExtractor!, entry)).toEqual(expect.any(Number));
+      for (const extractor of Object.values(metric!.labelExtractors)) {
+        expect(extractField(extractor, entry)).toEqual(expect.stringMatching(/^[A-Z_]+$/));
+      }
+    }
+    // Every gauge metric counts a line of each tick: none goes silent.
+    const gaugeMetrics = metrics.filter((metric) => metric.address.includes('.gauge['));
+    expect(gaugeMetrics.length).toBeGreaterThan(0);
+    for (const metric of gaugeMetrics) {
+      expect(
+        entries.filter((entry) => matchesLogFilter(metric.filter, entry)).length,
+      ).toBeGreaterThan(0);
+    }
   });
 
   it('logs the gauges at most once per GAUGE_INTERVAL_SECONDS in an instance', async () => {
