@@ -526,6 +526,35 @@ describe('pnpm sagas', () => {
   );
 
   it(
+    'counts a saga overdue only SAGA_OVERDUE_SECONDS (300) past its deadline, as the gauge does',
+    async () => {
+      const { orderId } = orders.waiting.data;
+      // Two minutes past its deadline: within the sweep's grace, not overdue yet.
+      await sql`update sagas set deadline_at = now() - interval '2 minutes'
+        where id = ${orderId}::uuid`.execute(database.db);
+      const ids = (stdout: string) => (JSON.parse(stdout) as SagaListing[]).map((s) => s.orderId);
+      expect(ids((await sagas(['list', '--overdue', '--json'])).stdout)).toEqual([]);
+      const all = JSON.parse((await sagas(['list', '--json'])).stdout) as SagaListing[];
+      expect(all.find((saga) => saga.orderId === orderId)?.overdueSeconds).toBeNull();
+      expect((await sagas(['list'])).stdout.split('\n')[0]).not.toContain('overdue');
+
+      // With a grace of a minute, it is.
+      const env = { DATABASE_URL: database.url, SAGA_OVERDUE_SECONDS: '60' };
+      const listed = JSON.parse((await sagas(['list', '--overdue', '--json'], env)).stdout);
+      expect((listed as SagaListing[]).map((saga) => saga.orderId)).toEqual([orderId]);
+      expect((await sagas(['list'], env)).stdout.split('\n')[0]).toMatch(
+        /; 1 overdue by up to 2m \d+s \(/,
+      );
+      const refused = await sagas(['list'], { ...env, SAGA_OVERDUE_SECONDS: 'soon' });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain('SAGA_OVERDUE_SECONDS');
+      await sql`update sagas set deadline_at = now() + interval '2 minutes'
+        where id = ${orderId}::uuid`.execute(database.db);
+    },
+    cliTestTimeoutMs,
+  );
+
+  it(
     'prints the saga diagram of docs/architecture.md, generated from the definition',
     async () => {
       const printed = await sagas(['diagram'], {});
