@@ -1,4 +1,4 @@
-import { orderSagaConfigSchema } from '@orders/ordering';
+import { orderSagaConfigSchema, sagaOverdueSettingsSchema } from '@orders/ordering';
 import { always, parseConfig } from '@orders/runtime';
 import { z } from 'zod';
 
@@ -11,6 +11,7 @@ export const minimumClaimDays = 15;
 
 const schema = orderSagaConfigSchema
   .extend({
+    ...sagaOverdueSettingsSchema.shape,
     /** Outbox rows younger than this are left to the writer that is publishing them. */
     OUTBOX_RELAY_MIN_AGE_MS: z.coerce.number().int().min(0).default(5_000),
     /** The most outbox rows one tick's relay handles. */
@@ -21,8 +22,6 @@ const schema = orderSagaConfigSchema
     STALLED_ORDER_SECONDS: z.coerce.number().positive().default(900),
     /** Re-drives of a stalled order, STALLED_ORDER_SECONDS apart, before it is left to an operator. */
     MAX_ORDER_REDRIVES: z.coerce.number().int().min(1).default(3),
-    /** A saga whose deadline passed this long ago counts as overdue in the tick's gauges. */
-    SAGA_OVERDUE_SECONDS: z.coerce.number().positive().default(300),
     /** At most one set of gauge lines this often (each tick in production, once a minute). */
     GAUGE_INTERVAL_SECONDS: z.coerce.number().min(0).default(50),
     /**

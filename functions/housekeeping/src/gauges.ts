@@ -9,7 +9,7 @@ import type { Logger } from '@orders/platform';
  */
 export function gaugeStep(
   db: Parameters<typeof readOutboxGauges>[0],
-  options: { sagaOverdueSeconds: number; intervalSeconds: number },
+  options: { overdueGraceSeconds: number; intervalSeconds: number },
 ): (log: Logger) => Promise<void> {
   let lastLoggedAt: number | undefined;
   return async (log) => {
@@ -29,11 +29,11 @@ export function gaugeStep(
 async function logGauges(
   db: Parameters<typeof readOutboxGauges>[0],
   log: Logger,
-  { sagaOverdueSeconds }: { sagaOverdueSeconds: number },
+  { overdueGraceSeconds }: { overdueGraceSeconds: number },
 ): Promise<void> {
   const [outbox, sagas] = await Promise.all([
     readOutboxGauges(db),
-    readSagaGauges(db, { overdueSeconds: sagaOverdueSeconds }),
+    readSagaGauges(db, { overdueGraceSeconds }),
   ]);
   const gauge = (name: string, value: number, fields: Record<string, string> = {}) =>
     log.metric('housekeeping gauge', { gauge: name, value, ...fields });

@@ -362,13 +362,13 @@ describe('housekeeping', () => {
   it('logs the gauges at most once per GAUGE_INTERVAL_SECONDS in an instance', async () => {
     const lines: unknown[] = [];
     const log = createLogger({ level: 'info', write: (line) => lines.push(line) });
-    const everyMinute = gaugeStep(database.db, { sagaOverdueSeconds: 300, intervalSeconds: 50 });
+    const everyMinute = gaugeStep(database.db, { overdueGraceSeconds: 300, intervalSeconds: 50 });
     await everyMinute(log);
     expect(lines).toHaveLength(10);
     await everyMinute(log);
     expect(lines).toHaveLength(10);
 
-    const everyTick = gaugeStep(database.db, { sagaOverdueSeconds: 300, intervalSeconds: 0 });
+    const everyTick = gaugeStep(database.db, { overdueGraceSeconds: 300, intervalSeconds: 0 });
     await everyTick(log);
     await everyTick(log);
     expect(lines).toHaveLength(30);

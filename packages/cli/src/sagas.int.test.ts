@@ -14,7 +14,7 @@ import {
 } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import type { StalledOrder } from '@orders/ordering';
-import { createOrderSagaEngine, type OrderSagaEngine } from '@orders/ordering';
+import { createOrderSagaEngine, type OrderSagaEngine, readSagaGauges } from '@orders/ordering';
 import { insertPlacedOrder } from '@orders/ordering/testing';
 import { createLogger } from '@orders/platform';
 import { sql } from 'kysely';
@@ -534,6 +534,11 @@ describe('pnpm sagas', () => {
         where id = ${orderId}::uuid`.execute(database.db);
       const ids = (stdout: string) => (JSON.parse(stdout) as SagaListing[]).map((s) => s.orderId);
       expect(ids((await sagas(['list', '--overdue', '--json'])).stdout)).toEqual([]);
+      // Housekeeping's gauge, by the same definition.
+      expect(await readSagaGauges(database.db, { overdueGraceSeconds: 300 })).toMatchObject({
+        overdue: 0,
+        oldestOverdueSeconds: null,
+      });
       const all = JSON.parse((await sagas(['list', '--json'])).stdout) as SagaListing[];
       expect(all.find((saga) => saga.orderId === orderId)?.overdueSeconds).toBeNull();
       expect((await sagas(['list'])).stdout.split('\n')[0]).not.toContain('overdue');
@@ -542,6 +547,10 @@ describe('pnpm sagas', () => {
       const env = { DATABASE_URL: database.url, SAGA_OVERDUE_SECONDS: '60' };
       const listed = JSON.parse((await sagas(['list', '--overdue', '--json'], env)).stdout);
       expect((listed as SagaListing[]).map((saga) => saga.orderId)).toEqual([orderId]);
+      const gauges = await readSagaGauges(database.db, { overdueGraceSeconds: 60 });
+      expect(gauges.overdue).toBe(1);
+      expect(gauges.oldestOverdueSeconds).toBeGreaterThanOrEqual(120);
+      expect(gauges.oldestOverdueSeconds).toBeLessThan(200);
       expect((await sagas(['list'], env)).stdout.split('\n')[0]).toMatch(
         /; 1 overdue by up to 2m \d+s \(/,
       );

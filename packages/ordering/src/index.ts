@@ -57,7 +57,13 @@ export {
   purgeRestingSagaHistory,
   purgeSentOutbox,
 } from './retention';
-export { readSagaGauges, type SagaGauges } from './saga-gauges';
+export {
+  isOverdue,
+  overdueSecondsOf,
+  readSagaGauges,
+  type SagaGauges,
+  sagaOverdueSettingsSchema,
+} from './saga-gauges';
 export {
   findRedriveCandidate,
   listStalledOrders,
