@@ -12,15 +12,18 @@ locals {
   # The function the Cloud Scheduler tick triggers.
   housekeeping = var.topics[var.functions.housekeeping.trigger_topic].consumer
 
-  # The gauges housekeeping logs each tick, one line each (functions/housekeeping/src/gauges.ts):
+  # The gauges housekeeping logs each tick, one line each whatever LOG_LEVEL says
+  # (functions/housekeeping/src/gauges.ts):
   # {"message": "housekeeping gauge", "gauge": <name>, "value": <n>[, "status": <status>]}.
+  # Each gauge's labels, by the field each is extracted from. A test of functions/housekeeping
+  # holds these metrics against the lines a real tick writes.
   gauges = {
-    outbox_unsent                    = { unit = "1", by_status = false, description = "Outbox rows not yet published to every topic of their routes." }
-    outbox_oldest_unsent_age_seconds = { unit = "s", by_status = false, description = "Age of the oldest outbox row not yet published (0 when none)." }
-    outbox_set_aside                 = { unit = "1", by_status = false, description = "Outbox rows set aside: they can never be published." }
-    sagas_overdue                    = { unit = "1", by_status = false, description = "Sagas whose deadline passed more than SAGA_OVERDUE_SECONDS ago." }
-    sagas_needing_attention          = { unit = "1", by_status = false, description = "Sagas parked in NEEDS_ATTENTION." }
-    sagas_waiting                    = { unit = "1", by_status = true, description = "Sagas not yet settled (waiting for a deadline, or parked), by status." }
+    outbox_unsent                    = { unit = "1", labels = {}, description = "Outbox rows not yet published to every topic of their routes." }
+    outbox_oldest_unsent_age_seconds = { unit = "s", labels = {}, description = "Age of the oldest outbox row not yet published (0 when none)." }
+    outbox_set_aside                 = { unit = "1", labels = {}, description = "Outbox rows set aside: they can never be published." }
+    sagas_overdue                    = { unit = "1", labels = {}, description = "Sagas whose deadline passed more than SAGA_OVERDUE_SECONDS ago." }
+    sagas_needing_attention          = { unit = "1", labels = {}, description = "Sagas parked in NEEDS_ATTENTION." }
+    sagas_waiting                    = { unit = "1", labels = { status = "EXTRACT(jsonPayload.status)" }, description = "Sagas not yet settled (waiting for a deadline, or parked), by status." }
   }
 
   # Pub/Sub's metrics of one subscription.
@@ -44,17 +47,17 @@ resource "google_logging_metric" "gauge" {
     unit        = each.value.unit
 
     dynamic "labels" {
-      for_each = each.value.by_status ? ["status"] : []
+      for_each = each.value.labels
       content {
-        key         = labels.value
+        key         = labels.key
         value_type  = "STRING"
-        description = "The saga's status."
+        description = "The line's ${labels.key}."
       }
     }
   }
 
   value_extractor  = "EXTRACT(jsonPayload.value)"
-  label_extractors = { for key in each.value.by_status ? ["status"] : [] : key => "EXTRACT(jsonPayload.${key})" }
+  label_extractors = each.value.labels
 
   bucket_options {
     exponential_buckets {
@@ -67,8 +70,9 @@ resource "google_logging_metric" "gauge" {
   depends_on = [google_project_service.api]
 }
 
-# One line per delivery (packages/runtime/src/consumer.ts): handled, duplicate,
-# dead-lettered or retried.
+# One line per delivery whatever LOG_LEVEL says (packages/runtime/src/consumer.ts): handled,
+# duplicate, dead-lettered or retried. A test of packages/infra-policy holds this metric
+# against the lines a real consumer writes.
 resource "google_logging_metric" "consumer_outcomes" {
   name        = "consumer/outcomes"
   description = "Deliveries each consumer took, by outcome."

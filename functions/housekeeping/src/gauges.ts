@@ -9,7 +9,7 @@ import type { Logger } from '@orders/platform';
  */
 export function gaugeStep(
   db: Parameters<typeof readOutboxGauges>[0],
-  options: { sagaOverdueSeconds: number; intervalSeconds: number },
+  options: { overdueGraceSeconds: number; intervalSeconds: number },
 ): (log: Logger) => Promise<void> {
   let lastLoggedAt: number | undefined;
   return async (log) => {
@@ -21,21 +21,22 @@ export function gaugeStep(
 }
 
 /**
- * Logs one line per gauge, at info whatever the tick did, with the stable fields `gauge` and
- * `value` (and `status` for sagas_waiting): the log-based metrics of infra/monitoring.tf
- * read them, and a gauge with nothing to count reports 0.
+ * Logs one line per gauge whatever the tick did and whatever LOG_LEVEL says (a metric line,
+ * at INFO), with the fields `gauge` and `value` (and `status` for sagas_waiting): the
+ * log-based metrics of infra/monitoring.tf read them (a test holds the two together), and a
+ * gauge with nothing to count reports 0.
  */
-export async function logGauges(
+async function logGauges(
   db: Parameters<typeof readOutboxGauges>[0],
   log: Logger,
-  { sagaOverdueSeconds }: { sagaOverdueSeconds: number },
+  { overdueGraceSeconds }: { overdueGraceSeconds: number },
 ): Promise<void> {
   const [outbox, sagas] = await Promise.all([
     readOutboxGauges(db),
-    readSagaGauges(db, { overdueSeconds: sagaOverdueSeconds }),
+    readSagaGauges(db, { overdueGraceSeconds }),
   ]);
   const gauge = (name: string, value: number, fields: Record<string, string> = {}) =>
-    log.info('housekeeping gauge', { gauge: name, value, ...fields });
+    log.metric('housekeeping gauge', { gauge: name, value, ...fields });
   gauge('outbox_unsent', outbox.unsent);
   gauge('outbox_oldest_unsent_age_seconds', outbox.oldestUnsentAgeSeconds);
   gauge('outbox_set_aside', outbox.setAside);

@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { PubSub } from '@google-cloud/pubsub';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createEvent } from '@orders/events';
+import {
+  extractField,
+  loadTerraform,
+  logEntryOf,
+  logMetrics,
+  matchesLogFilter,
+} from '@orders/infra-policy';
 import {
   createTopology,
   pullMessages,
@@ -15,12 +24,14 @@ import {
 import { createPubSubClient, outboxRows } from '@orders/messaging';
 import { insertOutboxRows } from '@orders/messaging/testing';
 import { createLogger } from '@orders/platform';
-import { gaugeStep, logGauges } from './gauges';
+import { gaugeStep } from './gauges';
 
 const projectId = testProjectId('housekeeping');
 let database: TestDatabase;
 let pubsub: PubSub;
 let served: ServedFunction;
+/** Every JSON line the function wrote to stdout (its logger's), parsed. */
+const written: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
   database = await testDatabase('housekeeping');
@@ -31,8 +42,16 @@ beforeAll(async () => {
   Object.assign(process.env, {
     DATABASE_URL: database.url,
     GOOGLE_CLOUD_PROJECT: projectId,
-    LOG_LEVEL: 'error',
+    // An operator who wants warnings only still gets the gauges: the metrics read them.
+    LOG_LEVEL: 'warn',
     OUTBOX_RELAY_MIN_AGE_MS: '0',
+    GAUGE_INTERVAL_SECONDS: '0',
+  });
+  jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    for (const line of String(chunk).split('\n')) {
+      if (line.startsWith('{')) written.push(JSON.parse(line));
+    }
+    return true;
   });
   require('./index');
   served = await serveFunction('runHousekeeping', { projectId, topic: 'housekeeping' });
@@ -42,6 +61,7 @@ afterAll(async () => {
   await served?.close();
   await pubsub?.close();
   await database?.close();
+  jest.restoreAllMocks();
 });
 
 /** A Cloud Scheduler tick, as Pub/Sub pushes it. */
@@ -49,21 +69,23 @@ function tick() {
   return served.deliver({ data: Buffer.from('{"job":"housekeeping"}') });
 }
 
-/**
- * The gauges a tick logs after it ran (the tick's own gauge step runs concurrently with its
- * other steps): `name` or `name:status` => value. Logged at info whatever the log level.
- */
-async function gaugesOfTick(): Promise<Record<string, unknown>> {
+/** The gauge lines a real tick writes (GAUGE_INTERVAL_SECONDS 0: every tick logs them). */
+async function gaugeLinesOfTick(): Promise<Record<string, unknown>[]> {
+  written.length = 0;
   expect((await tick()).status).toBe(204);
-  const logged: Record<string, unknown>[] = [];
-  const log = createLogger({ level: 'info', write: (line) => logged.push(JSON.parse(line)) });
-  await logGauges(database.db, log, { sagaOverdueSeconds: 300 });
-  const lines = logged.filter((line) => line.message === 'housekeeping gauge');
-  expect(lines).toHaveLength(logged.length);
-  for (const line of lines) expect(line.severity).toBe('INFO');
-  return Object.fromEntries(
+  return written.filter((line) => line.message === 'housekeeping gauge');
+}
+
+/** The gauges a real tick logs: `name` or `name:status` => value. */
+async function gaugesOfTick(): Promise<Record<string, unknown>> {
+  const lines = await gaugeLinesOfTick();
+  for (const line of lines)
+    expect(line).toMatchObject({ severity: 'INFO', service: 'housekeeping' });
+  const gauges = Object.fromEntries(
     lines.map((line) => [line.status ? `${line.gauge}:${line.status}` : line.gauge, line.value]),
   );
+  expect(Object.keys(gauges)).toHaveLength(lines.length); // one line per gauge
+  return gauges;
 }
 
 describe('housekeeping', () => {
@@ -246,7 +268,10 @@ describe('housekeeping', () => {
     expect(sagas).toHaveLength(2);
   });
 
-  it('logs a gauge line for each gauge, from what the tables hold after a tick', async () => {
+  it('logs a gauge line for each gauge at LOG_LEVEL=warn, from what the tables hold', async () => {
+    // A tick first, so that the next one finds nothing left to move (its gauge step runs
+    // concurrently with its other steps).
+    expect((await tick()).status).toBe(204);
     const before = await gaugesOfTick();
     expect(Object.keys(before).sort()).toEqual([
       'outbox_oldest_unsent_age_seconds',
@@ -300,16 +325,50 @@ describe('housekeeping', () => {
     expect(grew('sagas_waiting:CONFIRMED')).toBe(0);
   });
 
+  it('writes gauge lines that the log-based metrics of infra/monitoring.tf count, with their value and labels', async () => {
+    const infra = join(__dirname, '..', '..', '..', 'infra');
+    const variables = JSON.parse(await readFile(join(infra, 'topology.auto.tfvars.json'), 'utf8'));
+    const metrics = logMetrics(await loadTerraform(infra), variables);
+    // As Cloud Logging keeps a line of the deployed function (its Cloud Run service is named
+    // after the function, as the logger's `service` field is).
+    const entries = (await gaugeLinesOfTick()).map((line) =>
+      logEntryOf(line, {
+        type: 'cloud_run_revision',
+        labels: { service_name: String(line.service) },
+      }),
+    );
+    expect(entries).toHaveLength(10);
+    for (const entry of entries) {
+      const counting = metrics.filter((metric) => matchesLogFilter(metric.filter, entry));
+      expect(counting.map((metric) => metric.address)).toEqual([
+        `google_logging_metric.gauge["${entry.jsonPayload.gauge}"]`,
+      ]);
+      const [metric] = counting;
+      expect(extractField(metric!.valueExtractor!, entry)).toEqual(expect.any(Number));
+      for (const extractor of Object.values(metric!.labelExtractors)) {
+        expect(extractField(extractor, entry)).toEqual(expect.stringMatching(/^[A-Z_]+$/));
+      }
+    }
+    // Every gauge metric counts a line of each tick: none goes silent.
+    const gaugeMetrics = metrics.filter((metric) => metric.address.includes('.gauge['));
+    expect(gaugeMetrics.length).toBeGreaterThan(0);
+    for (const metric of gaugeMetrics) {
+      expect(
+        entries.filter((entry) => matchesLogFilter(metric.filter, entry)).length,
+      ).toBeGreaterThan(0);
+    }
+  });
+
   it('logs the gauges at most once per GAUGE_INTERVAL_SECONDS in an instance', async () => {
     const lines: unknown[] = [];
     const log = createLogger({ level: 'info', write: (line) => lines.push(line) });
-    const everyMinute = gaugeStep(database.db, { sagaOverdueSeconds: 300, intervalSeconds: 50 });
+    const everyMinute = gaugeStep(database.db, { overdueGraceSeconds: 300, intervalSeconds: 50 });
     await everyMinute(log);
     expect(lines).toHaveLength(10);
     await everyMinute(log);
     expect(lines).toHaveLength(10);
 
-    const everyTick = gaugeStep(database.db, { sagaOverdueSeconds: 300, intervalSeconds: 0 });
+    const everyTick = gaugeStep(database.db, { overdueGraceSeconds: 300, intervalSeconds: 0 });
     await everyTick(log);
     await everyTick(log);
     expect(lines).toHaveLength(30);

@@ -94,7 +94,7 @@ functions.cloudEvent(
           log,
         ),
       gauges: gaugeStep(db, {
-        sagaOverdueSeconds: config.SAGA_OVERDUE_SECONDS,
+        overdueGraceSeconds: config.SAGA_OVERDUE_SECONDS,
         intervalSeconds: config.GAUGE_INTERVAL_SECONDS,
       }),
     },

@@ -17,8 +17,7 @@ import {
   type LocalStack,
   startLocalStack,
 } from '@orders/local-stack';
-import { orderSagaType } from '@orders/ordering';
-import { messageOf, UsageError } from '@orders/platform';
+import { messageOf, sagaOverdueSettingsSchema, UsageError } from '@orders/platform';
 import { ConfigError, parseConfig } from '@orders/runtime';
 import { analyticsReport } from './analytics-report';
 import { runCommand } from './command-line';
@@ -74,10 +73,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let args: DemoArgs;
   let config: CliConfig;
   let warehouseConfig: Omit<WarehouseConfig, 'GOOGLE_CLOUD_PROJECT'>;
+  let overdueGraceSeconds: number;
   try {
     args = parseDemoArgs(argv);
     config = cliConfig(env);
     warehouseConfig = parseConfig(warehouseConfigSchema, env);
+    overdueGraceSeconds = parseConfig(sagaOverdueSettingsSchema, env).SAGA_OVERDUE_SECONDS;
   } catch (error) {
     if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
     say(`${error.message}\n\n${demoUsage}`);
@@ -186,6 +187,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       target,
       { ...warehouseConfig, GOOGLE_CLOUD_PROJECT: target.pubsub.projectId },
       say,
+      overdueGraceSeconds,
     );
   } catch (error) {
     if (interrupted) return 130;
@@ -213,6 +215,8 @@ async function demo(
   target: Target,
   warehouseConfig: WarehouseConfig,
   say: Say,
+  /** SAGA_OVERDUE_SECONDS, for the sagas line. */
+  overdueGraceSeconds: number,
 ): Promise<number> {
   const seed = args.seed ?? randomInt(2 ** 32);
   say(
@@ -252,7 +256,7 @@ async function demo(
     // The whole stack's sagas, this run's or not: what waits for an operator.
     const db = createDb(target.databaseUrl, { maxConnections: 1 });
     try {
-      const health = formatSagaHealth(await sagaHealth(db, orderSagaType));
+      const health = formatSagaHealth(await sagaHealth(db, { overdueGraceSeconds }));
       process.stdout.write(`\nsagas (the whole stack): ${health}\n`);
     } catch (error) {
       say(`sagas unavailable: ${messageOf(error)}`);

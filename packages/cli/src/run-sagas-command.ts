@@ -29,6 +29,8 @@ export interface SagasSettings {
   type: string;
   /** How long ago an order with no saga was placed to count as stalled. */
   stalledOrderSeconds: number;
+  /** SAGA_OVERDUE_SECONDS: how long past its deadline a saga is overdue. */
+  overdueGraceSeconds: number;
   /** The order saga's settings, for a retry (its refund deadline, its compensation attempts). */
   saga: OrderSagaEngineOptions;
   /** Where the saga engine logs a retry that parks the saga again. */
@@ -48,13 +50,14 @@ export async function runSagasCommand(
   settings: SagasSettings,
   out: CommandOutput,
 ): Promise<number> {
-  const { type, stalledOrderSeconds } = settings;
+  const { type, stalledOrderSeconds, overdueGraceSeconds } = settings;
   switch (command.command) {
     case 'list': {
       const query = {
         type,
         status: command.status,
         overdue: command.overdue,
+        overdueGraceSeconds,
         limit: command.limit,
       };
       const sagas = await listSagas(db, query);
@@ -62,7 +65,7 @@ export async function runSagasCommand(
         out.stdout(JSON.stringify(sagas, null, 2));
         return 0;
       }
-      const health = formatSagaHealth(await sagaHealth(db, type));
+      const health = formatSagaHealth(await sagaHealth(db, { overdueGraceSeconds }));
       out.stdout(`${health}\n\n${formatSagaTable(sagas, command.limit)}`);
       return 0;
     }

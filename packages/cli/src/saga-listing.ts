@@ -1,4 +1,5 @@
 import type { Database } from '@orders/db';
+import { isOverdue, overdueSecondsOf, readSagaGauges } from '@orders/ordering';
 import { type Kysely, sql } from 'kysely';
 
 /** One saga as `sagas list` shows it, with the total of its order. */
@@ -10,8 +11,9 @@ export interface SagaListing {
   /** When the saga wakes up by itself (ISO, UTC); null when it waits for nothing. */
   deadlineAt: string | null;
   /**
-   * How long ago its deadline passed, by the database's clock, while housekeeping has not
-   * woken it yet (whole seconds); null when it is not overdue.
+   * How long ago its deadline passed, by the database's clock, when it is overdue (more
+   * than SAGA_OVERDUE_SECONDS ago, and housekeeping has not woken it: whole seconds); null
+   * when it is not.
    */
   overdueSeconds: number | null;
   updatedAt: string;
@@ -33,7 +35,7 @@ export interface SagaListing {
 export interface SagaHealth {
   /** In NEEDS_ATTENTION: waiting for an operator (`pnpm sagas retry`). */
   parked: number;
-  /** Past their deadline by the database's clock: not woken yet (is housekeeping running?). */
+  /** Overdue (SAGA_OVERDUE_SECONDS past their deadline): not woken yet (is housekeeping running?). */
   overdue: number;
   /** The longest any overdue saga has waited past its deadline (whole seconds); null for none. */
   oldestOverdueSeconds: number | null;
@@ -43,8 +45,10 @@ export interface ListSagasOptions {
   /** The saga type (`order`). */
   type: string;
   status?: string | undefined;
-  /** Only the sagas whose deadline has passed. */
+  /** Only the overdue sagas. */
   overdue?: boolean;
+  /** SAGA_OVERDUE_SECONDS: how long past its deadline a saga is overdue. */
+  overdueGraceSeconds: number;
   limit: number;
 }
 
@@ -56,13 +60,10 @@ const statusReason = sql<string | null>`(
   limit 1
 )`;
 
-const overdueSeconds = sql<number | null>`case when s.deadline_at < now()
-  then floor(extract(epoch from now() - s.deadline_at))::int end`;
-
 /** The sagas of `type` (in `status`, overdue), most recently changed first. */
 export async function listSagas(
   db: Kysely<Database>,
-  { type, status, overdue = false, limit }: ListSagasOptions,
+  { type, status, overdue = false, overdueGraceSeconds, limit }: ListSagasOptions,
 ): Promise<SagaListing[]> {
   const rows = await db
     .selectFrom('sagas as s')
@@ -79,13 +80,13 @@ export async function listSagas(
       'o.total_minor',
       'o.currency',
       'o.cancel_reason',
-      overdueSeconds.as('overdue_seconds'),
+      overdueSecondsOf(overdueGraceSeconds, 's.deadline_at').as('overdue_seconds'),
       statusReason.as('reason'),
       sql<number>`coalesce((s.state->>'setAside')::int, 0)`.as('set_aside'),
     ])
     .where('s.type', '=', type)
     .$if(status !== undefined, (query) => query.where('s.status', '=', status!))
-    .$if(overdue, (query) => query.where('s.deadline_at', '<', sql<Date>`now()`))
+    .$if(overdue, (query) => query.where(isOverdue(overdueGraceSeconds, 's.deadline_at')))
     .orderBy('s.updated_at', 'desc')
     .orderBy('s.id')
     .limit(limit)
@@ -108,20 +109,18 @@ export async function listSagas(
   }));
 }
 
-/** How many sagas of `type` are parked, and how many overdue, by the database's clock. */
-export async function sagaHealth(db: Kysely<Database>, type: string): Promise<SagaHealth> {
-  const row = await db
-    .selectFrom('sagas')
-    .select([
-      sql<number>`count(*) filter (where status = 'NEEDS_ATTENTION')::int`.as('parked'),
-      sql<number>`count(*) filter (where deadline_at < now())::int`.as('overdue'),
-      sql<
-        number | null
-      >`floor(extract(epoch from now() - min(deadline_at) filter (where deadline_at < now())))::int`.as(
-        'oldest',
-      ),
-    ])
-    .where('type', '=', type)
-    .executeTakeFirstOrThrow();
-  return { parked: row.parked, overdue: row.overdue, oldestOverdueSeconds: row.oldest };
+/**
+ * How many order sagas are parked, and how many overdue, by the database's clock: what
+ * housekeeping's gauges count (`readSagaGauges`).
+ */
+export async function sagaHealth(
+  db: Kysely<Database>,
+  { overdueGraceSeconds }: { overdueGraceSeconds: number },
+): Promise<SagaHealth> {
+  const gauges = await readSagaGauges(db, { overdueGraceSeconds });
+  return {
+    parked: gauges.needingAttention,
+    overdue: gauges.overdue,
+    oldestOverdueSeconds: gauges.oldestOverdueSeconds,
+  };
 }

@@ -27,7 +27,8 @@ export const sagasUsage = (statuses: readonly string[]) => `usage: pnpm sagas <c
   list [--status S] [--overdue] [--limit N] [--json]
                                           order sagas, most recently changed first (default
                                           100), after a line counting the parked and overdue
-                                          ones (--overdue: only those whose deadline passed)
+                                          ones (--overdue: only those whose deadline passed
+                                          SAGA_OVERDUE_SECONDS ago, default 300)
   show <orderId> [--json]                 one saga: its state, its order, and every transition
   stalled [--limit N] [--json]            orders still PLACED with no saga, placed more than
                                           STALLED_ORDER_SECONDS ago (default 900), oldest first

@@ -14,7 +14,7 @@ import {
 } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
 import type { StalledOrder } from '@orders/ordering';
-import { createOrderSagaEngine, type OrderSagaEngine } from '@orders/ordering';
+import { createOrderSagaEngine, type OrderSagaEngine, readSagaGauges } from '@orders/ordering';
 import { insertPlacedOrder } from '@orders/ordering/testing';
 import { createLogger } from '@orders/platform';
 import { sql } from 'kysely';
@@ -519,6 +519,44 @@ describe('pnpm sagas', () => {
         /^1 saga parked in NEEDS_ATTENTION .*; 1 overdue by up to 5m \d+s \(past their deadline, not woken yet: is housekeeping running\? pnpm sagas list --overdue\)$/,
       );
       expect(table.find((line) => line.startsWith(orderId))).toMatch(/Z \(overdue 5m \d+s\)/);
+      await sql`update sagas set deadline_at = now() + interval '2 minutes'
+        where id = ${orderId}::uuid`.execute(database.db);
+    },
+    cliTestTimeoutMs,
+  );
+
+  it(
+    'counts a saga overdue only SAGA_OVERDUE_SECONDS (300) past its deadline, as the gauge does',
+    async () => {
+      const { orderId } = orders.waiting.data;
+      // Two minutes past its deadline: within the sweep's grace, not overdue yet.
+      await sql`update sagas set deadline_at = now() - interval '2 minutes'
+        where id = ${orderId}::uuid`.execute(database.db);
+      const ids = (stdout: string) => (JSON.parse(stdout) as SagaListing[]).map((s) => s.orderId);
+      expect(ids((await sagas(['list', '--overdue', '--json'])).stdout)).toEqual([]);
+      // Housekeeping's gauge, by the same definition.
+      expect(await readSagaGauges(database.db, { overdueGraceSeconds: 300 })).toMatchObject({
+        overdue: 0,
+        oldestOverdueSeconds: null,
+      });
+      const all = JSON.parse((await sagas(['list', '--json'])).stdout) as SagaListing[];
+      expect(all.find((saga) => saga.orderId === orderId)?.overdueSeconds).toBeNull();
+      expect((await sagas(['list'])).stdout.split('\n')[0]).not.toContain('overdue');
+
+      // With a grace of a minute, it is.
+      const env = { DATABASE_URL: database.url, SAGA_OVERDUE_SECONDS: '60' };
+      const listed = JSON.parse((await sagas(['list', '--overdue', '--json'], env)).stdout);
+      expect((listed as SagaListing[]).map((saga) => saga.orderId)).toEqual([orderId]);
+      const gauges = await readSagaGauges(database.db, { overdueGraceSeconds: 60 });
+      expect(gauges.overdue).toBe(1);
+      expect(gauges.oldestOverdueSeconds).toBeGreaterThanOrEqual(120);
+      expect(gauges.oldestOverdueSeconds).toBeLessThan(200);
+      expect((await sagas(['list'], env)).stdout.split('\n')[0]).toMatch(
+        /; 1 overdue by up to 2m \d+s \(/,
+      );
+      const refused = await sagas(['list'], { ...env, SAGA_OVERDUE_SECONDS: 'soon' });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain('SAGA_OVERDUE_SECONDS');
       await sql`update sagas set deadline_at = now() + interval '2 minutes'
         where id = ${orderId}::uuid`.execute(database.db);
     },

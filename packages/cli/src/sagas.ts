@@ -6,7 +6,7 @@ import {
   orderSagaStatuses,
   orderSagaType,
 } from '@orders/ordering';
-import { createLogger, messageOf, UsageError } from '@orders/platform';
+import { createLogger, messageOf, sagaOverdueSettingsSchema, UsageError } from '@orders/platform';
 import { ConfigError, parseConfig } from '@orders/runtime';
 import { runCommand } from './command-line';
 import { runSagasCommand } from './run-sagas-command';
@@ -35,10 +35,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let command: ReturnType<typeof parseSagasArgs>;
   let config: ReturnType<typeof cliConfig>;
   let saga: ReturnType<typeof orderSagaOptions>;
+  let overdueGraceSeconds: number;
   try {
     command = parseSagasArgs(argv, statuses);
     config = cliConfig(env);
     saga = orderSagaOptions(parseConfig(orderSagaSettingsSchema, env));
+    overdueGraceSeconds = parseConfig(sagaOverdueSettingsSchema, env).SAGA_OVERDUE_SECONDS;
   } catch (error) {
     if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
     stderr(`sagas: ${error.message}\n\n${sagasUsage(statuses)}`);
@@ -74,6 +76,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       {
         type: orderSagaType,
         stalledOrderSeconds,
+        overdueGraceSeconds,
         saga,
         // What the engine logs of a retry, the command says itself.
         log: createLogger({ write: () => {} }),

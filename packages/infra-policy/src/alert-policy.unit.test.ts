@@ -1,10 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Terraform interpolations (`${var.x}`) are literal text here.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import {
   checkAlertPolicy,
-  type HclBody,
   loadRunbooks,
   loadTerraform,
   type Runbooks,
@@ -41,24 +39,6 @@ describe('alert policy', () => {
     expect(JSON.stringify(alert('consumer_backlog'))).toContain(
       'google_pubsub_subscription.consumer[each.key].name',
     );
-  });
-
-  it('turns into metrics exactly the gauges housekeeping logs', async () => {
-    const source = await readFile(join(root, 'functions/housekeeping/src/gauges.ts'), 'utf8');
-    const logged = [...source.matchAll(/gauge\('(\w+)'/g)].map((match) => match[1]).sort();
-    expect(logged.length).toBeGreaterThan(0);
-    expect(Object.keys(infra.locals.gauges as HclBody).sort()).toEqual(logged);
-  });
-
-  it('counts the outcome lines by the fields the consumers log', async () => {
-    const source = await readFile(join(root, 'packages/runtime/src/consumer.ts'), 'utf8');
-    expect(source).toContain('({ outcome: kind, consumer: name, topic })');
-    expect(infra.resources.google_logging_metric?.consumer_outcomes?.[0]).toMatchObject({
-      label_extractors: {
-        consumer: 'EXTRACT(jsonPayload.consumer)',
-        outcome: 'EXTRACT(jsonPayload.outcome)',
-      },
-    });
   });
 
   describe('fails when', () => {

@@ -14,6 +14,15 @@ export {
 } from './function-inputs';
 export { checkInfraPolicy, type TopologyVariables } from './infra-policy';
 export {
+  extractField,
+  type LogEntry,
+  type LogMetric,
+  logEntryOf,
+  logMetrics,
+  matchesLogFilter,
+  UnsupportedLogFilterError,
+} from './log-metrics';
+export {
   type HclBody,
   loadTerraform,
   parseTerraform,

@@ -57,7 +57,12 @@ export {
   purgeRestingSagaHistory,
   purgeSentOutbox,
 } from './retention';
-export { readSagaGauges, type SagaGauges } from './saga-gauges';
+export {
+  isOverdue,
+  overdueSecondsOf,
+  readSagaGauges,
+  type SagaGauges,
+} from './saga-gauges';
 export {
   findRedriveCandidate,
   listStalledOrders,

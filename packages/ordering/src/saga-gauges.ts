@@ -1,11 +1,31 @@
 import type { Database } from '@orders/db';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { type OrderSagaStatus, orderSagaStatuses, orderSagaType } from './order-saga';
+
+/**
+ * The one definition of an overdue saga: its deadline passed more than `graceSeconds` ago,
+ * by the database's clock. `deadline` names the column (`deadline_at`, or `s.deadline_at`);
+ * the index sagas_due serves it.
+ */
+export function isOverdue(graceSeconds: number, deadline = 'deadline_at'): RawBuilder<boolean> {
+  return sql<boolean>`${sql.ref(deadline)} < now() - make_interval(secs => ${graceSeconds})`;
+}
+
+/** How long ago an overdue saga's deadline passed (whole seconds); null when it is not overdue. */
+export function overdueSecondsOf(
+  graceSeconds: number,
+  deadline = 'deadline_at',
+): RawBuilder<number | null> {
+  return sql<number | null>`case when ${isOverdue(graceSeconds, deadline)}
+    then floor(extract(epoch from now() - ${sql.ref(deadline)}))::int end`;
+}
 
 /** The order sagas an operator watches, by the database's clock (housekeeping logs it each tick). */
 export interface SagaGauges {
-  /** Sagas whose deadline passed more than `overdueSeconds` ago: the sweep is not moving them. */
+  /** Overdue sagas (`isOverdue`): the sweep is not moving them. */
   overdue: number;
+  /** The longest any overdue saga has waited past its deadline (whole seconds); null for none. */
+  oldestOverdueSeconds: number | null;
   /** Sagas parked in NEEDS_ATTENTION, waiting for an operator. */
   needingAttention: number;
   /**
@@ -19,16 +39,20 @@ export interface SagaGauges {
 
 const parked: OrderSagaStatus = 'NEEDS_ATTENTION';
 
-/** Reads the gauges through the indexes sagas_due and sagas_status: never every saga. */
+/**
+ * Reads the gauges through the indexes sagas_due and sagas_status: never every saga.
+ * `overdueGraceSeconds` is SAGA_OVERDUE_SECONDS.
+ */
 export async function readSagaGauges(
   db: Kysely<Database>,
-  { overdueSeconds }: { overdueSeconds: number },
+  { overdueGraceSeconds }: { overdueGraceSeconds: number },
 ): Promise<SagaGauges> {
   const [overdue, waiting] = await Promise.all([
-    sql<{ n: number }>`
-      select count(*)::int as n from sagas
-      where type = ${orderSagaType}
-        and deadline_at < now() - make_interval(secs => ${overdueSeconds})`.execute(db),
+    sql<{ n: number; oldest: number | null }>`
+      select count(*)::int as n,
+        floor(extract(epoch from now() - min(deadline_at)))::int as oldest
+      from sagas
+      where type = ${orderSagaType} and ${isOverdue(overdueGraceSeconds)}`.execute(db),
     sql<{ status: OrderSagaStatus; n: number }>`
       select status, count(*)::int as n from sagas
       where type = ${orderSagaType} and deadline_at is not null
@@ -44,6 +68,7 @@ export async function readSagaGauges(
   for (const { status, n } of waiting.rows) waitingByStatus[status] += n;
   return {
     overdue: overdue.rows[0]!.n,
+    oldestOverdueSeconds: overdue.rows[0]!.oldest,
     needingAttention: waitingByStatus[parked],
     waitingByStatus,
   };

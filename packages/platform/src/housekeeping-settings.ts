@@ -8,6 +8,18 @@ import { z } from 'zod';
 export const minimumClaimDays = 15;
 
 /**
+ * When a saga counts as overdue: read by housekeeping's gauge (and its alert), `pnpm sagas
+ * list --overdue` and the sagas line of `pnpm sagas list` and `pnpm demo`.
+ */
+export const sagaOverdueSettingsSchema = z.object({
+  /**
+   * A saga whose deadline passed this long ago is overdue: housekeeping's sweep (each
+   * minute) should have woken it by then.
+   */
+  SAGA_OVERDUE_SECONDS: z.coerce.number().positive().default(300),
+});
+
+/**
  * housekeeping's own settings, with their defaults and rules: what the function reads
  * (functions/housekeeping/src/config.ts, with the database's and the order saga's), and what
  * `pnpm run deploy` checks before it passes the ones its environment sets.
@@ -24,8 +36,7 @@ export const housekeepingSettingsSchema = z
     STALLED_ORDER_SECONDS: z.coerce.number().positive().default(900),
     /** Re-drives of a stalled order, STALLED_ORDER_SECONDS apart, before it is left to an operator. */
     MAX_ORDER_REDRIVES: z.coerce.number().int().min(1).default(3),
-    /** A saga whose deadline passed this long ago counts as overdue in the tick's gauges. */
-    SAGA_OVERDUE_SECONDS: z.coerce.number().positive().default(300),
+    ...sagaOverdueSettingsSchema.shape,
     /** At most one set of gauge lines this often (each tick in production, once a minute). */
     GAUGE_INTERVAL_SECONDS: z.coerce.number().min(0).default(50),
     /**

@@ -1,6 +1,10 @@
 export { forEachConcurrently } from './for-each-concurrently';
 export { type GroupedCallsOptions, groupedCalls } from './grouped-calls';
-export { housekeepingSettingsSchema, minimumClaimDays } from './housekeeping-settings';
+export {
+  housekeepingSettingsSchema,
+  minimumClaimDays,
+  sagaOverdueSettingsSchema,
+} from './housekeeping-settings';
 export {
   childSpan,
   createLogger,

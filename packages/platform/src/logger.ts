@@ -14,6 +14,12 @@ export interface Logger {
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
+  /**
+   * A line a log-based metric counts (a gauge, a delivery's outcome: infra/monitoring.tf):
+   * written whatever the logger's level, at `severity` (INFO unless said), since a metric
+   * whose lines LOG_LEVEL dropped would go flat and its absence alert fire.
+   */
+  metric(message: string, fields: LogFields, severity?: 'info' | 'warn' | 'error'): void;
   /** A logger whose every line also carries `fields` (a correlation id, a trace). */
   child(fields: LogFields): Logger;
 }
@@ -29,8 +35,8 @@ export function createLogger({
   fields = {},
   write = (line) => process.stdout.write(`${line}\n`),
 }: LoggerOptions = {}): Logger {
-  const log = (at: LogLevel, message: string, extra: LogFields = {}) => {
-    if (ranks[at] < ranks[level]) return;
+  const log = (at: LogLevel, message: string, extra: LogFields = {}, always = false) => {
+    if (!always && ranks[at] < ranks[level]) return;
     const { error, ...rest } = { ...fields, ...extra };
     const entry: Record<string, unknown> = {
       severity: severities[at],
@@ -46,6 +52,7 @@ export function createLogger({
     info: (message, extra) => log('info', message, extra),
     warn: (message, extra) => log('warn', message, extra),
     error: (message, extra) => log('error', message, extra),
+    metric: (message, extra, severity = 'info') => log(severity, message, extra, true),
     child: (extra) => createLogger({ level, write, fields: { ...fields, ...extra } }),
   };
 }

@@ -47,6 +47,32 @@ describe('createLogger', () => {
     expect(lines.map((line) => line.message)).toEqual(['z']);
   });
 
+  it('writes a metric line whatever its level, at the severity it names (INFO by default)', () => {
+    const { lines, write } = capture();
+    const log = createLogger({ write, level: 'error', fields: { service: 'housekeeping' } });
+    log.info('dropped');
+    log.metric('housekeeping gauge', { gauge: 'outbox_unsent', value: 0 });
+    log.child({ correlationId: 'c-1' }).metric('message dead-lettered', { outcome: 'x' }, 'warn');
+    expect(lines).toEqual([
+      {
+        severity: 'INFO',
+        message: 'housekeeping gauge',
+        time: expect.any(String),
+        service: 'housekeeping',
+        gauge: 'outbox_unsent',
+        value: 0,
+      },
+      {
+        severity: 'WARNING',
+        message: 'message dead-lettered',
+        time: expect.any(String),
+        service: 'housekeeping',
+        correlationId: 'c-1',
+        outcome: 'x',
+      },
+    ]);
+  });
+
   it('logs an error with its stack for Error Reporting', () => {
     const { lines, write } = capture();
     const error = Object.assign(new Error('boom'), { code: 'ECONNREFUSED' });

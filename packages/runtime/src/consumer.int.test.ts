@@ -97,7 +97,8 @@ beforeAll(async () => {
         createPubSubBus(createPublisher({ projectId, emulatorHost })),
       ),
       deadLetters: createPubSubDeadLetters(createPublisher({ projectId, emulatorHost })),
-      logger: createLogger({ level: 'info', write: (line) => logged.push(JSON.parse(line)) }),
+      // At error: the outcome lines the metrics count are written whatever the level.
+      logger: createLogger({ level: 'error', write: (line) => logged.push(JSON.parse(line)) }),
       legacyCurrency: 'USD',
       handle: (event) => handleInTestStore(database.db, event),
     }),
@@ -319,7 +320,7 @@ describe('createConsumer', () => {
     expect(traceOf(untraced)).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[\da-f]{16}-01$/);
   });
 
-  it('logs one line per delivery with its outcome, consumer and topic', async () => {
+  it('logs one line per delivery with its outcome, consumer and topic, whatever the log level', async () => {
     const line = (severity: string, message: string, outcome: string) => ({
       severity,
       message,

@@ -32,7 +32,8 @@ export type Handled = 'duplicate' | { emitted: readonly Envelope[] };
 
 /**
  * What became of one delivery. Each delivery logs exactly one line with `outcome`, `consumer`
- * and `topic` (the log-based metrics of infra/monitoring.tf count them): `handled`,
+ * and `topic`, whatever LOG_LEVEL says (`logger.metric`: the log-based metrics of
+ * infra/monitoring.tf count them): `handled`,
  * `duplicate` (its inbox claim was there), `dead-lettered` (sent to `<topic>-dlq` and acked)
  * or `retried` (answered 500: Pub/Sub redelivers).
  */
@@ -110,11 +111,11 @@ export function createConsumer(
   ) {
     const deadLetter = async (message: DeadLetterMessage, reason: string) => {
       await deadLetters.send({ topic, message, reason, consumer: name });
-      context.log.warn('message dead-lettered', {
-        reason,
-        ...outcome('dead-lettered'),
-        handlingMs: context.handlingMs(),
-      });
+      context.log.metric(
+        'message dead-lettered',
+        { reason, ...outcome('dead-lettered'), handlingMs: context.handlingMs() },
+        'warn',
+      );
     };
 
     // 1. Decode and upcast; what can never be handled is dead-lettered and acked.
@@ -155,14 +156,14 @@ export function createConsumer(
     try {
       if (!('outbox' in options)) {
         await options.handle(event, { log });
-        return log.info('event handled', {
+        return log.metric('event handled', {
           ...outcome('handled'),
           handlingMs: context.handlingMs(),
         });
       }
       const handled = await options.handle(event, { log });
       if (handled === 'duplicate') {
-        return log.info('duplicate delivery ignored', {
+        return log.metric('duplicate delivery ignored', {
           ...outcome('duplicate'),
           handlingMs: context.handlingMs(),
         });
@@ -170,7 +171,7 @@ export function createConsumer(
 
       // 3. Publish what was emitted; the outbox relay covers a crash before this.
       await options.outbox.publishCommitted(handled.emitted);
-      log.info('event handled', {
+      log.metric('event handled', {
         emitted: handled.emitted.map((e) => e.type),
         ...outcome('handled'),
         handlingMs: context.handlingMs(),
@@ -216,11 +217,11 @@ export function createConsumer(
       work.end(error);
       // 4. Anything else: answer 500 so that Pub/Sub redelivers, then dead-letters.
       const level = isRetryable(error) ? 'warn' : 'error';
-      context.log[level]('handling failed; Pub/Sub will redeliver', {
-        error,
-        ...outcome('retried'),
-        handlingMs: context.handlingMs(),
-      });
+      context.log.metric(
+        'handling failed; Pub/Sub will redeliver',
+        { error, ...outcome('retried'), handlingMs: context.handlingMs() },
+        level,
+      );
       throw new RedeliveryRequestedError(error);
     } finally {
       await tracing.flush(context.log);
