@@ -71,11 +71,11 @@ describe('claimDevStack: one pnpm dev per checkout', () => {
     expect(await readFile(devStackLockFile(stackFile), 'utf8')).toBe(`${process.pid}\n`);
   });
 
-  it('lets exactly one of two pnpm dev started at once take over a crashed one\'s lock', async () => {
+  it("lets exactly one of two pnpm dev started at once take over a crashed one's lock", async () => {
     const contenders = [process.pid, process.ppid];
     const crashed = deadPid();
     await mkdir(dirname(stackFile), { recursive: true });
-    for (let round = 0; round < 200; round++) {
+    for (let round = 0; round < 100; round++) {
       await writeFile(devStackLockFile(stackFile), `${crashed}\n`);
       const claims = await Promise.all(contenders.map((pid) => claimDevStack(stackFile, pid)));
       const winners = contenders.filter((_, index) => isClaim(claims[index]!));
@@ -86,6 +86,17 @@ describe('claimDevStack: one pnpm dev per checkout', () => {
       expect(await readFile(devStackLockFile(stackFile), 'utf8')).toBe(`${winners[0]}\n`);
       await (claims.find(isClaim) as DevStackClaim).release();
     }
+  });
+
+  it('takes over a stale lock whose taker crashed while taking it over', async () => {
+    const lock = devStackLockFile(stackFile);
+    await mkdir(dirname(stackFile), { recursive: true });
+    await writeFile(lock, `${deadPid()}\n`);
+    await writeFile(`${lock}.takeover`, `${deadPid()}\n`);
+    const next = await claimDevStack(stackFile, process.pid);
+    expect(isClaim(next)).toBe(true);
+    expect(await readFile(lock, 'utf8')).toBe(`${process.pid}\n`);
+    expect(existsSync(`${lock}.takeover`)).toBe(false);
   });
 
   it('on release removes its own stack file and lock, never another one', async () => {
