@@ -128,7 +128,7 @@ export async function readDevStack(path: string): Promise<DevStack | undefined> 
 }
 
 export function devStackPath(config: CliConfig): string {
-  return config.DEV_STACK_FILE ?? devStackFile();
+  return devStackFile(config);
 }
 
 /**
