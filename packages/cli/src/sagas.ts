@@ -6,7 +6,7 @@ import {
   orderSagaStatuses,
   orderSagaType,
 } from '@orders/ordering';
-import { createLogger, messageOf, UsageError } from '@orders/platform';
+import { createLogger, UsageError } from '@orders/platform';
 import { ConfigError, parseConfig } from '@orders/runtime';
 import { runCommand } from './command-line';
 import { runSagasCommand } from './run-sagas-command';
@@ -17,6 +17,7 @@ import {
   devStackPath,
   locateStack,
   readDevStack,
+  readFailure,
 } from './stack-location';
 
 /** Housekeeping's default STALLED_ORDER_SECONDS. */
@@ -55,7 +56,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
 
   const path = devStackPath(config);
-  const { databaseUrl } = locateStack(config, await readDevStack(path), path);
+  const location = locateStack(config, await readDevStack(path), path);
+  const { databaseUrl } = location;
   if (!databaseUrl) {
     stderr(
       `sagas: no database to read: ${path} does not exist (start \`pnpm dev\`) ` +
@@ -84,9 +86,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       },
     );
   } catch (error) {
-    throw new Error(`reading ${where}: ${messageOf(error)}`, {
-      cause: error,
-    });
+    throw readFailure(error, where, location, config);
   } finally {
     await db.destroy();
   }
