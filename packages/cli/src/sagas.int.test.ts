@@ -294,14 +294,21 @@ describe('pnpm sagas', () => {
   it(
     'lists every saga newest first, within the limit, from the dev stack file as well',
     async () => {
-      const ids = (stdout: string) => (JSON.parse(stdout) as SagaListing[]).map((s) => s.orderId);
+      const listed = (stdout: string) => (JSON.parse(stdout) as { sagas: SagaListing[] }).sagas;
+      const ids = (stdout: string) => listed(stdout).map((s) => s.orderId);
       const all = await sagas(['list', '--json']);
+      // The counts the text's first line gives, whatever the filter and limit.
+      expect(JSON.parse(all.stdout)).toMatchObject({ parked: 1, overdue: 0 });
+      expect(JSON.parse((await sagas(['list', '--json', '--limit', '1'])).stdout)).toMatchObject({
+        parked: 1,
+        overdue: 0,
+      });
       expect(ids(all.stdout)).toEqual(
         [orders.waiting, orders.parked, orders.outOfStock, orders.confirmed].map(
           (placed) => placed.data.orderId,
         ),
       );
-      expect((JSON.parse(all.stdout) as SagaListing[]).map((s) => s.status)).toEqual([
+      expect(listed(all.stdout).map((s) => s.status)).toEqual([
         'AWAITING_PAYMENT',
         'NEEDS_ATTENTION',
         'CANCELLED',
