@@ -179,7 +179,7 @@ describe('pnpm sagas', () => {
 
       const json = await sagas(['list', '--status', 'NEEDS_ATTENTION', '--json']);
       expect(json).toMatchObject({ code: 0, stderr: expect.stringContaining('the database at') });
-      const listed = JSON.parse(json.stdout) as SagaListing[];
+      const { sagas: listed } = JSON.parse(json.stdout) as { sagas: SagaListing[] };
       expect(listed).toEqual([
         {
           orderId,
@@ -516,8 +516,9 @@ describe('pnpm sagas', () => {
       await sql`update sagas set deadline_at = now() - interval '5 minutes'
         where id = ${orderId}::uuid`.execute(database.db);
       const overdue = await sagas(['list', '--overdue', '--json']);
-      const listed = JSON.parse(overdue.stdout) as SagaListing[];
+      const { sagas: listed } = JSON.parse(overdue.stdout) as { sagas: SagaListing[] };
       expect(listed.map((saga) => saga.orderId)).toEqual([orderId]);
+      expect(JSON.parse(overdue.stdout)).toMatchObject({ parked: 1, overdue: 1 });
       expect(listed[0]!.overdueSeconds).toBeGreaterThanOrEqual(300);
       expect(listed[0]!.overdueSeconds).toBeLessThan(400);
 
