@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -91,6 +92,46 @@ describe('analyticsReport', () => {
     expect(latency).toMatch(/^outcome\s+orders\s+p50 \(ms\)\s+p95 \(ms\)\s+max \(ms\)$/m);
     expect(latency).toMatch(/^all\s+2\s+300\s+1200\s+1200$/m);
     expect(latency).toMatch(/^confirmed\s+1\s+1200\s+1200\s+1200$/m);
+  });
+
+  it('waits through a warehouse another process holds (the loader at work), then reports', async () => {
+    const path = join(dir, 'busy.duckdb');
+    const busy = createDuckDbWarehouse({ path, lockTimeoutMs: 200 });
+    const loaded = order(100, 'confirmed');
+    await busy.load([loaded.placed, loaded.final]);
+    await busy.close();
+    // Another process holds the file for writing for 1.5 s, far past the 200 ms an open
+    // waits: a look at the warehouse meanwhile fails as unavailable, which is not the end.
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require('@duckdb/node-api').DuckDBInstance.create(process.argv[1]).then((db) => {
+           process.stdout.write('locked\\n');
+           setTimeout(() => { db.closeSync(); process.exit(0); }, 1500);
+         });`,
+        path,
+      ],
+      { cwd: join(__dirname, '..', '..', 'analytics'), stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise((resolve) => holder.on('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout!.on('data', (chunk) => String(chunk).includes('locked') && resolve());
+      holder.on('exit', (code) => reject(new Error(`lock holder exited with ${code}`)));
+    });
+    try {
+      const report = await analyticsReport({
+        warehouse: busy,
+        orderIds: [loaded.orderId],
+        waitMs: 10_000,
+        pollIntervalMs: 100,
+      });
+      expect(report.notLoaded).toBe(0);
+      expect(report.text).toMatch(/^confirmed\s+-\s+1$/m);
+    } finally {
+      await exited;
+      await busy.close();
+    }
   });
 
   it('gives up waiting after waitMs and says how many orders are missing', async () => {

@@ -3,6 +3,7 @@ import {
   type AnalyticsQueryName,
   type AuditableWarehouse,
   analyticsQueries,
+  WarehouseUnavailableError,
 } from '@orders/analytics';
 import { textTable } from '@orders/platform';
 
@@ -17,7 +18,9 @@ export interface AnalyticsReport {
 
 /**
  * The funnel and latency queries of the warehouse, once it holds the final event of each of
- * `orderIds` (the analytics loader runs behind the saga) or `waitMs` has passed.
+ * `orderIds` (the analytics loader runs behind the saga) or `waitMs` has passed. A warehouse
+ * another process holds too long (the loader at work on a DuckDB file) is asked again until
+ * then: it is busy, not broken.
  */
 export async function analyticsReport({
   warehouse,
@@ -32,9 +35,19 @@ export async function analyticsReport({
   pollIntervalMs?: number;
 }): Promise<AnalyticsReport> {
   const deadline = Date.now() + waitMs;
+  const whenAvailable = async <T>(read: () => Promise<T>): Promise<T> => {
+    for (;;) {
+      try {
+        return await read();
+      } catch (error) {
+        if (!(error instanceof WarehouseUnavailableError) || Date.now() >= deadline) throw error;
+      }
+      await sleep(pollIntervalMs);
+    }
+  };
   let notLoaded = orderIds.length;
   while (orderIds.length > 0) {
-    const audit = await warehouse.auditEvents({ orderIds });
+    const audit = await whenAvailable(() => warehouse.auditEvents({ orderIds }));
     const loaded = new Set(
       audit.filter((row) => finalEventTypes.has(row.eventType)).map((row) => row.orderId),
     );
@@ -46,7 +59,10 @@ export async function analyticsReport({
   const sections: string[] = [];
   for (const name of reportedQueries) {
     const query = analyticsQueries.find((candidate) => candidate.name === name)!;
-    const rows = (await warehouse.query(name)) as unknown as Record<string, unknown>[];
+    const rows = (await whenAvailable(() => warehouse.query(name))) as unknown as Record<
+      string,
+      unknown
+    >[];
     const table = textTable(
       query.columns.map((column) => column.label),
       rows.map((row) => query.columns.map((column) => row[column.key])),

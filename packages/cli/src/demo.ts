@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   describeWarehouse,
@@ -14,6 +14,7 @@ import {
   alreadyRunning,
   claimDevStack,
   type DevStackClaim,
+  freshLocalWarehouse,
   type LocalStack,
   startLocalStack,
 } from '@orders/local-stack';
@@ -152,15 +153,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       checkout = claim;
       // As with `pnpm dev`: a throwaway database gets a fresh warehouse too, so that the
       // analytics describe this run's orders only; with DATABASE_URL, both are kept.
-      const fresh = !config.DATABASE_URL && warehouseConfig.WAREHOUSE === 'duckdb';
-      if (fresh) {
-        const warehouse = warehouseConfig.DUCKDB_PATH;
-        await Promise.all([
-          rm(warehouse, { force: true }),
-          rm(`${warehouse}.wal`, { force: true }),
-        ]);
-        say(`fresh local warehouse at ${warehouse}`);
-      }
+      const fresh = await freshLocalWarehouse(env);
+      if (fresh) say(`fresh local warehouse at ${fresh}`);
       ownStack = await startOwnStack(env, projectId, logFile, say).finally(() => {
         starting = false;
       });

@@ -43,7 +43,13 @@ export const scenarioShares: Readonly<Record<OrderScenario, number>> = {
 
 /** Stock below this is scarce: ordering it is how the mix runs out of stock. */
 const scarceBelow = 10;
-const customers = 200;
+/**
+ * Orders per customer in a whole run, at most: half the intake's default cap of open orders
+ * per customer (MAX_OPEN_ORDERS_PER_CUSTOMER 10), since a large run has most of its orders
+ * open at once, and a refusal (429) would be the demo's doing, not the stack's.
+ */
+const ordersPerCustomer = 5;
+const minimumCustomers = 200;
 
 /**
  * The orders of one demo run, deterministic for a seed: exactly the shares of
@@ -55,6 +61,8 @@ const customers = 200;
  *   left, so the order is cancelled however the other orders race;
  * - declined / insufficient-funds / flaky-payment: a standard order by a customer whose
  *   id carries the sandbox provider's prefix.
+ * Customers are dealt in turn from a random start, at least 200 of each id prefix and
+ * enough that none places more than `ordersPerCustomer` orders.
  */
 export function planOrders({
   count,
@@ -84,7 +92,14 @@ export function planOrders({
   const lines = sameCurrency(orderable);
 
   const oneLine = () => [{ sku: pick(lines).sku, quantity: between(1, 3) }];
-  const customer = (prefix: string) => `${prefix}${between(1, customers)}`;
+  // Each id prefix deals its customers in turn: a customer's orders are spread over the run.
+  const customers = Math.max(minimumCustomers, Math.ceil(count / ordersPerCustomer));
+  const dealt = new Map<string, number>();
+  const customer = (prefix: string) => {
+    const next = dealt.get(prefix) ?? between(0, customers - 1);
+    dealt.set(prefix, next + 1);
+    return `${prefix}${(next % customers) + 1}`;
+  };
 
   const standard = (prefix: string) => (): PlannedOrder['body'] => ({
     customerId: customer(prefix),

@@ -46,6 +46,21 @@ describe('planOrders', () => {
     expect(planOrders({ count: 1, seed: 3, products: catalog })).toHaveLength(1);
   });
 
+  it.each([1000, 10_000])(
+    'spreads %i orders over enough customers that none reaches the open-order cap',
+    (count) => {
+      // The intake refuses (429) a customer's 11th open order (MAX_OPEN_ORDERS_PER_CUSTOMER
+      // 10); a large run has most of its orders open at once, so no customer may get more
+      // than half of that in the whole run.
+      const plan = planOrders({ count, seed: 7, products: catalog });
+      const perCustomer = new Map<string, number>();
+      for (const { body } of plan) {
+        perCustomer.set(body.customerId, (perCustomer.get(body.customerId) ?? 0) + 1);
+      }
+      expect(Math.max(...perCustomer.values())).toBeLessThanOrEqual(5);
+    },
+  );
+
   it('builds each scenario as documented', () => {
     const plan = planOrders({ count: 300, seed: 42, products: catalog });
     for (const { scenario, body } of plan) {

@@ -1,6 +1,7 @@
 import type { Database, OrderStatus } from '@orders/db';
 import { type SandboxLedgerTables, sandboxLedgerExists } from '@orders/payments';
 import type { Kysely } from 'kysely';
+import { findOrder } from './order-record';
 import { findSagaHistory, type SagaHistory } from './saga-history';
 
 /** What the order database holds of one order: `pnpm orders show` adds dead letters and analytics. */
@@ -59,11 +60,7 @@ export async function findOrderRecords(
     .setIsolationLevel('repeatable read')
     .setAccessMode('read only')
     .execute(async (trx) => {
-      const order = await trx
-        .selectFrom('orders')
-        .selectAll()
-        .where('id', '=', orderId)
-        .executeTakeFirst();
+      const order = await findOrder(trx, orderId);
       if (!order) return undefined;
       const items = await trx
         .selectFrom('order_items')
@@ -88,15 +85,9 @@ export async function findOrderRecords(
         : null;
       return {
         order: {
-          orderId: order.id,
-          customerId: order.customer_id,
-          status: order.status,
-          cancelReason: order.cancel_reason,
-          totalMinor: order.total_minor,
-          currency: order.currency,
-          correlationId: order.correlation_id,
-          createdAt: order.created_at.toISOString(),
-          updatedAt: order.updated_at.toISOString(),
+          ...order,
+          createdAt: order.createdAt.toISOString(),
+          updatedAt: order.updatedAt.toISOString(),
           items: items.map((item) => ({
             sku: item.sku,
             quantity: item.quantity,

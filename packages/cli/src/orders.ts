@@ -29,6 +29,7 @@ import {
   devStackPath,
   locateStack,
   readDevStack,
+  readFailure,
   type StackLocation,
 } from './stack-location';
 
@@ -73,7 +74,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   try {
     records = await findOrderRecords(db, { orderId: command.orderId, sagaType: orderSagaType });
   } catch (error) {
-    throw new Error(`reading ${where}: ${messageOf(error)}`, { cause: error });
+    throw readFailure(error, where, location, config);
   } finally {
     await db.destroy();
   }

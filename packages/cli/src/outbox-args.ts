@@ -6,7 +6,7 @@ export type OutboxCommand =
   | { command: 'help' }
   | { command: 'list'; setAside: boolean; limit: number; json: boolean }
   | { command: 'show'; eventId: string; json: boolean }
-  | { command: 'retry'; eventId: string };
+  | { command: 'retry'; eventId: string; dryRun: boolean };
 
 const commands = 'list, show or retry';
 const defaultLimit = 100;
@@ -19,8 +19,9 @@ export const outboxUsage = `usage: pnpm outbox <command> [options]
                                            each one's age, state and last error
                                            (--set-aside: only the rows the relay set aside)
   show <eventId> [--json]                  one row: its bookkeeping and its event
-  retry <eventId>                          a set-aside row: released for the relay, if it now
-                                           passes the relay's rule; an unsent one: due now`;
+  retry <eventId> [--dry-run]              a set-aside row: released for the relay, if it now
+                                           passes the relay's rule; an unsent one: due now
+                                           (--dry-run: say what it would do, change nothing)`;
 
 /**
  * Parses `pnpm outbox` arguments (without the node and script paths).
@@ -31,6 +32,7 @@ export function parseOutboxArgs(argv: readonly string[]): OutboxCommand {
     'set-aside': { type: 'boolean' },
     limit: { type: 'string' },
     json: { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return { command: 'help' };
@@ -45,6 +47,7 @@ export function parseOutboxArgs(argv: readonly string[]): OutboxCommand {
     case 'help':
       return { command: 'help' };
     case 'list':
+      only('dry-run', values['dry-run']);
       if (rest.length > 0) throw new UsageError(`list takes no argument, got ${rest.join(' ')}`);
       return {
         command,
@@ -55,6 +58,7 @@ export function parseOutboxArgs(argv: readonly string[]): OutboxCommand {
     case 'show':
       only('set-aside', values['set-aside']);
       only('limit', values.limit);
+      only('dry-run', values['dry-run']);
       if (rest.length !== 1) throw new UsageError('show takes one event id');
       return { command, eventId: eventId(rest[0]!), json };
     case 'retry':
@@ -62,7 +66,7 @@ export function parseOutboxArgs(argv: readonly string[]): OutboxCommand {
       only('limit', values.limit);
       only('json', values.json);
       if (rest.length !== 1) throw new UsageError('retry takes one event id');
-      return { command, eventId: eventId(rest[0]!) };
+      return { command, eventId: eventId(rest[0]!), dryRun: values['dry-run'] ?? false };
     default:
       throw new UsageError(`unknown command ${command}: ${commands}`);
   }

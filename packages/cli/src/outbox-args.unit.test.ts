@@ -23,7 +23,16 @@ describe('parseOutboxArgs', () => {
       eventId,
       json: true,
     });
-    expect(parseOutboxArgs(['retry', eventId])).toEqual({ command: 'retry', eventId });
+    expect(parseOutboxArgs(['retry', eventId])).toEqual({
+      command: 'retry',
+      eventId,
+      dryRun: false,
+    });
+    expect(parseOutboxArgs(['retry', '--dry-run', eventId])).toEqual({
+      command: 'retry',
+      eventId,
+      dryRun: true,
+    });
     expect(parseOutboxArgs(['--help'])).toEqual({ command: 'help' });
   });
 
@@ -38,6 +47,8 @@ describe('parseOutboxArgs', () => {
     [['retry', eventId, eventId], /retry takes one event id/],
     [['retry', eventId, '--json'], /--json does not apply to retry/],
     [['retry', eventId, '--limit', '3'], /--limit does not apply to retry/],
+    [['list', '--dry-run'], /--dry-run does not apply to list/],
+    [['show', eventId, '--dry-run'], /--dry-run does not apply to show/],
   ])('refuses %j with a usage error', (argv, message) => {
     expect(() => parseOutboxArgs(argv)).toThrow(UsageError);
     expect(() => parseOutboxArgs(argv)).toThrow(message);

@@ -138,6 +138,22 @@ describe('pnpm outbox', () => {
   it(
     "retries: a waiting row becomes due; a set-aside one is released only when it passes the relay's rule",
     async () => {
+      // A dry run says what a retry would do, and changes nothing.
+      const before = await database.db.selectFrom('outbox').selectAll().orderBy('id').execute();
+      const wouldBeDue = await outbox(['retry', '--dry-run', waiting.id]);
+      expect(wouldBeDue).toMatchObject({
+        code: 0,
+        stdout: `would make outbox row ${waiting.id} due: it would go out at the next housekeeping tick\n`,
+      });
+      const wouldStay = await outbox(['retry', setAside.id, '--dry-run']);
+      expect(wouldStay).toMatchObject({ code: 1, stdout: '' });
+      expect(wouldStay.stderr).toContain(
+        `outbox row ${setAside.id} stays set aside: it still fails the relay's rule (no producer recorded)`,
+      );
+      expect(await database.db.selectFrom('outbox').selectAll().orderBy('id').execute()).toEqual(
+        before,
+      );
+
       const due = await outbox(['retry', waiting.id]);
       expect(due).toMatchObject({
         code: 0,
@@ -153,6 +169,18 @@ describe('pnpm outbox', () => {
       await sql`update outbox set producer = 'process-order' where id = ${setAside.id}::uuid`.execute(
         database.db,
       );
+      const wouldRelease = await outbox(['retry', '--dry-run', setAside.id]);
+      expect(wouldRelease).toMatchObject({
+        code: 0,
+        stdout: `would release outbox row ${setAside.id} (set aside for: no producer recorded): it passes the relay's rule now, and would go out at the next housekeeping tick\n`,
+      });
+      expect(
+        await database.db
+          .selectFrom('outbox')
+          .select('set_aside_reason')
+          .where('id', '=', setAside.id)
+          .executeTakeFirstOrThrow(),
+      ).toEqual({ set_aside_reason: 'no producer recorded' });
       const released = await outbox(['retry', setAside.id]);
       expect(released).toMatchObject({
         code: 0,

@@ -1,5 +1,5 @@
 import { createDb } from '@orders/db';
-import { messageOf, UsageError } from '@orders/platform';
+import { UsageError } from '@orders/platform';
 import { ConfigError } from '@orders/runtime';
 import { runCommand } from './command-line';
 import { outboxUsage, parseOutboxArgs } from './outbox-args';
@@ -10,6 +10,7 @@ import {
   devStackPath,
   locateStack,
   readDevStack,
+  readFailure,
 } from './stack-location';
 
 /**
@@ -36,7 +37,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
 
   const path = devStackPath(config);
-  const { databaseUrl } = locateStack(config, await readDevStack(path), path);
+  const location = locateStack(config, await readDevStack(path), path);
+  const { databaseUrl } = location;
   if (!databaseUrl) {
     stderr(
       `outbox: no database to read: ${path} does not exist (start \`pnpm dev\`) ` +
@@ -53,7 +55,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       stderr,
     });
   } catch (error) {
-    throw new Error(`reading ${where}: ${messageOf(error)}`, { cause: error });
+    throw readFailure(error, where, location, config);
   } finally {
     await db.destroy();
   }

@@ -8,7 +8,9 @@ import type { CommandOutput } from './run-dlq-command';
 
 /**
  * Runs one `pnpm outbox` command against the outbox in `db`; resolves to the exit code: 0
- * done, 1 when the row does not exist, or a retry changed nothing (sent, or still refused).
+ * done, 1 when the row does not exist, or a retry changed nothing (sent, or still refused);
+ * a dry run (`retry --dry-run`) judges the row the same way, exit code included, and changes
+ * nothing.
  */
 export async function runOutboxCommand(
   command: Exclude<OutboxCommand, { command: 'help' }>,
@@ -36,8 +38,8 @@ export async function runOutboxCommand(
       return 0;
     }
     case 'retry': {
-      const { eventId } = command;
-      const retried = await retryOutboxRow(db, eventId);
+      const { eventId, dryRun } = command;
+      const retried = await retryOutboxRow(db, eventId, { dryRun });
       switch (retried.kind) {
         case 'not-found':
           out.stderr(`no outbox row ${eventId}`);
@@ -52,11 +54,17 @@ export async function runOutboxCommand(
           return 1;
         case 'released':
           out.stdout(
-            `released outbox row ${eventId} (set aside for: ${retried.was ?? '-'}): it passes the relay's rule now, and goes out at the next housekeeping tick`,
+            dryRun
+              ? `would release outbox row ${eventId} (set aside for: ${retried.was ?? '-'}): it passes the relay's rule now, and would go out at the next housekeeping tick`
+              : `released outbox row ${eventId} (set aside for: ${retried.was ?? '-'}): it passes the relay's rule now, and goes out at the next housekeeping tick`,
           );
           return 0;
         case 'due':
-          out.stdout(`outbox row ${eventId} is due: it goes out at the next housekeeping tick`);
+          out.stdout(
+            dryRun
+              ? `would make outbox row ${eventId} due: it would go out at the next housekeeping tick`
+              : `outbox row ${eventId} is due: it goes out at the next housekeeping tick`,
+          );
           return 0;
       }
     }

@@ -61,12 +61,12 @@ export async function runSagasCommand(
         limit: command.limit,
       };
       const sagas = await listSagas(db, query);
+      const health = await sagaHealth(db, { overdueGraceSeconds });
       if (command.json) {
-        out.stdout(JSON.stringify(sagas, null, 2));
+        out.stdout(JSON.stringify({ ...health, sagas }, null, 2));
         return 0;
       }
-      const health = formatSagaHealth(await sagaHealth(db, { overdueGraceSeconds }));
-      out.stdout(`${health}\n\n${formatSagaTable(sagas, command.limit)}`);
+      out.stdout(`${formatSagaHealth(health)}\n\n${formatSagaTable(sagas, command.limit)}`);
       return 0;
     }
     case 'retry':

@@ -179,7 +179,7 @@ describe('pnpm sagas', () => {
 
       const json = await sagas(['list', '--status', 'NEEDS_ATTENTION', '--json']);
       expect(json).toMatchObject({ code: 0, stderr: expect.stringContaining('the database at') });
-      const listed = JSON.parse(json.stdout) as SagaListing[];
+      const { sagas: listed } = JSON.parse(json.stdout) as { sagas: SagaListing[] };
       expect(listed).toEqual([
         {
           orderId,
@@ -294,14 +294,21 @@ describe('pnpm sagas', () => {
   it(
     'lists every saga newest first, within the limit, from the dev stack file as well',
     async () => {
-      const ids = (stdout: string) => (JSON.parse(stdout) as SagaListing[]).map((s) => s.orderId);
+      const listed = (stdout: string) => (JSON.parse(stdout) as { sagas: SagaListing[] }).sagas;
+      const ids = (stdout: string) => listed(stdout).map((s) => s.orderId);
       const all = await sagas(['list', '--json']);
+      // The counts the text's first line gives, whatever the filter and limit.
+      expect(JSON.parse(all.stdout)).toMatchObject({ parked: 1, overdue: 0 });
+      expect(JSON.parse((await sagas(['list', '--json', '--limit', '1'])).stdout)).toMatchObject({
+        parked: 1,
+        overdue: 0,
+      });
       expect(ids(all.stdout)).toEqual(
         [orders.waiting, orders.parked, orders.outOfStock, orders.confirmed].map(
           (placed) => placed.data.orderId,
         ),
       );
-      expect((JSON.parse(all.stdout) as SagaListing[]).map((s) => s.status)).toEqual([
+      expect(listed(all.stdout).map((s) => s.status)).toEqual([
         'AWAITING_PAYMENT',
         'NEEDS_ATTENTION',
         'CANCELLED',
@@ -509,8 +516,9 @@ describe('pnpm sagas', () => {
       await sql`update sagas set deadline_at = now() - interval '5 minutes'
         where id = ${orderId}::uuid`.execute(database.db);
       const overdue = await sagas(['list', '--overdue', '--json']);
-      const listed = JSON.parse(overdue.stdout) as SagaListing[];
+      const { sagas: listed } = JSON.parse(overdue.stdout) as { sagas: SagaListing[] };
       expect(listed.map((saga) => saga.orderId)).toEqual([orderId]);
+      expect(JSON.parse(overdue.stdout)).toMatchObject({ parked: 1, overdue: 1 });
       expect(listed[0]!.overdueSeconds).toBeGreaterThanOrEqual(300);
       expect(listed[0]!.overdueSeconds).toBeLessThan(400);
 

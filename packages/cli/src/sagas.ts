@@ -6,7 +6,7 @@ import {
   orderSagaStatuses,
   orderSagaType,
 } from '@orders/ordering';
-import { createLogger, messageOf, sagaOverdueSettingsSchema, UsageError } from '@orders/platform';
+import { createLogger, sagaOverdueSettingsSchema, UsageError } from '@orders/platform';
 import { ConfigError, parseConfig } from '@orders/runtime';
 import { runCommand } from './command-line';
 import { runSagasCommand } from './run-sagas-command';
@@ -17,6 +17,7 @@ import {
   devStackPath,
   locateStack,
   readDevStack,
+  readFailure,
 } from './stack-location';
 
 /** Housekeeping's default STALLED_ORDER_SECONDS. */
@@ -57,7 +58,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
 
   const path = devStackPath(config);
-  const { databaseUrl, pubsub } = locateStack(config, await readDevStack(path), path);
+  const location = locateStack(config, await readDevStack(path), path);
+  const { databaseUrl, pubsub } = location;
   if (!databaseUrl) {
     stderr(
       `sagas: no database to read: ${path} does not exist (start \`pnpm dev\`) ` +
@@ -88,9 +90,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       },
     );
   } catch (error) {
-    throw new Error(`reading ${where}: ${messageOf(error)}`, {
-      cause: error,
-    });
+    throw readFailure(error, where, location, config);
   } finally {
     await db.destroy();
   }

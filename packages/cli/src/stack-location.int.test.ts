@@ -84,6 +84,7 @@ describe('a stack file left by a pnpm dev that crashed', () => {
     ['token', ['cust-1']],
     ['demo', ['--orders', '1']],
     ['orders', ['show', '6f1d0c0e-3c57-4d0a-9a52-8f3e1d2c4b10']],
+    ['outbox', ['list']],
   ])('%s says so, the same way, and connects to nothing', async (name, args) => {
     const result = await tool(name, args);
     expect(result).toMatchObject({ code: 1, stdout: '' });
@@ -91,5 +92,32 @@ describe('a stack file left by a pnpm dev that crashed', () => {
       `${name}: ${staleFile} is left from a \`pnpm dev\` that is not running any more ` +
         `(pid ${crashedPid}): start \`pnpm dev\` again (it replaces the file), or delete ${staleFile}\n`,
     );
+  });
+});
+
+describe('a stack file whose stack does not answer (no pid in it, or its pid is another program now)', () => {
+  it.each([
+    ['sagas', ['list']],
+    ['outbox', ['list']],
+    ['orders', ['show', '6f1d0c0e-3c57-4d0a-9a52-8f3e1d2c4b10']],
+  ])('%s names the file and the way out, not a bare connection error', async (name, args) => {
+    const file = join(tmp, `${name}-no-pid.json`);
+    await writeFile(
+      file,
+      JSON.stringify({
+        ready: true,
+        databaseUrl: 'postgres://postgres@127.0.0.1:9/postgres',
+        pubsubEmulatorHost: '127.0.0.1:9',
+        projectId: 'orders-local',
+        functions: { 'place-order': 'http://127.0.0.1:9' },
+      }),
+    );
+    const result = await tool(name, args, file);
+    expect(result).toMatchObject({ code: 1, stdout: '' });
+    expect(result.stderr).toContain(
+      `${name}: the database at postgres://postgres@127.0.0.1:9/postgres named by ${file} does not answer (ECONNREFUSED): ` +
+        `if \`pnpm dev\` is not running any more, start it again (it replaces the file), or delete ${file}\n`,
+    );
+    expect(result.stderr).not.toContain('connect ECONNREFUSED');
   });
 });

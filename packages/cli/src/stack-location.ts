@@ -7,6 +7,7 @@ import {
   pidIn,
   signDevToken,
 } from '@orders/local-stack';
+import { messageOf } from '@orders/platform';
 import { parseConfig } from '@orders/runtime';
 import { z } from 'zod';
 import type { TokenSource } from './intake-client';
@@ -128,7 +129,7 @@ export async function readDevStack(path: string): Promise<DevStack | undefined> 
 }
 
 export function devStackPath(config: CliConfig): string {
-  return config.DEV_STACK_FILE ?? devStackFile();
+  return devStackFile(config);
 }
 
 /**
@@ -166,6 +167,39 @@ export function devTokens(key: DevSigningKey): TokenSource {
     }
     return token;
   };
+}
+
+/**
+ * What a tool reports when reading `where` (the database of `location`) failed. When its URL
+ * came from the dev stack file and nothing answers there, the file may be left from a `pnpm
+ * dev` that stopped (an older one's file names no pid; a pid may be another program's now):
+ * the file and the way out are named, as for a crashed one. Otherwise, what failed.
+ */
+export function readFailure(
+  error: unknown,
+  where: string,
+  location: StackLocation,
+  config: CliConfig,
+): Error {
+  const code = unreachableCode(error);
+  if (code && location.devStackFile && !config.DATABASE_URL) {
+    const path = location.devStackFile;
+    return new DevStackFileError(
+      `${where} named by ${path} does not answer (${code}): if \`pnpm dev\` is not running ` +
+        `any more, start it again (it replaces the file), or delete ${path}`,
+      { cause: error },
+    );
+  }
+  return new Error(`reading ${where}: ${messageOf(error)}`, { cause: error });
+}
+
+const unreachableCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+
+/** The code of a connection nothing answered, in `error` or its parts (an AggregateError). */
+function unreachableCode(error: unknown): string | undefined {
+  const { code, errors } = (error ?? {}) as { code?: unknown; errors?: unknown };
+  if (typeof code === 'string' && unreachableCodes.has(code)) return code;
+  return Array.isArray(errors) ? errors.map(unreachableCode).find(Boolean) : undefined;
 }
 
 /** Where the database is, for messages: its URL without the password. */

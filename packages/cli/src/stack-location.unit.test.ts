@@ -6,6 +6,7 @@ import {
   describeDatabase,
   describePubSub,
   locateStack,
+  readFailure,
 } from './stack-location';
 
 const devStack: DevStack = {
@@ -79,5 +80,34 @@ describe('cliConfig', () => {
     expect(parse).toThrow(/PUBSUB_EMULATOR_HOST: must be host:port/);
     expect(parse).toThrow(/PLACE_ORDER_URL: /);
     expect(parse).toThrow(/DATABASE_URL: /);
+  });
+});
+
+describe('readFailure', () => {
+  const refused = (address: string) =>
+    Object.assign(new Error(`connect ECONNREFUSED ${address}`), { code: 'ECONNREFUSED' });
+  const where = 'the database at postgres://postgres@127.0.0.1:5000/postgres';
+  const fromFile = locateStack(cliConfig({}), devStack, '/repo/.local/dev-stack.json');
+
+  it("names the dev stack file when its database does not answer, an AggregateError's too", () => {
+    const both = new AggregateError([refused('::1:5000'), refused('127.0.0.1:5000')], 'x');
+    for (const error of [refused('127.0.0.1:5000'), both]) {
+      expect(readFailure(error, where, fromFile, cliConfig({})).message).toBe(
+        `${where} named by /repo/.local/dev-stack.json does not answer (ECONNREFUSED): if \`pnpm dev\` is not running any more, start it again (it replaces the file), or delete /repo/.local/dev-stack.json`,
+      );
+    }
+  });
+
+  it('says what failed otherwise: a DATABASE_URL of your own, or another error', () => {
+    const own = cliConfig({ DATABASE_URL: 'postgres://me@db:5432/orders' });
+    expect(
+      readFailure(refused('db:5432'), where, locateStack(own, devStack, '/x'), own).message,
+    ).toBe(`reading ${where}: connect ECONNREFUSED db:5432`);
+    const denied = Object.assign(new Error('permission denied for table outbox'), {
+      code: '42501',
+    });
+    expect(readFailure(denied, where, fromFile, cliConfig({})).message).toBe(
+      `reading ${where}: permission denied for table outbox`,
+    );
   });
 });

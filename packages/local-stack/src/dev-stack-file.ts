@@ -1,5 +1,6 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setTimeout } from 'node:timers/promises';
 import type { LocalStack } from './local-stack';
 import { isProcessAlive } from './test-harness';
 
@@ -61,7 +62,8 @@ export const devStackLockFile = (stackFile: string) => join(dirname(stackFile), 
 /**
  * Claims the checkout for one `pnpm dev` (this process, `pid`): creates the lock beside
  * `stackFile` holding `pid`, unless a live process holds it (then that one is returned and
- * nothing is touched). A lock whose process is gone (a crash) is taken over.
+ * nothing is touched). A lock whose process is gone (a crash) is taken over, by one process
+ * only when several start at once (see claimFile).
  */
 export async function claimDevStack(
   stackFile: string,
@@ -69,18 +71,61 @@ export async function claimDevStack(
 ): Promise<DevStackClaim | RunningDevStack> {
   const lock = devStackLockFile(stackFile);
   await mkdir(dirname(lock), { recursive: true, mode: 0o700 });
-  for (let attempt = 0; ; attempt++) {
+  const holder = await claimFile(lock, pid);
+  if (holder === undefined) return { release: () => releaseDevStack(stackFile, pid) };
+  return { pid: holder, stackFile, placeOrderUrl: await placeOrderOf(stackFile, holder) };
+}
+
+/**
+ * Makes `path` hold `pid`, unless a live process holds it: returns that process, or undefined
+ * once `path` is this one's. The file appears whole or not at all (linked from a private
+ * file), so a reader never takes a half-written lock for a stale one. A stale file (its
+ * process is gone, or it names none) is removed only by the one process that claims
+ * `path.takeover` (the same way, so a taker that crashed is taken over in turn), and only
+ * if it still holds what was judged stale: two processes started at once after a crash
+ * cannot both remove a lock and both create one.
+ */
+async function claimFile(path: string, pid: number): Promise<number | undefined> {
+  for (let polls = 0; ; polls++) {
+    if (await linkExclusive(path, pid)) return undefined;
+    const seen = await readFile(path, 'utf8').catch(() => undefined);
+    if (seen === undefined) continue; // released meanwhile
+    const holder = pidOfText(seen);
+    if (holder !== undefined && holder !== pid && isProcessAlive(holder)) return holder;
+    const takeover = `${path}.takeover`;
+    const taker = await claimFile(takeover, pid);
+    if (taker !== undefined) {
+      // Another one is taking it over (a few milliseconds): then see who holds it. A taker
+      // that never finishes (its pid now another program's) is reported as the holder.
+      if (polls >= takeoverPolls) return taker;
+      await setTimeout(takeoverPollMs);
+      continue;
+    }
     try {
-      await writeFile(lock, `${pid}\n`, { mode: 0o600, flag: 'wx' });
-      return { release: () => releaseDevStack(stackFile, pid) };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
+      if ((await readFile(path, 'utf8').catch(() => undefined)) === seen) {
+        await rm(path, { force: true });
+      }
+    } finally {
+      await rm(takeover, { force: true });
     }
-    const holder = await pidIn(lock);
-    if (holder !== undefined && holder !== pid && isProcessAlive(holder)) {
-      return { pid: holder, stackFile, placeOrderUrl: await placeOrderOf(stackFile, holder) };
-    }
-    await rm(lock, { force: true });
+  }
+}
+
+const takeoverPollMs = 20;
+const takeoverPolls = 100;
+
+/** Creates `path` holding `pid` whole, unless it exists: false then. */
+async function linkExclusive(path: string, pid: number): Promise<boolean> {
+  const own = `${path}.${pid}`;
+  await writeFile(own, `${pid}\n`, { mode: 0o600 });
+  try {
+    await link(own, path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await rm(own, { force: true });
   }
 }
 
@@ -93,9 +138,11 @@ async function releaseDevStack(stackFile: string, pid: number): Promise<void> {
 
 /** The process that holds `lock`, if its file names one. */
 export async function pidIn(lock: string): Promise<number | undefined> {
-  const text = await readFile(lock, 'utf8').catch(() => '');
-  return /^\d+\s*$/.test(text) ? Number(text) : undefined;
+  return pidOfText(await readFile(lock, 'utf8').catch(() => ''));
 }
+
+const pidOfText = (text: string): number | undefined =>
+  /^\d+\s*$/.test(text) ? Number(text) : undefined;
 
 async function placeOrderOf(stackFile: string, pid: number): Promise<string | undefined> {
   const file = await readStackFile(stackFile);

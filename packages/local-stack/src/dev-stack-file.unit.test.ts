@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   alreadyRunning,
@@ -69,6 +69,34 @@ describe('claimDevStack: one pnpm dev per checkout', () => {
     const next = await claimDevStack(stackFile, process.pid);
     expect(isClaim(next)).toBe(true);
     expect(await readFile(devStackLockFile(stackFile), 'utf8')).toBe(`${process.pid}\n`);
+  });
+
+  it("lets exactly one of two pnpm dev started at once take over a crashed one's lock", async () => {
+    const contenders = [process.pid, process.ppid];
+    const crashed = deadPid();
+    await mkdir(dirname(stackFile), { recursive: true });
+    for (let round = 0; round < 100; round++) {
+      await writeFile(devStackLockFile(stackFile), `${crashed}\n`);
+      const claims = await Promise.all(contenders.map((pid) => claimDevStack(stackFile, pid)));
+      const winners = contenders.filter((_, index) => isClaim(claims[index]!));
+      expect({ round, winners: winners.length }).toEqual({ round, winners: 1 });
+      // The loser is told the winner runs, and the lock names the winner.
+      const loser = claims.find((claim) => !isClaim(claim)) as RunningDevStack;
+      expect(loser.pid).toBe(winners[0]);
+      expect(await readFile(devStackLockFile(stackFile), 'utf8')).toBe(`${winners[0]}\n`);
+      await (claims.find(isClaim) as DevStackClaim).release();
+    }
+  });
+
+  it('takes over a stale lock whose taker crashed while taking it over', async () => {
+    const lock = devStackLockFile(stackFile);
+    await mkdir(dirname(stackFile), { recursive: true });
+    await writeFile(lock, `${deadPid()}\n`);
+    await writeFile(`${lock}.takeover`, `${deadPid()}\n`);
+    const next = await claimDevStack(stackFile, process.pid);
+    expect(isClaim(next)).toBe(true);
+    expect(await readFile(lock, 'utf8')).toBe(`${process.pid}\n`);
+    expect(existsSync(`${lock}.takeover`)).toBe(false);
   });
 
   it('on release removes its own stack file and lock, never another one', async () => {

@@ -2,6 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { stackOf } from '@orders/platform';
 import { alreadyRunning, claimDevStack, readyHint, writeDevStackFile } from './dev-stack-file';
+import { freshLocalWarehouse } from './fresh-warehouse';
 import { devStackFile, startLocalStack } from './local-stack';
 
 /**
@@ -11,7 +12,7 @@ import { devStackFile, startLocalStack } from './local-stack';
  */
 async function main(): Promise<void> {
   const env = process.env;
-  const readyFile = devStackFile();
+  const readyFile = devStackFile(env);
   const log = (line: string) => process.stderr.write(`local-stack | ${line}\n`);
   // Registered before starting: a SIGTERM during startup must not kill us before we can stop
   // what has started (a Ctrl-C reaches the servers too, they share our process group).
@@ -33,11 +34,8 @@ async function main(): Promise<void> {
 
   // A throwaway database gets a fresh warehouse too, so that analytics describe this run's
   // orders only. With your own DATABASE_URL, the warehouse you had is kept.
-  if (!env.DATABASE_URL && env.WAREHOUSE !== 'bigquery') {
-    const warehouse = env.DUCKDB_PATH ?? join(dirname(readyFile), 'warehouse.duckdb');
-    await Promise.all([rm(warehouse, { force: true }), rm(`${warehouse}.wal`, { force: true })]);
-    log(`fresh local warehouse at ${warehouse}`);
-  }
+  const warehouse = await freshLocalWarehouse(env);
+  if (warehouse) log(`fresh local warehouse at ${warehouse}`);
 
   // What `pnpm trace` reads: this run's function logs and, with OTEL_TRACES=on, its spans.
   const functionLogFile = join(dirname(readyFile), 'functions.log');

@@ -9,6 +9,7 @@ export {
   writeDevStackFile,
 } from './dev-stack-file';
 export { freePort } from './free-port';
+export { freshLocalWarehouse, throwawayWarehouse } from './fresh-warehouse';
 export { type FunctionProcess, startFunction } from './function-process';
 export { lineSink } from './line-sink';
 export {

@@ -113,11 +113,16 @@ export interface DevAuth {
  * to the consumers that run. A failure part way stops what had started, then rethrows.
  */
 /** The monorepo root: functions/ and .local/ live there. */
-const repoRoot = resolve(__dirname, '..', '..', '..');
+/** The checkout: its `.local` holds what a stack started here keeps. */
+export const repoRoot = resolve(__dirname, '..', '..', '..');
 
-/** The file `pnpm dev` writes its ready line to, for the tools that use a running stack. */
-export function devStackFile(rootDir = repoRoot): string {
-  return join(rootDir, '.local', 'dev-stack.json');
+/**
+ * The file `pnpm dev` writes its ready line to, for the tools that use a running stack:
+ * DEV_STACK_FILE, else the checkout's `.local/dev-stack.json`. `pnpm dev`, `pnpm demo` and
+ * every tool read it here, so they agree on the stack, its lock and its local files.
+ */
+export function devStackFile(env: { DEV_STACK_FILE?: string | undefined } = process.env): string {
+  return env.DEV_STACK_FILE || join(repoRoot, '.local', 'dev-stack.json');
 }
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {

@@ -19,9 +19,14 @@ export type OutboxRetry =
  * next run: a set-aside row is released only if it now passes the rule every row is published
  * by (its producer recorded, its envelope valid, a type its producer may emit); an unsent one
  * stops backing off. A sent row, or one that still fails the rule, is left alone. The row is
- * locked while it is judged, so the relay cannot be publishing it meanwhile.
+ * locked while it is judged, so the relay cannot be publishing it meanwhile. With `dryRun`,
+ * the row is judged the same way and left as it is.
  */
-export async function retryOutboxRow(db: Kysely<Database>, id: string): Promise<OutboxRetry> {
+export async function retryOutboxRow(
+  db: Kysely<Database>,
+  id: string,
+  { dryRun = false }: { dryRun?: boolean } = {},
+): Promise<OutboxRetry> {
   return db.transaction().execute(async (trx) => {
     const row = await trx
       .selectFrom('outbox')
@@ -34,11 +39,13 @@ export async function retryOutboxRow(db: Kysely<Database>, id: string): Promise<
     const verdict = publishable(row.event, row.producer);
     if (row.set_aside_at !== null) {
       if ('refusal' in verdict) return { kind: 'still-refused', reason: verdict.refusal };
+      if (dryRun) return { kind: 'released', was: row.set_aside_reason };
       await sql`
         update outbox set set_aside_at = null, set_aside_reason = null, next_attempt_at = null
         where id = ${id}::uuid`.execute(trx);
       return { kind: 'released', was: row.set_aside_reason };
     }
+    if (dryRun) return { kind: 'due' };
     await sql`update outbox set next_attempt_at = null where id = ${id}::uuid`.execute(trx);
     return { kind: 'due' };
   });
