@@ -85,8 +85,10 @@ export async function benchPipeline(context: BenchContext): Promise<Measure[]> {
       functionEnv: (name) =>
         name === 'analytics-loader' ? { DUCKDB_PATH: join(warehouseDir, 'warehouse.duckdb') } : {},
       log,
-      // At LOG_LEVEL warn the functions only say something when something is wrong.
-      functionStdout: lineSink(firstLines(log, 40)),
+      // At LOG_LEVEL warn the functions only say something when something is wrong, but for
+      // their metric lines (one per delivery, written whatever the level, at INFO): those are
+      // written (production writes them too) and not shown.
+      functionStdout: lineSink(unlessInfo(firstLines(log, 40))),
       functionStderr: lineSink(firstLines(log, 40)),
     });
     cleanup.push(() => stack.stop());
@@ -388,5 +390,12 @@ function firstLines(log: (line: string) => void, limit: number): (line: string) 
     seen++;
     if (seen <= limit) log(line.slice(0, 500));
     else if (seen % 1000 === limit + 1) log(`(function output beyond ${limit} lines dropped)`);
+  };
+}
+
+/** `onLine` for the lines that are not at INFO (or DEBUG). */
+function unlessInfo(onLine: (line: string) => void): (line: string) => void {
+  return (line) => {
+    if (!/"severity":"(INFO|DEBUG)"/.test(line)) onLine(line);
   };
 }
