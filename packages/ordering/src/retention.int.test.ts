@@ -315,6 +315,51 @@ describe('purgeRestingSagaHistory', () => {
     const kept = await admin.selectFrom('sagas').select('id').where('id', 'in', ids).execute();
     expect(kept.length).toBe(ids.length);
   });
+  it('makes progress with every batch however many old moves of sagas not at rest come first: it reads only what it deletes, not them again and again', async () => {
+    // Older than any history that may go, and more than a batch: the parked sagas' moves.
+    const parked = [];
+    for (let n = 0; n < 8; n++) {
+      parked.push(
+        await insertSaga({ status: 'NEEDS_ATTENTION', updatedDaysAgo: 300, transitions: 5 }),
+      );
+    }
+    const awaiting = await insertSaga({
+      status: 'AWAITING_PAYMENT',
+      updatedDaysAgo: 250,
+      transitions: 2,
+    });
+    // Sagas at rest whose history earlier ticks deleted: there are ever more of them.
+    for (let n = 0; n < 30; n++) await insertSaga({ status: 'CONFIRMED', updatedDaysAgo: 200 });
+    const resting = [];
+    for (let n = 0; n < 4; n++) {
+      resting.push(await insertSaga({ status: 'CONFIRMED', updatedDaysAgo: 100, transitions: 3 }));
+    }
+    const ids = [...parked, awaiting, ...resting];
+
+    // One transaction, to read its own statistics: the tuples of sagas and their history it read.
+    const { purge, read } = await housekeeping.transaction().execute(async (trx) => {
+      // The tables are small here: the planner would scan them whole, as it never does at scale.
+      await sql`set local enable_seqscan = off`.execute(trx);
+      const purge = await purgeRestingSagaHistory(trx, {
+        olderThanSeconds: 90 * day,
+        batchSize: 2,
+        maxRows: 1_000,
+      });
+      const { rows } = await sql<{ read: number }>`
+        select sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int as read
+        from pg_stat_xact_user_tables where relname in ('sagas', 'saga_transitions')`.execute(trx);
+      return { purge, read: rows[0]?.read ?? 0 };
+    });
+
+    expect(purge).toEqual({ deleted: 12, capped: false });
+    const history = await historyOf(ids);
+    for (const id of resting) expect(history[id]).toBe(0);
+    for (const id of parked) expect(history[id]).toBe(5);
+    expect(history[awaiting]).toBe(2);
+    // 7 batches (the last one short): a batch that walked past the 42 moves kept, or the
+    // 30 sagas with no history left, would read them each time (hundreds of rows in all).
+    expect(read).toBeLessThanOrEqual(4 * purge.deleted);
+  });
 });
 
 describe('purgeKeys', () => {
