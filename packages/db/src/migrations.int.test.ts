@@ -43,6 +43,7 @@ describe('migrateToLatest', () => {
       '0012-function-roles',
       '0013-outbox-traceparent',
       '0014-retention',
+      '0016-retention-indexes-and-requeue',
     ]);
     expect(await migrateToLatest(db)).toEqual([]);
 
