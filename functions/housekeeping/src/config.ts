@@ -3,8 +3,6 @@ import { housekeepingSettingsSchema } from '@orders/platform';
 import { parseConfig } from '@orders/runtime';
 import type { z } from 'zod';
 
-export { minimumClaimDays } from '@orders/platform';
-
 /** The database's and the order saga's settings, and housekeeping's own (with their rules). */
 const schema = orderSagaConfigSchema.and(housekeepingSettingsSchema);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { housekeepingConfig, minimumClaimDays } from './config';
+import { housekeepingConfig } from './config';
 
 const database = { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/orders' };
 
@@ -50,11 +50,18 @@ describe('housekeepingConfig: retention', () => {
     ).toBe(20);
   });
 
-  it('refuses to forget a claim before its event can no longer come back', () => {
-    expect(minimumClaimDays).toBe(15);
-    expect(() => housekeepingConfig({ ...database, RETENTION_PROCESSED_EVENTS_DAYS: '7' })).toThrow(
-      /RETENTION_PROCESSED_EVENTS_DAYS: must be at least 15 days: a claim must outlive every redelivery of its event/,
-    );
+  it('refuses to forget a claim before its event can no longer come back (15 days), naming the setting and why', () => {
+    for (const days of ['14.9', '7', '0']) {
+      expect(() =>
+        housekeepingConfig({
+          ...database,
+          RETENTION_PROCESSED_EVENTS_DAYS: days,
+          RETENTION_SENT_OUTBOX_DAYS: '1',
+        }),
+      ).toThrow(
+        /^invalid configuration: RETENTION_PROCESSED_EVENTS_DAYS: must be at least 15 days: a claim must outlive every redelivery of its event \(7 days on its subscription, 7 on the dead-letter queue, then a replay\)/,
+      );
+    }
     expect(
       housekeepingConfig({ ...database, RETENTION_PROCESSED_EVENTS_DAYS: '15' }),
     ).toMatchObject({ RETENTION_PROCESSED_EVENTS_DAYS: 15 });

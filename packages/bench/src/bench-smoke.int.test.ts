@@ -18,6 +18,7 @@ const requiredNames = [
   'analytics-load',
   'scale-retention-cpu-per-order',
   'scale-retention-cost-per-order',
+  'scale-retention-statements-per-order',
   'scale-retention-rows',
 ];
 

@@ -24,7 +24,13 @@ import {
 } from '@orders/payments';
 import { createLogger, forEachConcurrently, percentile } from '@orders/platform';
 import { createConsumer, parseConfig } from '@orders/runtime';
-import { type Kysely, sql } from 'kysely';
+import {
+  type Kysely,
+  type QueryResult,
+  type RootOperationNode,
+  sql,
+  type UnknownRow,
+} from 'kysely';
 import { pushedCloudEvent, runCleanup } from './event-handling-bench';
 import { type BenchContext, type Measure, measure } from './measure';
 import { cpuTimes } from './process-cpu';
@@ -45,17 +51,28 @@ const quickSizes: Sizes = { warmup: 5, perRound: 20, rounds: 2 };
 const concurrency = 16;
 const skus = ['TEA-001', 'TEA-002', 'MUG-001', 'POT-001', 'FILTER-10', 'KETTLE-01', 'GIFT-BOX'];
 
-/** What one round of orders cost and left behind. */
+/**
+ * Each round is a day of orders; after it a day passes (every timestamp the retained rows
+ * and their sagas and orders carry moves a day back, by the database's clock) and retention
+ * runs with these windows, in those days. Not 0: the tables keep the rows of the window.
+ */
+const windowDays = { sentOutbox: 2, claims: 3, sagaHistory: 3 };
+/** Idempotency-Keys are kept a day (IDEMPOTENCY_TTL_SECONDS), then purged with the rest. */
+const daySeconds = 86_400;
+
+/** What one day of orders cost and what retention left behind. */
 interface Round {
   orders: number;
   /** Wall time of placing the orders and handling every event they caused. */
   handlingMs: number;
   /** CPU time (ms) of that: this process and PostgreSQL with its backends (when it is ours). */
   handlingCpuMs: number;
-  /** Rows and bytes of the retained tables once the round's orders are done, before retention. */
-  peakRows: number;
-  peakBytes: number;
-  /** Retention after the round: rows deleted, and its wall time. */
+  /** SQL statements the handlers sent for that (transaction begin and commit not counted). */
+  statements: number;
+  /** Rows and bytes of the retained tables once the day passed and retention ran. */
+  keptRows: number;
+  keptBytes: number;
+  /** Retention after the day: rows deleted, and its wall time. */
   purged: number;
   purgeMs: number;
 }
@@ -63,10 +80,11 @@ interface Round {
 /**
  * `scale-retention`: orders through the handlers in-process (place-order's `placeOrder`,
  * process-order's and payment-handler's consumers, the sandbox provider, the outbox),
- * round after round on one durable database, with retention between rounds as housekeeping
- * runs it (every window 0: the days that pass between an order and its purge in production).
- * The retained tables peak at one round's rows whatever came before, and the cost per order
- * of the last rounds (about 10,000 orders in) is set beside that of the first (about 1,000).
+ * a day of orders a round on one durable database; after each, a day passes and retention
+ * runs as housekeeping runs it, with windows of days (`windowDays`). The retained tables
+ * hold their windows' rows, the same however many orders came before, and the cost per
+ * order of the last rounds (about 10,000 orders in) is set beside that of the first (about
+ * 1,000).
  */
 export async function benchScaleRetention(context: BenchContext): Promise<Measure[]> {
   const { quick, log, env } = context;
@@ -84,11 +102,22 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
       DATABASE_URL: database.url,
       GOOGLE_CLOUD_PROJECT: projectId,
     });
-    const db = createDb(database.url, { maxConnections: config.DB_POOL_SIZE });
-    cleanup.push(() => db.destroy());
+    const pool = createDb(database.url, { maxConnections: config.DB_POOL_SIZE });
+    cleanup.push(() => pool.destroy());
     // The sandbox stands for a remote provider: a pool of its own, as payment-handler wires it.
-    const providerDb = createDb(database.url, { maxConnections: config.DB_POOL_SIZE });
-    cleanup.push(() => providerDb.destroy());
+    const providerPool = createDb(database.url, { maxConnections: config.DB_POOL_SIZE });
+    cleanup.push(() => providerPool.destroy());
+    // Every statement the handlers send is counted.
+    let statements = 0;
+    const counting = {
+      transformQuery: (args: { node: RootOperationNode }) => {
+        statements++;
+        return args.node;
+      },
+      transformResult: async (args: { result: QueryResult<UnknownRow> }) => args.result,
+    };
+    const db = pool.withPlugin(counting);
+    const providerDb = providerPool.withPlugin(counting);
 
     // Pub/Sub in-process: each copy goes to its topic's queue (analytics has no inbox: counted).
     const failures: unknown[] = [];
@@ -134,8 +163,8 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
       }),
     };
     const intake = {
-      // Keys expire at once: retention forgets them with the round (window 0, as the rest).
-      store: createPostgresIntakeStore(db, { ttlSeconds: 0, lockSeconds: 10 }),
+      // Keys are kept a day, then retention forgets them.
+      store: createPostgresIntakeStore(db, { ttlSeconds: daySeconds, lockSeconds: 10 }),
       outbox,
       source: 'place-order',
       maxOpenOrders: 1_000_000,
@@ -183,24 +212,36 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
       return performance.now() - started;
     }
 
-    /** Retention as housekeeping runs it, every window 0; then VACUUM, as autovacuum would. */
-    async function retain(): Promise<{ purged: number; purgeMs: number }> {
+    const vacuum = () =>
+      sql.raw(`vacuum analyze ${retainedTables.join(', ')}, sagas, orders`).execute(pool);
+
+    /**
+     * A day passes, then retention runs as housekeeping runs it, with the windows in days;
+     * then VACUUM, as autovacuum would.
+     */
+    async function aDayPassesAndRetain(): Promise<{ purged: number; purgeMs: number }> {
+      await aDayPasses(pool);
+      // A day's autovacuum: the rows the day moved back leave no dead versions behind.
+      await vacuum();
       const started = performance.now();
       const batches = { batchSize: 500, maxRows: Number.MAX_SAFE_INTEGER };
+      const days = (n: number) => ({ olderThanSeconds: n * daySeconds, ...batches });
       const purges = [
-        await purgeClaims(db, { olderThanSeconds: 0, ...batches }),
-        await purgeSentOutbox(db, { olderThanSeconds: 0, ...batches }),
-        await purgeRestingSagaHistory(db, { olderThanSeconds: 0, ...batches }),
-        await purgeKeys(db, batches),
+        await purgeClaims(pool, days(windowDays.claims)),
+        await purgeSentOutbox(pool, days(windowDays.sentOutbox)),
+        await purgeRestingSagaHistory(pool, days(windowDays.sagaHistory)),
+        await purgeKeys(pool, batches),
       ];
       const purgeMs = performance.now() - started;
-      await sql.raw(`vacuum ${retainedTables.join(', ')}`).execute(db);
+      await vacuum();
       return { purged: purges.reduce((sum, purge) => sum + purge.deleted, 0), purgeMs };
     }
 
-    log(`scale-retention: ${sizes.warmup} warm-up orders, then retention`);
+    log(
+      `scale-retention: ${sizes.warmup} warm-up orders, then a day of ${sizes.perRound} a round; windows: sent outbox rows ${windowDays.sentOutbox} days, claims ${windowDays.claims}, saga history ${windowDays.sagaHistory}, keys 1`,
+    );
     await runOrders(sizes.warmup);
-    await retain();
+    await aDayPassesAndRetain();
     const rounds: Round[] = [];
     // PostgreSQL's CPU is known when the bench started it (not one that env names).
     const measured = { bench: process.pid, postgres: postgres.pid };
@@ -208,26 +249,29 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
       Object.values(await cpuTimes(measured)).reduce((sum, ms) => sum + ms, 0);
     for (let round = 1; round <= sizes.rounds; round++) {
       const cpuBefore = await cpuNow();
+      const statementsBefore = statements;
       const handlingMs = await runOrders(sizes.perRound);
       const handlingCpuMs = (await cpuNow()) - cpuBefore;
-      await assertAllConfirmed(db);
-      const peak = await retainedSize(db);
-      const { purged, purgeMs } = await retain();
+      const handlingStatements = statements - statementsBefore;
+      await assertAllConfirmed(pool);
+      const { purged, purgeMs } = await aDayPassesAndRetain();
+      const kept = await retainedSize(pool);
       rounds.push({
         orders: sizes.perRound,
         handlingMs,
         handlingCpuMs,
-        peakRows: peak.rows,
-        peakBytes: peak.bytes,
+        statements: handlingStatements,
+        keptRows: kept.rows,
+        keptBytes: kept.bytes,
         purged,
         purgeMs,
       });
       log(
-        `scale-retention round ${round} (orders to ${placed}): ${(handlingMs / sizes.perRound).toFixed(2)} ms/order, CPU ${(handlingCpuMs / sizes.perRound).toFixed(2)} ms/order, ${peak.rows} rows retained at peak, ${purged} purged in ${purgeMs.toFixed(0)} ms`,
+        `scale-retention day ${round} (orders to ${placed}): ${(handlingMs / sizes.perRound).toFixed(2)} ms/order, CPU ${(handlingCpuMs / sizes.perRound).toFixed(2)} ms/order, ${(handlingStatements / sizes.perRound).toFixed(1)} statements/order; ${purged} purged in ${purgeMs.toFixed(0)} ms, ${kept.rows} rows kept`,
       );
     }
     const { rows: orderRows } = await sql<{ n: number }>`
-      select count(*)::int as n from orders`.execute(db);
+      select count(*)::int as n from orders`.execute(pool);
 
     // Figures of the first rounds against the last ones (the median of each three, so that
     // one round that a burst of other work hit does not decide), and the last round's rows.
@@ -239,6 +283,7 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
     const median = (of: Round[], figure: (r: Round) => number) =>
       percentile(of.map(figure), 0.5) ?? Number.NaN;
     const perOrder = (r: Round) => r.handlingMs / r.orders;
+    const statementsPerOrder = (r: Round) => r.statements / r.orders;
     const cpuPerOrder = (r: Round) => r.handlingCpuMs / r.orders;
     const perRow = (r: Round) => (1000 * r.purgeMs) / Math.max(r.purged, 1);
     const mib = (bytes: number) => bytes / 1024 / 1024;
@@ -266,18 +311,25 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
         `wall time per order (placed, reserved, charged, confirmed; 4 handlings, ${concurrency} at a time); ${span}; every round: ${every(perOrder, 2)} ms`,
       ),
       measure(
+        'scale-retention-statements-per-order',
+        'statements',
+        median(late, statementsPerOrder),
+        median(early, statementsPerOrder),
+        `SQL statements the handlers sent per order (begin and commit not counted); ${span}; every round: ${every(statementsPerOrder, 1)}`,
+      ),
+      measure(
         'scale-retention-rows',
         'rows',
-        last.peakRows,
-        first.peakRows,
-        `rows of ${retainedTables.join(', ')} once a round's orders are done, before retention: the last round (orders to ${placed}) against the first (to ${sizes.warmup + sizes.perRound}); ${rounds.reduce((n, r) => n + r.purged, 0)} rows purged in all; orders (kept) ${orderRows[0]!.n}`,
+        last.keptRows,
+        first.keptRows,
+        `rows of ${retainedTables.join(', ')} after a day passed and retention ran (windows: sent outbox rows ${windowDays.sentOutbox} days, claims ${windowDays.claims}, saga history ${windowDays.sagaHistory}, keys 1; ${sizes.perRound} orders a day): the last day (orders to ${placed}) against the first (to ${sizes.warmup + sizes.perRound}); every day: ${every((r) => r.keptRows, 0)}; ${rounds.reduce((n, r) => n + r.purged, 0)} rows purged in all; orders (kept) ${orderRows[0]!.n}`,
       ),
       measure(
         'scale-retention-bytes',
         'MiB',
-        mib(last.peakBytes),
-        mib(first.peakBytes),
-        `size of those tables with their indexes (pg_total_relation_size) at the same moments; VACUUM after each retention, as autovacuum; every round: ${every((r) => mib(r.peakBytes), 2)} MiB`,
+        mib(last.keptBytes),
+        mib(first.keptBytes),
+        `size of those tables with their indexes (pg_total_relation_size) at the same moments; VACUUM after each retention, as autovacuum; every day: ${every((r) => mib(r.keptBytes), 2)} MiB`,
       ),
       measure(
         'scale-retention-purge-per-row',
@@ -290,6 +342,25 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
   } finally {
     await runCleanup(cleanup, log);
   }
+}
+
+/**
+ * A day passes: every timestamp that retention and the saga's rest read moves a day back
+ * (the rows of sagas and orders that can still matter: the last weeks').
+ */
+async function aDayPasses(db: Kysely<Database>): Promise<void> {
+  await sql`
+    update processed_events set processed_at = processed_at - interval '1 day';
+    update outbox set created_at = created_at - interval '1 day',
+      sent_at = sent_at - interval '1 day', requeued_at = requeued_at - interval '1 day';
+    update saga_transitions set at = at - interval '1 day';
+    update idempotency_keys set created_at = created_at - interval '1 day',
+      expires_at = expires_at - interval '1 day';
+    update sagas set created_at = created_at - interval '1 day',
+      updated_at = updated_at - interval '1 day', deadline_at = deadline_at - interval '1 day'
+    where updated_at > now() - interval '14 days';
+    update orders set created_at = created_at - interval '1 day'
+    where created_at > now() - interval '14 days';`.execute(db);
 }
 
 /** Every order placed so far is CONFIRMED: the rounds measure whole orders. */

@@ -44,6 +44,7 @@ describe('migrateToLatest', () => {
       '0013-outbox-traceparent',
       '0014-retention',
       '0015-saga-traceparent',
+      '0016-retention-indexes-and-requeue',
     ]);
     expect(await migrateToLatest(db)).toEqual([]);
 

@@ -15,6 +15,7 @@ import { up as up0012 } from './migrations/0012-function-roles';
 import { up as up0013 } from './migrations/0013-outbox-traceparent';
 import { up as up0014 } from './migrations/0014-retention';
 import { up as up0015 } from './migrations/0015-saga-traceparent';
+import { up as up0016 } from './migrations/0016-retention-indexes-and-requeue';
 import type { Database } from './schema';
 
 /**
@@ -38,6 +39,7 @@ export const migrations: Record<string, Migration> = {
   '0013-outbox-traceparent': { up: up0013 },
   '0014-retention': { up: up0014 },
   '0015-saga-traceparent': { up: up0015 },
+  '0016-retention-indexes-and-requeue': { up: up0016 },
 };
 
 /** Applies every pending migration; returns the names applied by this call. */

@@ -75,6 +75,11 @@ interface OutboxTable {
   traceparent: ColumnType<string | null, string | null | undefined, string | null>;
   /** When the row was inserted (clock_timestamp(), not its transaction's start). */
   created_at: CreatedAt;
+  /**
+   * When the row was last handed back to the relay after it stopped owing it (released from
+   * set-aside, or marked unsent again by a re-drive or a replay); null: owed since created_at.
+   */
+  requeued_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   /** Set once every topic of its type's routes has taken the event. */
   sent_at: Date | null;
   /** While unsent: the topics of its routes that have taken it (the relay leaves them out). */

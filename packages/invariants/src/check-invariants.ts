@@ -1,7 +1,7 @@
 import type { Database } from '@orders/db';
 import { decodeMessage, type Envelope, routes, topics } from '@orders/events';
 import { type SandboxLedgerTables, sandboxLedgerExists } from '@orders/payments';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { isDocumentedMove, orderStatusOfSaga, sagaPathOf } from './documented-saga';
 
 export interface Violation {
@@ -12,16 +12,38 @@ export interface Violation {
   detail: string;
 }
 
-/** What the warehouse holds: per event id, its copies and its rows in the dedup view. */
-export type WarehouseCounts = ReadonlyMap<string, { rows: number; deduplicated: number }>;
+/**
+ * What the warehouse holds: per event id, its copies, its rows in the dedup view, and the
+ * order it is about (when known).
+ */
+export type WarehouseCounts = ReadonlyMap<
+  string,
+  { rows: number; deduplicated: number; orderId?: string }
+>;
 
 /** The counts of a warehouse's load audit (`Warehouse.auditEvents()`). */
 export function warehouseCountsOf(
-  audit: readonly { eventId: string; rawRows: number; viewRows: number }[],
+  audit: readonly { eventId: string; orderId: string; rawRows: number; viewRows: number }[],
 ): WarehouseCounts {
   return new Map(
-    audit.map((row) => [row.eventId, { rows: row.rawRows, deduplicated: row.viewRows }]),
+    audit.map((row) => [
+      row.eventId,
+      { rows: row.rawRows, deduplicated: row.viewRows, orderId: row.orderId },
+    ]),
   );
+}
+
+/**
+ * The windows housekeeping's retention ran with (RETENTION_*_DAYS of housekeeping, in
+ * seconds): what is older may have been deleted, so the checker does not ask for it.
+ */
+export interface RetentionWindows {
+  /** Outbox rows sent longer ago than this may be gone (RETENTION_SENT_OUTBOX_DAYS). */
+  sentOutboxSeconds: number;
+  /** Inbox claims older than this may be gone (RETENTION_PROCESSED_EVENTS_DAYS). */
+  processedEventsSeconds: number;
+  /** The history of a saga at rest since longer ago may be gone (RETENTION_SAGA_HISTORY_DAYS). */
+  sagaHistorySeconds: number;
 }
 
 /** A message on a `<topic>-dlq`, as pulled: the topic it was refused on, its bytes and attributes. */
@@ -39,6 +61,8 @@ export interface InvariantInputs {
   deadLetters?: readonly DeadLetterSeen[];
   /** Omitted: invariant 5 is not checked. */
   warehouse?: WarehouseCounts;
+  /** Omitted: retention deleted nothing, and every row the checks read must be there. */
+  retention?: RetentionWindows;
 }
 
 /**
@@ -60,9 +84,10 @@ async function readSnapshot(db: Kysely<Database>) {
     .setIsolationLevel('repeatable read')
     .setAccessMode('read only')
     .execute(async (trx) => ({
+      now: (await sql<{ now: Date }>`select now() as now`.execute(trx)).rows[0]!.now,
       orders: await trx
         .selectFrom('orders')
-        .select(['id', 'status', 'cancel_reason', 'total_minor', 'correlation_id'])
+        .select(['id', 'status', 'cancel_reason', 'total_minor', 'correlation_id', 'created_at'])
         .execute(),
       items: await trx.selectFrom('order_items').select(['order_id', 'sku', 'quantity']).execute(),
       products: await trx.selectFrom('products').select(['sku', 'stock']).execute(),
@@ -70,7 +95,10 @@ async function readSnapshot(db: Kysely<Database>) {
         .selectFrom('stock_reservations')
         .select(['order_id', 'sku', 'quantity', 'state'])
         .execute(),
-      sagas: await trx.selectFrom('sagas').select(['id', 'status', 'version']).execute(),
+      sagas: await trx
+        .selectFrom('sagas')
+        .select(['id', 'status', 'version', 'deadline_at', 'updated_at'])
+        .execute(),
       transitions: await trx
         .selectFrom('saga_transitions')
         .select([
@@ -80,6 +108,7 @@ async function readSnapshot(db: Kysely<Database>) {
           'to_status',
           'cause_type',
           'emitted_event_ids',
+          'at',
         ])
         .orderBy('saga_id')
         .orderBy('version')
@@ -87,7 +116,7 @@ async function readSnapshot(db: Kysely<Database>) {
       outbox: (
         await trx
           .selectFrom('outbox')
-          .select(['id', 'event', 'sent_at', 'set_aside_reason'])
+          .select(['id', 'event', 'created_at', 'sent_at', 'set_aside_reason'])
           .execute()
       ).map((row) => ({ ...row, event: row.event as unknown as Envelope })),
       handled: await trx.selectFrom('processed_events').select(['consumer', 'event_id']).execute(),
@@ -121,7 +150,8 @@ function findViolations(snapshot: Snapshot, inputs: InvariantInputs): Violation[
       detail,
     });
   const outbox = new Map(snapshot.outbox.map((row) => [row.id, row.event]));
-  const letters = decodeLetters(inputs.deadLetters ?? [], outbox);
+  const gone = retentionOf(snapshot.now, inputs.retention);
+  const letters = decodeLetters(inputs.deadLetters ?? [], outbox, orders, gone);
   const sagas = new Map(snapshot.sagas.map((saga) => [saga.id, saga]));
 
   // 1. No loss: every accepted order is final, or a dead letter of it on its saga's path
@@ -143,7 +173,7 @@ function findViolations(snapshot: Snapshot, inputs: InvariantInputs): Violation[
 
   checkMoney(snapshot, orders, report);
   checkStock(snapshot, inputs.initialStock, report);
-  checkSagas(snapshot, orders, sagas, outbox, report);
+  checkSagas(snapshot, orders, sagas, outbox, gone, report);
 
   // 5. Analytics holds exactly one row per event id after deduplication, for every event,
   //    and nothing that no producer wrote.
@@ -159,9 +189,11 @@ function findViolations(snapshot: Snapshot, inputs: InvariantInputs): Violation[
       }
     }
     for (const [id, counts] of inputs.warehouse) {
-      if (counts.deduplicated > 0 && !outbox.has(id)) {
-        report(5, undefined, `the warehouse holds event ${id}, which no producer wrote`);
-      }
+      if (counts.deduplicated === 0 || outbox.has(id)) continue;
+      // An event of an order older than the outbox's window: its row may have been purged.
+      const order = counts.orderId === undefined ? undefined : orders.get(counts.orderId);
+      if (order && gone.outboxRowOf(order.created_at)) continue;
+      report(5, order?.id, `the warehouse holds event ${id}, which no producer wrote`);
     }
   }
 
@@ -169,7 +201,7 @@ function findViolations(snapshot: Snapshot, inputs: InvariantInputs): Violation[
   //    (analytics is checked through the warehouse), unless dead-lettered there.
   const handled = new Set(snapshot.handled.map((row) => `${row.consumer}:${row.event_id}`));
   const deadLettered = new Set(letters.map((letter) => `${letter.topic}:${letter.eventId}`));
-  for (const { id, event, sent_at, set_aside_reason } of snapshot.outbox) {
+  for (const { id, event, created_at, sent_at, set_aside_reason } of snapshot.outbox) {
     if (sent_at === null) {
       const setAside = set_aside_reason ? ` (set aside: ${set_aside_reason})` : '';
       report(6, event.subject, `event ${id} (${event.type}) never published${setAside}`);
@@ -177,7 +209,12 @@ function findViolations(snapshot: Snapshot, inputs: InvariantInputs): Violation[
     for (const topic of routes[event.type as keyof typeof routes] ?? []) {
       if (topic === 'analytics') continue;
       const { consumer } = topics[topic];
-      if (!handled.has(`${consumer}:${id}`) && !deadLettered.has(`${topic}:${id}`)) {
+      if (
+        !handled.has(`${consumer}:${id}`) &&
+        !deadLettered.has(`${topic}:${id}`) &&
+        // Written before the claims' window: its claim may have been purged.
+        !gone.claimOf(created_at)
+      ) {
         report(
           6,
           event.subject,
@@ -203,6 +240,30 @@ type Report = (
   detail: string,
 ) => void;
 type Orders = ReadonlyMap<string, Snapshot['orders'][number]>;
+type Saga = Snapshot['sagas'][number];
+
+/**
+ * What retention may have deleted by the snapshot's time: only what is older than its
+ * window (nothing without windows), so a row that must still be there is still asked for.
+ * Each takes when the thing was written at the latest.
+ */
+function retentionOf(now: Date, windows: RetentionWindows | undefined) {
+  const olderThan = (at: Date, seconds: number | undefined) =>
+    seconds !== undefined && at.getTime() < now.getTime() - seconds * 1000;
+  return {
+    /** An outbox row written no later than `at` (it is sent after it is written). */
+    outboxRowOf: (at: Date) => olderThan(at, windows?.sentOutboxSeconds),
+    /** A claim of an event whose row was written no later than `at` (it is handled after). */
+    claimOf: (at: Date) => olderThan(at, windows?.processedEventsSeconds),
+    /** The history of a saga at rest (no deadline) since before the window. */
+    historyOf: (saga: Saga) =>
+      atRest.includes(saga.status) &&
+      saga.deadline_at === null &&
+      olderThan(saga.updated_at, windows?.sagaHistorySeconds),
+  };
+}
+type Gone = ReturnType<typeof retentionOf>;
+const atRest = ['CONFIRMED', 'CANCELLED'];
 
 /**
  * 2. At most one net charge per order, of its total: a confirmed order nets its total, a
@@ -347,8 +408,9 @@ function heldStates(status: string, cancelReason: string | null): string[] {
 function checkSagas(
   snapshot: Snapshot,
   orders: Orders,
-  sagas: ReadonlyMap<string, Snapshot['sagas'][number]>,
+  sagas: ReadonlyMap<string, Saga>,
   outbox: ReadonlyMap<string, Envelope>,
+  gone: Gone,
   report: Report,
 ) {
   for (const saga of sagas.values()) {
@@ -364,8 +426,26 @@ function checkSagas(
     if (!sagas.has(order.id) && order.status !== 'PLACED') report(4, order.id, 'order has no saga');
   }
 
+  const histories = Map.groupBy(snapshot.transitions, (row) => row.saga_id);
+  /** Sagas whose history retention deleted, all of it or its first moves. */
+  const purgedHistory = new Set<string>();
+  for (const saga of sagas.values()) {
+    const first = histories.get(saga.id)?.[0]?.version;
+    if (first === 1) continue;
+    if (gone.historyOf(saga)) purgedHistory.add(saga.id);
+    else {
+      report(
+        4,
+        saga.id,
+        first === undefined
+          ? `saga is ${saga.status} at version ${saga.version} with no history`
+          : `saga's history starts at version ${first}`,
+      );
+    }
+  }
+
   const cited = new Set<string>();
-  for (const [sagaId, history] of Map.groupBy(snapshot.transitions, (row) => row.saga_id)) {
+  for (const [sagaId, history] of histories) {
     let previous: (typeof history)[number] | undefined;
     for (const transition of history) {
       const from = transition.from_status ?? 'NEW';
@@ -376,15 +456,18 @@ function checkSagas(
       if (previous && (version !== previous.version + 1 || previous.to_status !== from)) {
         report(4, sagaId, `history breaks at version ${version}`);
       }
+      // A row of an event emitted before the outbox's window may have been purged: its
+      // type is then unknown (undefined), and the move is held to the rest.
       const emitted = transition.emitted_event_ids.map((id) => {
         cited.add(id);
-        return outbox.get(id)?.type ?? `(missing ${id})`;
+        const type = outbox.get(id)?.type;
+        return type ?? (gone.outboxRowOf(transition.at) ? undefined : `(missing ${id})`);
       });
       if (!isDocumentedMove(from, to, cause, emitted)) {
         report(
           4,
           sagaId,
-          `${from} -> ${to} on ${cause} emitting ${emitted.join(', ') || 'nothing'}: not a move of the documented saga`,
+          `${from} -> ${to} on ${cause} emitting ${emitted.map((type) => type ?? '(purged)').join(', ') || 'nothing'}: not a move of the documented saga`,
         );
       }
       previous = transition;
@@ -404,19 +487,35 @@ function checkSagas(
     }
   }
   for (const [id, event] of outbox) {
-    if (event.source === 'process-order' && !cited.has(id)) {
+    if (event.source === 'process-order' && !cited.has(id) && !purgedHistory.has(event.subject)) {
       report(4, event.subject, `${event.type} ${id} was emitted by no transition of its saga`);
     }
   }
 }
 
-/** The dead letters that are events of ours (in the outbox, about the order they name). */
-function decodeLetters(letters: readonly DeadLetterSeen[], outbox: ReadonlyMap<string, Envelope>) {
+/**
+ * The dead letters that are events of ours: in the outbox, about the order they name; or,
+ * their row purged, about an order older than the outbox's window, with its correlation id.
+ */
+function decodeLetters(
+  letters: readonly DeadLetterSeen[],
+  outbox: ReadonlyMap<string, Envelope>,
+  orders: Orders,
+  gone: Gone,
+) {
   return letters.flatMap((letter) => {
     try {
       const event = decodeMessage({ data: letter.data, attributes: { ...letter.attributes } });
       const ours = outbox.get(event.id);
-      if (!ours || ours.subject !== event.subject || ours.type !== event.type) return [];
+      const order = orders.get(event.subject);
+      const purged =
+        !ours &&
+        order !== undefined &&
+        order.correlation_id === event.correlationId &&
+        gone.outboxRowOf(order.created_at);
+      if (!purged && (!ours || ours.subject !== event.subject || ours.type !== event.type)) {
+        return [];
+      }
       return [{ topic: letter.topic, type: event.type, eventId: event.id, orderId: event.subject }];
     } catch {
       return [];

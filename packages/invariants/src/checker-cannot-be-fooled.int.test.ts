@@ -12,11 +12,18 @@ import {
   topics,
 } from '@orders/events';
 import { type TestDatabase, testDatabase } from '@orders/local-stack';
-import { createOrderSagaEngine, type OrderSagaEngine } from '@orders/ordering';
+import {
+  createOrderSagaEngine,
+  type OrderSagaEngine,
+  purgeClaims,
+  purgeRestingSagaHistory,
+  purgeSentOutbox,
+} from '@orders/ordering';
 import { insertPlacedOrder } from '@orders/ordering/testing';
 import { migrateSandboxLedger, type SandboxLedgerTables } from '@orders/payments';
 import { createLogger } from '@orders/platform';
-import { checkInvariants, type DeadLetterSeen } from './check-invariants';
+import { sql } from 'kysely';
+import { checkInvariants, type DeadLetterSeen, type RetentionWindows } from './check-invariants';
 
 // Each weakness of the checker, planted in a real database on top of orders that a real
 // saga engine drove, must be reported: the checker is what says the system is right.
@@ -28,7 +35,7 @@ const initialStock = Object.fromEntries(
   seedProducts.map((product) => [product.sku, product.stock]),
 );
 /** What the warehouse holds: one row per event id, unless a test says otherwise. */
-const warehouse = new Map<string, { rows: number; deduplicated: number }>();
+const warehouse = new Map<string, { rows: number; deduplicated: number; orderId?: string }>();
 
 beforeAll(async () => {
   database = await testDatabase('checker-cannot-be-fooled');
@@ -61,7 +68,7 @@ async function produced(events: readonly DomainEvent[]) {
     .execute();
   for (const event of events) {
     await handled(event);
-    warehouse.set(event.id, { rows: 1, deduplicated: 1 });
+    warehouse.set(event.id, { rows: 1, deduplicated: 1, orderId: event.subject });
   }
 }
 
@@ -172,7 +179,7 @@ async function confirmed() {
 
 async function violationsOf(
   orderId: string,
-  options: { deadLetters?: DeadLetterSeen[] } = {},
+  options: { deadLetters?: DeadLetterSeen[]; retention?: RetentionWindows } = {},
 ): Promise<string[]> {
   const found = await checkInvariants({
     db: database.db,
@@ -425,3 +432,142 @@ async function plantChargedOrder() {
     .execute();
   await ledger(racedOrderId, 'charge', 1299);
 }
+
+describe('the invariant checker after retention', () => {
+  const day = 86_400;
+  // Housekeeping's default windows.
+  const retention: RetentionWindows = {
+    sentOutboxSeconds: 7 * day,
+    processedEventsSeconds: 30 * day,
+    sagaHistorySeconds: 90 * day,
+  };
+
+  /** Moves every row of the order back `days` days: as if it was placed and driven then. */
+  async function age(orderId: string, days: number) {
+    const back = sql`make_interval(days => ${days})`;
+    const db = database.db;
+    await sql`update orders set created_at = created_at - ${back} where id = ${orderId}::uuid`.execute(
+      db,
+    );
+    await sql`update sagas set created_at = created_at - ${back}, updated_at = updated_at - ${back}
+      where id = ${orderId}::uuid`.execute(db);
+    await sql`update saga_transitions set at = at - ${back} where saga_id = ${orderId}::uuid`.execute(
+      db,
+    );
+    await sql`update processed_events set processed_at = processed_at - ${back}
+      where event_id in (select id from outbox where event->>'subject' = ${orderId})`.execute(db);
+    await sql`update outbox set created_at = created_at - ${back}, sent_at = sent_at - ${back}
+      where event->>'subject' = ${orderId}`.execute(db);
+  }
+
+  /** Retention as housekeeping runs it, with the same windows. */
+  async function purge() {
+    const batches = { batchSize: 100, maxRows: 100_000 };
+    const deleted = [
+      await purgeClaims(database.db, {
+        olderThanSeconds: retention.processedEventsSeconds,
+        ...batches,
+      }),
+      await purgeSentOutbox(database.db, {
+        olderThanSeconds: retention.sentOutboxSeconds,
+        ...batches,
+      }),
+      await purgeRestingSagaHistory(database.db, {
+        olderThanSeconds: retention.sagaHistorySeconds,
+        ...batches,
+      }),
+    ];
+    return deleted.map((purged) => purged.deleted);
+  }
+
+  async function rowsOf(orderId: string) {
+    const { rows } = await sql<{ outbox: number; claims: number; history: number }>`
+      select
+        (select count(*)::int from outbox where event->>'subject' = ${orderId}) as outbox,
+        (select count(*)::int from processed_events where event_id in (
+          select (e->>'id')::uuid from jsonb_array_elements(${JSON.stringify([...warehouse].filter(([, counts]) => counts.orderId === orderId).map(([id]) => ({ id })))}::jsonb) e)) as claims,
+        (select count(*)::int from saga_transitions where saga_id = ${orderId}::uuid) as history`.execute(
+      database.db,
+    );
+    return rows[0]!;
+  }
+
+  it('finds nothing wrong where housekeeping purged what its windows let it, and would without them', async () => {
+    // Confirmed 100 days ago: its outbox rows, claims and history all gone.
+    const longConfirmed = (await confirmed()).data.orderId;
+    await age(longConfirmed, 100);
+    // Confirmed 10 days ago: its outbox rows gone, its claims and history kept.
+    const confirmedLately = (await confirmed()).data.orderId;
+    await age(confirmedLately, 10);
+    // Awaiting payment 40 days, its PaymentRequested dead-lettered: rows and claims gone,
+    // its history kept (not at rest), the dead letter still there.
+    const { placed, requested } = await awaitingPayment();
+    const stuck = placed.data.orderId;
+    await age(stuck, 40);
+    const deadLetters = [letterOf(requested, 'payments')];
+
+    await purge();
+    expect(await rowsOf(longConfirmed)).toEqual({ outbox: 0, claims: 0, history: 0 });
+    expect(await rowsOf(confirmedLately)).toMatchObject({ outbox: 0, history: 3 });
+    expect((await rowsOf(confirmedLately)).claims).toBeGreaterThan(0);
+    expect(await rowsOf(stuck)).toEqual({ outbox: 0, claims: 0, history: 2 });
+
+    for (const orderId of [longConfirmed, confirmedLately, stuck]) {
+      expect(await violationsOf(orderId, { deadLetters, retention })).toEqual([]);
+      // Not told of retention, the checker asks for every row: the test can fail.
+      expect(await violationsOf(orderId, { deadLetters })).not.toEqual([]);
+    }
+  });
+
+  it('still reports what retention never deletes when it is missing: young rows, the history of a saga not at rest or moved lately', async () => {
+    // Young: its emitted rows, their claims and warehouse rows must all be there.
+    const young = await confirmed();
+    const youngId = young.data.orderId;
+    const { rows: emitted } = await sql<{ id: string; type: string }>`
+      select id, event->>'type' as type from outbox where event->>'subject' = ${youngId}`.execute(
+      database.db,
+    );
+    const requested = emitted.find((row) => row.type === 'PaymentRequested')!.id;
+    const confirmation = emitted.find((row) => row.type === 'OrderConfirmed')!.id;
+    await sql`delete from processed_events where event_id = ${requested}::uuid`.execute(
+      database.db,
+    );
+    await sql`delete from outbox where id = ${confirmation}::uuid`.execute(database.db);
+    expect(await violationsOf(youngId, { retention })).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          new RegExp(`^6: PaymentRequested ${requested} routed to payments was never handled`),
+        ),
+        expect.stringMatching(
+          new RegExp(
+            `^4: AWAITING_PAYMENT -> CONFIRMED on PaymentSucceeded emitting \\(missing ${confirmation}\\)`,
+          ),
+        ),
+        `5: the warehouse holds event ${confirmation}, which no producer wrote`,
+      ]),
+    );
+
+    // At rest 10 days (the history window is 90), and parked 200 days (never at rest): their
+    // history is kept, so a saga without it is wrong.
+    const lately = (await confirmed()).data.orderId;
+    await age(lately, 10);
+    const { placed } = await awaitingPayment();
+    const parked = placed.data.orderId;
+    await sql`update sagas set status = 'NEEDS_ATTENTION' where id = ${parked}::uuid`.execute(
+      database.db,
+    );
+    await sql`update orders set status = 'NEEDS_ATTENTION' where id = ${parked}::uuid`.execute(
+      database.db,
+    );
+    await age(parked, 200);
+    await sql`delete from saga_transitions where saga_id = any(${[lately, parked]}::uuid[])`.execute(
+      database.db,
+    );
+    expect(await violationsOf(lately, { retention })).toEqual(
+      expect.arrayContaining(['4: saga is CONFIRMED at version 3 with no history']),
+    );
+    expect(await violationsOf(parked, { retention })).toEqual(
+      expect.arrayContaining(['4: saga is NEEDS_ATTENTION at version 2 with no history']),
+    );
+  });
+});

@@ -2,6 +2,7 @@ export {
   checkInvariants,
   type DeadLetterSeen,
   type InvariantInputs,
+  type RetentionWindows,
   type Violation,
   type WarehouseCounts,
   warehouseCountsOf,

@@ -5,19 +5,23 @@ import { type Kysely, sql } from 'kysely';
 export interface OutboxGauges {
   /** Rows the relay still owes a topic (neither sent nor set aside). */
   unsent: number;
-  /** Age of the oldest of them; 0 when there is none. */
+  /**
+   * How long the relay has owed the longest-owed of them: since it was written, or since it
+   * was handed back (`requeued_at`: released from set-aside, re-driven, replayed); 0 when
+   * there is none.
+   */
   oldestUnsentAgeSeconds: number;
   /** Rows set aside: they can never be published and wait for an operator. */
   setAside: number;
 }
 
-/** One read of the unsent rows (the partial index outbox_unsent serves the first two). */
+/** One read of the unsent rows (few: the partial index outbox_unsent finds the owed ones). */
 export async function readOutboxGauges(db: Kysely<Database>): Promise<OutboxGauges> {
   const { rows } = await sql<OutboxGauges>`
     select
       count(*) filter (where set_aside_at is null)::int as "unsent",
       coalesce(greatest(0, floor(extract(epoch from
-        now() - min(created_at) filter (where set_aside_at is null)))), 0)::int
+        now() - min(coalesce(requeued_at, created_at)) filter (where set_aside_at is null)))), 0)::int
         as "oldestUnsentAgeSeconds",
       count(*) filter (where set_aside_at is not null)::int as "setAside"
     from outbox

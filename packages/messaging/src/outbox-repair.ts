@@ -18,9 +18,10 @@ export type OutboxRetry =
  * An operator's retry of one outbox row (`pnpm outbox retry`), for the relay to publish at its
  * next run: a set-aside row is released only if it now passes the rule every row is published
  * by (its producer recorded, its envelope valid, a type its producer may emit); an unsent one
- * stops backing off. A sent row, or one that still fails the rule, is left alone. The row is
- * locked while it is judged, so the relay cannot be publishing it meanwhile. With `dryRun`,
- * the row is judged the same way and left as it is.
+ * stops backing off. A released row is owed from then (`requeued_at`: the outbox age gauge
+ * reads it; `created_at` stays when it was written). A sent row, or one that still fails the
+ * rule, is left alone. The row is locked while it is judged, so the relay cannot be
+ * publishing it meanwhile. With `dryRun`, the row is judged the same way and left as it is.
  */
 export async function retryOutboxRow(
   db: Kysely<Database>,
@@ -41,7 +42,8 @@ export async function retryOutboxRow(
       if ('refusal' in verdict) return { kind: 'still-refused', reason: verdict.refusal };
       if (dryRun) return { kind: 'released', was: row.set_aside_reason };
       await sql`
-        update outbox set set_aside_at = null, set_aside_reason = null, next_attempt_at = null
+        update outbox set set_aside_at = null, set_aside_reason = null, next_attempt_at = null,
+          requeued_at = now()
         where id = ${id}::uuid`.execute(trx);
       return { kind: 'released', was: row.set_aside_reason };
     }

@@ -146,8 +146,9 @@ export function publishable(
 /**
  * Makes the relay publish the rows `ids` again, to `topic` only: that route is marked unsent
  * (the others keep what they had: a sent row, all of its routes) and the row is due at once.
- * Set-aside rows are left alone. Runs in `executor` (a transaction, or the pool); returns the
- * ids of the rows it changed.
+ * Set-aside rows are left alone. A sent row is owed again from now (`requeued_at`, which the
+ * outbox age gauge reads). Runs in `executor` (a transaction, or the pool); returns the ids of
+ * the rows it changed.
  */
 export async function resendToTopic(
   executor: Kysely<Database>,
@@ -162,6 +163,7 @@ export async function resendToTopic(
           else array(select jsonb_array_elements_text(${JSON.stringify(routes)}::jsonb -> (event->>'type')))
         end,
         ${topic}::text),
+      requeued_at = case when sent_at is null then requeued_at else now() end,
       sent_at = null,
       next_attempt_at = null
     where id = any(${ids}::uuid[]) and set_aside_at is null

@@ -82,11 +82,20 @@ export async function purgeSentOutbox(
 /** A saga in one of these, with no deadline, is at rest: nothing it waits for. */
 const atRest = ['CONFIRMED', 'CANCELLED'] as const satisfies readonly OrderSagaStatus[];
 
+/** The statuses at rest, as the partial index saga_transitions_to_rest spells them. */
+const toRest = sql.raw(`(${atRest.map((status) => `'${status}'`).join(', ')})`);
+
 /**
  * The history (`saga_transitions`) of order sagas at rest (CONFIRMED or CANCELLED with no
  * deadline: not waiting for a refund) whose last move was more than `olderThanSeconds` ago.
  * The saga row stays, with its status, version and state: news that still comes (a late
  * payment) is decided on as before, and its moves are recorded from the next version on.
+ *
+ * Each batch finds its sagas by their moves into a status at rest, oldest first (index
+ * saga_transitions_to_rest, migration 0016): the last move of a saga at rest is one, and it
+ * goes last, with the rest of its history (a batch cut short leaves it for the next). The
+ * moves of sagas not at rest are not in that index, and sagas whose history is gone are
+ * not reached, so each batch reads what it deletes, not what it keeps.
  */
 export function purgeRestingSagaHistory(
   db: Kysely<Database>,
@@ -95,14 +104,20 @@ export function purgeRestingSagaHistory(
   return inBatches(async (limit) => {
     const cutoff = ago(olderThanSeconds);
     const result = await sql`
+      with due as (
+        select r.saga_id, r.at from saga_transitions r
+        join sagas s on s.id = r.saga_id
+        where r.to_status in ${toRest} and r.at < ${cutoff}
+          and s.type = ${orderSagaType} and s.status in ${toRest}
+          and s.deadline_at is null and s.updated_at < ${cutoff}
+        order by r.at
+        limit ${limit}),
+      sagas_due as (select saga_id, min(at) as since from due group by saga_id)
       delete from saga_transitions
       where (saga_id, version) in (
         select t.saga_id, t.version from saga_transitions t
-        join sagas s on s.id = t.saga_id
-        where t.at < ${cutoff} and s.type = ${orderSagaType}
-          and s.status = any(${atRest}::text[]) and s.deadline_at is null
-          and s.updated_at < ${cutoff}
-        order by t.at
+        join sagas_due d on d.saga_id = t.saga_id
+        order by d.since, t.saga_id, t.version
         limit ${limit})`.execute(db);
     return Number(result.numAffectedRows ?? 0n);
   }, batches);

@@ -5,7 +5,7 @@ import { z } from 'zod';
  * days on its subscription, then a dead letter 7 days on its `<topic>-dlq` subscription,
  * from which `pnpm dlq replay` publishes it again; and a day for that replay to be handled.
  */
-export const minimumClaimDays = 15;
+const minimumClaimDays = 15;
 
 /**
  * When a saga counts as overdue: read by housekeeping's gauge (and its alert), `pnpm sagas

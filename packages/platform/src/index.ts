@@ -2,7 +2,6 @@ export { forEachConcurrently } from './for-each-concurrently';
 export { type GroupedCallsOptions, groupedCalls } from './grouped-calls';
 export {
   housekeepingSettingsSchema,
-  minimumClaimDays,
   sagaOverdueSettingsSchema,
 } from './housekeeping-settings';
 export {
