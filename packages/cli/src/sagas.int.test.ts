@@ -540,21 +540,25 @@ describe('pnpm sagas', () => {
       // Two minutes past its deadline: within the sweep's grace, not overdue yet.
       await sql`update sagas set deadline_at = now() - interval '2 minutes'
         where id = ${orderId}::uuid`.execute(database.db);
-      const ids = (stdout: string) => (JSON.parse(stdout) as SagaListing[]).map((s) => s.orderId);
-      expect(ids((await sagas(['list', '--overdue', '--json'])).stdout)).toEqual([]);
+      const listing = (stdout: string) =>
+        JSON.parse(stdout) as { overdue: number; sagas: SagaListing[] };
+      const quiet = listing((await sagas(['list', '--overdue', '--json'])).stdout);
+      expect(quiet.sagas).toEqual([]);
+      expect(quiet.overdue).toBe(0);
       // Housekeeping's gauge, by the same definition.
       expect(await readSagaGauges(database.db, { overdueGraceSeconds: 300 })).toMatchObject({
         overdue: 0,
         oldestOverdueSeconds: null,
       });
-      const all = JSON.parse((await sagas(['list', '--json'])).stdout) as SagaListing[];
+      const all = listing((await sagas(['list', '--json'])).stdout).sagas;
       expect(all.find((saga) => saga.orderId === orderId)?.overdueSeconds).toBeNull();
       expect((await sagas(['list'])).stdout.split('\n')[0]).not.toContain('overdue');
 
       // With a grace of a minute, it is.
       const env = { DATABASE_URL: database.url, SAGA_OVERDUE_SECONDS: '60' };
-      const listed = JSON.parse((await sagas(['list', '--overdue', '--json'], env)).stdout);
-      expect((listed as SagaListing[]).map((saga) => saga.orderId)).toEqual([orderId]);
+      const listed = listing((await sagas(['list', '--overdue', '--json'], env)).stdout);
+      expect(listed.sagas.map((saga) => saga.orderId)).toEqual([orderId]);
+      expect(listed.overdue).toBe(1);
       const gauges = await readSagaGauges(database.db, { overdueGraceSeconds: 60 });
       expect(gauges.overdue).toBe(1);
       expect(gauges.oldestOverdueSeconds).toBeGreaterThanOrEqual(120);
