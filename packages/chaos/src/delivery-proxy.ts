@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  createDeliveryPlan,
   type DeliveryFault,
   type DeliveryRates,
-  deliveryFault,
   type FaultKind,
 } from './fault-plan';
 
@@ -51,6 +51,7 @@ export async function startDeliveryProxy(options: DeliveryProxyOptions): Promise
   /** Topics whose pushes are all refused until then (epoch ms). */
   const downUntil = new Map<string, number>();
   let calm = false;
+  const plan = createDeliveryPlan(options.seed, options.rates, { lateHoldMs: options.lateHoldMs });
 
   const decide = (topic: string, body: PushBody): DeliveryFault | 'still-late' => {
     const attributes = body.message?.attributes ?? {};
@@ -63,20 +64,15 @@ export async function startDeliveryProxy(options: DeliveryProxyOptions): Promise
     if (calm) return { kind: 'pass' };
     const previousDeliveries = seen.get(identity) ?? 0;
     seen.set(identity, previousDeliveries + 1);
-    const fault = deliveryFault(
-      options.seed,
-      {
-        topic,
-        eventType: attributes.event_type ?? '',
-        correlationId: attributes.correlation_id ?? '',
-        messageKey: attributes.correlation_id
-          ? `${attributes.correlation_id}:${attributes.event_type}`
-          : identity,
-        previousDeliveries,
-      },
-      options.rates,
-      { lateHoldMs: options.lateHoldMs },
-    );
+    const fault = plan({
+      topic,
+      eventType: attributes.event_type ?? '',
+      correlationId: attributes.correlation_id ?? '',
+      messageKey: attributes.correlation_id
+        ? `${attributes.correlation_id}:${attributes.event_type}`
+        : identity,
+      previousDeliveries,
+    });
     if (fault.kind === 'late-result') lateUntil.set(identity, Date.now() + fault.holdMs);
     return fault;
   };

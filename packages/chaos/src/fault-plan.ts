@@ -78,7 +78,10 @@ export interface Delivery {
   topic: string;
   eventType: string;
   correlationId: string;
-  /** What the decision is keyed by: the same in every run of a seed (event ids are not). */
+  /**
+   * What the decision is keyed by: the message's correlation id and type. The intake mints
+   * correlation ids, so two runs of one seed place the same orders but fault other messages.
+   */
   messageKey: string;
   /** How many times this very message has reached the proxy before, from 0. */
   previousDeliveries: number;
@@ -126,4 +129,13 @@ export function deliveryFault(
     if (share < bound) return fault;
   }
   return { kind: 'pass' };
+}
+
+/** One run's decisions, push by push, in the order the pushes reach the proxy. */
+export function createDeliveryPlan(
+  seed: string,
+  rates: DeliveryRates,
+  options: { lateHoldMs: number },
+): (delivery: Delivery) => DeliveryFault {
+  return (delivery) => deliveryFault(seed, delivery, rates, options);
 }
