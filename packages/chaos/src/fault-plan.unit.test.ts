@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { type Delivery, deliveryFault, seededRandom, seededUuid } from './fault-plan';
+import {
+  createDeliveryPlan,
+  type Delivery,
+  deliveryFault,
+  seededRandom,
+  seededUuid,
+} from './fault-plan';
 
 const rates = { duplicate: 0.1, delay: 0.1, ackLost: 0.1, lateResult: 0.2 };
 const delivery = (n: number, overrides: Partial<Delivery> = {}): Delivery => ({
@@ -55,5 +61,39 @@ describe('the fault plan', () => {
       decide('7', delivery(n, { previousDeliveries: 2 })),
     );
     expect(new Set(third.map((fault) => fault.kind))).toEqual(new Set(['pass']));
+  });
+});
+
+describe('a run’s delivery plan', () => {
+  it('injects each delivery fault with a rate at least once, whatever the keys its run draws', () => {
+    // Rates so low that no key of these 50 payment results falls under them: a small soak
+    // with server-minted correlation ids can draw such keys, and must still test every kind.
+    const low = { duplicate: 1e-9, delay: 1e-9, ackLost: 1e-9, lateResult: 1e-9 };
+    const plan = createDeliveryPlan('7', low, { lateHoldMs: 9_000 });
+    const result = (n: number) =>
+      delivery(n, { topic: 'order-saga', eventType: 'PaymentSucceeded' });
+    const kinds = Array.from({ length: 50 }, (_, n) => plan(result(n)).kind);
+    expect(new Set(kinds)).toEqual(
+      new Set(['late-result', 'duplicate-delivery', 'ack-lost', 'delay', 'pass']),
+    );
+    // Once each, then by the rates alone.
+    expect(kinds.filter((kind) => kind !== 'pass')).toHaveLength(4);
+    // A kind whose rate is 0 is never injected.
+    const none = createDeliveryPlan('7', { ...low, lateResult: 0 }, { lateHoldMs: 9_000 });
+    expect(Array.from({ length: 50 }, (_, n) => none(result(n)).kind)).not.toContain('late-result');
+  });
+
+  it('owes a fault kind only to a delivery it may happen to: late results to the saga, first deliveries', () => {
+    const low = { duplicate: 0, delay: 0, ackLost: 0, lateResult: 1e-9 };
+    const plan = createDeliveryPlan('7', low, { lateHoldMs: 9_000 });
+    expect(plan(delivery(1)).kind).toBe('pass');
+    expect(
+      plan(delivery(2, { topic: 'order-saga', eventType: 'PaymentFailed', previousDeliveries: 1 }))
+        .kind,
+    ).toBe('pass');
+    expect(plan(delivery(3, { topic: 'order-saga', eventType: 'PaymentFailed' }))).toEqual({
+      kind: 'late-result',
+      holdMs: 9_000,
+    });
   });
 });
