@@ -11,7 +11,7 @@ export interface ChaosArgs {
 
 export const chaosUsage = `usage: pnpm chaos [--orders N] [--seed S] [--concurrency C] [--drain-timeout SECONDS] [--json]
   --orders N         orders to place (default 200)
-  --seed S           the fault schedule's seed (default: random, printed); the same seed replays it
+  --seed S           the fault schedule's seed (default: random, printed); the same seed places the same orders
   --rate R           orders placed per second (default 4: a load the local stack keeps up with)
   --concurrency C    orders in flight at once, at most (default 8)
   --drain-timeout S  how long the drain may go without progress before the checks run anyway (default 120)

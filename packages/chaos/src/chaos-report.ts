@@ -29,7 +29,7 @@ export function chaosJson(report: ChaosReport): string {
 export function chaosText(report: ChaosReport): string {
   const width = Math.max(...Object.keys(report.faults).map((kind) => kind.length));
   const lines = [
-    `chaos run: ${report.orders} orders, seed ${report.seed}, ${Math.round(report.durationMs / 1000)} s (the same seed replays the same schedule)`,
+    `chaos run: ${report.orders} orders, seed ${report.seed}, ${Math.round(report.durationMs / 1000)} s`,
     'faults injected:',
     ...Object.entries(report.faults).map(
       ([kind, n]) => `  ${kind.padEnd(width)}  ${String(n).padStart(6)}`,

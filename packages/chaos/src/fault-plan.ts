@@ -94,6 +94,15 @@ export type DeliveryFault =
 
 const paymentResults = new Set(['PaymentSucceeded', 'PaymentFailed']);
 
+/** A payment result on its first way to the saga: the one push that may be held late. */
+function isLateable(delivery: Delivery): boolean {
+  return (
+    delivery.topic === 'order-saga' &&
+    paymentResults.has(delivery.eventType) &&
+    delivery.previousDeliveries === 0
+  );
+}
+
 /**
  * What happens to one push. Only a message's first two deliveries are tampered with, so no
  * message is pushed past its topic's delivery attempts by faults alone.
@@ -112,10 +121,7 @@ export function deliveryFault(
     delivery.messageKey,
     delivery.previousDeliveries,
   );
-  const late =
-    delivery.topic === 'order-saga' &&
-    paymentResults.has(delivery.eventType) &&
-    delivery.previousDeliveries === 0;
+  const late = isLateable(delivery);
   // Consecutive slices of [0, 1): the share falls in at most one.
   const slices: [number, DeliveryFault][] = [
     [late ? rates.lateResult : 0, { kind: 'late-result', holdMs: lateHoldMs }],
@@ -131,11 +137,33 @@ export function deliveryFault(
   return { kind: 'pass' };
 }
 
-/** One run's decisions, push by push, in the order the pushes reach the proxy. */
+/**
+ * One run's decisions, push by push, in the order the pushes reach the proxy: each by its
+ * message's key (`deliveryFault`), but for a kind with a rate that the run has not drawn yet,
+ * which the next first delivery it may happen to gets. Keys hold correlation ids the intake
+ * mints, so a small run could otherwise draw none of a rare kind (a late result is 5% of the
+ * payment results) and test less than it says.
+ */
 export function createDeliveryPlan(
   seed: string,
   rates: DeliveryRates,
   options: { lateHoldMs: number },
 ): (delivery: Delivery) => DeliveryFault {
-  return (delivery) => deliveryFault(seed, delivery, rates, options);
+  const owed: DeliveryFault[] = [
+    ...(rates.lateResult > 0 ? [{ kind: 'late-result', holdMs: options.lateHoldMs } as const] : []),
+    ...(rates.duplicate > 0 ? [{ kind: 'duplicate-delivery' } as const] : []),
+    ...(rates.ackLost > 0 ? [{ kind: 'ack-lost' } as const] : []),
+    ...(rates.delay > 0 ? [{ kind: 'delay' } as const] : []),
+  ];
+  const mayHappenTo = (fault: DeliveryFault, delivery: Delivery) =>
+    delivery.previousDeliveries === 0 && (fault.kind !== 'late-result' || isLateable(delivery));
+  return (delivery) => {
+    let fault = deliveryFault(seed, delivery, rates, options);
+    if (fault.kind === 'pass') {
+      fault = owed.find((kind) => mayHappenTo(kind, delivery)) ?? fault;
+    }
+    const drawn = owed.findIndex((kind) => kind.kind === fault.kind);
+    if (drawn >= 0) owed.splice(drawn, 1);
+    return fault;
+  };
 }
