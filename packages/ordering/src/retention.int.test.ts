@@ -40,6 +40,32 @@ afterAll(async () => {
   await queryOnce(process.env.DATABASE_URL!, `drop role if exists "${user}"`);
 });
 
+/**
+ * Whether `work` settles by itself or comes to wait for a lock another transaction holds
+ * (as `pg_stat_activity` shows), whichever is first.
+ */
+async function blockedOrSettled(work: Promise<unknown>): Promise<'blocked' | 'settled'> {
+  let settled = false;
+  work.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  const until = Date.now() + 10_000;
+  while (Date.now() < until) {
+    if (settled) return 'settled';
+    const { rows } = await sql<{ waiting: number }>`
+      select count(*)::int as waiting from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock'`.execute(admin);
+    if (rows[0]!.waiting > 0) return 'blocked';
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error('the work neither settled nor waited for a lock within 10 s');
+}
+
 function daysAgo(days: number) {
   return sql<Date>`now() - make_interval(secs => ${days * day})`;
 }
@@ -175,15 +201,11 @@ describe('purgeSentOutbox', () => {
       const runner = who === 'housekeeping' ? housekeeping : admin;
       const row = await outboxRow({ sentDaysAgo: 8 });
       let purged: Promise<unknown> | undefined;
-      let settled = false;
       await admin.transaction().execute(async (trx) => {
         expect(await resendToTopic(trx, 'analytics', [row])).toEqual([row]);
-        purged = purgeSentOutbox(runner, week).finally(() => {
-          settled = true;
-        });
-        await sql`select pg_sleep(0.3)`.execute(trx);
+        purged = purgeSentOutbox(runner, week);
         // The purge waits for this transaction's lock on the row.
-        expect(settled).toBe(false);
+        expect(await blockedOrSettled(purged)).toBe('blocked');
       });
       expect(await purged).toEqual({ deleted: 0, capped: false });
       expect(await outboxRows([row])).toEqual([{ id: row, sent_at: null, published_topics: [] }]);
@@ -292,6 +314,28 @@ async function historyOf(ids: string[]) {
 }
 
 describe('purgeRestingSagaHistory', () => {
+  it('keeps the history of a saga that a late result moves while the purge runs (it waits for the move, then sees a refund deadline)', async () => {
+    const saga = await insertSaga({ status: 'CANCELLED', updatedDaysAgo: 100, transitions: 3 });
+    let purged: Promise<unknown> | undefined;
+    await admin.transaction().execute(async (trx) => {
+      // A late PaymentSucceeded: CANCELLED -> CANCELLED, now waiting for its refund.
+      await sql`update sagas set deadline_at = now() + interval '1 hour', updated_at = now(),
+        version = version + 1 where id = ${saga}::uuid`.execute(trx);
+      await sql`insert into saga_transitions (saga_id, version, from_status, to_status, cause_type, at)
+        values (${saga}::uuid, 4, 'CANCELLED', 'CANCELLED', 'PaymentSucceeded', now())`.execute(
+        trx,
+      );
+      purged = purgeRestingSagaHistory(housekeeping, {
+        olderThanSeconds: 90 * day,
+        batchSize: 100,
+        maxRows: 10_000,
+      });
+      expect(await blockedOrSettled(purged)).toBe('blocked');
+    });
+    await purged;
+    expect(await historyOf([saga])).toEqual({ [saga]: 4 });
+  });
+
   it('deletes the history of sagas at rest since before the window, and only theirs; every saga row stays', async () => {
     const sagas = {
       confirmedLongAgo: await insertSaga({
