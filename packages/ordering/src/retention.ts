@@ -95,7 +95,8 @@ const toRest = sql.raw(`(${atRest.map((status) => `'${status}'`).join(', ')})`);
  * saga_transitions_to_rest, migration 0016): the last move of a saga at rest is one, and it
  * goes last, with the rest of its history (a batch cut short leaves it for the next). The
  * moves of sagas not at rest are not in that index, and sagas whose history is gone are
- * not reached, so each batch reads what it deletes, not what it keeps.
+ * not reached, so each batch reads what it deletes, not what it keeps. The sagas it picks are
+ * share-locked: one that a late result moves meanwhile is waited for and judged again.
  */
 export function purgeRestingSagaHistory(
   db: Kysely<Database>,
@@ -111,7 +112,10 @@ export function purgeRestingSagaHistory(
           and s.type = ${orderSagaType} and s.status in ${toRest}
           and s.deadline_at is null and s.updated_at < ${cutoff}
         order by r.at
-        limit ${limit}),
+        limit ${limit}
+        -- A saga moved meanwhile (a late result gives it a refund deadline) is waited for,
+        -- then judged again as it is now.
+        for share of s),
       sagas_due as (select saga_id, min(at) as since from due group by saga_id)
       delete from saga_transitions
       where (saga_id, version) in (
