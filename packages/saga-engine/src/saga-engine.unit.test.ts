@@ -815,6 +815,35 @@ describe('saga engine', () => {
       expect(compensated).toEqual([E]);
     });
 
+    it('lets `within` see a waking that failed (its span ends in error) and still goes on', async () => {
+      const h = setup({
+        compensate: (intent) => {
+          if (intent.orderId === E) throw new Error('stuck');
+        },
+      });
+      for (const id of [A, E]) await h.start(id);
+      h.time.now = at(5_000);
+      const outcomes: [string, string][] = [];
+      const result = await h.engine.wakeDue({
+        log: h.log,
+        committed: async () => {},
+        within: async (saga, work) => {
+          try {
+            await work({});
+            outcomes.push([saga.id, 'ok']);
+          } catch (error) {
+            outcomes.push([saga.id, 'failed']);
+            throw error;
+          }
+        },
+      });
+      expect(result).toEqual({ woken: 1, failed: 1 });
+      expect(outcomes).toEqual([
+        [A, 'ok'],
+        [E, 'failed'],
+      ]);
+    });
+
     it('forgets a deadline whose input is ignored, so that it is not woken every run', async () => {
       const { start, apply, engine, memory, log, time } = setup();
       await start(A);
