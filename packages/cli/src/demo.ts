@@ -118,7 +118,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     interrupted = true;
     if (!starting) {
       (ownStack ? ownStack.stop() : Promise.resolve())
-        .then(() => checkout?.release())
+        .finally(() => checkout?.release())
         .finally(() => process.exit(130));
     }
   };

@@ -196,7 +196,7 @@ export function formatOrderTimeline({ order, hops, traceIds, spans }: OrderTimel
       ? `trace ${traceIds[0]} (one trace across ${functions.size} function${functions.size === 1 ? '' : 's'})`
       : traceIds.length === 0
         ? 'trace: none recorded'
-        : `traces: ${traceIds.join(', ')} (${traceIds.length} traces: a saga deadline fired by housekeeping runs in its tick's trace)`,
+        : `traces: ${traceIds.join(', ')} (${traceIds.length} traces: a saga last moved before migration 0015, or rows written before 0013, keep no trace of the order)`,
     '',
   );
   if (hops.length === 0) {

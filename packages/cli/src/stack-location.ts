@@ -128,6 +128,7 @@ export async function readDevStack(path: string): Promise<DevStack | undefined> 
   return result.data;
 }
 
+/** The dev stack file every tool reads: DEV_STACK_FILE, else `.local/dev-stack.json`. */
 export function devStackPath(config: CliConfig): string {
   return devStackFile(config);
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createDb } from '@orders/db';
-import { messageOf, UsageError } from '@orders/platform';
+import { UsageError } from '@orders/platform';
 import { ConfigError } from '@orders/runtime';
 import { runCommand } from './command-line';
 import { findOrderRecord } from './order-record';
@@ -12,6 +12,7 @@ import {
   devStackPath,
   locateStack,
   readDevStack,
+  readFailure,
 } from './stack-location';
 import { parseTraceArgs, traceUsage } from './trace-args';
 
@@ -39,7 +40,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
 
   const path = devStackPath(config);
-  const { databaseUrl } = locateStack(config, await readDevStack(path), path);
+  const location = locateStack(config, await readDevStack(path), path);
+  const { databaseUrl } = location;
   if (!databaseUrl) {
     stderr(
       `trace: no database to read: ${path} does not exist (start \`pnpm dev\`) ` +
@@ -67,9 +69,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     );
     return 0;
   } catch (error) {
-    throw new Error(`reading ${describeDatabase(databaseUrl)}: ${messageOf(error)}`, {
-      cause: error,
-    });
+    throw readFailure(error, describeDatabase(databaseUrl), location, config);
   } finally {
     await db.destroy();
   }

@@ -7,7 +7,7 @@ export interface OutboxGauges {
   unsent: number;
   /**
    * How long the relay has owed the longest-owed of them: since it was written, or since it
-   * was handed back (`requeued_at`: released from set-aside, re-driven, replayed); 0 when
+   * was handed back (`requeued_at`: released from set-aside, or re-driven); 0 when
    * there is none.
    */
   oldestUnsentAgeSeconds: number;

@@ -369,7 +369,8 @@ export function createSagaEngine<
      * next run; the others go on. Safe to run concurrently: a saga that moved meanwhile
      * (another sweeper, a late event) is left alone. Returns how many moved and failed.
      * `within` runs each saga's waking (in the trace it was last moved in, say), giving the
-     * fields its log lines carry; by default it runs as is.
+     * fields its log lines carry; a waking that failed rejects through it (after its line is
+     * logged). By default it runs as is.
      */
     async wakeDue({
       log,
@@ -392,31 +393,36 @@ export function createSagaEngine<
       for (;;) {
         const due = await store.due(cutoff, after, batchSize);
         for (const saga of due) {
-          await within(saga, async (logFields) => {
-            const sagaLog = log.child({
-              correlationId: saga.correlationId,
-              sagaId: saga.id,
-              ...logFields,
-            });
-            try {
-              const applied = await apply(saga.id, definition.deadlinePassed, {
-                causationId: null,
-                expectedVersion: saga.version,
-                log: sagaLog,
+          try {
+            await within(saga, async (logFields) => {
+              const sagaLog = log.child({
+                correlationId: saga.correlationId,
+                sagaId: saga.id,
+                ...logFields,
               });
-              if (applied && applied !== 'duplicate') {
-                woken++;
-                sagaLog.info('saga deadline passed', { status: applied.status });
-                await committed(applied.emitted);
+              try {
+                const applied = await apply(saga.id, definition.deadlinePassed, {
+                  causationId: null,
+                  expectedVersion: saga.version,
+                  log: sagaLog,
+                });
+                if (applied && applied !== 'duplicate') {
+                  woken++;
+                  sagaLog.info('saga deadline passed', { status: applied.status });
+                  await committed(applied.emitted);
+                }
+              } catch (error) {
+                sagaLog[isRetryable(error) ? 'warn' : 'error'](
+                  'saga deadline failed; the next run tries again',
+                  { error },
+                );
+                // Out through `within` (a span ends in error), counted below.
+                throw error;
               }
-            } catch (error) {
-              failed++;
-              sagaLog[isRetryable(error) ? 'warn' : 'error'](
-                'saga deadline failed; the next run tries again',
-                { error },
-              );
-            }
-          });
+            });
+          } catch {
+            failed++;
+          }
         }
         if (due.length < batchSize) return { woken, failed };
         const last = due[due.length - 1]!;

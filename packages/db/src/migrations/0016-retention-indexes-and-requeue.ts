@@ -7,8 +7,8 @@ import { type Kysely, sql } from 'kysely';
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     -- When the row was last handed back to the relay after it stopped owing it: released from
-    -- set-aside by an operator (pnpm outbox retry), or marked unsent again by a re-drive or a
-    -- replay. The relay has owed it since then, else since created_at, which stays when the
+    -- set-aside by an operator (pnpm outbox retry), or marked unsent again by a stalled
+    -- order's re-drive. The relay has owed it since then, else since created_at, which stays when the
     -- row was written. The outbox age gauge reads this.
     alter table outbox add column requeued_at timestamptz;
     grant update (requeued_at) on outbox to housekeeping;
