@@ -3,11 +3,16 @@ import { ROOT_CONTEXT, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
   BatchSpanProcessor,
   type IdGenerator,
+  ParentBasedSampler,
   RandomIdGenerator,
   type ReadableSpan,
+  type Sampler,
   type SpanExporter,
+  TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import { messageOf, withoutTrailingSlashes } from '@orders/platform';
@@ -41,6 +46,7 @@ export function createOtelTracing({
   const ids = new TraceIds();
   const provider = new TracerProvider({
     idGenerator: ids,
+    sampler: samplerOf(env),
     resource: resourceFromAttributes({
       'service.name':
         env.OTEL_SERVICE_NAME || env.K_SERVICE || env.FUNCTION_NAME || 'orders-function',
@@ -189,4 +195,40 @@ function spanLine(span: ReadableSpan): SpanLine {
     ...(span.status.message ? { error: span.status.message } : {}),
     attributes: { ...span.attributes },
   };
+}
+
+/**
+ * The sampler that `OTEL_TRACES_SAMPLER` (and `OTEL_TRACES_SAMPLER_ARG`, a ratio) names, as
+ * the OpenTelemetry specification spells them (this SDK reads neither variable itself); by
+ * default `parentbased_always_on`. Cloud Run passes its own sampling decision in a request's
+ * `traceparent`, and a parent-based sampler follows it: `always_on` or `traceidratio` export
+ * the orders Cloud Run did not sample.
+ */
+export function samplerOf(env: NodeJS.ProcessEnv): Sampler {
+  const name = env.OTEL_TRACES_SAMPLER || 'parentbased_always_on';
+  const ratio = () => {
+    const arg = env.OTEL_TRACES_SAMPLER_ARG;
+    const value = arg === undefined || arg === '' ? 1 : Number(arg);
+    if (!(value >= 0 && value <= 1)) {
+      throw new Error(
+        `OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, not ${JSON.stringify(arg)}`,
+      );
+    }
+    return new TraceIdRatioBasedSampler(value);
+  };
+  const samplers: Record<string, () => Sampler> = {
+    always_on: () => new AlwaysOnSampler(),
+    always_off: () => new AlwaysOffSampler(),
+    traceidratio: ratio,
+    parentbased_always_on: () => new ParentBasedSampler({ root: new AlwaysOnSampler() }),
+    parentbased_always_off: () => new ParentBasedSampler({ root: new AlwaysOffSampler() }),
+    parentbased_traceidratio: () => new ParentBasedSampler({ root: ratio() }),
+  };
+  const sampler = samplers[name];
+  if (!sampler) {
+    throw new Error(
+      `OTEL_TRACES_SAMPLER must be one of ${Object.keys(samplers).join(', ')}, not ${JSON.stringify(name)}`,
+    );
+  }
+  return sampler();
 }
