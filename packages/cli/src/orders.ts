@@ -4,7 +4,6 @@ import {
   openWarehouse,
   warehouseConfigSchema,
 } from '@orders/analytics';
-import { createDb } from '@orders/db';
 import { topics as declaredTopics } from '@orders/events';
 import { orderSagaType } from '@orders/ordering';
 import { messageOf, UsageError } from '@orders/platform';
@@ -22,16 +21,8 @@ import {
   whereLogsAre,
 } from './orders-format';
 import { findOrderRecords, type OrderRecords } from './orders-journey';
-import {
-  cliConfig,
-  describeDatabase,
-  describePubSub,
-  devStackPath,
-  locateStack,
-  readDevStack,
-  readFailure,
-  type StackLocation,
-} from './stack-location';
+import { onStackDatabase } from './stack-database';
+import { cliConfig, describePubSub, type StackLocation } from './stack-location';
 
 /**
  * `pnpm orders show <orderId>`: one order's whole journey in one view, from the database at
@@ -58,26 +49,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return 0;
   }
 
-  const path = devStackPath(config);
-  const location = locateStack(config, await readDevStack(path), path);
-  if (!location.databaseUrl) {
-    stderr(
-      `orders: no database to read: ${path} does not exist (start \`pnpm dev\`) ` +
-        'and DATABASE_URL is not set',
-    );
-    return 1;
-  }
-  const where = describeDatabase(location.databaseUrl);
-  stderr(`orders: ${where}`);
-  const db = createDb(location.databaseUrl, { maxConnections: 1 });
-  let records: OrderRecords | undefined;
-  try {
-    records = await findOrderRecords(db, { orderId: command.orderId, sagaType: orderSagaType });
-  } catch (error) {
-    throw readFailure(error, where, location, config);
-  } finally {
-    await db.destroy();
-  }
+  const ran = await onStackDatabase('orders', config, stderr, async (db, stack) => ({
+    ...stack,
+    records: await findOrderRecords(db, { orderId: command.orderId, sagaType: orderSagaType }),
+  }));
+  if (!ran) return 1;
+  const { location, where, records } = ran.result;
   if (!records) {
     stderr(`orders: no order ${command.orderId} in ${where}`);
     return 1;

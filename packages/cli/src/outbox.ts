@@ -1,17 +1,10 @@
-import { createDb } from '@orders/db';
 import { UsageError } from '@orders/platform';
 import { ConfigError } from '@orders/runtime';
 import { runCommand } from './command-line';
 import { outboxUsage, parseOutboxArgs } from './outbox-args';
 import { runOutboxCommand } from './run-outbox-command';
-import {
-  cliConfig,
-  describeDatabase,
-  devStackPath,
-  locateStack,
-  readDevStack,
-  readFailure,
-} from './stack-location';
+import { onStackDatabase } from './stack-database';
+import { cliConfig } from './stack-location';
 
 /**
  * `pnpm outbox list|show|retry`: the outbox rows the relay has not published yet (unsent,
@@ -36,29 +29,13 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return 0;
   }
 
-  const path = devStackPath(config);
-  const location = locateStack(config, await readDevStack(path), path);
-  const { databaseUrl } = location;
-  if (!databaseUrl) {
-    stderr(
-      `outbox: no database to read: ${path} does not exist (start \`pnpm dev\`) ` +
-        'and DATABASE_URL is not set',
-    );
-    return 1;
-  }
-  const where = describeDatabase(databaseUrl);
-  stderr(`outbox: ${where}`);
-  const db = createDb(databaseUrl, { maxConnections: 1 });
-  try {
-    return await runOutboxCommand(command, db, {
+  const ran = await onStackDatabase('outbox', config, stderr, (db) =>
+    runOutboxCommand(command, db, {
       stdout: (text) => process.stdout.write(`${text}\n`),
       stderr,
-    });
-  } catch (error) {
-    throw readFailure(error, where, location, config);
-  } finally {
-    await db.destroy();
-  }
+    }),
+  );
+  return ran ? ran.result : 1;
 }
 
 runCommand('outbox', main);

@@ -1,4 +1,3 @@
-import { createDb } from '@orders/db';
 import {
   orderSagaDiagram,
   orderSagaOptions,
@@ -11,14 +10,8 @@ import { ConfigError, parseConfig } from '@orders/runtime';
 import { runCommand } from './command-line';
 import { runSagasCommand } from './run-sagas-command';
 import { parseSagasArgs, sagasUsage } from './sagas-args';
-import {
-  cliConfig,
-  describeDatabase,
-  devStackPath,
-  locateStack,
-  readDevStack,
-  readFailure,
-} from './stack-location';
+import { onStackDatabase } from './stack-database';
+import { cliConfig } from './stack-location';
 
 /** Housekeeping's default STALLED_ORDER_SECONDS. */
 const defaultStalledOrderSeconds = 900;
@@ -57,43 +50,26 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return 0;
   }
 
-  const path = devStackPath(config);
-  const location = locateStack(config, await readDevStack(path), path);
-  const { databaseUrl, pubsub } = location;
-  if (!databaseUrl) {
-    stderr(
-      `sagas: no database to read: ${path} does not exist (start \`pnpm dev\`) ` +
-        'and DATABASE_URL is not set',
-    );
-    return 1;
-  }
-  const where = describeDatabase(databaseUrl);
-  stderr(`sagas: ${where}`);
-  const db = createDb(databaseUrl, { maxConnections: 1 });
-  try {
-    const stalledOrderSeconds = config.STALLED_ORDER_SECONDS ?? defaultStalledOrderSeconds;
-    return await runSagasCommand(
+  const ran = await onStackDatabase('sagas', config, stderr, (db, { location }) =>
+    runSagasCommand(
       command,
       db,
       {
         type: orderSagaType,
-        stalledOrderSeconds,
+        stalledOrderSeconds: config.STALLED_ORDER_SECONDS ?? defaultStalledOrderSeconds,
         overdueGraceSeconds,
         saga,
         // What the engine logs of a retry, the command says itself.
         log: createLogger({ write: () => {} }),
-        projectId: pubsub?.projectId ?? 'orders-local',
+        projectId: location.pubsub?.projectId ?? 'orders-local',
       },
       {
         stdout: (text) => process.stdout.write(`${text}\n`),
         stderr,
       },
-    );
-  } catch (error) {
-    throw readFailure(error, where, location, config);
-  } finally {
-    await db.destroy();
-  }
+    ),
+  );
+  return ran ? ran.result : 1;
 }
 
 runCommand('sagas', main);

@@ -1,19 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { createDb } from '@orders/db';
 import { UsageError } from '@orders/platform';
 import { ConfigError } from '@orders/runtime';
 import { runCommand } from './command-line';
 import { findOrderRecord } from './order-record';
 import { formatOrderTimeline, orderTimeline } from './order-timeline';
-import {
-  cliConfig,
-  describeDatabase,
-  devStackPath,
-  locateStack,
-  readDevStack,
-  readFailure,
-} from './stack-location';
+import { onStackDatabase } from './stack-database';
+import { cliConfig, devStackPath } from './stack-location';
 import { parseTraceArgs, traceUsage } from './trace-args';
 
 /**
@@ -40,15 +33,6 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
 
   const path = devStackPath(config);
-  const location = locateStack(config, await readDevStack(path), path);
-  const { databaseUrl } = location;
-  if (!databaseUrl) {
-    stderr(
-      `trace: no database to read: ${path} does not exist (start \`pnpm dev\`) ` +
-        'and DATABASE_URL is not set',
-    );
-    return 1;
-  }
   const logsPath = command.logs ?? join(dirname(path), 'functions.log');
   const spansPath = command.spans ?? join(dirname(path), 'spans.jsonl');
   const logs = await linesOf(logsPath);
@@ -56,11 +40,10 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     stderr(`trace: no function log at ${logsPath} (\`pnpm dev\` writes it)`);
     return 1;
   }
-  const db = createDb(databaseUrl, { maxConnections: 1 });
-  try {
+  const ran = await onStackDatabase('trace', config, stderr, async (db, { where }) => {
     const order = await findOrderRecord(db, command.orderId);
     if (!order) {
-      stderr(`trace: no order ${command.orderId} in ${describeDatabase(databaseUrl)}`);
+      stderr(`trace: no order ${command.orderId} in ${where}`);
       return 1;
     }
     const timeline = orderTimeline(order, logs, (await linesOf(spansPath)) ?? []);
@@ -68,11 +51,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       `${command.json ? JSON.stringify(timeline, null, 2) : formatOrderTimeline(timeline)}\n`,
     );
     return 0;
-  } catch (error) {
-    throw readFailure(error, describeDatabase(databaseUrl), location, config);
-  } finally {
-    await db.destroy();
-  }
+  });
+  return ran ? ran.result : 1;
 }
 
 /** The lines of a file; undefined when there is none. */
