@@ -102,7 +102,13 @@ export function createConsumer(
   options: ConsumerOptions | IdempotentEffectConsumerOptions,
 ): ConsumerFunction {
   const { name, topic, projectId, deadLetters, logger, legacyCurrency } = options;
-  const outcome = (kind: ConsumerOutcome) => ({ outcome: kind, consumer: name, topic });
+  /** The fields of a delivery's outcome line, `handlingMs` as of now. */
+  const outcome = (kind: ConsumerOutcome, context: { handlingMs: () => number }) => ({
+    outcome: kind,
+    consumer: name,
+    topic,
+    handlingMs: context.handlingMs(),
+  });
   quietLoggedFailures();
 
   async function consume(
@@ -113,7 +119,7 @@ export function createConsumer(
       await deadLetters.send({ topic, message, reason, consumer: name });
       context.log.metric(
         'message dead-lettered',
-        { reason, ...outcome('dead-lettered'), handlingMs: context.handlingMs() },
+        { reason, ...outcome('dead-lettered', context) },
         'warn',
       );
     };
@@ -156,25 +162,18 @@ export function createConsumer(
     try {
       if (!('outbox' in options)) {
         await options.handle(event, { log });
-        return log.metric('event handled', {
-          ...outcome('handled'),
-          handlingMs: context.handlingMs(),
-        });
+        return log.metric('event handled', outcome('handled', context));
       }
       const handled = await options.handle(event, { log });
       if (handled === 'duplicate') {
-        return log.metric('duplicate delivery ignored', {
-          ...outcome('duplicate'),
-          handlingMs: context.handlingMs(),
-        });
+        return log.metric('duplicate delivery ignored', outcome('duplicate', context));
       }
 
       // 3. Publish what was emitted; the outbox relay covers a crash before this.
       await options.outbox.publishCommitted(handled.emitted);
       log.metric('event handled', {
         emitted: handled.emitted.map((e) => e.type),
-        ...outcome('handled'),
-        handlingMs: context.handlingMs(),
+        ...outcome('handled', context),
       });
     } catch (error) {
       if (error instanceof UnprocessableEventError) return deadLetter(message, error.reason);
@@ -219,7 +218,7 @@ export function createConsumer(
       const level = isRetryable(error) ? 'warn' : 'error';
       context.log.metric(
         'handling failed; Pub/Sub will redeliver',
-        { error, ...outcome('retried'), handlingMs: context.handlingMs() },
+        { error, ...outcome('retried', context) },
         level,
       );
       throw new RedeliveryRequestedError(error);
