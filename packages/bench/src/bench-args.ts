@@ -8,6 +8,7 @@ export const benchNames = [
   'cold-start',
   'analytics',
   'scale-retention',
+  'instance',
 ] as const;
 
 export type BenchName = (typeof benchNames)[number];

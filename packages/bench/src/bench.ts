@@ -5,6 +5,7 @@ import { type BenchName, benchUsage, parseBenchArgs } from './bench-args';
 import { benchJson, benchText } from './bench-report';
 import { benchColdStart } from './cold-start-bench';
 import { benchEventHandling } from './event-handling-bench';
+import { benchInstance } from './instance-bench';
 import { benchIntake } from './intake-bench';
 import type { BenchContext, Measure } from './measure';
 import { benchPipeline } from './pipeline-bench';
@@ -17,6 +18,7 @@ const benchmarks: Record<BenchName, (context: BenchContext) => Promise<Measure[]
   'cold-start': benchColdStart,
   analytics: benchAnalytics,
   'scale-retention': benchScaleRetention,
+  instance: benchInstance,
 };
 
 /**

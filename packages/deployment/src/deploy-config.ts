@@ -61,6 +61,16 @@ const deploySettings = z.object({
   DEPLOY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).optional(),
   DEPLOY_MIN_INSTANCES: z.coerce.number().int().min(0).max(1000).optional(),
   DEPLOY_MAX_INSTANCES: z.coerce.number().int().min(1).max(1000).optional(),
+  /** vCPUs per instance: a fraction below 1 (0.083 and up), or 1, 2, 4, 6 or 8. */
+  DEPLOY_CPU: z
+    .string()
+    .regex(/^(0\.[0-9]{1,3}|[12468])$/, 'such as 1, or a fraction such as 0.583')
+    .refine((cpu) => Number(cpu) >= 0.083, 'at least 0.083')
+    .optional(),
+  /** Requests an instance serves at once (above 1 needs DEPLOY_CPU of 1 or more). */
+  DEPLOY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
+  /** DB_POOL_SIZE of every database function deployed in this run (the connection budget holds). */
+  DEPLOY_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).optional(),
   /**
    * Spans exported to Cloud Trace (`on`) or not (`off`, the functions' default): passed to
    * every function, with OTEL_SERVICE_NAME its name.

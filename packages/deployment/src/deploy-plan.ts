@@ -1,6 +1,11 @@
 import type { DeployConfig } from './deploy-config';
 import { type FunctionName, functions } from './deployed-functions';
-import { functionSizing } from './function-sizing';
+import {
+  databaseConnections,
+  functionConnectionBudget,
+  functionSizing,
+  type Sizing,
+} from './function-sizing';
 
 /** One gcloud invocation. */
 export interface Step {
@@ -68,6 +73,71 @@ function checkPaymentProvider(config: DeployConfig, options: PlanOptions): void 
 /** Every function but the analytics loader (BigQuery only) works on PostgreSQL. */
 export const usesDatabase = (name: FunctionName): boolean => name !== 'analytics-loader';
 
+/**
+ * A function's size as this deploy sets it: the declared sizing (function-sizing.ts) with the
+ * `DEPLOY_*` overrides of the run applied. A function without a database has no pool.
+ */
+export function sizingOf(name: FunctionName, config: DeployConfig): Sizing {
+  const declared = functionSizing[name];
+  return {
+    memory: config.DEPLOY_MEMORY ?? declared.memory,
+    cpu: config.DEPLOY_CPU ?? declared.cpu,
+    concurrency: config.DEPLOY_CONCURRENCY ?? declared.concurrency,
+    timeoutSeconds: config.DEPLOY_TIMEOUT_SECONDS ?? declared.timeoutSeconds,
+    minInstances: config.DEPLOY_MIN_INSTANCES ?? declared.minInstances,
+    maxInstances: config.DEPLOY_MAX_INSTANCES ?? declared.maxInstances,
+    dbPoolSize: usesDatabase(name) ? (config.DEPLOY_DB_POOL_SIZE ?? declared.dbPoolSize) : 0,
+  };
+}
+
+/** The deploy refuses a size Cloud Run would refuse, or one the database could not serve. */
+export class SizingRefusedError extends Error {
+  override readonly name = 'SizingRefusedError';
+}
+
+/**
+ * Connections one instance of `name` may open: its pool, and with the sandbox provider a
+ * second pool of the same size for the sandbox's ledger (payment-handler, docs/payments.md).
+ */
+function connectionsPerInstance(name: FunctionName, sizing: Sizing, config: DeployConfig): number {
+  const pools = name === 'payment-handler' && config.PAYMENT_PROVIDER === 'sandbox' ? 2 : 1;
+  return pools * sizing.dbPoolSize;
+}
+
+/**
+ * Refuses a concurrency above 1 below one vCPU (Cloud Run functions refuses it too, after the
+ * build), and a sizing whose pools could together hold more connections than the database
+ * leaves the functions (`functionConnectionBudget`): max instances x connections per
+ * instance, summed over every function, those of this run as it sizes them, the others as
+ * declared (what a deploy of them would set).
+ */
+export function checkSizing(names: readonly FunctionName[], config: DeployConfig): void {
+  for (const name of names) {
+    const { cpu, concurrency } = sizingOf(name, config);
+    if (concurrency > 1 && Number(cpu) < 1) {
+      throw new SizingRefusedError(
+        `${name}: --concurrency=${concurrency} needs --cpu of 1 or more (Cloud Run functions serves one request at a time below 1 vCPU), not ${cpu}: set DEPLOY_CPU or DEPLOY_CONCURRENCY=1`,
+      );
+    }
+  }
+  const terms = (Object.keys(functions) as FunctionName[]).filter(usesDatabase).map((name) => {
+    const sizing = names.includes(name) ? sizingOf(name, config) : functionSizing[name];
+    const each = connectionsPerInstance(name, sizing, config);
+    return {
+      name,
+      connections: sizing.maxInstances * each,
+      text: `${name} ${sizing.maxInstances} x ${each}`,
+    };
+  });
+  const total = terms.reduce((sum, term) => sum + term.connections, 0);
+  if (total > functionConnectionBudget) {
+    const { tier, maxConnections, superuserReserved, headroom } = databaseConnections;
+    throw new SizingRefusedError(
+      `the functions could open ${total} database connections (max instances x pool: ${terms.map((term) => term.text).join(', ')}), more than the ${functionConnectionBudget} that ${tier} leaves them (max_connections ${maxConnections}, less ${superuserReserved} reserved for superusers and ${headroom} for migrations, operators and a deploy's overlap): lower DEPLOY_MAX_INSTANCES or DEPLOY_DB_POOL_SIZE, or raise the tier and databaseConnections with it`,
+    );
+  }
+}
+
 /** The production environment of a function: settings only, never a secret. */
 export function functionEnvironment(
   name: FunctionName,
@@ -93,7 +163,7 @@ export function functionEnvironment(
   env.CLOUD_SQL_INSTANCE = config.CLOUD_SQL_INSTANCE;
   env.DB_USER = `${serviceAccountId(name)}@${config.project}.iam`;
   env.DB_NAME = config.DB_NAME;
-  env.DB_POOL_SIZE = '5';
+  env.DB_POOL_SIZE = String(sizingOf(name, config).dbPoolSize);
   if (name === 'place-order') {
     env.AUTH_ISSUER = config.AUTH_ISSUER;
     env.AUTH_AUDIENCE = config.AUTH_AUDIENCE;
@@ -130,13 +200,7 @@ export function deploySteps(
   options: PlanOptions = {},
 ): Step[] {
   const { entryPoint, trigger } = functions[name];
-  const sizing = {
-    ...functionSizing[name],
-    ...(config.DEPLOY_MEMORY && { memory: config.DEPLOY_MEMORY }),
-    ...(config.DEPLOY_TIMEOUT_SECONDS && { timeoutSeconds: config.DEPLOY_TIMEOUT_SECONDS }),
-    ...(config.DEPLOY_MIN_INSTANCES !== undefined && { minInstances: config.DEPLOY_MIN_INSTANCES }),
-    ...(config.DEPLOY_MAX_INSTANCES && { maxInstances: config.DEPLOY_MAX_INSTANCES }),
-  };
+  const sizing = sizingOf(name, config);
   const env = Object.entries(functionEnvironment(name, config, options))
     .map(([key, value]) => `${key}=${value}`)
     .join(',');
@@ -160,6 +224,8 @@ export function deploySteps(
         '--trigger-http',
         `--ingress-settings=${ingress}`,
         `--memory=${sizing.memory}`,
+        `--cpu=${sizing.cpu}`,
+        `--concurrency=${sizing.concurrency}`,
         `--timeout=${sizing.timeoutSeconds}s`,
         `--min-instances=${sizing.minInstances}`,
         `--max-instances=${sizing.maxInstances}`,
@@ -177,13 +243,17 @@ export function deploySteps(
   ];
 }
 
-/** Every step for the named functions, in order; refuses a payment provider setting first. */
+/**
+ * Every step for the named functions, in order; refuses a payment provider setting or a
+ * sizing first.
+ */
 export function deployPlan(
   names: readonly FunctionName[],
   config: DeployConfig,
   options: PlanOptions = {},
 ): Step[] {
   checkPaymentProvider(config, options);
+  checkSizing(names, config);
   return names.flatMap((name) => deploySteps(name, config, options));
 }
 

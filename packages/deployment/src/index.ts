@@ -22,6 +22,7 @@ export {
   functionEnvironment,
   PaymentProviderRefusedError,
   type PlanOptions,
+  SizingRefusedError,
   type Step,
   serviceAccountEmail,
   serviceAccountId,
@@ -29,6 +30,11 @@ export {
   usesDatabase,
 } from './deploy-plan';
 export { type FunctionName, functions, type Trigger } from './deployed-functions';
-export { functionSizing, type Sizing } from './function-sizing';
+export {
+  databaseConnections,
+  functionConnectionBudget,
+  functionSizing,
+  type Sizing,
+} from './function-sizing';
 export { CommandFailedError, MissingArtifactError, runDeploy } from './run-deploy';
 export { terraformTopology } from './terraform-topology';
