@@ -20,6 +20,9 @@ const requiredNames = [
   'scale-retention-cost-per-order',
   'scale-retention-statements-per-order',
   'scale-retention-rows',
+  ...['place-order', 'process-order', 'payment-handler'].flatMap((name) =>
+    ['cpu-per-order', 'p99', 'throughput', 'peak-rss'].map((what) => `instance-${name}-c8-${what}`),
+  ),
 ];
 
 it('pnpm bench --quick --json runs every benchmark and prints every measure beside its baseline', async () => {

@@ -249,7 +249,9 @@ function merge(before: LevelFigures | undefined, next: LevelFigures): LevelFigur
     latenciesMs: [...before.latenciesMs, ...next.latenciesMs],
     elapsedMs: before.elapsedMs + next.elapsedMs,
     cpuMs: before.cpuMs + next.cpuMs,
-    peakRssMiB: Math.max(before.peakRssMiB, next.peakRssMiB),
+    // The first round's: levels run in ascending order, and the heap a level grew stays for
+    // the next, so a later round's concurrency 1 would start from the highest level's.
+    peakRssMiB: before.peakRssMiB,
     throttledPeriods: before.throttledPeriods + next.throttledPeriods,
     periods: before.periods + next.periods,
   };
@@ -307,7 +309,7 @@ function measuresOf(
         'MiB',
         f.peakRssMiB,
         b.peakRssMiB,
-        'VmHWM of the function process over the level (reset before it); baseline: concurrency 1',
+        'VmHWM of the function process over the level (reset before it), first round (levels ascending); baseline: concurrency 1',
       ),
     ];
   });

@@ -77,7 +77,7 @@ export const usesDatabase = (name: FunctionName): boolean => name !== 'analytics
  * A function's size as this deploy sets it: the declared sizing (function-sizing.ts) with the
  * `DEPLOY_*` overrides of the run applied. A function without a database has no pool.
  */
-export function sizingOf(name: FunctionName, config: DeployConfig): Sizing {
+function sizingOf(name: FunctionName, config: DeployConfig): Sizing {
   const declared = functionSizing[name];
   return {
     memory: config.DEPLOY_MEMORY ?? declared.memory,
@@ -111,7 +111,7 @@ function connectionsPerInstance(name: FunctionName, sizing: Sizing, config: Depl
  * instance, summed over every function, those of this run as it sizes them, the others as
  * declared (what a deploy of them would set).
  */
-export function checkSizing(names: readonly FunctionName[], config: DeployConfig): void {
+function checkSizing(names: readonly FunctionName[], config: DeployConfig): void {
   for (const name of names) {
     const { cpu, concurrency } = sizingOf(name, config);
     if (concurrency > 1 && Number(cpu) < 1) {

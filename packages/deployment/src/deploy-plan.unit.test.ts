@@ -9,10 +9,11 @@ import {
   formatStep,
   functionEnvironment,
   PaymentProviderRefusedError,
+  SizingRefusedError,
   serviceAccountId,
 } from './deploy-plan';
 import { type FunctionName, functions } from './deployed-functions';
-import { functionSizing } from './function-sizing';
+import { databaseConnections, functionConnectionBudget, functionSizing } from './function-sizing';
 
 const env = {
   DEPLOY_PROJECT: 'my-project',
@@ -93,6 +94,121 @@ describe('deploySteps', () => {
         '--ingress-settings=internal-and-gclb',
       ]),
     );
+  });
+});
+
+describe('instances and connections', () => {
+  const flag = (name: FunctionName, cfg = config, prefix = '--') =>
+    deploySteps(name, cfg)[0]?.argv.find((arg) => arg.startsWith(prefix));
+  const poolOf = (name: FunctionName, cfg = config) => functionEnvironment(name, cfg).DB_POOL_SIZE;
+
+  it('passes each function its declared --cpu, --concurrency and DB_POOL_SIZE', () => {
+    for (const name of names) {
+      const { cpu, concurrency, dbPoolSize } = functionSizing[name];
+      expect(flag(name, config, '--cpu=')).toBe(`--cpu=${cpu}`);
+      expect(flag(name, config, '--concurrency=')).toBe(`--concurrency=${concurrency}`);
+      expect(poolOf(name)).toBe(name === 'analytics-loader' ? undefined : String(dbPoolSize));
+    }
+  });
+
+  it('declares what Cloud Run functions accepts: a concurrency above 1 only with 1 vCPU or more', () => {
+    for (const name of names) {
+      const { cpu, concurrency } = functionSizing[name];
+      expect({ name, ok: concurrency === 1 || Number(cpu) >= 1 }).toEqual({ name, ok: true });
+    }
+    // payment-handler holds a connection through each provider call (docs/payments.md): a
+    // request beyond its pool would wait inside the instance instead of Cloud Run scaling out.
+    const payments = functionSizing['payment-handler'];
+    expect(payments.concurrency).toBeLessThanOrEqual(payments.dbPoolSize);
+  });
+
+  it("keeps every pool of every instance, with the sandbox's second pool, within the budget", () => {
+    const { maxConnections, superuserReserved, headroom, tier } = databaseConnections;
+    expect(tier).toBe('db-custom-1-3840');
+    expect(functionConnectionBudget).toBe(maxConnections - superuserReserved - headroom);
+    expect(headroom).toBeGreaterThanOrEqual(10);
+    const pools = names.map((name) => {
+      const { maxInstances, dbPoolSize } = functionSizing[name];
+      return maxInstances * dbPoolSize * (name === 'payment-handler' ? 2 : 1);
+    });
+    expect(pools.reduce((sum, n) => sum + n, 0)).toBeLessThanOrEqual(functionConnectionBudget);
+    expect(() => deployPlan(names, sandbox, { testProject: 'my-project' })).not.toThrow();
+  });
+
+  it('applies DEPLOY_CPU, DEPLOY_CONCURRENCY and DEPLOY_DB_POOL_SIZE to the functions of the run', () => {
+    const overridden = parseDeployConfig({
+      ...env,
+      DEPLOY_CPU: '2',
+      DEPLOY_CONCURRENCY: '4',
+      DEPLOY_DB_POOL_SIZE: '2',
+    });
+    expect(flag('process-order', overridden, '--cpu=')).toBe('--cpu=2');
+    expect(flag('process-order', overridden, '--concurrency=')).toBe('--concurrency=4');
+    expect(poolOf('process-order', overridden)).toBe('2');
+    expect(poolOf('analytics-loader', overridden)).toBeUndefined();
+    expect(() => parseDeployConfig({ ...env, DEPLOY_CPU: '3' })).toThrow(/DEPLOY_CPU: /);
+    expect(() => parseDeployConfig({ ...env, DEPLOY_CPU: '0.05' })).toThrow(
+      /DEPLOY_CPU: at least 0.083/,
+    );
+    expect(() => parseDeployConfig({ ...env, DEPLOY_DB_POOL_SIZE: '0' })).toThrow(
+      /DEPLOY_DB_POOL_SIZE: /,
+    );
+  });
+
+  it('refuses a concurrency above 1 below one vCPU, before anything is built', () => {
+    const fractional = parseDeployConfig({ ...env, DEPLOY_CPU: '0.583' });
+    expect(() => deployPlan(['place-order'], fractional)).toThrow(SizingRefusedError);
+    expect(() => deployPlan(['place-order'], fractional)).toThrow(
+      `place-order: --concurrency=${functionSizing['place-order'].concurrency} needs --cpu of 1 or more (Cloud Run functions serves one request at a time below 1 vCPU), not 0.583: set DEPLOY_CPU or DEPLOY_CONCURRENCY=1`,
+    );
+    const oneAtATime = parseDeployConfig({ ...env, DEPLOY_CPU: '0.583', DEPLOY_CONCURRENCY: '1' });
+    expect(flag('place-order', oneAtATime, '--concurrency=')).toBe('--concurrency=1');
+    expect(() => deployPlan(['place-order'], oneAtATime)).not.toThrow();
+  });
+
+  it('refuses overrides that could open more connections than the database leaves the functions', () => {
+    // 1000 instances of any database function, each with its pool, is over any budget here.
+    const many = parseDeployConfig({ ...env, DEPLOY_MAX_INSTANCES: '1000' });
+    expect(() => deployPlan(['process-order'], many)).toThrow(SizingRefusedError);
+    expect(() => deployPlan(['process-order'], many)).toThrow(
+      new RegExp(
+        `^the functions could open \\d+ database connections \\(max instances x pool: place-order ${functionSizing['place-order'].maxInstances} x ${functionSizing['place-order'].dbPoolSize}, process-order 1000 x ${functionSizing['process-order'].dbPoolSize}, .*\\), more than the ${functionConnectionBudget} that db-custom-1-3840 leaves them \\(max_connections 100, less 3 reserved for superusers and ${databaseConnections.headroom} for migrations, operators and a deploy's overlap\\): lower DEPLOY_MAX_INSTANCES or DEPLOY_DB_POOL_SIZE`,
+      ),
+    );
+    // The loader holds no connection: any number of its instances is fine.
+    expect(() => deployPlan(['analytics-loader'], many)).not.toThrow();
+    const bigPools = parseDeployConfig({ ...env, DEPLOY_DB_POOL_SIZE: '50' });
+    expect(() => deployPlan(['place-order'], bigPools)).toThrow(/DEPLOY_DB_POOL_SIZE/);
+  });
+
+  it("counts the sandbox's second pool in payment-handler's connections", () => {
+    // The most instances of payment-handler that fit with stripe, then with the sandbox.
+    const othersUse = names
+      .filter((name) => name !== 'payment-handler')
+      .reduce(
+        (sum, name) => sum + functionSizing[name].maxInstances * functionSizing[name].dbPoolSize,
+        0,
+      );
+    const pool = functionSizing['payment-handler'].dbPoolSize;
+    const fitting = Math.floor((functionConnectionBudget - othersUse) / pool);
+    const sized = (instances: number, provider: string) =>
+      parseDeployConfig({
+        ...env,
+        PAYMENT_PROVIDER: provider,
+        DEPLOY_MAX_INSTANCES: String(instances),
+      });
+    expect(() => deployPlan(['payment-handler'], sized(fitting, 'stripe'))).not.toThrow();
+    expect(() => deployPlan(['payment-handler'], sized(fitting + 1, 'stripe'))).toThrow(
+      SizingRefusedError,
+    );
+    const sandboxFitting = Math.floor((functionConnectionBudget - othersUse) / (2 * pool));
+    const testProject = { testProject: 'my-project' };
+    expect(() =>
+      deployPlan(['payment-handler'], sized(sandboxFitting, 'sandbox'), testProject),
+    ).not.toThrow();
+    expect(() =>
+      deployPlan(['payment-handler'], sized(sandboxFitting + 1, 'sandbox'), testProject),
+    ).toThrow(/payment-handler \d+ x \d+/);
   });
 });
 
@@ -194,7 +310,7 @@ describe('functionEnvironment', () => {
       CLOUD_SQL_INSTANCE: 'my-project:europe-west1:orders',
       DB_USER: 'fn-process-order@my-project.iam',
       DB_NAME: 'orders',
-      DB_POOL_SIZE: '5',
+      DB_POOL_SIZE: String(functionSizing['process-order'].dbPoolSize),
     });
   });
 

@@ -79,7 +79,7 @@ const builtBy = [
   '--docker-repository=projects/my-project/locations/europe-west1/repositories/functions',
 ];
 const database =
-  'CLOUD_SQL_INSTANCE=my-project:europe-west1:orders,DB_USER=fn-payment-handler@my-project.iam,DB_NAME=orders,DB_POOL_SIZE=5';
+  'CLOUD_SQL_INSTANCE=my-project:europe-west1:orders,DB_USER=fn-payment-handler@my-project.iam,DB_NAME=orders,DB_POOL_SIZE=6';
 
 describe('pnpm run deploy', () => {
   it('--dry-run prints every command as a script and runs none', async () => {
@@ -174,12 +174,14 @@ describe('pnpm run deploy', () => {
       '--trigger-http',
       '--ingress-settings=all',
       '--memory=512Mi',
+      '--cpu=1',
+      '--concurrency=16',
       '--timeout=30s',
       '--min-instances=1',
-      '--max-instances=20',
+      '--max-instances=6',
       '--vpc-connector=orders-functions',
       '--egress-settings=private-ranges-only',
-      '--set-env-vars=GOOGLE_CLOUD_PROJECT=my-project,LOG_LEVEL=info,CLOUD_SQL_INSTANCE=my-project:europe-west1:orders,DB_USER=fn-place-order@my-project.iam,DB_NAME=orders,DB_POOL_SIZE=5,AUTH_ISSUER=https://securetoken.google.com/my-project,AUTH_AUDIENCE=my-project,AUTH_JWKS_URL=https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
+      '--set-env-vars=GOOGLE_CLOUD_PROJECT=my-project,LOG_LEVEL=info,CLOUD_SQL_INSTANCE=my-project:europe-west1:orders,DB_USER=fn-place-order@my-project.iam,DB_NAME=orders,DB_POOL_SIZE=4,AUTH_ISSUER=https://securetoken.google.com/my-project,AUTH_AUDIENCE=my-project,AUTH_JWKS_URL=https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
       '--quiet',
     ]);
     expect(recorded[2]).toEqual([
@@ -190,9 +192,11 @@ describe('pnpm run deploy', () => {
       '--trigger-http',
       '--ingress-settings=internal-only',
       '--memory=512Mi',
+      '--cpu=1',
+      '--concurrency=6',
       '--timeout=60s',
       '--min-instances=0',
-      '--max-instances=10',
+      '--max-instances=3',
       '--vpc-connector=orders-functions',
       '--egress-settings=private-ranges-only',
       `--set-env-vars=GOOGLE_CLOUD_PROJECT=my-project,LOG_LEVEL=info,${database},PAYMENT_PROVIDER=stripe`,
@@ -235,6 +239,21 @@ describe('pnpm run deploy', () => {
       ]),
     );
     expect(deployed?.some((arg) => arg.startsWith('--set-secrets'))).toBe(false);
+  });
+
+  it('refuses a sizing whose pools could hold more connections than the database leaves them', async () => {
+    await rm(log, { force: true });
+    await expect(
+      run(process.execPath, [program, 'process-order'], {
+        env: { ...env, DEPLOY_MAX_INSTANCES: '30' },
+      }),
+    ).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(
+        'the functions could open 166 database connections (max instances x pool: place-order 6 x 4, process-order 30 x 4, payment-handler 3 x 6, housekeeping 1 x 4), more than the 80 that db-custom-1-3840 leaves them',
+      ),
+    });
+    expect(await calls()).toEqual([]);
   });
 
   it('stops at the first failing command, and says which', async () => {

@@ -31,7 +31,7 @@ export const functionSizing: Record<FunctionName, Sizing> = {
     concurrency: 16,
     timeoutSeconds: 30,
     minInstances: 1,
-    maxInstances: 10,
+    maxInstances: 6,
     dbPoolSize: 4,
   },
   'process-order': {
@@ -40,17 +40,18 @@ export const functionSizing: Record<FunctionName, Sizing> = {
     concurrency: 16,
     timeoutSeconds: 60,
     minInstances: 0,
-    maxInstances: 5,
+    maxInstances: 4,
     dbPoolSize: 4,
   },
+  // Holds a connection for each provider call (docs/payments.md): as many at once as its pool.
   'payment-handler': {
     memory: '512Mi',
     cpu: '1',
-    concurrency: 16,
+    concurrency: 6,
     timeoutSeconds: 60,
     minInstances: 0,
-    maxInstances: 5,
-    dbPoolSize: 4,
+    maxInstances: 3,
+    dbPoolSize: 6,
   },
   'analytics-loader': {
     memory: '512Mi',
@@ -61,6 +62,7 @@ export const functionSizing: Record<FunctionName, Sizing> = {
     maxInstances: 5,
     dbPoolSize: 0,
   },
+  // One tick a minute, its steps side by side: below one vCPU, one request at a time.
   housekeeping: {
     memory: '256Mi',
     cpu: '0.167',
@@ -68,7 +70,7 @@ export const functionSizing: Record<FunctionName, Sizing> = {
     timeoutSeconds: 60,
     minInstances: 0,
     maxInstances: 1,
-    dbPoolSize: 2,
+    dbPoolSize: 4,
   },
 };
 

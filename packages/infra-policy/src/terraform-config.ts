@@ -13,6 +13,8 @@ export interface TerraformConfig {
   resources: Record<string, Record<string, HclBody[]>>;
   locals: HclBody;
   outputs: Record<string, HclBody[]>;
+  /** `variable "<name>"` => the block bodies (its `default`, `type`, `description`). */
+  variables: Record<string, HclBody[]>;
 }
 
 export class TerraformParseError extends Error {
@@ -29,7 +31,13 @@ export async function loadTerraform(dir: string): Promise<TerraformConfig> {
 
 /** Parses HCL texts (file name => text) the way Terraform reads a module: all files as one. */
 export async function parseTerraform(files: Record<string, string>): Promise<TerraformConfig> {
-  const config: TerraformConfig = { files, resources: {}, locals: {}, outputs: {} };
+  const config: TerraformConfig = {
+    files,
+    resources: {},
+    locals: {},
+    outputs: {},
+    variables: {},
+  };
   for (const [name, text] of Object.entries(files)) {
     let parsed: HclBody;
     try {
@@ -52,6 +60,12 @@ export async function parseTerraform(files: Record<string, string>): Promise<Ter
     for (const [outputName, bodies] of Object.entries(asRecord(parsed.output))) {
       config.outputs[outputName] = [
         ...(config.outputs[outputName] ?? []),
+        ...(bodies as HclBody[]),
+      ];
+    }
+    for (const [variableName, bodies] of Object.entries(asRecord(parsed.variable))) {
+      config.variables[variableName] = [
+        ...(config.variables[variableName] ?? []),
         ...(bodies as HclBody[]),
       ];
     }
