@@ -62,8 +62,8 @@ interface Subject {
   name: Extract<FunctionName, 'place-order' | 'process-order' | 'payment-handler'>;
   signatureType: 'http' | 'cloudevent';
   env: NodeJS.ProcessEnv;
-  /** One request per item; rejects unless the function answers 2xx. */
-  requests: (fn: FunctionProcess) => (() => Promise<void>)[];
+  /** Every request of the run, in order; each rejects unless the function answers 2xx. */
+  requests: (fn: FunctionProcess) => Promise<(() => Promise<void>)[]>;
 }
 
 /**
@@ -128,11 +128,11 @@ export async function benchInstance(context: BenchContext): Promise<Measure[]> {
         // Each customer places dozens of orders that no saga settles here: not what is measured.
         MAX_OPEN_ORDERS_PER_CUSTOMER: '1000000000',
       },
-      requests: (fn) =>
+      requests: async (fn) =>
         Array.from(
           { length: perFunction },
           (_, n) => () =>
-            expect2xx(
+            succeeded(
               fetch(`${fn.url}/orders`, {
                 method: 'POST',
                 headers: {
@@ -148,29 +148,26 @@ export async function benchInstance(context: BenchContext): Promise<Measure[]> {
             ),
         ),
     };
+    // A consumer is pushed what the function before it published, pulled from its subscription.
     const consumer = (
       name: 'process-order' | 'payment-handler',
       extraEnv: NodeJS.ProcessEnv = {},
-    ): Subject & { pulled: Message[] } => {
-      const subject = {
-        name,
-        signatureType: 'cloudevent' as const,
-        env: { ...commonEnv, ...extraEnv },
-        pulled: [] as Message[],
-        requests: (fn: FunctionProcess) =>
-          subject.pulled.map((message) => () => push(fn, projectId, name, message)),
-      };
-      return subject;
-    };
-    const processOrder = consumer('process-order');
-    const paymentHandler = consumer('payment-handler', { PAYMENT_PROVIDER: 'sandbox' });
-
+    ): Subject => ({
+      name,
+      signatureType: 'cloudevent',
+      env: { ...commonEnv, ...extraEnv },
+      requests: async (fn) =>
+        (await pullAll(pubsub, name, perFunction, log)).map(
+          (message) => () => push(fn, projectId, name, message),
+        ),
+    });
+    const subjects = [
+      placeOrder,
+      consumer('process-order'),
+      consumer('payment-handler', { PAYMENT_PROVIDER: 'sandbox' }),
+    ];
     const figures = new Map<Subject['name'], Map<number, LevelFigures>>();
-    for (const subject of [placeOrder, processOrder, paymentHandler]) {
-      if (subject !== placeOrder) {
-        const consumed = subject as typeof processOrder;
-        consumed.pulled = await pullAll(pubsub, consumed.name, perFunction, log);
-      }
+    for (const subject of subjects) {
       figures.set(subject.name, await measureFunction(subject, sizes, confinement, log));
     }
     return [...figures].flatMap(([name, levels]) => measuresOf(name, levels, sizes, confinement));
@@ -200,7 +197,7 @@ async function measureFunction(
     if (fn.pid === undefined) throw new Error(`${subject.name} has no pid`);
     const pid = fn.pid;
     await confinement.add(pid);
-    const queue = subject.requests(fn);
+    const queue = await subject.requests(fn);
     const highest = Math.max(...sizes.levels);
     await driveConcurrently(queue.splice(0, sizes.warmup), highest, (send) => send());
     const levels = new Map<number, LevelFigures>();
@@ -318,7 +315,7 @@ function measuresOf(
 const rateOf = (figures: LevelFigures) => figures.latenciesMs.length / (figures.elapsedMs / 1000);
 const sumOf = (numbers: readonly number[]) => numbers.reduce((sum, n) => sum + n, 0);
 
-async function expect2xx(answer: Promise<Response>): Promise<void> {
+async function succeeded(answer: Promise<Response>): Promise<void> {
   const response = await answer;
   const body = await response.text();
   if (!response.ok) throw new Error(`${response.url}: ${response.status} ${body.slice(0, 300)}`);
@@ -341,7 +338,7 @@ function push(
     },
     subscription: `projects/${projectId}/subscriptions/${subscription}`,
   };
-  return expect2xx(
+  return succeeded(
     fetch(`${fn.url}/projects/${projectId}/topics/${topic}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
