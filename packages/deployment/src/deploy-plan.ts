@@ -133,7 +133,7 @@ function checkSizing(names: readonly FunctionName[], config: DeployConfig): void
   if (total > functionConnectionBudget) {
     const { tier, maxConnections, superuserReserved, headroom } = databaseConnections;
     throw new SizingRefusedError(
-      `the functions could open ${total} database connections (max instances x pool: ${terms.map((term) => term.text).join(', ')}), more than the ${functionConnectionBudget} that ${tier} leaves them (max_connections ${maxConnections}, less ${superuserReserved} reserved for superusers and ${headroom} for migrations, operators and a deploy's overlap): lower DEPLOY_MAX_INSTANCES or DEPLOY_DB_POOL_SIZE, or raise the tier and databaseConnections with it`,
+      `the functions could open ${total} database connections (max instances x connections each: ${terms.map((term) => term.text).join(', ')}), more than the ${functionConnectionBudget} that ${tier} leaves them (max_connections ${maxConnections}, less ${superuserReserved} reserved for superusers and ${headroom} for migrations, operators and a deploy's overlap): lower DEPLOY_MAX_INSTANCES or DEPLOY_DB_POOL_SIZE, or raise the tier and databaseConnections with it`,
     );
   }
 }

@@ -172,7 +172,7 @@ describe('instances and connections', () => {
     expect(() => deployPlan(['process-order'], many)).toThrow(SizingRefusedError);
     expect(() => deployPlan(['process-order'], many)).toThrow(
       new RegExp(
-        `^the functions could open \\d+ database connections \\(max instances x pool: place-order ${functionSizing['place-order'].maxInstances} x ${functionSizing['place-order'].dbPoolSize}, process-order 1000 x ${functionSizing['process-order'].dbPoolSize}, .*\\), more than the ${functionConnectionBudget} that db-custom-1-3840 leaves them \\(max_connections 100, less 3 reserved for superusers and ${databaseConnections.headroom} for migrations, operators and a deploy's overlap\\): lower DEPLOY_MAX_INSTANCES or DEPLOY_DB_POOL_SIZE`,
+        `^the functions could open \\d+ database connections \\(max instances x connections each: place-order ${functionSizing['place-order'].maxInstances} x ${functionSizing['place-order'].dbPoolSize}, process-order 1000 x ${functionSizing['process-order'].dbPoolSize}, .*\\), more than the ${functionConnectionBudget} that db-custom-1-3840 leaves them \\(max_connections 100, less 3 reserved for superusers and ${databaseConnections.headroom} for migrations, operators and a deploy's overlap\\): lower DEPLOY_MAX_INSTANCES or DEPLOY_DB_POOL_SIZE`,
       ),
     );
     // The loader holds no connection: any number of its instances is fine.

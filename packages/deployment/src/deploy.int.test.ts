@@ -250,7 +250,7 @@ describe('pnpm run deploy', () => {
     ).rejects.toMatchObject({
       code: 1,
       stderr: expect.stringContaining(
-        'the functions could open 166 database connections (max instances x pool: place-order 6 x 4, process-order 30 x 4, payment-handler 3 x 6, housekeeping 1 x 4), more than the 80 that db-custom-1-3840 leaves them',
+        'the functions could open 166 database connections (max instances x connections each: place-order 6 x 4, process-order 30 x 4, payment-handler 3 x 6, housekeeping 1 x 4), more than the 80 that db-custom-1-3840 leaves them',
       ),
     });
     expect(await calls()).toEqual([]);
