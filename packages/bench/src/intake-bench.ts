@@ -111,6 +111,9 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
       DB_POOL_SIZE: String(poolSize),
       PUBSUB_EMULATOR_HOST: emulator.host,
       GOOGLE_CLOUD_PROJECT: projectId,
+      // No metadata server answers off Google Cloud: the official Pub/Sub client would look
+      // for one on its first call (on Cloud Run it answers at once).
+      METADATA_SERVER_DETECTION: 'none',
     };
     const processes = (fn: FunctionProcess) => ({
       function: fn.pid,
