@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { CloudEvent } from '@google-cloud/functions-framework';
 import { createDb } from '@orders/db';
 import {
   createEvent,
@@ -38,11 +37,7 @@ import { createLogger, forEachConcurrently, percentile } from '@orders/platform'
 import { createConsumer, parseConfig } from '@orders/runtime';
 import { type KyselyPlugin, sql } from 'kysely';
 import pg from 'pg';
-import {
-  createSeedHandler,
-  type PushedMessage,
-  seedHandlerConsumer,
-} from './fixtures/seed-handler/seed-handler';
+import { createSeedHandler, seedHandlerConsumer } from './fixtures/seed-handler/seed-handler';
 import { orderPlacedMessage } from './fixtures/seed-intake/seed-intake';
 import { type BenchContext, type Measure, measure } from './measure';
 
@@ -86,7 +81,7 @@ interface PushTarget {
 }
 
 /** The raw Pub/Sub push of a message as functions-framework hands it to a CloudEvent function. */
-function pushedMessage(
+export function pushedMessage(
   { data, attributes }: { data: Buffer; attributes: Record<string, string> },
   { projectId, topic, subscription }: PushTarget,
 ): PushedCloudEvent {
@@ -253,10 +248,7 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
     cleanup.push(() => seedPool.end());
     const seedPubSub = createPubSubClient({ projectId, emulatorHost: emulator.host });
     cleanup.push(() => seedPubSub.close());
-    const handleSeed = createSeedHandler({ pool: seedPool, pubsub: seedPubSub });
-    // A push's data is base64 text, the only form the seed-style handler types.
-    const seedHandler = (pushed: PushedCloudEvent) =>
-      handleSeed(pushed as CloudEvent<PushedMessage>);
+    const seedHandler = createSeedHandler({ pool: seedPool, pubsub: seedPubSub });
 
     const perVariant = sizes.warmup + sizes.rounds * (sizes.perRound[1] + sizes.perRound[16]);
     log(`event handling: placing ${4 * perVariant} orders`);
