@@ -15,11 +15,15 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bundleFunction, functions as declared, type FunctionName } from '@orders/deployment';
+import {
+  bundleEntry,
+  bundleFunction,
+  functions as declared,
+  type FunctionName,
+} from '@orders/deployment';
 import { type Envelope, encodeEvent } from '@orders/events';
 import {
   createTopology,
-  type DevIssuer,
   freePort,
   queryOnce,
   startDevIssuer,
@@ -29,6 +33,8 @@ import {
   testProjectId,
 } from '@orders/local-stack';
 import { percentile } from '@orders/platform';
+import pg from 'pg';
+import { insertOrder, orderPlacedMessage } from './fixtures/seed-intake/seed-intake';
 import { type BenchContext, type Measure, measure } from './measure';
 
 const repoRoot = join(__dirname, '..', '..', '..');
@@ -58,8 +64,10 @@ interface Served {
 /**
  * Measure 4, cold start: each function's deploy artifact (bundled now, as `pnpm bundle`
  * does), spawned with functions-framework the way Cloud Run functions does, timed from spawn
- * to its first 2xx answer to a real request, and its resident memory right after; beside a
- * hello-world function of the same signature type, spawned the same way, in turns.
+ * to its first 2xx answer to a real request, and its resident memory right after; beside, in
+ * turns and spawned the same way, a hello-world function of the same signature type and the
+ * seed-style function of that type (fixtures/seed-intake, fixtures/seed-handler), bundled
+ * the same way, answering a request of the same kind.
  */
 export async function benchColdStart(context: BenchContext): Promise<Measure[]> {
   const { quick, log, env } = context;
@@ -93,7 +101,12 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
           : await bundleFunction(repoRoot, name);
       log(`cold start: ${name} artifact, index.js ${(artifact.bundleBytes / 1024).toFixed(0)} KiB`);
       served.set(name, {
-        dir: deployCopy(artifact.dir, join(workDir, name), name, artifact.dependencies),
+        dir: deployCopy(
+          artifact.dir,
+          join(workDir, name),
+          join(repoRoot, 'functions', name),
+          artifact.dependencies,
+        ),
         entryPoint: declared[name].entryPoint,
         signatureType: declared[name].trigger.kind === 'http' ? 'http' : 'cloudevent',
       });
@@ -109,6 +122,18 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
       http: helloCopy('hello-http', workDir, frameworkVersion),
       cloudevent: helloCopy('hello-cloudevent', workDir, frameworkVersion),
     };
+    const seed = {
+      http: await seedCopy('seed-intake', 'seedIntake', 'http', workDir),
+      cloudevent: await seedCopy('seed-handler', 'seedHandler', 'cloudevent', workDir),
+    };
+    for (const { dir } of Object.values(seed)) {
+      const version = installedVersion(join(dir, 'node_modules', frameworkPackage));
+      if (version !== frameworkVersion) {
+        throw new Error(
+          `cold start: the seed-style functions would run on functions-framework ${version}, ours on ${frameworkVersion}`,
+        );
+      }
+    }
 
     const functionEnv = (run: string): NodeJS.ProcessEnv => ({
       PATH: env.PATH,
@@ -123,6 +148,9 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
       AUTH_ISSUER: issuer.issuer,
       AUTH_AUDIENCE: issuer.audience,
       AUTH_JWKS_URL: issuer.jwksUrl,
+      // No metadata server answers off Google Cloud: the official Pub/Sub client would look
+      // for one on its first call (on Cloud Run it answers at once).
+      METADATA_SERVER_DETECTION: 'none',
     });
     const pushBody = (data: Buffer, attributes: Record<string, string>) =>
       JSON.stringify({
@@ -154,10 +182,24 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
       return row.event;
     };
 
+    /** A real order for a new customer, with its token (the seed-style intake ignores it). */
+    const orderProbe = async (): Promise<Probe> => {
+      const customerId = `bench-cold-${randomUUID()}`;
+      return {
+        method: 'POST',
+        path: '/orders',
+        authorization: `Bearer ${await issuer.token(customerId)}`,
+        body: JSON.stringify({
+          customerId,
+          currency: 'EUR',
+          items: [{ sku: 'TEA-001', quantity: 1 }],
+        }),
+      };
+    };
     // In this order, each function's real input is what the one before wrote: place-order
-    // places an order after its measurement, process-order reserves it and requests its payment.
+    // places an order, process-order reserves it and requests its payment.
     const probes: Record<FunctionName, (index: number) => Promise<Probe>> = {
-      'place-order': async () => ({ method: 'GET', path: '/products' }),
+      'place-order': orderProbe,
       'process-order': async (i) => pushEvent('order-saga', await outboxEvent('OrderPlaced', i)),
       'payment-handler': async (i) =>
         pushEvent('payments', await outboxEvent('PaymentRequested', i)),
@@ -168,14 +210,29 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
         body: pushBody(Buffer.from('{"job":"housekeeping"}'), {}),
       }),
     };
-    const afterwards: Partial<Record<FunctionName, (url: string) => Promise<void>>> = {
-      'place-order': async (url) => placeOneOrder(url, issuer),
-    };
+    // The seed-style handler's input: an order of its own for each of its starts, placed as
+    // the seed-style intake places them, and its OrderPlaced as that intake publishes it.
+    const cloudEventFunctions = names.filter(
+      (name) => served.get(name)!.signatureType === 'cloudevent',
+    );
+    const seedOrders = await placeSeedOrders(database.url, repeats * cloudEventFunctions.length);
+    const seedProbe = (signatureType: Served['signatureType']): (() => Promise<Probe>) =>
+      signatureType === 'http'
+        ? orderProbe
+        : async () => {
+            const order = seedOrders.pop();
+            if (!order) throw new Error('cold start: no order left for the seed-style handler');
+            const { data, attributes } = orderPlacedMessage(order);
+            return {
+              method: 'POST',
+              path: `/projects/${projectId}/topics/order-saga`,
+              body: pushBody(data, attributes),
+            };
+          };
 
     const measures: Measure[] = [];
     for (const name of names) {
       const fn = served.get(name)!;
-      const baseline = hello[fn.signatureType];
       const helloProbe: Probe =
         fn.signatureType === 'http'
           ? { method: 'GET', path: '/' }
@@ -184,39 +241,65 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
               path: `/projects/${projectId}/topics/hello`,
               body: pushBody(Buffer.from('{}'), {}),
             };
-      const figures: Start[] = [];
-      const baselines: Start[] = [];
+      const starts: Record<'ours' | 'hello' | 'seed', Start[]> = { ours: [], hello: [], seed: [] };
       for (let i = 0; i < repeats; i++) {
-        // In turns, so that a noisy moment of the machine hits both alike.
-        baselines.push(await coldStart(baseline, functionEnv(`hello-${i}`), helloProbe));
-        figures.push(
-          await coldStart(fn, functionEnv(`${name}-${i}`), await probes[name](i), afterwards[name]),
+        // In turns, so that a noisy moment of the machine hits every side alike.
+        starts.hello.push(
+          await coldStart(hello[fn.signatureType], functionEnv(`hello-${i}`), helloProbe),
         );
+        starts.seed.push(
+          await coldStart(
+            seed[fn.signatureType],
+            functionEnv(`seed-${name}-${i}`),
+            await seedProbe(fn.signatureType)(),
+          ),
+        );
+        starts.ours.push(await coldStart(fn, functionEnv(`${name}-${i}`), await probes[name](i)));
       }
-      const median = (values: number[]) => percentile(values, 0.5) ?? Number.NaN;
-      const ms = median(figures.map((start) => start.ms));
-      const baselineMs = median(baselines.map((start) => start.ms));
-      const rss = median(figures.map((start) => start.rssMiB));
-      const baselineRss = median(baselines.map((start) => start.rssMiB));
+      const median = (side: keyof typeof starts, of: keyof Start) =>
+        percentile(
+          starts[side].map((start) => start[of]),
+          0.5,
+        ) ?? Number.NaN;
       log(
-        `cold start: ${name} ${ms.toFixed(0)} ms, ${rss.toFixed(1)} MiB ` +
-          `(hello-world ${baselineMs.toFixed(0)} ms, ${baselineRss.toFixed(1)} MiB)`,
+        `cold start: ${name} ${median('ours', 'ms').toFixed(0)} ms, ${median('ours', 'rssMiB').toFixed(1)} MiB ` +
+          `(hello-world ${median('hello', 'ms').toFixed(0)} ms, ${median('hello', 'rssMiB').toFixed(1)} MiB; ` +
+          `seed-style ${median('seed', 'ms').toFixed(0)} ms, ${median('seed', 'rssMiB').toFixed(1)} MiB)`,
       );
       const runs = `median of ${repeats}`;
+      const seedName = fn.signatureType === 'http' ? 'seed-style intake' : 'seed-style handler';
+      const seedWork =
+        fn.signatureType === 'http'
+          ? 'a POST /orders'
+          : 'an OrderPlaced push (check, reserve, publish with the official client, mark)';
       measures.push(
         measure(
           `cold-start-${name}`,
           'ms',
-          ms,
-          baselineMs,
+          median('ours', 'ms'),
+          median('hello', 'ms'),
           `spawn to first 2xx of ${probeName(name)}, ${runs}; baseline: hello-world ${fn.signatureType} function`,
         ),
         measure(
           `rss-${name}`,
           'MiB',
-          rss,
-          baselineRss,
+          median('ours', 'rssMiB'),
+          median('hello', 'rssMiB'),
           `VmRSS after the first request, ${runs}; baseline: hello-world ${fn.signatureType} function`,
+        ),
+        measure(
+          `cold-start-${name}-vs-seed`,
+          'ms',
+          median('ours', 'ms'),
+          median('seed', 'ms'),
+          `${runs}; baseline: the ${seedName}'s artifact, spawn to first 2xx of ${seedWork}`,
+        ),
+        measure(
+          `rss-${name}-vs-seed`,
+          'MiB',
+          median('ours', 'rssMiB'),
+          median('seed', 'rssMiB'),
+          `VmRSS after the first request, ${runs}; baseline: the ${seedName}'s after ${seedWork}`,
         ),
       );
     }
@@ -231,7 +314,7 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
 function probeName(name: FunctionName): string {
   switch (name) {
     case 'place-order':
-      return 'GET /products';
+      return 'a POST /orders';
     case 'process-order':
       return 'an OrderPlaced push';
     case 'payment-handler':
@@ -252,14 +335,55 @@ function probeName(name: FunctionName): string {
 function deployCopy(
   artifactDir: string,
   dir: string,
-  name: string,
+  /** The workspace package whose installed dependencies are linked first. */
+  sourceDir: string,
   dependencies: Record<string, string>,
 ): string {
   mkdirSync(dir, { recursive: true });
   for (const file of readdirSync(artifactDir))
     copyFileSync(join(artifactDir, file), join(dir, file));
-  linkDependencies(dir, dependencies, join(repoRoot, 'functions', name));
+  linkDependencies(dir, dependencies, sourceDir);
   return dir;
+}
+
+/** A seed-style function's artifact, bundled as ours are, and its deploy copy. */
+async function seedCopy(
+  fixture: 'seed-intake' | 'seed-handler',
+  entryPoint: string,
+  signatureType: Served['signatureType'],
+  workDir: string,
+): Promise<Served> {
+  const benchDir = join(repoRoot, 'packages', 'bench');
+  const artifact = await bundleEntry(repoRoot, {
+    name: fixture,
+    entry: join(benchDir, 'src', 'fixtures', fixture, 'index.ts'),
+    outDir: join(workDir, `${fixture}-artifact`),
+  });
+  return {
+    dir: deployCopy(artifact.dir, join(workDir, fixture), benchDir, artifact.dependencies),
+    entryPoint,
+    signatureType,
+  };
+}
+
+/** `count` orders placed as the seed-style intake places them, each for its own customer. */
+async function placeSeedOrders(databaseUrl: string, count: number) {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  try {
+    const orders = [];
+    for (let i = 0; i < count; i++) {
+      orders.push(
+        await insertOrder(pool, {
+          customerId: `bench-cold-seed-${i}`,
+          currency: 'EUR',
+          items: [{ sku: 'TEA-001', quantity: 1 }],
+        }),
+      );
+    }
+    return orders;
+  } finally {
+    await pool.end();
+  }
 }
 
 function helloCopy(fixture: string, workDir: string, frameworkVersion: string): Served {
@@ -320,15 +444,9 @@ function installedVersion(packageDir: string): string | undefined {
 
 /**
  * Spawns functions-framework on `served` (its own copy, as the runtime does), sends `probe`
- * until the port accepts it, and times spawn to the first 2xx; then reads VmRSS. `afterwards`
- * runs against the warm process before it stops.
+ * until the port accepts it, and times spawn to the first 2xx; then reads VmRSS.
  */
-async function coldStart(
-  served: Served,
-  env: NodeJS.ProcessEnv,
-  probe: Probe,
-  afterwards?: (url: string) => Promise<void>,
-): Promise<Start> {
+async function coldStart(served: Served, env: NodeJS.ProcessEnv, probe: Probe): Promise<Start> {
   const frameworkIndex = require.resolve(frameworkPackage, { paths: [served.dir] });
   const main = join(dirname(frameworkIndex), 'main.js');
   const port = await freePort();
@@ -366,9 +484,7 @@ async function coldStart(
             `cold start: ${served.dir} answered ${probe.method} ${probe.path} with ${answer.status}: ${answer.body}\n${stderr}`,
           );
         }
-        const rssMiB = residentMiB(child);
-        if (afterwards) await afterwards(url);
-        return { ms, rssMiB };
+        return { ms, rssMiB: residentMiB(child) };
       }
       await sleep(2);
     }
@@ -412,19 +528,4 @@ function send(url: string, probe: Probe): Promise<{ status: number; body: string
     req.on('error', reject);
     req.end(probe.body);
   });
-}
-
-async function placeOneOrder(url: string, issuer: DevIssuer): Promise<void> {
-  const answer = await send(url, {
-    method: 'POST',
-    path: '/orders',
-    authorization: `Bearer ${await issuer.token(`bench-cold-${randomUUID()}`)}`,
-    body: JSON.stringify({
-      currency: 'EUR',
-      items: [{ sku: 'TEA-001', quantity: 1 }],
-    }),
-  });
-  if (answer.status !== 202) {
-    throw new Error(`cold start: placing an order answered ${answer.status}: ${answer.body}`);
-  }
 }

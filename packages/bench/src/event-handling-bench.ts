@@ -37,6 +37,8 @@ import { createLogger, forEachConcurrently, percentile } from '@orders/platform'
 import { createConsumer, parseConfig } from '@orders/runtime';
 import { type KyselyPlugin, sql } from 'kysely';
 import pg from 'pg';
+import { createSeedHandler, seedHandlerConsumer } from './fixtures/seed-handler/seed-handler';
+import { orderPlacedMessage } from './fixtures/seed-intake/seed-intake';
 import { type BenchContext, type Measure, measure } from './measure';
 
 /** What one push delivers to a consumer: the CloudEvent functions-framework makes of it. */
@@ -68,11 +70,21 @@ export async function driveConcurrently<T>(
 }
 
 /** The raw Pub/Sub push of `event` as functions-framework hands it to a CloudEvent function. */
-export function pushedCloudEvent(
-  event: DomainEvent,
-  { projectId, topic, subscription }: { projectId: string; topic: string; subscription: string },
+export function pushedCloudEvent(event: DomainEvent, where: PushTarget): PushedCloudEvent {
+  return pushedMessage(encodeEvent(event), where);
+}
+
+interface PushTarget {
+  projectId: string;
+  topic: string;
+  subscription: string;
+}
+
+/** The raw Pub/Sub push of a message as functions-framework hands it to a CloudEvent function. */
+export function pushedMessage(
+  { data, attributes }: { data: Buffer; attributes: Record<string, string> },
+  { projectId, topic, subscription }: PushTarget,
 ): PushedCloudEvent {
-  const { data, attributes } = encodeEvent(event);
   const messageId = randomUUID();
   const publishTime = new Date().toISOString();
   return {
@@ -229,20 +241,37 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
     // the benchmark; unheard, the pool's 'error' would end the process.
     baselinePool.on('error', (error) => log(`event handling: baseline pool: ${error.message}`));
     cleanup.push(() => baselinePool.end());
+    // The seed-style handler (fixtures/seed-handler) on its own pool of the same size and the
+    // official client with its defaults, as its function wires them.
+    const seedPool = new pg.Pool({ connectionString: database.url, max: poolSize });
+    seedPool.on('error', (error) => log(`event handling: seed pool: ${error.message}`));
+    cleanup.push(() => seedPool.end());
+    const seedPubSub = createPubSubClient({ projectId, emulatorHost: emulator.host });
+    cleanup.push(() => seedPubSub.close());
+    const seedHandler = createSeedHandler({ pool: seedPool, pubsub: seedPubSub });
 
     const perVariant = sizes.warmup + sizes.rounds * (sizes.perRound[1] + sizes.perRound[16]);
-    log(`event handling: placing ${3 * perVariant} orders`);
-    const placed = await placeOrders(database, 3 * perVariant);
+    log(`event handling: placing ${4 * perVariant} orders`);
+    const placed = await placeOrders(database, 4 * perVariant);
     const toPush = (events: DomainEvent<'OrderPlaced'>[]) =>
       events.map((event) =>
         pushedCloudEvent(event, { projectId, topic: 'order-saga', subscription: 'process-order' }),
       );
     const handledByRecording = placed.slice(0, perVariant);
     const handledByEmulator = placed.slice(perVariant, 2 * perVariant);
+    const handledBySeed = placed.slice(3 * perVariant);
     const queues = {
       recording: toPush(handledByRecording),
       emulator: toPush(handledByEmulator),
-      baseline: placed.slice(2 * perVariant),
+      baseline: placed.slice(2 * perVariant, 3 * perVariant),
+      // The same orders' OrderPlaced as the seed-style intake publishes it.
+      seed: handledBySeed.map((event) =>
+        pushedMessage(seedOrderPlaced(event), {
+          projectId,
+          topic: 'order-saga',
+          subscription: 'seed-handler',
+        }),
+      ),
     };
     const baselineWrite = (event: DomainEvent<'OrderPlaced'>) =>
       writeBaselineRows(baselinePool, event);
@@ -252,6 +281,7 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
     await driveConcurrently(take(queues.recording, sizes.warmup), 16, variants.recording.consumer);
     await driveConcurrently(take(queues.emulator, sizes.warmup), 16, variants.emulator.consumer);
     await driveConcurrently(take(queues.baseline, sizes.warmup), 16, baselineWrite);
+    await driveConcurrently(take(queues.seed, sizes.warmup), 16, seedHandler);
 
     for (const { timing } of Object.values(variants)) {
       timing.publishMs = 0;
@@ -259,6 +289,8 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
     }
     const baselineRuns: Record<1 | 16, ConcurrentRun[]> = { 1: [], 16: [] };
     const baselineCpuMs = { 1: 0, 16: 0 };
+    const seedRuns: Record<1 | 16, ConcurrentRun[]> = { 1: [], 16: [] };
+    const seedCpuMs = { 1: 0, 16: 0 };
     for (const concurrency of [1, 16] as const) {
       // Rounds alternate so that a burst of noise on this shared machine hits every side.
       for (let round = 0; round < sizes.rounds; round++) {
@@ -282,8 +314,12 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
         );
         baselineCpuMs[concurrency] += cpuMsSince(cpu);
         baselineRuns[concurrency].push(written);
+        const seedCpu = process.cpuUsage();
+        const bySeed = await driveConcurrently(take(queues.seed, count), concurrency, seedHandler);
+        seedCpuMs[concurrency] += cpuMsSince(seedCpu);
+        seedRuns[concurrency].push(bySeed);
         log(
-          `event handling c${concurrency} round ${round + 1}: ${line.join(', ')}, baseline ${rate(written).toFixed(0)}/s`,
+          `event handling c${concurrency} round ${round + 1}: ${line.join(', ')}, baseline ${rate(written).toFixed(0)}/s, seed-style handler ${rate(bySeed).toFixed(0)}/s`,
         );
       }
       for (const name of ['recording', 'emulator'] as const) {
@@ -301,6 +337,7 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
       });
     }
     await checkHandlerRows(database, [...handledByRecording, ...handledByEmulator]);
+    await checkSeedHandlerRows(database, handledBySeed);
     const missing = handledByRecording.filter(
       (event) => !recorded.has(`PaymentRequested ${event.id}`),
     ).length;
@@ -356,6 +393,30 @@ export async function benchEventHandling(context: BenchContext): Promise<Measure
         ),
       );
     }
+    const ours = { 1: of('emulator', 1), 16: of('emulator', 16) };
+    const seed = { 1: summary(seedRuns[1]), 16: summary(seedRuns[16]) };
+    const cpuPerEvent = (cpuMs: number, runs: ConcurrentRun[]) =>
+      `${(cpuMs / runs.reduce((n, run) => n + run.latenciesMs.length, 0)).toFixed(2)} ms`;
+    const oursCpu = (concurrency: 1 | 16) =>
+      cpuPerEvent(variants.emulator.cost[concurrency].cpuMs, variants.emulator.runs[concurrency]);
+    const seedCpu = (concurrency: 1 | 16) =>
+      cpuPerEvent(seedCpuMs[concurrency], seedRuns[concurrency]);
+    measures.push(
+      measure(
+        'event-handling-vs-seed',
+        'events/s',
+        ours[16].rate,
+        seed[16].rate,
+        `concurrency 16, both publishing to the emulator (ours: createPubSubBus after commit; the seed-style handler: the official client); CPU of this process per event ${oursCpu(16)} against ${seedCpu(16)}; at concurrency 1: ${ours[1].rate.toFixed(0)} against ${seed[1].rate.toFixed(0)} events/s (${(ours[1].rate / seed[1].rate).toFixed(2)}x), CPU per event ${oursCpu(1)} against ${seedCpu(1)}; baseline: the seed-style handler (is_processed select, one transaction reserving the stock and moving the order, a blocking publish of PaymentRequested, mark_processed insert), pool ${poolSize}`,
+      ),
+      measure(
+        'event-handling-vs-seed-p99',
+        'ms',
+        ours[16].p99,
+        seed[16].p99,
+        `concurrency 16; p50 ${ours[16].p50.toFixed(1)} ms vs ${seed[16].p50.toFixed(1)} ms; at concurrency 1, p99 ${ours[1].p99.toFixed(1)} ms vs ${seed[1].p99.toFixed(1)} ms`,
+      ),
+    );
     return measures;
   } finally {
     await runCleanup(cleanup, log);
@@ -581,4 +642,48 @@ async function checkHandlerRows(
     }
   }
   return counts.outbox!;
+}
+
+/** OrderPlaced of a placed order as the seed-style intake publishes it. */
+function seedOrderPlaced(event: DomainEvent<'OrderPlaced'>) {
+  return orderPlacedMessage({
+    eventId: event.id,
+    orderId: event.data.orderId,
+    customerId: event.data.customerId,
+    totalMinor: event.data.totalMinor,
+    correlationId: event.correlationId,
+    occurredAt: new Date(event.occurredAt),
+  });
+}
+
+/**
+ * Checks that the seed-style handler did its step for every event: marked it processed,
+ * reserved both lines of its order and moved the order to AWAITING_PAYMENT.
+ */
+async function checkSeedHandlerRows(
+  database: TestDatabase,
+  handled: readonly DomainEvent<'OrderPlaced'>[],
+): Promise<void> {
+  const orderIds = handled.map((event) => event.data.orderId);
+  const eventIds = handled.map((event) => event.id);
+  const { rows } = await sql<{ table: string; count: number }>`
+    select 'processed_events' as table, count(*)::int as count from processed_events
+      where consumer = ${seedHandlerConsumer} and event_id = any(${eventIds}::uuid[])
+    union all select 'stock_reservations', count(*)::int from stock_reservations
+      where order_id = any(${orderIds}::uuid[]) and state = 'reserved'
+    union all select 'orders', count(*)::int from orders
+      where id = any(${orderIds}::uuid[]) and status = 'AWAITING_PAYMENT'
+  `.execute(database.db);
+  const expected = {
+    processed_events: handled.length,
+    stock_reservations: handled.length * itemsPerOrder,
+    orders: handled.length,
+  };
+  for (const { table, count } of rows) {
+    if (count !== expected[table as keyof typeof expected]) {
+      throw new Error(
+        `the seed-style handler left ${count} rows of ${table} for ${handled.length} events, expected ${expected[table as keyof typeof expected]}`,
+      );
+    }
+  }
 }

@@ -30,23 +30,50 @@ interface Load {
   rate: number;
   ok: number;
   failed: number;
+  /** The measured window. */
+  seconds: number;
+  /** Of every response, in ms. */
+  latencies: number[];
   p50: number;
   p99: number;
+}
+
+/** Distinct customers of the load, each with its token. */
+const customers = 1000;
+
+/** A request rate that every intake sustains on the development machine, emulator and all. */
+const pacedRate = 40;
+
+/** One function under the load: its process and what its runs measured, round after round. */
+interface Served {
+  fn: FunctionProcess;
+  /** Checks that every accepted order was committed (the one-INSERT baseline has none). */
+  ordersTable: boolean;
+  runs: Run[];
+  paced: Run[];
+}
+
+interface Run extends Load {
+  /** CPU ms (user + system) of each measured process over the run. */
+  cpuMs: Record<string, number>;
 }
 
 /**
  * Measure 1, intake: `POST /orders` on place-order (built, served by functions-framework,
  * on a durable PostgreSQL) under `connections` keep-alive connections, each request a valid
- * order with its own Idempotency-Key; beside a bare functions-framework handler doing one
- * INSERT per request on the same server with the same pool size.
+ * order with its own Idempotency-Key; beside, on the same servers with the same pool size and
+ * the same requests, in turns round by round: the seed-style intake (fixtures/seed-intake:
+ * zod, one pg transaction, a blocking publish with the official client) and the floor, a bare
+ * functions-framework handler doing one INSERT per request. Then place-order and the
+ * seed-style intake again at a rate both sustain, for the function CPU per order away from
+ * saturation (where the emulator's JVM takes the cores the functions would use).
  */
-/** Distinct customers of the load, each with its token. */
-const customers = 1000;
-
 export async function benchIntake(context: BenchContext): Promise<Measure[]> {
   const { quick, log, env } = context;
   const connections = quick ? 4 : 32;
-  const seconds = quick ? 2 : 10;
+  const seconds = quick ? 1 : 6;
+  const rounds = quick ? 1 : 2;
+  const pacedSeconds = quick ? 1 : 10;
   const warmupSeconds = quick ? 0 : 2;
   const stops: (() => Promise<unknown>)[] = [];
   try {
@@ -72,7 +99,7 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
     const projectId = testProjectId('bench-intake');
     await createTopology({ emulatorHost: emulator.host, projectId, pushEndpoints: {} });
     // Every request carries its customer's token, as in production: verifying it is part of
-    // intake's cost (the baseline ignores it).
+    // place-order's cost (the baselines ignore it).
     const issuer = await startDevIssuer({ audience: projectId });
     stops.push(() => issuer.stop());
     const tokens = await Promise.all(
@@ -82,111 +109,175 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
       PATH: env.PATH,
       DATABASE_URL: database.url,
       DB_POOL_SIZE: String(poolSize),
+      PUBSUB_EMULATOR_HOST: emulator.host,
+      GOOGLE_CLOUD_PROJECT: projectId,
+      // No metadata server answers off Google Cloud: the official Pub/Sub client would look
+      // for one on its first call (on Cloud Run it answers at once).
+      METADATA_SERVER_DETECTION: 'none',
+    };
+    const processes = (fn: FunctionProcess) => ({
+      function: fn.pid,
+      postgres: postgres.pid,
+      'pubsub-emulator': emulator.pid,
+      'load generator': process.pid,
+    });
+
+    const placeOrderDir = join(repoRoot, 'functions', 'place-order');
+    const seedIntakeDir = join(__dirname, 'fixtures', 'seed-intake');
+    const frameworks = [fixtures, seedIntakeDir, placeOrderDir].map(frameworkVersion);
+    if (new Set(frameworks).size !== 1) {
+      throw new Error(
+        `intake: the functions would run on different functions-framework versions: ${frameworks.join(', ')}`,
+      );
+    }
+    const start = async (
+      name: string,
+      options: { dir: string; entryPoint: string; env?: NodeJS.ProcessEnv },
+    ) => {
+      const fn = await startFunction({
+        name,
+        signatureType: 'http',
+        ...options,
+        env: { ...functionEnv, ...options.env },
+        // Its stdout (a banner, logs at warn) is dropped; its stderr still shows errors.
+        stdout: lineSink(),
+        linePrefix: `${name} | `,
+      });
+      stops.push(() => fn.stop());
+      return fn;
+    };
+    const serving = (fn: FunctionProcess, ordersTable: boolean): Served => ({
+      fn,
+      ordersTable,
+      runs: [],
+      paced: [],
+    });
+    const served = {
+      'one INSERT': serving(
+        await start('insert-one', { dir: join(fixtures, 'insert-one'), entryPoint: 'insertOne' }),
+        false,
+      ),
+      'seed-style intake': serving(
+        await start('seed-intake', { dir: seedIntakeDir, entryPoint: 'seedIntake' }),
+        true,
+      ),
+      'place-order': serving(
+        await start('place-order', {
+          dir: placeOrderDir,
+          entryPoint: declared['place-order'].entryPoint,
+          env: {
+            LOG_LEVEL: 'warn',
+            AUTH_ISSUER: issuer.issuer,
+            AUTH_AUDIENCE: issuer.audience,
+            AUTH_JWKS_URL: issuer.jwksUrl,
+            // Each customer places dozens of orders that no saga settles here: not measured.
+            MAX_OPEN_ORDERS_PER_CUSTOMER: '1000000000',
+          },
+        }),
+        true,
+      ),
     };
 
-    const run = async (
-      fn: FunctionProcess,
-      what: string,
-      beforeMeasuring?: () => Promise<void>,
-    ): Promise<Load & { cpuPerRequest: number; cpuSplit: string }> => {
-      // The first request loads what the function loads lazily (its Pub/Sub client): wait for it.
-      await load(fn.url, tokens, 1, 0, 1);
-      if (warmupSeconds > 0) await load(fn.url, tokens, connections, warmupSeconds);
-      await beforeMeasuring?.();
-      log(`intake: ${what}, ${connections} connections for ${seconds} s`);
-      const processes = {
-        function: fn.pid,
-        postgres: postgres.pid,
-        'pubsub-emulator': emulator.pid,
-        'load generator': process.pid,
-      };
-      const cpuBefore = await cpuTimes(processes);
-      const result = await load(fn.url, tokens, connections, seconds);
-      const cpuAfter = await cpuTimes(processes);
-      const requests = Math.max(1, result.ok);
-      const cpuPerRequest = ((cpuAfter.function ?? 0) - (cpuBefore.function ?? 0)) / requests;
-      const cpuSplit = cpuPer(cpuBefore, cpuAfter, requests);
+    const measured = async (what: string, target: Served, shape: LoadShape): Promise<Run> => {
+      const ordersBefore = target.ordersTable ? await settledOrderCount(database.url) : 0;
+      const cpuBefore = await cpuTimes(processes(target.fn));
+      const result = await load(target.fn.url, tokens, shape);
+      const cpuAfter = await cpuTimes(processes(target.fn));
+      const cpuMs = Object.fromEntries(
+        Object.keys(cpuAfter).map((name) => [name, cpuAfter[name]! - (cpuBefore[name] ?? 0)]),
+      );
+      if (target.ordersTable) {
+        // Requests still in flight when the load stops are not counted as answered, but commit.
+        const committed = (await settledOrderCount(database.url)) - ordersBefore;
+        if (committed < result.ok || committed > result.ok + shape.connections) {
+          throw new Error(
+            `intake: ${what} accepted ${result.ok} orders but committed ${committed}`,
+          );
+        }
+      }
       log(
         `intake: ${what}: ${result.rate.toFixed(0)}/s, p50 ${result.p50.toFixed(1)} ms, ` +
           `p99 ${result.p99.toFixed(1)} ms, ${result.failed} failed, ` +
-          `CPU ms per request: ${cpuSplit}`,
+          `CPU ms per request: ${cpuPer({}, cpuMs, Math.max(1, result.ok))}`,
       );
-      return { ...result, cpuPerRequest, cpuSplit };
+      return { ...result, cpuMs };
     };
 
-    const placeOrderDir = join(repoRoot, 'functions', 'place-order');
-    const frameworks = [fixtures, placeOrderDir].map(frameworkVersion);
-    if (frameworks[0] !== frameworks[1]) {
-      throw new Error(
-        `intake: the baseline would run on functions-framework ${frameworks[0]}, place-order on ${frameworks[1]}`,
-      );
+    for (const [what, side] of Object.entries(served)) {
+      // The first request loads what the function loads lazily (a Pub/Sub client): wait for it.
+      await load(side.fn.url, tokens, { connections: 1, seconds: 0, amount: 1 });
+      if (warmupSeconds > 0) {
+        log(`intake: warming ${what} up`);
+        await load(side.fn.url, tokens, { connections, seconds: warmupSeconds });
+      }
+    }
+    // Rounds alternate so that a burst of noise on this shared machine hits every side.
+    for (let round = 1; round <= rounds; round++) {
+      for (const [what, side] of Object.entries(served)) {
+        log(`intake: round ${round}, ${what}, ${connections} connections for ${seconds} s`);
+        side.runs.push(await measured(what, side, { connections, seconds }));
+      }
+    }
+    const paced = { connections: 8, seconds: pacedSeconds, rate: pacedRate };
+    for (const what of ['seed-style intake', 'place-order'] as const) {
+      const side = served[what];
+      log(`intake: ${what} at ${pacedRate} requests/s for ${pacedSeconds} s`);
+      side.paced.push(await measured(`${what} at ${pacedRate}/s`, side, paced));
     }
 
-    const baselineFn = await startFunction({
-      name: 'insert-one',
-      dir: join(fixtures, 'insert-one'),
-      entryPoint: 'insertOne',
-      signatureType: 'http',
-      env: functionEnv,
-      // Its stdout (a banner, logs at warn) is dropped; its stderr still shows errors.
-      stdout: lineSink(),
-      linePrefix: 'insert-one | ',
-    });
-    stops.push(() => baselineFn.stop());
-    const baseline = await run(baselineFn, 'baseline (one INSERT per request)');
-    await baselineFn.stop();
-
-    const placeOrderFn = await startFunction({
-      name: 'place-order',
-      dir: placeOrderDir,
-      entryPoint: declared['place-order'].entryPoint,
-      signatureType: 'http',
-      env: {
-        ...functionEnv,
-        PUBSUB_EMULATOR_HOST: emulator.host,
-        GOOGLE_CLOUD_PROJECT: projectId,
-        LOG_LEVEL: 'warn',
-        AUTH_ISSUER: issuer.issuer,
-        AUTH_AUDIENCE: issuer.audience,
-        AUTH_JWKS_URL: issuer.jwksUrl,
-        // Each customer places dozens of orders that no saga settles here: not what is measured.
-        MAX_OPEN_ORDERS_PER_CUSTOMER: '1000000000',
-      },
-      // Its stdout (a banner, logs at warn) is dropped; its stderr still shows errors.
-      stdout: lineSink(),
-      linePrefix: 'place-order | ',
-    });
-    stops.push(() => placeOrderFn.stop());
-    let ordersBefore = 0;
-    const intake = await run(placeOrderFn, 'place-order', async () => {
-      ordersBefore = await settledOrderCount(database.url);
-    });
-    const committed = (await settledOrderCount(database.url)) - ordersBefore;
-    await placeOrderFn.stop();
-    log(`intake: place-order: ${intake.ok} accepted, ${committed} committed`);
-    // Requests still in flight when the load stops are not counted as answered, but commit.
-    if (committed < intake.ok || committed > intake.ok + connections) {
-      throw new Error(`place-order accepted ${intake.ok} orders but committed ${committed}`);
-    }
-    const shape = `${connections} connections, ${seconds} s, pool ${poolSize}`;
-    const failures = (load: Load) => (load.failed > 0 ? `, ${load.failed} not 2xx` : '');
+    const ours = summary(served['place-order'].runs);
+    const seed = summary(served['seed-style intake'].runs);
+    const floor = summary(served['one INSERT'].runs);
+    const oursPaced = summary(served['place-order'].paced);
+    const seedPaced = summary(served['seed-style intake'].paced);
+    const shape = `${connections} connections, ${rounds} x ${seconds} s in turns, pool ${poolSize}`;
+    const failures = (load: Summary) => (load.failed > 0 ? `, ${load.failed} not 2xx` : '');
+    const seedNote =
+      'baseline: the seed-style intake (zod, one pg transaction writing the order and its items, then a blocking publish of OrderPlaced to its two topics with the official client; no token check, no idempotency key, no outbox)';
     return [
       measure(
         'intake-throughput',
         'requests/s',
-        intake.rate,
-        baseline.rate,
-        `${shape}; ${intake.ok} accepted, ${committed} committed (the rest in flight at the end)${failures(intake)}; ` +
-          `baseline: one INSERT per request${failures(baseline)}`,
+        ours.rate,
+        floor.rate,
+        `${shape}; ${ours.ok} accepted${failures(ours)}, every one committed; baseline: one INSERT per request${failures(floor)}`,
       ),
-      measure('intake-p50', 'ms', intake.p50, baseline.p50, 'baseline: its p50'),
-      measure('intake-p99', 'ms', intake.p99, baseline.p99, 'baseline: its p99'),
+      measure('intake-p50', 'ms', ours.p50, floor.p50, 'baseline: the one-INSERT p50'),
+      measure('intake-p99', 'ms', ours.p99, floor.p99, 'baseline: the one-INSERT p99'),
       measure(
-        'intake-cpu-per-request',
+        'intake-cpu-per-order',
         'ms',
-        intake.cpuPerRequest,
-        baseline.cpuPerRequest,
-        `the function process's CPU time (user + system) per 2xx answer; baseline: its own; CPU ms per request of each process: ${intake.cpuSplit}; baseline: ${baseline.cpuSplit}`,
+        ours.cpuPerOrder,
+        floor.cpuPerOrder,
+        `the function process's CPU time (user + system) per accepted order; baseline: the one-INSERT function's per request; CPU ms per request of each process: ${ours.cpuSplit}; baseline: ${floor.cpuSplit}`,
+      ),
+      measure(
+        'intake-throughput-vs-seed',
+        'requests/s',
+        ours.rate,
+        seed.rate,
+        `${shape}; ${seedNote}${failures(seed)}`,
+      ),
+      measure(
+        'intake-p99-vs-seed',
+        'ms',
+        ours.p99,
+        seed.p99,
+        `p50 ${ours.p50.toFixed(1)} ms vs ${seed.p50.toFixed(1)} ms; baseline: the seed-style intake's p99`,
+      ),
+      measure(
+        'intake-cpu-per-order-vs-seed',
+        'ms',
+        ours.cpuPerOrder,
+        seed.cpuPerOrder,
+        `the function process's CPU per accepted order at saturation (the emulator's JVM competes for the cores); CPU ms per order of each process: ${ours.cpuSplit}; baseline: ${seed.cpuSplit}`,
+      ),
+      measure(
+        `intake-cpu-per-order-vs-seed-at-${pacedRate}rps`,
+        'ms',
+        oursPaced.cpuPerOrder,
+        seedPaced.cpuPerOrder,
+        `the same at ${pacedRate} requests/s for ${pacedSeconds} s, 8 connections (${oursPaced.rate.toFixed(1)} vs ${seedPaced.rate.toFixed(1)} answered/s, p99 ${oursPaced.p99.toFixed(1)} vs ${seedPaced.p99.toFixed(1)} ms); CPU ms per order of each process: ${oursPaced.cpuSplit}; baseline: ${seedPaced.cpuSplit}`,
       ),
     ];
   } finally {
@@ -194,6 +285,44 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
       await stop().catch((error: unknown) => log(`intake: cleanup failed: ${String(error)}`));
     }
   }
+}
+
+interface Summary extends Load {
+  /** The function process's CPU ms per 2xx answer. */
+  cpuPerOrder: number;
+  /** CPU ms per 2xx answer of every measured process. */
+  cpuSplit: string;
+}
+
+/** The runs of one side taken together: their answers, their latencies, their CPU. */
+function summary(runs: readonly Run[]): Summary {
+  const latencies = runs.flatMap((run) => run.latencies);
+  const ok = runs.reduce((sum, run) => sum + run.ok, 0);
+  const cpuMs: Record<string, number> = {};
+  for (const run of runs) {
+    for (const [name, ms] of Object.entries(run.cpuMs)) cpuMs[name] = (cpuMs[name] ?? 0) + ms;
+  }
+  const orders = Math.max(1, ok);
+  return {
+    ok,
+    failed: runs.reduce((sum, run) => sum + run.failed, 0),
+    seconds: runs.reduce((sum, run) => sum + run.seconds, 0),
+    rate: ok / runs.reduce((sum, run) => sum + run.seconds, 0),
+    latencies,
+    p50: percentile(latencies, 0.5) ?? Number.NaN,
+    p99: percentile(latencies, 0.99) ?? Number.NaN,
+    cpuPerOrder: (cpuMs.function ?? 0) / orders,
+    cpuSplit: cpuPer({}, cpuMs, orders),
+  };
+}
+
+interface LoadShape {
+  connections: number;
+  seconds: number;
+  /** Requests in all, instead of a duration. */
+  amount?: number;
+  /** Requests per second over all connections; as fast as answered when absent. */
+  rate?: number;
 }
 
 /**
@@ -205,9 +334,7 @@ async function load(
   url: string,
   /** Customer n's token at index n. */
   tokens: readonly string[],
-  connections: number,
-  seconds: number,
-  amount?: number,
+  { connections, seconds, amount, rate }: LoadShape,
 ): Promise<Load> {
   const skus = seedProducts.filter((product) => product.stock > 0).map((product) => product.sku);
   const run = `${process.pid}-${Date.now().toString(36)}`;
@@ -217,6 +344,7 @@ async function load(
     url,
     connections,
     ...(amount ? { amount } : { duration: seconds }),
+    ...(rate ? { overallRate: rate } : {}),
     timeout: 60,
     requests: [
       {
@@ -258,6 +386,8 @@ async function load(
     rate: result['2xx'] / result.duration,
     ok: result['2xx'],
     failed: result.non2xx + result.errors,
+    seconds: result.duration,
+    latencies,
     p50: percentile(latencies, 0.5) ?? Number.NaN,
     p99: percentile(latencies, 0.99) ?? Number.NaN,
   };

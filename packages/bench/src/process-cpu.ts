@@ -1,10 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 
 /**
- * CPU time (ms, user + system) each process has used so far, with that of its live children
- * that are not measured themselves (PostgreSQL serves each connection from a child process;
- * the bench process is the parent of the servers and functions it measures separately).
- * Linux only: elsewhere nothing is known.
+ * CPU time (ms, user + system) each process has used so far, with that of its children that
+ * are not measured themselves: the live ones, and those that ended and were waited for (the
+ * kernel adds those to the parent's). PostgreSQL serves each connection from a child process
+ * that ends with the connection; the bench process is the parent of the servers and
+ * functions it measures separately. Linux only: elsewhere nothing is known.
  */
 export async function cpuTimes(
   processes: Record<string, number | undefined>,
@@ -15,7 +16,13 @@ export async function cpuTimes(
     // The command name may hold spaces and parentheses: the fields follow its last ')'.
     const fields = text?.slice(text.lastIndexOf(')') + 2).split(' ');
     if (!fields) return undefined;
-    return { ppid: Number(fields[1]), own: Number(fields[11]) + Number(fields[12]) };
+    return {
+      ppid: Number(fields[1]),
+      // utime + stime
+      own: Number(fields[11]) + Number(fields[12]),
+      // cutime + cstime: of the children that ended and were waited for
+      ended: Number(fields[13]) + Number(fields[14]),
+    };
   };
   const pids = (await readdir('/proc').catch(() => [] as string[])).filter((name) =>
     /^\d+$/.test(name),
@@ -30,9 +37,9 @@ export async function cpuTimes(
   for (const [name, pid] of Object.entries(processes)) {
     const self = pid === undefined ? undefined : all.get(pid);
     if (!self) continue;
-    let ticks = self.own;
+    let ticks = self.own + self.ended;
     for (const [child, entry] of all) {
-      if (entry.ppid === pid && !measured.has(child)) ticks += entry.own;
+      if (entry.ppid === pid && !measured.has(child)) ticks += entry.own + entry.ended;
     }
     times[name] = ticks / ticksPerMs;
   }

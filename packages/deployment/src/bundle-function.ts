@@ -62,13 +62,35 @@ export async function bundleFunction(
     );
   }
   const functionDir = join(repoRoot, 'functions', name);
-  const dir = options.outDir ?? join(functionDir, 'artifact');
+  const artifact = await bundleEntry(repoRoot, {
+    name,
+    entry: join(functionDir, 'src', 'index.ts'),
+    outDir: options.outDir ?? join(functionDir, 'artifact'),
+    plugins: (options.warehouse ?? 'bigquery') === 'bigquery' ? [leaveOutDuckDb(name)] : [],
+  });
+  return { name, ...artifact };
+}
+
+/**
+ * Writes the artifact of any function entry module into `outDir` as `bundleFunction` writes a
+ * declared function's (the benchmarks bundle their baselines with it): the same esbuild
+ * settings, the same externals, the same package.json and package-lock.json.
+ */
+export async function bundleEntry(
+  repoRoot: string,
+  {
+    name,
+    entry,
+    outDir: dir,
+    plugins = [],
+  }: { name: string; entry: string; outDir: string; plugins?: Plugin[] },
+): Promise<Omit<FunctionArtifact, 'name'>> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
 
   const installed = new Map<string, Installed>();
   const result = await build({
-    entryPoints: [join(functionDir, 'src', 'index.ts')],
+    entryPoints: [entry],
     outfile: join(dir, 'index.js'),
     absWorkingDir: repoRoot,
     bundle: true,
@@ -81,10 +103,7 @@ export async function bundleFunction(
     sourcesContent: false,
     metafile: true,
     logLevel: 'silent',
-    plugins: [
-      ...((options.warehouse ?? 'bigquery') === 'bigquery' ? [leaveOutDuckDb(name)] : []),
-      externalsAtInstalledVersions(installed),
-    ],
+    plugins: [...plugins, externalsAtInstalledVersions(installed)],
   }).catch((error: unknown) => {
     throw new BundleError(`bundling ${name} failed: ${(error as Error).message}`, {
       cause: error,
@@ -115,7 +134,7 @@ export async function bundleFunction(
     pnpmLockedPackages(join(repoRoot, 'pnpm-lock.yaml')),
   );
   writeFileSync(join(dir, 'package-lock.json'), `${JSON.stringify(lockfile, null, 2)}\n`);
-  return { name, dir, bundleBytes: statSync(join(dir, 'index.js')).size, dependencies };
+  return { dir, bundleBytes: statSync(join(dir, 'index.js')).size, dependencies };
 }
 
 /** An external package as installed where the bundle imports it from. */

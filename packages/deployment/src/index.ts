@@ -1,6 +1,7 @@
 export { LockfileError } from './artifact-lockfile';
 export {
   BundleError,
+  bundleEntry,
   bundleFunction,
   ConflictingDependencyError,
   type FunctionArtifact,
