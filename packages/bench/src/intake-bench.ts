@@ -82,6 +82,9 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
       PATH: env.PATH,
       DATABASE_URL: database.url,
       DB_POOL_SIZE: String(poolSize),
+      // Opt-in, for profiling the functions under this load (e.g. `--cpu-prof
+      // --cpu-prof-dir=/tmp/prof`): Node options of both functions, baseline and place-order.
+      ...(env.BENCH_FUNCTION_NODE_OPTIONS ? { NODE_OPTIONS: env.BENCH_FUNCTION_NODE_OPTIONS } : {}),
     };
 
     const run = async (
