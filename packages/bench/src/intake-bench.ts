@@ -139,6 +139,7 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
     const baseline = await run(baselineFn, 'baseline (one INSERT per request)');
     await baselineFn.stop();
 
+    const transactionsBefore = await transactionCount(database.url);
     const placeOrderFn = await startFunction({
       name: 'place-order',
       dir: placeOrderDir,
@@ -166,6 +167,11 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
     });
     const committed = (await settledOrderCount(database.url)) - ordersBefore;
     await placeOrderFn.stop();
+    // Each of place-order's statements is a transaction of its own: their count per order,
+    // over its whole run (warm-up included), once its connections closed (their backends
+    // report their counts as they exit).
+    const transactions = (await transactionCount(database.url)) - transactionsBefore;
+    const transactionsPerOrder = transactions / (await settledOrderCount(database.url));
     log(`intake: place-order: ${intake.ok} accepted, ${committed} committed`);
     // Requests still in flight when the load stops are not counted as answered, but commit.
     if (committed < intake.ok || committed > intake.ok + connections) {
@@ -189,7 +195,8 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
         'ms',
         intake.cpuPerRequest,
         baseline.cpuPerRequest,
-        `the function process's CPU time (user + system) per 2xx answer; baseline: its own; CPU ms per request of each process: ${intake.cpuSplit}; baseline: ${baseline.cpuSplit}`,
+        `the function process's CPU time (user + system) per 2xx answer; baseline: its own; CPU ms per request of each process: ${intake.cpuSplit}; baseline: ${baseline.cpuSplit}; ` +
+          `place-order's statements per order: ${transactionsPerOrder.toFixed(2)} (transactions, pg_stat_database)`,
       ),
     ];
   } finally {
@@ -280,6 +287,15 @@ async function settledOrderCount(url: string): Promise<number> {
     if (now === last) return now;
     last = now;
   }
+}
+
+/** Transactions committed or rolled back in the database of `url`, as its statistics count them. */
+async function transactionCount(url: string): Promise<number> {
+  const { rows } = await queryOnce<{ n: string }>(
+    url,
+    `select xact_commit + xact_rollback as n from pg_stat_database where datname = current_database()`,
+  );
+  return Number(rows[0]!.n);
 }
 
 /** The version of functions-framework that serves a function in `dir`. */
