@@ -31,7 +31,7 @@ export interface Quote {
 }
 
 /** The lines to price and the customer to count open orders of (see `IntakeStore.quote`). */
-export interface QuoteRequest {
+interface QuoteRequest {
   skus: readonly string[];
   customerId: string;
 }
