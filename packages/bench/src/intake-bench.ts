@@ -114,6 +114,9 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
       // No metadata server answers off Google Cloud: the official Pub/Sub client would look
       // for one on its first call (on Cloud Run it answers at once).
       METADATA_SERVER_DETECTION: 'none',
+      // Opt-in, for profiling the functions under this load (e.g. `--cpu-prof
+      // --cpu-prof-dir=/tmp/prof`): Node options of every function served here.
+      ...(env.BENCH_FUNCTION_NODE_OPTIONS ? { NODE_OPTIONS: env.BENCH_FUNCTION_NODE_OPTIONS } : {}),
     };
     const processes = (fn: FunctionProcess) => ({
       function: fn.pid,

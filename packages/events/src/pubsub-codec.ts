@@ -26,9 +26,10 @@ function eventAttributes(event: Envelope): Record<string, string> {
   };
 }
 
-export function encodeEvent(event: Envelope): EncodedMessage {
+/** `json` is the event as JSON text, when the caller has it already (its outbox row's). */
+export function encodeEvent(event: Envelope, json = JSON.stringify(event)): EncodedMessage {
   return {
-    data: Buffer.from(JSON.stringify(event)),
+    data: Buffer.from(json),
     attributes: eventAttributes(event),
     orderingKey: event.subject,
   };

@@ -94,6 +94,16 @@ export interface OutboxRow {
 
 /** The producer each event was written by, through `outboxRows`, in this process. */
 const writtenBy = new WeakMap<Envelope, Producer>();
+/** The JSON text each event's row was written with, through `outboxRows`, in this process. */
+const writtenText = new WeakMap<Envelope, string>();
+
+/**
+ * The JSON text `event`'s outbox row was written with in this process, if it was: what its
+ * messages carry, encoded once.
+ */
+export function rowTextOf(event: Envelope): string | undefined {
+  return writtenText.get(event);
+}
 
 /**
  * The values of the outbox rows that carry `events`, written by `producer` (the function
@@ -112,7 +122,9 @@ export function outboxRows(producer: Producer, events: readonly Envelope[]): Out
     writtenBy.set(event, producer);
     const traceparent = activeTraceparent() ?? null;
     setTraceparentOf(event, traceparent);
-    return { id: event.id, event: JSON.stringify(event), producer, traceparent };
+    const text = JSON.stringify(event);
+    writtenText.set(event, text);
+    return { id: event.id, event: text, producer, traceparent };
   });
 }
 

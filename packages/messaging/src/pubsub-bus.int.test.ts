@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEvent, decodeMessage, routedCopies } from '@orders/events';
 import { createTopology, pullMessages, testProjectId } from '@orders/local-stack';
 import { createPubSubDeadLetters } from './dead-letters';
+import { outboxRows } from './outbox';
 import { createPublisher, PublishError } from './publisher';
 import { createPubSubBus } from './pubsub-bus';
 import { createPubSubClient } from './pubsub-client';
@@ -56,6 +57,25 @@ describe('createPubSubBus', () => {
       'PaymentRequested',
     ]);
     expect(await pullMessages(pubsub, 'order-saga-tap', { count: 1, timeoutMs: 500 })).toEqual([]);
+  });
+
+  it("publishes an event written to the outbox as its row's JSON text, even if the object changed since", async () => {
+    const orderId = randomUUID();
+    const requested = createEvent(
+      'PaymentRequested',
+      { orderId, paymentId: `pay-${orderId}`, customerId: 'c', amountMinor: 700, currency: 'EUR' },
+      { source: 'process-order', correlationId: randomUUID() },
+    );
+    const [row] = outboxRows('process-order', [requested]);
+    // A change after the row was written is not what the row holds: the message is the row.
+    (requested.data as { amountMinor: number }).amountMinor = 1;
+    const outcomes = await createPubSubBus(publisher()).publish([
+      { event: requested, topic: 'payments' },
+    ]);
+    expect(outcomes.map((outcome) => outcome.published)).toEqual([true]);
+    const [payment] = await pullMessages(pubsub, 'payments-tap', { count: 1 });
+    expect(Buffer.from(payment!.data).toString()).toBe(row!.event);
+    expect(decodeMessage(payment!).data).toMatchObject({ amountMinor: 700 });
   });
 
   it('reports each copy: a topic that refuses fails its own copies only', async () => {

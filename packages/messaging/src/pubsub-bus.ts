@@ -1,4 +1,5 @@
 import { type EncodedMessage, type Envelope, type EventBus, encodeEvent } from '@orders/events';
+import { rowTextOf } from './outbox';
 import type { Publisher } from './publisher';
 import { traceparentAttribute, traceparentOf } from './trace-context';
 
@@ -7,7 +8,8 @@ import { traceparentAttribute, traceparentOf } from './trace-context';
  * for how calls are grouped per topic): a topic that refuses its calls fails its own copies
  * only, each outcome carrying the publisher's error (a `PublishError` with the HTTP status).
  * Each message carries the trace context of the work that wrote its event (its outbox row's)
- * in `googclient_traceparent`.
+ * in `googclient_traceparent`, and an event written through `outboxRows` in this process
+ * carries its row's JSON text (encoded once, and byte for byte what the relay would send).
  */
 export function createPubSubBus(publisher: Publisher): EventBus {
   return {
@@ -17,7 +19,7 @@ export function createPubSubBus(publisher: Publisher): EventBus {
       const messageOf = (event: Envelope) => {
         let message = encoded.get(event);
         if (!message) {
-          message = encodeEvent(event);
+          message = encodeEvent(event, rowTextOf(event));
           const traceparent = traceparentOf(event);
           if (traceparent) message.attributes[traceparentAttribute] = traceparent;
           encoded.set(event, message);

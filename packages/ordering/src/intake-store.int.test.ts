@@ -32,6 +32,19 @@ function placed(customerId = 'cust-1') {
   );
 }
 
+/** A store on the test database whose statements are counted in `sent.statements`. */
+function countedStore() {
+  const sent = { statements: 0 };
+  const db = database.db.withPlugin({
+    transformQuery: (args) => {
+      sent.statements++;
+      return args.node;
+    },
+    transformResult: async (args) => args.result,
+  });
+  return { keys: createPostgresIntakeStore(db, { ttlSeconds: 3600, lockSeconds: 30 }), sent };
+}
+
 async function claimOf(keys: ReturnType<typeof store>, scope: string, key: string, fp: string) {
   const outcome = await keys.claimKey(scope, key, fp);
   if (outcome.outcome !== 'started') throw new Error('expected a new claim');
@@ -141,7 +154,7 @@ describe('the intake store', () => {
 
   it("counts a customer's open orders only: placed or awaiting payment, not final ones", async () => {
     const customerId = `cust-open-${newKey()}`;
-    const count = async () => (await store().quote(['TEA-001'], customerId)).openOrders;
+    const count = async () => (await store().quote({ skus: ['TEA-001'], customerId })).openOrders;
     expect(await count()).toBe(0);
     const orders = [placed(customerId), placed(customerId), placed(customerId), placed(customerId)];
     for (const order of orders) await store().recordOrder(order);
@@ -160,10 +173,44 @@ describe('the intake store', () => {
   });
 
   it('prices known skus by the database clock and leaves unknown ones out', async () => {
-    const { prices, now } = await store().quote(['TEA-002', 'NO-SUCH-SKU'], 'cust-1');
+    const { prices, now } = await store().quote({
+      skus: ['TEA-002', 'NO-SUCH-SKU'],
+      customerId: 'cust-1',
+    });
     expect([...prices.keys()]).toEqual(['TEA-002']);
     expect(prices.get('TEA-002')).toEqual({ priceMinor: expect.any(Number), currency: 'EUR' });
     const { rows } = await sql<{ now: Date }>`select now() as now`.execute(database.db);
     expect(Math.abs(rows[0]!.now.getTime() - now.getTime())).toBeLessThan(60_000);
+  });
+
+  it('answers the quote asked for with a claim that starts, read in its statement', async () => {
+    const { keys, sent } = countedStore();
+    const key = newKey();
+    const customerId = `cust-quoted-${key}`;
+    await keys.recordOrder(placed(customerId));
+    const quoting = { skus: ['TEA-002', 'NO-SUCH-SKU'], customerId };
+    sent.statements = 0;
+    const outcome = await keys.claimKey('s', key, 'fp', quoting);
+    expect(sent.statements).toBe(1);
+    expect(outcome).toEqual({
+      outcome: 'started',
+      claim: { scope: 's', key, token: expect.any(String) },
+      quote: { prices: (await keys.quote(quoting)).prices, openOrders: 1, now: expect.any(Date) },
+    });
+    expect(outcome.outcome === 'started' && [...outcome.quote!.prices.keys()]).toEqual(['TEA-002']);
+    // Taken already: the same answers as without a quote.
+    await expect(keys.claimKey('s', key, 'fp', quoting)).rejects.toBeInstanceOf(
+      IdempotencyKeyInFlightError,
+    );
+    await expect(keys.claimKey('s', key, 'other', quoting)).rejects.toBeInstanceOf(
+      IdempotencyKeyReusedError,
+    );
+    // A claim taken over (its holder died) answers its quote too.
+    await sql`update idempotency_keys set locked_until = now() - interval '1 second' where key = ${key}`.execute(
+      database.db,
+    );
+    const retry = await keys.claimKey('s', key, 'fp', { skus: ['NO-SUCH-SKU'], customerId });
+    expect(retry).toMatchObject({ outcome: 'started', quote: { openOrders: 1 } });
+    expect(retry.outcome === 'started' && retry.quote!.prices.size).toBe(0);
   });
 });

@@ -20,8 +20,29 @@ export interface KeyClaim {
   token: string;
 }
 
+/** What an order's lines cost now, and how many open orders its customer has. */
+export interface Quote {
+  /** Keyed by sku; unknown skus are absent. */
+  prices: Map<string, { priceMinor: number; currency: string }>;
+  /** The customer's orders placed and not yet paid or cancelled. */
+  openOrders: number;
+  /** The database's clock: the time of an order is the database's. */
+  now: Date;
+}
+
+/** The lines to price and the customer to count open orders of (see `IntakeStore.quote`). */
+interface QuoteRequest {
+  skus: readonly string[];
+  customerId: string;
+}
+
 export type KeyOutcome =
-  | { outcome: 'started'; claim: KeyClaim }
+  | {
+      outcome: 'started';
+      claim: KeyClaim;
+      /** The quote asked for with the claim, taken in the claim's statement. */
+      quote?: Quote;
+    }
   | { outcome: 'replay'; response: StoredResponse };
 
 /**
@@ -36,20 +57,22 @@ export type KeyOutcome =
  * - `releaseKey` frees the key of a request that failed without effects, so a retry may run.
  */
 export interface IntakeStore {
-  claimKey(scope: string, key: string, fingerprint: string): Promise<KeyOutcome>;
+  /**
+   * With `quoting`, a claim that starts also answers `quote(quoting)`, read in the claim's
+   * statement: one round trip for both.
+   */
+  claimKey(
+    scope: string,
+    key: string,
+    fingerprint: string,
+    quoting?: QuoteRequest,
+  ): Promise<KeyOutcome>;
   /**
    * The catalog prices of `skus`, keyed by sku (unknown skus are absent), how many open
    * orders (placed, not yet paid or cancelled) `customerId` has, and the database's clock:
    * the time of an order is the database's, as every time two functions compare.
    */
-  quote(
-    skus: readonly string[],
-    customerId: string,
-  ): Promise<{
-    prices: Map<string, { priceMinor: number; currency: string }>;
-    openOrders: number;
-    now: Date;
-  }>;
+  quote(request: QuoteRequest): Promise<Quote>;
   /**
    * @throws IdempotencyKeyInFlightError when another request took the key over meanwhile;
    * then nothing was written.
@@ -70,10 +93,16 @@ export function createPostgresIntakeStore(
   // WARNING: the claim commits without waiting for its WAL flush (synchronous_commit off for
   // this statement only). A claim lost in a server crash lets a retry claim the key again,
   // which is right: nothing was written under it yet. The write that completes it is durable,
-  // and flushing its commit flushes every earlier one, the claim's included.
-  async function tryClaim(scope: string, key: string, fingerprint: string, token: string) {
-    const result = await sql<{ lock_token: string }>`
-      with relaxed as (select set_config('synchronous_commit', 'off', true))
+  // and flushing its commit flushes every earlier one, the claim's included. A quote asked
+  // for is read in the same statement (it writes nothing), when the claim starts.
+  async function tryClaim(
+    scope: string,
+    key: string,
+    fingerprint: string,
+    token: string,
+    quoting: QuoteRequest | undefined,
+  ): Promise<{ quote?: Quote } | undefined> {
+    const claim = sql`
       insert into idempotency_keys as held
         (scope, key, fingerprint, status, lock_token, locked_until, expires_at)
       select ${scope}, ${key}, ${fingerprint}, 'in_flight', ${token}::uuid,
@@ -90,18 +119,32 @@ export function createPostgresIntakeStore(
       where held.expires_at < now()
         or (held.status = 'in_flight' and held.locked_until < now()
           and held.fingerprint = excluded.fingerprint)
-      returning lock_token`.execute(db);
-    return result.rows[0];
+      returning lock_token`;
+    if (!quoting) {
+      const { rows } = await sql<{ lock_token: string }>`
+        with relaxed as (select set_config('synchronous_commit', 'off', true))
+        ${claim}`.execute(db);
+      return rows.length > 0 ? {} : undefined;
+    }
+    const { rows } = await sql<QuoteRow & { lock_token: string | null }>`
+      with relaxed as (select set_config('synchronous_commit', 'off', true)),
+      claimed as (${claim})
+      select claimed.lock_token, quote.*
+      from (select) as clock
+      left join claimed on true
+      left join lateral (${quoteQuery(quoting)}) as quote on claimed.lock_token is not null`.execute(
+      db,
+    );
+    return rows[0]!.lock_token === null ? undefined : { quote: quoteOf(rows) };
   }
 
   return {
-    async claimKey(scope, key, fingerprint) {
+    async claimKey(scope, key, fingerprint, quoting) {
       const token = randomUUID();
       // A key released between our insert and our read is simply claimed on the next pass.
       for (let attempt = 0; attempt < 3; attempt++) {
-        if (await tryClaim(scope, key, fingerprint, token)) {
-          return { outcome: 'started', claim: { scope, key, token } };
-        }
+        const started = await tryClaim(scope, key, fingerprint, token, quoting);
+        if (started) return { outcome: 'started', claim: { scope, key, token }, ...started };
         const existing = await db
           .selectFrom('idempotency_keys')
           .select([
@@ -125,25 +168,9 @@ export function createPostgresIntakeStore(
       throw new IdempotencyKeyInFlightError(key, 1);
     },
 
-    async quote(skus, customerId) {
-      const { rows } = await sql<{
-        now: Date;
-        open_orders: number;
-        sku: string | null;
-        price_minor: number;
-        currency: string;
-      }>`
-        select now() as now, p.sku, p.price_minor, p.currency,
-          (select count(*)::int from orders
-            where customer_id = ${customerId} and status in ('PLACED', 'AWAITING_PAYMENT')
-          ) as open_orders
-        from (select) as clock left join products p on p.sku = any(${skus}::text[])`.execute(db);
-      const prices = new Map<string, { priceMinor: number; currency: string }>();
-      for (const row of rows) {
-        if (row.sku !== null)
-          prices.set(row.sku, { priceMinor: row.price_minor, currency: row.currency });
-      }
-      return { prices, openOrders: rows[0]!.open_orders, now: rows[0]!.now };
+    async quote(request) {
+      const { rows } = await quoteQuery(request).execute(db);
+      return quoteOf(rows);
     },
 
     async recordOrder(placed, completes) {
@@ -169,6 +196,33 @@ export function createPostgresIntakeStore(
         .execute();
     },
   };
+}
+
+interface QuoteRow {
+  now: Date;
+  open_orders: number;
+  sku: string | null;
+  price_minor: number;
+  currency: string;
+}
+
+/** One row per known sku (one with a null sku when none is known), each with the clock and count. */
+function quoteQuery({ skus, customerId }: QuoteRequest) {
+  return sql<QuoteRow>`
+    select now() as now, p.sku, p.price_minor, p.currency,
+      (select count(*)::int from orders
+        where customer_id = ${customerId} and status in ('PLACED', 'AWAITING_PAYMENT')
+      ) as open_orders
+    from (select) as clock left join products p on p.sku = any(${skus}::text[])`;
+}
+
+function quoteOf(rows: readonly QuoteRow[]): Quote {
+  const prices = new Map<string, { priceMinor: number; currency: string }>();
+  for (const row of rows) {
+    if (row.sku !== null)
+      prices.set(row.sku, { priceMinor: row.price_minor, currency: row.currency });
+  }
+  return { prices, openOrders: rows[0]!.open_orders, now: rows[0]!.now };
 }
 
 /**

@@ -4,7 +4,7 @@ import { createEvent, type DomainEvent } from '@orders/events';
 import type { Outbox } from '@orders/messaging';
 import { type Logger, ProblemError } from '@orders/platform';
 import { type FieldIssue, ValidationError } from '@orders/runtime';
-import type { IntakeStore } from './intake-store';
+import type { IntakeStore, Quote } from './intake-store';
 import type { OrderRequest } from './order-request';
 import { requestFingerprint } from './request-fingerprint';
 
@@ -46,8 +46,9 @@ class TooManyOpenOrdersError extends ProblemError {
  * Places an order for the customer the request was authenticated as:
  * 1. with an Idempotency-Key, claim it under that customer (another caller's keys are
  *    another scope: never replayed, probed or taken), or replay the stored response, or refuse;
- * 2. price every line from the catalog (never from the client); unknown skus are refused, and
- *    so is a customer with too many open orders;
+ * 2. price every line from the catalog (never from the client), read in the claim's statement
+ *    when there is one; unknown skus are refused, and so is a customer with too many open
+ *    orders;
  * 3. write order, items and the OrderPlaced outbox row in one statement, and with a key,
  *    store the response in that same statement;
  * 4. after commit, publish OrderPlaced (routed to order-saga and analytics); if that
@@ -61,8 +62,15 @@ export async function placeOrder(
   const { request, idempotencyKey, log } = input;
 
   const scope = `POST /orders by ${request.customerId}`;
+  const quoting = { skus: request.items.map((item) => item.sku), customerId: request.customerId };
+  // The claim and the quote share a statement (a replay's quote goes unread).
   const keyed = idempotencyKey
-    ? await store.claimKey(scope, idempotencyKey, requestFingerprint('POST', '/orders', request))
+    ? await store.claimKey(
+        scope,
+        idempotencyKey,
+        requestFingerprint('POST', '/orders', request),
+        quoting,
+      )
     : undefined;
   if (keyed?.outcome === 'replay') {
     log.info('idempotent replay', { idempotencyKey });
@@ -73,7 +81,7 @@ export async function placeOrder(
   let placed: DomainEvent<'OrderPlaced'>;
   let response: StoredResponse;
   try {
-    placed = await priceOrder(deps, input);
+    placed = priceOrder(deps, input, keyed?.quote ?? (await store.quote(quoting)));
     const { orderId } = placed.data;
     response = {
       status: 202,
@@ -92,14 +100,11 @@ export async function placeOrder(
   return { ...response, replayed: false };
 }
 
-async function priceOrder(
-  { store, source, maxOpenOrders, openOrdersRetryAfterSeconds }: PlaceOrderDeps,
+function priceOrder(
+  { source, maxOpenOrders, openOrdersRetryAfterSeconds }: PlaceOrderDeps,
   { request, correlationId }: PlaceOrderInput,
-): Promise<DomainEvent<'OrderPlaced'>> {
-  const { prices, now, openOrders } = await store.quote(
-    request.items.map((item) => item.sku),
-    request.customerId,
-  );
+  { prices, now, openOrders }: Quote,
+): DomainEvent<'OrderPlaced'> {
   // Checked before the write, not in it: concurrent requests of one customer may each pass,
   // so the cap may be exceeded by as many requests as are in flight at once.
   if (openOrders >= maxOpenOrders) {

@@ -170,6 +170,17 @@ describe('childSpan and formatTraceparent', () => {
     expect(formatTraceparent(a).endsWith('-00')).toBe(true);
     expect(formatTraceparent(b).endsWith('-01')).toBe(true);
   });
+
+  it('gives every trace and span ids of their own, also across refills of the random pool', () => {
+    // 2,000 traces draw 48,000 random bytes: the 4 KiB pool is refilled a dozen times.
+    const spans = Array.from({ length: 2_000 }, () => childSpan(undefined));
+    const ids = spans.flatMap((span) => [span.traceId, span.spanId]);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const span of spans) {
+      expect(span.traceId).toMatch(/^[\da-f]{32}$/);
+      expect(span.spanId).toMatch(/^[\da-f]{16}$/);
+    }
+  });
 });
 
 describe('traceFields', () => {

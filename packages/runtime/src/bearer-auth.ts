@@ -1,5 +1,6 @@
 import { ProblemError } from '@orders/platform';
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
+import { createVerifiedTokens, type VerifiedTokensOptions } from './verified-tokens';
 
 export interface BearerAuthOptions {
   /** The `iss` every token must carry, e.g. `https://securetoken.google.com/<project>`. */
@@ -10,6 +11,13 @@ export interface BearerAuthOptions {
   jwksUrl: string;
   /** Named in `WWW-Authenticate`. */
   realm: string;
+  /**
+   * How many verified tokens are kept, and for how long at most (default 1,000 and 60 s):
+   * see `createVerifiedTokens`.
+   */
+  verifiedTokens?: VerifiedTokensOptions;
+  /** The clock, in ms since the epoch (tests); default `Date.now`. */
+  now?: () => number;
 }
 
 /** Who is calling: the verified token's subject. */
@@ -23,10 +31,20 @@ export interface Caller {
  * Missing or failing any of these is an `UnauthorizedError` (401 with `WWW-Authenticate`, RFC
  * 6750); an issuer whose keys cannot be fetched is a 503 (our dependency failed, not the
  * caller). The key set is fetched once and cached, and fetched again for an unknown key id
- * (a key rotation) at most every 30 s.
+ * (a key rotation) at most every 30 s. A verified token is answered from memory until its
+ * expiry, for at most a minute (`verifiedTokens`), as a customer sends the same token with
+ * every request for its hour.
  */
-export function createBearerAuth({ issuer, audience, jwksUrl, realm }: BearerAuthOptions) {
+export function createBearerAuth({
+  issuer,
+  audience,
+  jwksUrl,
+  realm,
+  verifiedTokens = { maxEntries: 1_000, maxAgeMs: 60_000 },
+  now = Date.now,
+}: BearerAuthOptions) {
   const keys = createRemoteJWKSet(new URL(jwksUrl), { timeoutDuration: 5_000 });
+  const verified = createVerifiedTokens(verifiedTokens);
 
   return async function authenticate(authorization: string | undefined): Promise<Caller> {
     const token = /^Bearer +([\w.~+/-]+=*)$/i.exec(authorization?.trim() ?? '')?.[1];
@@ -37,7 +55,11 @@ export function createBearerAuth({ issuer, audience, jwksUrl, realm }: BearerAut
           })
         : new UnauthorizedError(realm, 'this request needs a bearer token');
     }
+    const verifiedAt = now();
+    const known = verified.subjectOf(token, verifiedAt);
+    if (known !== undefined) return { subject: known };
     let subject: unknown;
+    let expiresAt: number;
     try {
       const { payload } = await jwtVerify(token, keys, {
         issuer,
@@ -45,8 +67,10 @@ export function createBearerAuth({ issuer, audience, jwksUrl, realm }: BearerAut
         algorithms: ['RS256', 'ES256'],
         requiredClaims: ['sub', 'exp'],
         clockTolerance: 5,
+        currentDate: new Date(verifiedAt),
       });
       subject = payload.sub;
+      expiresAt = payload.exp!;
     } catch (error) {
       if (
         error instanceof errors.JWKSTimeout ||
@@ -78,6 +102,8 @@ export function createBearerAuth({ issuer, audience, jwksUrl, realm }: BearerAut
         error: 'invalid_token',
       });
     }
+    // Kept until its exp itself: the 5 s of tolerance are granted by verifying it again.
+    verified.remember(token, subject, expiresAt * 1000, verifiedAt);
     return { subject };
   };
 }

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describe, expect, it } from '@jest/globals';
-import { startDevIssuer } from '@orders/local-stack';
+import { describe, expect, it, jest } from '@jest/globals';
+import { signDevToken, startDevIssuer } from '@orders/local-stack';
 import { ProblemError } from '@orders/platform';
 import { createBearerAuth, UnauthorizedError } from './bearer-auth';
 
@@ -47,6 +47,57 @@ describe('createBearerAuth', () => {
       }
     } finally {
       await issuer.stop();
+    }
+  });
+
+  it('answers a token it verified before until the token expires, then refuses it', async () => {
+    const issuer = await startDevIssuer({ audience: 'app' });
+    try {
+      let clock = Date.now();
+      const authenticate = createBearerAuth({ ...issuer, realm: 'orders', now: () => clock });
+      const token = await signDevToken(issuer, 'cust-1', { expiresInSeconds: 30 });
+      await expect(authenticate(`Bearer ${token}`)).resolves.toEqual({ subject: 'cust-1' });
+      clock += 20_000;
+      await expect(authenticate(`Bearer ${token}`)).resolves.toEqual({ subject: 'cust-1' });
+      // Past its exp and the 5 s of tolerance: a cached verification does not outlive it.
+      clock += 16_000;
+      await expect(authenticate(`Bearer ${token}`)).rejects.toMatchObject({
+        status: 401,
+        message: 'the token has expired',
+      });
+    } finally {
+      await issuer.stop();
+    }
+  });
+
+  it('checks the signature of a kept token once, then again after maxAgeMs', async () => {
+    const issuer = await startDevIssuer({ audience: 'app' });
+    const other = await startDevIssuer({ audience: 'app' });
+    const signatureChecks = jest.spyOn(crypto.subtle, 'verify');
+    try {
+      let clock = Date.now();
+      const authenticate = createBearerAuth({
+        ...issuer,
+        realm: 'orders',
+        now: () => clock,
+        verifiedTokens: { maxEntries: 10, maxAgeMs: 1_000 },
+      });
+      const token = await issuer.token('cust-2');
+      await expect(authenticate(`Bearer ${token}`)).resolves.toEqual({ subject: 'cust-2' });
+      await expect(authenticate(`Bearer ${token}`)).resolves.toEqual({ subject: 'cust-2' });
+      expect(signatureChecks).toHaveBeenCalledTimes(1);
+      clock += 1_000;
+      await expect(authenticate(`Bearer ${token}`)).resolves.toEqual({ subject: 'cust-2' });
+      expect(signatureChecks).toHaveBeenCalledTimes(2);
+      // Signed by another key under this issuer's name: refused every time, never kept.
+      const forged = await signDevToken({ ...other, issuer: issuer.issuer }, 'cust-1');
+      for (let attempt = 0; attempt < 2; attempt++) {
+        await expect(authenticate(`Bearer ${forged}`)).rejects.toBeInstanceOf(UnauthorizedError);
+      }
+    } finally {
+      signatureChecks.mockRestore();
+      await issuer.stop();
+      await other.stop();
     }
   });
 });
