@@ -16,10 +16,16 @@ const requiredNames = [
   'pipeline-p50',
   ...Object.keys(declared).flatMap((name) => [`cold-start-${name}`, `rss-${name}`]),
   'analytics-load',
-  'scale-retention-cpu-per-order',
-  'scale-retention-cost-per-order',
-  'scale-retention-statements-per-order',
-  'scale-retention-rows',
+  'scale-p95-per-order',
+  'scale-cpu-per-order',
+  'scale-db-cpu-per-order',
+  'scale-statements-per-order',
+  'scale-rows',
+  'scale-bytes',
+  'scale-purge-per-row',
+  'event-handling-skus-1',
+  'event-handling-skus-6',
+  'event-handling-skus-100',
 ];
 
 it('pnpm bench --quick --json runs every benchmark and prints every measure beside its baseline', async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { createDb, type Database } from '@orders/db';
 import type { DeadLetters, DomainEvent, EventBus, TopicName } from '@orders/events';
@@ -22,7 +23,7 @@ import {
   createSandboxProvider,
   migrateSandboxLedger,
 } from '@orders/payments';
-import { createLogger, forEachConcurrently, percentile } from '@orders/platform';
+import { createLogger, percentile } from '@orders/platform';
 import { createConsumer, parseConfig } from '@orders/runtime';
 import {
   type Kysely,
@@ -31,7 +32,7 @@ import {
   sql,
   type UnknownRow,
 } from 'kysely';
-import { pushedCloudEvent, runCleanup } from './event-handling-bench';
+import { driveConcurrently, pushedCloudEvent, runCleanup } from './event-handling-bench';
 import { type BenchContext, type Measure, measure } from './measure';
 import { cpuTimes } from './process-cpu';
 
@@ -65,8 +66,11 @@ interface Round {
   orders: number;
   /** Wall time of placing the orders and handling every event they caused. */
   handlingMs: number;
-  /** CPU time (ms) of that: this process and PostgreSQL with its backends (when it is ours). */
+  /** The 95th percentile of the latency of each handling (placing, then each delivery). */
+  p95Ms: number;
+  /** CPU time (ms) of that: this process (the handlers), and PostgreSQL with its backends. */
   handlingCpuMs: number;
+  databaseCpuMs: number;
   /** SQL statements the handlers sent for that (transaction begin and commit not counted). */
   statements: number;
   /** Rows and bytes of the retained tables once the day passed and retention ran. */
@@ -78,7 +82,7 @@ interface Round {
 }
 
 /**
- * `scale-retention`: orders through the handlers in-process (place-order's `placeOrder`,
+ * `scale` (also `--only scale-retention`): orders through the handlers in-process (place-order's `placeOrder`,
  * process-order's and payment-handler's consumers, the sandbox provider, the outbox),
  * a day of orders a round on one durable database; after each, a day passes and retention
  * runs as housekeeping runs it, with windows of days (`windowDays`). The retained tables
@@ -86,18 +90,18 @@ interface Round {
  * order of the last rounds (about 10,000 orders in) is set beside that of the first (about
  * 1,000).
  */
-export async function benchScaleRetention(context: BenchContext): Promise<Measure[]> {
+export async function benchScale(context: BenchContext): Promise<Measure[]> {
   const { quick, log, env } = context;
   const sizes = quick ? quickSizes : fullSizes;
   const cleanup: (() => Promise<unknown>)[] = [];
   try {
     const postgres = await startPostgres({ durable: true, env, log });
     cleanup.push(() => postgres.stop());
-    const database = await testDatabase('bench_scale_retention', { DATABASE_URL: postgres.url });
+    const database = await testDatabase('bench_scale', { DATABASE_URL: postgres.url });
     cleanup.push(() => database.drop());
     await database.db.updateTable('products').set({ stock: 100_000_000 }).execute();
     await migrateSandboxLedger(database.db);
-    const projectId = 'bench-scale-retention';
+    const projectId = 'bench-scale';
     const config = parseConfig(orderSagaConfigSchema, {
       DATABASE_URL: database.url,
       GOOGLE_CLOUD_PROJECT: projectId,
@@ -131,7 +135,7 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
     };
     const queueOf = (topic: TopicName) => {
       if (topic === 'order-saga' || topic === 'payments') return queues[topic];
-      throw new Error(`scale-retention routes no events to ${topic}`);
+      throw new Error(`scale routes no events to ${topic}`);
     };
     const outbox = createOutbox(db, bus, (error) => failures.push(error));
     const deadLetters: DeadLetters = {
@@ -141,7 +145,7 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
     };
     const logger = createLogger({
       level: 'warn',
-      write: (line) => log(`scale-retention: ${line}`),
+      write: (line) => log(`scale: ${line}`),
     });
     const common = { projectId, outbox, deadLetters, logger, legacyCurrency: 'EUR' };
     const consumers = {
@@ -172,11 +176,16 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
     };
 
     let placed = 0;
-    /** Places `count` orders, then delivers every event they cause until none is left. */
-    async function runOrders(count: number): Promise<number> {
+    /**
+     * Places `count` orders, then delivers every event they cause until none is left;
+     * answers the wall time of it all and the latency of each handling.
+     */
+    async function runOrders(
+      count: number,
+    ): Promise<{ handlingMs: number; latenciesMs: number[] }> {
       const started = performance.now();
       const numbers = Array.from({ length: count }, () => placed++);
-      await forEachConcurrently(numbers, concurrency, async (n) => {
+      const placing = await driveConcurrently(numbers, concurrency, async (n) => {
         const answer = await placeOrder(intake, {
           request: {
             customerId: `bench-${n}`,
@@ -192,13 +201,15 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
         });
         if (answer.status !== 202) throw new Error(`order ${n} answered ${answer.status}`);
       });
+      const latenciesMs = [...placing.latenciesMs];
       while (queues['order-saga'].length > 0 || queues.payments.length > 0) {
         for (const topic of ['order-saga', 'payments'] as const) {
           const subscription = topic === 'order-saga' ? 'process-order' : 'payment-handler';
           const events = queues[topic].splice(0);
-          await forEachConcurrently(events, concurrency, (event) =>
+          const delivering = await driveConcurrently(events, concurrency, (event) =>
             consumers[topic](pushedCloudEvent(event, { projectId, topic, subscription })),
           );
+          latenciesMs.push(...delivering.latenciesMs);
         }
       }
       if (failures.length > 0) {
@@ -209,7 +220,7 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
           },
         );
       }
-      return performance.now() - started;
+      return { handlingMs: performance.now() - started, latenciesMs };
     }
 
     const vacuum = () =>
@@ -238,36 +249,41 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
     }
 
     log(
-      `scale-retention: ${sizes.warmup} warm-up orders, then a day of ${sizes.perRound} a round; windows: sent outbox rows ${windowDays.sentOutbox} days, claims ${windowDays.claims}, saga history ${windowDays.sagaHistory}, keys 1`,
+      `scale: ${sizes.warmup} warm-up orders, then a day of ${sizes.perRound} a round; windows: sent outbox rows ${windowDays.sentOutbox} days, claims ${windowDays.claims}, saga history ${windowDays.sagaHistory}, keys 1`,
     );
     await runOrders(sizes.warmup);
     await aDayPassesAndRetain();
     const rounds: Round[] = [];
-    // PostgreSQL's CPU is known when the bench started it (not one that env names).
-    const measured = { bench: process.pid, postgres: postgres.pid };
-    const cpuNow = async () =>
-      Object.values(await cpuTimes(measured)).reduce((sum, ms) => sum + ms, 0);
+    // PostgreSQL's CPU: the server the bench started, or the local one that env names.
+    const postgresPid = postgres.pid ?? (await localServerPid(pool));
+    const cpuNow = async () => {
+      const times = await cpuTimes({ bench: process.pid, postgres: postgresPid });
+      return { bench: times.bench ?? Number.NaN, postgres: times.postgres ?? Number.NaN };
+    };
     for (let round = 1; round <= sizes.rounds; round++) {
       const cpuBefore = await cpuNow();
       const statementsBefore = statements;
-      const handlingMs = await runOrders(sizes.perRound);
-      const handlingCpuMs = (await cpuNow()) - cpuBefore;
+      const { handlingMs, latenciesMs } = await runOrders(sizes.perRound);
+      const cpuAfter = await cpuNow();
       const handlingStatements = statements - statementsBefore;
       await assertAllConfirmed(pool);
       const { purged, purgeMs } = await aDayPassesAndRetain();
       const kept = await retainedSize(pool);
-      rounds.push({
+      const r: Round = {
         orders: sizes.perRound,
         handlingMs,
-        handlingCpuMs,
+        p95Ms: percentile(latenciesMs, 0.95) ?? Number.NaN,
+        handlingCpuMs: cpuAfter.bench - cpuBefore.bench,
+        databaseCpuMs: cpuAfter.postgres - cpuBefore.postgres,
         statements: handlingStatements,
         keptRows: kept.rows,
         keptBytes: kept.bytes,
         purged,
         purgeMs,
-      });
+      };
+      rounds.push(r);
       log(
-        `scale-retention day ${round} (orders to ${placed}): ${(handlingMs / sizes.perRound).toFixed(2)} ms/order, CPU ${(handlingCpuMs / sizes.perRound).toFixed(2)} ms/order, ${(handlingStatements / sizes.perRound).toFixed(1)} statements/order; ${purged} purged in ${purgeMs.toFixed(0)} ms, ${kept.rows} rows kept`,
+        `scale day ${round} (orders to ${placed}): ${(handlingMs / r.orders).toFixed(2)} ms/order, handling p95 ${r.p95Ms.toFixed(1)} ms, CPU ${(r.handlingCpuMs / r.orders).toFixed(2)} ms/order (PostgreSQL ${(r.databaseCpuMs / r.orders).toFixed(2)}), ${(handlingStatements / r.orders).toFixed(1)} statements/order; ${purged} purged in ${purgeMs.toFixed(0)} ms, ${kept.rows} rows kept`,
       );
     }
     const { rows: orderRows } = await sql<{ n: number }>`
@@ -283,11 +299,12 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
     const median = (of: Round[], figure: (r: Round) => number) =>
       percentile(of.map(figure), 0.5) ?? Number.NaN;
     const perOrder = (r: Round) => r.handlingMs / r.orders;
+    const p95 = (r: Round) => r.p95Ms;
     const statementsPerOrder = (r: Round) => r.statements / r.orders;
     const cpuPerOrder = (r: Round) => r.handlingCpuMs / r.orders;
+    const databaseCpuPerOrder = (r: Round) => r.databaseCpuMs / r.orders;
     const perRow = (r: Round) => (1000 * r.purgeMs) / Math.max(r.purged, 1);
     const mib = (bytes: number) => bytes / 1024 / 1024;
-    const whose = postgres.pid === undefined ? 'this process' : 'this process and PostgreSQL';
     const ordersOf = (of: Round[]) => {
       const before = sizes.warmup + rounds.indexOf(of[0]!) * sizes.perRound;
       return `${before + 1}-${before + of.length * sizes.perRound}`;
@@ -295,50 +312,64 @@ export async function benchScaleRetention(context: BenchContext): Promise<Measur
     const span = `median of the rounds of orders ${ordersOf(late)} against those of orders ${ordersOf(early)}`;
     const every = (figure: (r: Round) => number, digits: number) =>
       rounds.map((r) => figure(r).toFixed(digits)).join(', ');
-    return [
+    const measures = [
       measure(
-        'scale-retention-cpu-per-order',
+        'scale-p95-per-order',
+        'ms',
+        median(late, p95),
+        median(early, p95),
+        `95th percentile of the latency of each handling (placing an order, then each delivery to process-order and payment-handler; ${concurrency} at a time), rounds of ${sizes.perRound} orders; ${span}; every round: ${every(p95, 1)} ms; wall time per order ${median(late, perOrder).toFixed(2)} against ${median(early, perOrder).toFixed(2)} ms (every round: ${every(perOrder, 2)})`,
+      ),
+      measure(
+        'scale-cpu-per-order',
         'ms',
         median(late, cpuPerOrder),
         median(early, cpuPerOrder),
-        `CPU time (${whose}, /proc) per order, rounds of ${sizes.perRound} orders: the cost per order that noise on the machine moves least; ${span}; every round: ${every(cpuPerOrder, 2)} ms`,
+        `CPU time (/proc) of the process that runs the handlers (the functions' share) per order: the cost per order that noise on the machine moves least; ${span}; every round: ${every(cpuPerOrder, 2)} ms`,
       ),
+    ];
+    if (rounds.every((r) => Number.isFinite(r.databaseCpuMs))) {
+      measures.push(
+        measure(
+          'scale-db-cpu-per-order',
+          'ms',
+          median(late, databaseCpuPerOrder),
+          median(early, databaseCpuPerOrder),
+          `CPU time (/proc) of PostgreSQL, its postmaster and every child (the backends, WAL writer, checkpointer, autovacuum), per order${postgres.pid === undefined ? ', a server shared with other work' : ''}; ${span}; every round: ${every(databaseCpuPerOrder, 2)} ms`,
+        ),
+      );
+    } else log('scale: PostgreSQL is not a local process: scale-db-cpu-per-order is not measured');
+    measures.push(
       measure(
-        'scale-retention-cost-per-order',
-        'ms',
-        median(late, perOrder),
-        median(early, perOrder),
-        `wall time per order (placed, reserved, charged, confirmed; 4 handlings, ${concurrency} at a time); ${span}; every round: ${every(perOrder, 2)} ms`,
-      ),
-      measure(
-        'scale-retention-statements-per-order',
+        'scale-statements-per-order',
         'statements',
         median(late, statementsPerOrder),
         median(early, statementsPerOrder),
-        `SQL statements the handlers sent per order (begin and commit not counted); ${span}; every round: ${every(statementsPerOrder, 1)}`,
+        `SQL statements the handlers sent per order (counted by a kysely plugin; BEGIN and COMMIT not counted); ${span}; every round: ${every(statementsPerOrder, 1)}`,
       ),
       measure(
-        'scale-retention-rows',
+        'scale-rows',
         'rows',
         last.keptRows,
         first.keptRows,
         `rows of ${retainedTables.join(', ')} after a day passed and retention ran (windows: sent outbox rows ${windowDays.sentOutbox} days, claims ${windowDays.claims}, saga history ${windowDays.sagaHistory}, keys 1; ${sizes.perRound} orders a day): the last day (orders to ${placed}) against the first (to ${sizes.warmup + sizes.perRound}); every day: ${every((r) => r.keptRows, 0)}; ${rounds.reduce((n, r) => n + r.purged, 0)} rows purged in all; orders (kept) ${orderRows[0]!.n}`,
       ),
       measure(
-        'scale-retention-bytes',
+        'scale-bytes',
         'MiB',
         mib(last.keptBytes),
         mib(first.keptBytes),
         `size of those tables with their indexes (pg_total_relation_size) at the same moments; VACUUM after each retention, as autovacuum; every day: ${every((r) => mib(r.keptBytes), 2)} MiB`,
       ),
       measure(
-        'scale-retention-purge-per-row',
+        'scale-purge-per-row',
         'us',
         median(late, perRow),
         median(early, perRow),
         `retention's wall time per row deleted (batches of 500); ${span}; every round: ${every(perRow, 1)} us`,
       ),
-    ];
+    );
+    return measures;
   } finally {
     await runCleanup(cleanup, log);
   }
@@ -361,6 +392,24 @@ async function aDayPasses(db: Kysely<Database>): Promise<void> {
     where updated_at > now() - interval '14 days';
     update orders set created_at = created_at - interval '1 day'
     where created_at > now() - interval '14 days';`.execute(db);
+}
+
+/**
+ * The postmaster of the server `db` reaches, when it runs on this machine (the parent of the
+ * backend serving `db`'s connection, both named postgres); undefined otherwise.
+ */
+async function localServerPid(db: Kysely<Database>): Promise<number | undefined> {
+  const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(db);
+  const parentOf = async (pid: number) => {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+    if (!stat?.includes('(postgres)')) return undefined;
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  };
+  const postmaster = await parentOf(rows[0]!.pid);
+  if (postmaster === undefined) return undefined;
+  // The postmaster's own parent need not be postgres, but it must be one.
+  const stat = await readFile(`/proc/${postmaster}/stat`, 'utf8').catch(() => '');
+  return stat.includes('(postgres)') ? postmaster : undefined;
 }
 
 /** Every order placed so far is CONFIRMED: the rounds measure whole orders. */
