@@ -61,6 +61,10 @@ const windowDays = { sentOutbox: 2, claims: 3, sagaHistory: 3 };
 /** Idempotency-Keys are kept a day (IDEMPOTENCY_TTL_SECONDS), then purged with the rest. */
 const daySeconds = 86_400;
 
+/** Who sends statements: each function, and the sandbox provider (remote in production). */
+const senders = ['place-order', 'process-order', 'payment-handler', 'provider'] as const;
+type Sender = (typeof senders)[number];
+
 /** What one day of orders cost and what retention left behind. */
 interface Round {
   orders: number;
@@ -73,6 +77,7 @@ interface Round {
   databaseCpuMs: number;
   /** SQL statements the handlers sent for that (transaction begin and commit not counted). */
   statements: number;
+  statementsBySender: Record<Sender, number>;
   /** Rows and bytes of the retained tables once the day passed and retention ran. */
   keptRows: number;
   keptBytes: number;
@@ -111,17 +116,23 @@ export async function benchScale(context: BenchContext): Promise<Measure[]> {
     // The sandbox stands for a remote provider: a pool of its own, as payment-handler wires it.
     const providerPool = createDb(database.url, { maxConnections: config.DB_POOL_SIZE });
     cleanup.push(() => providerPool.destroy());
-    // Every statement the handlers send is counted.
-    let statements = 0;
-    const counting = {
+    // Every statement the handlers send is counted, per function (the sandbox provider apart:
+    // in production a remote provider).
+    const statements: Record<Sender, number> = {
+      'place-order': 0,
+      'process-order': 0,
+      'payment-handler': 0,
+      provider: 0,
+    };
+    const counting = (sender: Sender) => ({
       transformQuery: (args: { node: RootOperationNode }) => {
-        statements++;
+        statements[sender]++;
         return args.node;
       },
       transformResult: async (args: { result: QueryResult<UnknownRow> }) => args.result,
-    };
-    const db = pool.withPlugin(counting);
-    const providerDb = providerPool.withPlugin(counting);
+    });
+    const dbOf = (sender: Exclude<Sender, 'provider'>) => pool.withPlugin(counting(sender));
+    const providerDb = providerPool.withPlugin(counting('provider'));
 
     // Pub/Sub in-process: each copy goes to its topic's queue (analytics has no inbox: counted).
     const failures: unknown[] = [];
@@ -137,7 +148,14 @@ export async function benchScale(context: BenchContext): Promise<Measure[]> {
       if (topic === 'order-saga' || topic === 'payments') return queues[topic];
       throw new Error(`scale routes no events to ${topic}`);
     };
-    const outbox = createOutbox(db, bus, (error) => failures.push(error));
+    // Each function its own database handle and outbox, as each is a process of its own.
+    const wiring = (sender: Exclude<Sender, 'provider'>) => {
+      const db = dbOf(sender);
+      return { db, outbox: createOutbox(db, bus, (error) => failures.push(error)) };
+    };
+    const processOrder = wiring('process-order');
+    const paymentHandler = wiring('payment-handler');
+    const placeOrderWiring = wiring('place-order');
     const deadLetters: DeadLetters = {
       send: async ({ reason }) => {
         failures.push(new Error(`dead-lettered: ${reason}`));
@@ -147,29 +165,34 @@ export async function benchScale(context: BenchContext): Promise<Measure[]> {
       level: 'warn',
       write: (line) => log(`scale: ${line}`),
     });
-    const common = { projectId, outbox, deadLetters, logger, legacyCurrency: 'EUR' };
+    const common = { projectId, deadLetters, logger, legacyCurrency: 'EUR' };
     const consumers = {
       'order-saga': createConsumer({
         ...common,
         name: 'process-order',
         topic: 'order-saga',
-        handle: orderSagaHandler(createOrderSagaEngine(db, orderSagaOptions(config))),
+        outbox: processOrder.outbox,
+        handle: orderSagaHandler(createOrderSagaEngine(processOrder.db, orderSagaOptions(config))),
       }),
       payments: createConsumer({
         ...common,
         name: 'payment-handler',
         topic: 'payments',
+        outbox: paymentHandler.outbox,
         handle: createPaymentHandler({
           provider: createSandboxProvider(providerDb, { latencyMs: 0 }),
-          store: createPostgresPaymentStore(db, { consumer: 'payment-handler' }),
+          store: createPostgresPaymentStore(paymentHandler.db, { consumer: 'payment-handler' }),
           source: 'payment-handler',
         }),
       }),
     };
     const intake = {
       // Keys are kept a day, then retention forgets them.
-      store: createPostgresIntakeStore(db, { ttlSeconds: daySeconds, lockSeconds: 10 }),
-      outbox,
+      store: createPostgresIntakeStore(placeOrderWiring.db, {
+        ttlSeconds: daySeconds,
+        lockSeconds: 10,
+      }),
+      outbox: placeOrderWiring.outbox,
       source: 'place-order',
       maxOpenOrders: 1_000_000,
       openOrdersRetryAfterSeconds: 60,
@@ -262,10 +285,13 @@ export async function benchScale(context: BenchContext): Promise<Measure[]> {
     };
     for (let round = 1; round <= sizes.rounds; round++) {
       const cpuBefore = await cpuNow();
-      const statementsBefore = statements;
+      const statementsBefore = { ...statements };
       const { handlingMs, latenciesMs } = await runOrders(sizes.perRound);
       const cpuAfter = await cpuNow();
-      const handlingStatements = statements - statementsBefore;
+      const sent = Object.fromEntries(
+        senders.map((sender) => [sender, statements[sender] - statementsBefore[sender]]),
+      ) as Record<Sender, number>;
+      const handlingStatements = senders.reduce((sum, sender) => sum + sent[sender], 0);
       await assertAllConfirmed(pool);
       const { purged, purgeMs } = await aDayPassesAndRetain();
       const kept = await retainedSize(pool);
@@ -276,6 +302,7 @@ export async function benchScale(context: BenchContext): Promise<Measure[]> {
         handlingCpuMs: cpuAfter.bench - cpuBefore.bench,
         databaseCpuMs: cpuAfter.postgres - cpuBefore.postgres,
         statements: handlingStatements,
+        statementsBySender: sent,
         keptRows: kept.rows,
         keptBytes: kept.bytes,
         purged,
@@ -345,7 +372,7 @@ export async function benchScale(context: BenchContext): Promise<Measure[]> {
         'statements',
         median(late, statementsPerOrder),
         median(early, statementsPerOrder),
-        `SQL statements the handlers sent per order (counted by a kysely plugin; BEGIN and COMMIT not counted); ${span}; every round: ${every(statementsPerOrder, 1)}`,
+        `SQL statements the handlers sent per order (counted by a kysely plugin; BEGIN and COMMIT not counted); ${span}; every round: ${every(statementsPerOrder, 1)}; by sender, the last round: ${senders.map((sender) => `${sender} ${(last.statementsBySender[sender] / last.orders).toFixed(2)}`).join(', ')}`,
       ),
       measure(
         'scale-rows',
