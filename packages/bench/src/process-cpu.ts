@@ -1,10 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 
 /**
- * CPU time (ms, user + system) each process has used so far, with that of its live children
- * that are not measured themselves (PostgreSQL serves each connection from a child process;
- * the bench process is the parent of the servers and functions it measures separately).
- * Linux only: elsewhere nothing is known.
+ * CPU time (ms, user + system) each process has used so far, with that of its children: the
+ * live ones that are not measured themselves, and those that ended and it waited for
+ * (PostgreSQL serves each connection from a child process, which ends when the connection
+ * closes; the bench process is the parent of the servers and functions it measures
+ * separately, so a measured child that ends counts twice after). Linux only: elsewhere
+ * nothing is known.
  */
 export async function cpuTimes(
   processes: Record<string, number | undefined>,
@@ -15,7 +17,14 @@ export async function cpuTimes(
     // The command name may hold spaces and parentheses: the fields follow its last ')'.
     const fields = text?.slice(text.lastIndexOf(')') + 2).split(' ');
     if (!fields) return undefined;
-    return { ppid: Number(fields[1]), own: Number(fields[11]) + Number(fields[12]) };
+    const [utime, stime, cutime, cstime] = fields.slice(11, 15).map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    // utime and stime: its own; cutime and cstime: its children's that ended, waited for.
+    return { ppid: Number(fields[1]), own: utime + stime, ended: cutime + cstime };
   };
   const pids = (await readdir('/proc').catch(() => [] as string[])).filter((name) =>
     /^\d+$/.test(name),
@@ -30,7 +39,7 @@ export async function cpuTimes(
   for (const [name, pid] of Object.entries(processes)) {
     const self = pid === undefined ? undefined : all.get(pid);
     if (!self) continue;
-    let ticks = self.own;
+    let ticks = self.own + self.ended;
     for (const [child, entry] of all) {
       if (entry.ppid === pid && !measured.has(child)) ticks += entry.own;
     }
