@@ -55,7 +55,7 @@ interface Sizes {
 // The days that grow the large database are as long as the measured ones: the retained
 // tables' files keep the size of their fullest day, so both databases see the same days.
 const fullSizes: Sizes = { warmup: 1_000, growthDays: 18, perDay: 500, perTurn: 500, turns: 4 };
-const quickSizes: Sizes = { warmup: 5, growthDays: 1, perDay: 10, perTurn: 10, turns: 2 };
+const quickSizes: Sizes = { warmup: 5, growthDays: 1, perDay: 10, perTurn: 10, turns: 1 };
 const concurrency = 16;
 const skus = ['TEA-001', 'TEA-002', 'MUG-001', 'POT-001', 'FILTER-10', 'KETTLE-01', 'GIFT-BOX'];
 
