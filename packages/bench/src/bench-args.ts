@@ -7,9 +7,13 @@ export const benchNames = [
   'pipeline',
   'cold-start',
   'analytics',
-  'scale-retention',
+  'scale',
+  'hot-products',
   'instance',
 ] as const;
+
+/** Former names that --only still takes. */
+const aliases: Record<string, BenchName> = { 'scale-retention': 'scale' };
 
 export type BenchName = (typeof benchNames)[number];
 
@@ -23,10 +27,12 @@ export interface BenchArgs {
 export const benchUsage = `usage: pnpm bench [--json] [--quick] [--only <name,...>]
   --json         print one JSON object on stdout: {"measures": [{name, unit, figure, baseline, ratio, note?}]}
   --quick        a smoke run: seconds per benchmark, same code paths, figures that mean little
-  --only N,...   run only these benchmarks: ${benchNames.join(', ')}`;
+  --only N,...   run only these benchmarks: ${benchNames.join(', ')} (scale-retention: scale)`;
 
-function isBenchName(name: string): name is BenchName {
-  return (benchNames as readonly string[]).includes(name);
+/** The benchmark `name` names, itself or by an alias; undefined when it names none. */
+function benchNamed(name: string): BenchName | undefined {
+  if ((benchNames as readonly string[]).includes(name)) return name as BenchName;
+  return aliases[name];
 }
 
 /** Parses `pnpm bench` arguments. */
@@ -51,12 +57,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         }
         only ??= new Set();
         for (const part of value.split(',').map((part) => part.trim())) {
-          if (!isBenchName(part)) {
+          const bench = benchNamed(part);
+          if (bench === undefined) {
             throw new UsageError(
               `unknown benchmark ${JSON.stringify(part)}; known: ${benchNames.join(', ')}`,
             );
           }
-          only.add(part);
+          only.add(bench);
         }
         break;
       }

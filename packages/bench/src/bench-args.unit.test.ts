@@ -20,6 +20,14 @@ describe('parseBenchArgs', () => {
     ]);
   });
 
+  it('takes scale-retention for scale, its former name', () => {
+    expect(parseBenchArgs(['--only', 'scale-retention,hot-products']).only).toEqual([
+      'scale',
+      'hot-products',
+    ]);
+    expect(parseBenchArgs(['--only', 'scale,scale-retention']).only).toEqual(['scale']);
+  });
+
   it.each([
     [['--fast'], 'unknown argument --fast'],
     [['--only'], '--only takes a list of benchmarks'],

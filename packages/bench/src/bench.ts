@@ -5,11 +5,12 @@ import { type BenchName, benchUsage, parseBenchArgs } from './bench-args';
 import { benchJson, benchText } from './bench-report';
 import { benchColdStart } from './cold-start-bench';
 import { benchEventHandling } from './event-handling-bench';
+import { benchHotProducts } from './hot-products-bench';
 import { benchInstance } from './instance-bench';
 import { benchIntake } from './intake-bench';
 import type { BenchContext, Measure } from './measure';
 import { benchPipeline } from './pipeline-bench';
-import { benchScaleRetention } from './scale-retention-bench';
+import { benchScale } from './scale-bench';
 
 const benchmarks: Record<BenchName, (context: BenchContext) => Promise<Measure[]>> = {
   intake: benchIntake,
@@ -17,7 +18,8 @@ const benchmarks: Record<BenchName, (context: BenchContext) => Promise<Measure[]
   pipeline: benchPipeline,
   'cold-start': benchColdStart,
   analytics: benchAnalytics,
-  'scale-retention': benchScaleRetention,
+  scale: benchScale,
+  'hot-products': benchHotProducts,
   instance: benchInstance,
 };
 

@@ -45,7 +45,7 @@ import { type BenchContext, type Measure, measure } from './measure';
 type PushedCloudEvent = Parameters<ReturnType<typeof createConsumer>>[0];
 
 /** Latencies (ms) of each call and the wall time (ms) of the whole run. */
-interface ConcurrentRun {
+export interface ConcurrentRun {
   latenciesMs: number[];
   elapsedMs: number;
 }
@@ -437,7 +437,8 @@ function cpuMsSince(start: NodeJS.CpuUsage): number {
   return (user + system) / 1000;
 }
 
-function summary(runs: ConcurrentRun[]) {
+/** Calls per second over the runs' wall time, and the p50 and p99 of their latencies. */
+export function summary(runs: ConcurrentRun[]) {
   const latencies = runs.flatMap((run) => run.latenciesMs);
   return {
     rate: latencies.length / sumElapsedSeconds(runs),
@@ -491,11 +492,13 @@ export async function runCleanup(
 
 /**
  * Inserts `count` orders as place-order does (order, items, OrderPlaced outbox row, then
- * marked sent as after its publish), with stock enough for all of them.
+ * marked sent as after its publish), with stock enough for all of them. The `i`th order
+ * holds the lines of `skusOf(i)` (by default one of the benchmark's six pairs).
  */
-async function placeOrders(
+export async function placeOrders(
   database: TestDatabase,
   count: number,
+  skusOf: (i: number) => readonly string[] = (i) => skuPairs[i % skuPairs.length]!,
 ): Promise<DomainEvent<'OrderPlaced'>[]> {
   const prices = new Map(
     (await database.db.selectFrom('products').select(['sku', 'price_minor']).execute()).map(
@@ -503,7 +506,7 @@ async function placeOrders(
     ),
   );
   const placed = Array.from({ length: count }, (_, i) => {
-    const items = skuPairs[i % skuPairs.length]!.map((sku, line) => ({
+    const items = skusOf(i).map((sku, line) => ({
       sku,
       quantity: 1 + ((i + line) % 3),
       unitPriceMinor: prices.get(sku)!,
@@ -532,7 +535,10 @@ async function placeOrders(
  * The baseline: the rows the handler writes for one OrderPlaced (see rowsPerEvent), in one
  * transaction of one statement with plain `pg`: the floor any handler has to pay.
  */
-async function writeBaselineRows(pool: pg.Pool, placed: DomainEvent<'OrderPlaced'>): Promise<void> {
+export async function writeBaselineRows(
+  pool: pg.Pool,
+  placed: DomainEvent<'OrderPlaced'>,
+): Promise<void> {
   const { orderId, customerId, currency, totalMinor, items } = placed.data;
   if (!items) throw new Error(`bench order ${orderId} has no items`);
   const paymentId = paymentIdOf(orderId);
