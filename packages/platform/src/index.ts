@@ -1,9 +1,11 @@
 export { forEachConcurrently } from './for-each-concurrently';
+export { type Authorize, applicationDefaultCredentials } from './google-authorization';
 export { type GroupedCallsOptions, groupedCalls } from './grouped-calls';
 export {
   housekeepingSettingsSchema,
   sagaOverdueSettingsSchema,
 } from './housekeeping-settings';
+export { type HttpAnswer, type HttpPost, httpPost, isTransientStatus } from './http-post';
 export {
   childSpan,
   createLogger,
