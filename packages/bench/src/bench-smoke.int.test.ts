@@ -15,6 +15,9 @@ const requiredNames = [
   'event-handling',
   'pipeline-p50',
   ...Object.keys(declared).flatMap((name) => [`cold-start-${name}`, `rss-${name}`]),
+  // analytics-loader above as deployed (BigQuery), and with the local warehouse apart.
+  'cold-start-analytics-loader-duckdb',
+  'rss-analytics-loader-duckdb',
   'analytics-load',
   'scale-retention-cpu-per-order',
   'scale-retention-cost-per-order',

@@ -23,6 +23,7 @@ import {
   freePort,
   queryOnce,
   startDevIssuer,
+  startGoogleApiDouble,
   startPostgres,
   startPubSubEmulator,
   testDatabase,
@@ -55,11 +56,25 @@ interface Served {
   signatureType: 'http' | 'cloudevent';
 }
 
+/** One cold-start pair of measures: `cold-start-<name>` and `rss-<name>`. */
+interface Subject {
+  name: string;
+  function: FunctionName;
+  served: Served;
+  /** The settings the subject runs with, beyond every function's. */
+  env: NodeJS.ProcessEnv;
+  /** What the warm process must have done besides answering 2xx (and may still do). */
+  afterwards?: (url: string) => Promise<void>;
+}
+
 /**
  * Measure 4, cold start: each function's deploy artifact (bundled now, as `pnpm bundle`
  * does), spawned with functions-framework the way Cloud Run functions does, timed from spawn
  * to its first 2xx answer to a real request, and its resident memory right after; beside a
  * hello-world function of the same signature type, spawned the same way, in turns.
+ * analytics-loader is measured as deployed, loading into BigQuery (a double of BigQuery's
+ * REST API and of the metadata server its credentials come from, on a local port), and
+ * apart, as `analytics-loader-duckdb`, with the local DuckDB warehouse.
  */
 export async function benchColdStart(context: BenchContext): Promise<Measure[]> {
   const { quick, log, env } = context;
@@ -78,26 +93,25 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
     await createTopology({ emulatorHost: emulator.host, projectId, pushEndpoints: {} });
     const issuer = await startDevIssuer({ audience: projectId });
     stops.push(() => issuer.stop());
+    const googleApis = await startGoogleApiDouble({ projectId });
+    stops.push(() => googleApis.stop());
 
     const names = Object.keys(declared) as FunctionName[];
     const served = new Map<FunctionName, Served>();
-    for (const name of names) {
-      // analytics-loader loads into DuckDB here, as locally: its deployed artifact is
-      // BigQuery's and carries no DuckDB (BigQuery cannot be reached from this machine).
-      const artifact =
-        name === 'analytics-loader'
-          ? await bundleFunction(repoRoot, name, {
-              warehouse: 'duckdb',
-              outDir: join(workDir, `${name}-duckdb-artifact`),
-            })
-          : await bundleFunction(repoRoot, name);
-      log(`cold start: ${name} artifact, index.js ${(artifact.bundleBytes / 1024).toFixed(0)} KiB`);
-      served.set(name, {
-        dir: deployCopy(artifact.dir, join(workDir, name), name, artifact.dependencies),
+    const serve = async (name: FunctionName, warehouse: 'bigquery' | 'duckdb' = 'bigquery') => {
+      const copy = warehouse === 'duckdb' ? `${name}-duckdb` : name;
+      const artifact = await bundleFunction(repoRoot, name, {
+        warehouse,
+        outDir: join(workDir, `${copy}-artifact`),
+      });
+      log(`cold start: ${copy} artifact, index.js ${(artifact.bundleBytes / 1024).toFixed(0)} KiB`);
+      return {
+        dir: deployCopy(artifact.dir, join(workDir, copy), name, artifact.dependencies),
         entryPoint: declared[name].entryPoint,
         signatureType: declared[name].trigger.kind === 'http' ? 'http' : 'cloudevent',
-      });
-    }
+      } satisfies Served;
+    };
+    for (const name of names) served.set(name, await serve(name));
     // The baselines use the very functions-framework the artifacts install.
     const frameworkVersion = JSON.parse(
       readFileSync(
@@ -118,7 +132,10 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
       DATABASE_URL: database.url,
       LOG_LEVEL: 'warn',
       SANDBOX_LATENCY_MS: '0',
-      WAREHOUSE: 'duckdb',
+      // Application Default Credentials from the double's metadata server, as on Cloud Run.
+      GCE_METADATA_HOST: googleApis.metadataHost,
+      WAREHOUSE: 'bigquery',
+      BIGQUERY_API_ENDPOINT: googleApis.bigQueryEndpoint,
       DUCKDB_PATH: join(workDir, `warehouse-${run}.duckdb`),
       AUTH_ISSUER: issuer.issuer,
       AUTH_AUDIENCE: issuer.audience,
@@ -156,12 +173,17 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
 
     // In this order, each function's real input is what the one before wrote: place-order
     // places an order after its measurement, process-order reserves it and requests its payment.
+    let loadedEventId: string | undefined;
     const probes: Record<FunctionName, (index: number) => Promise<Probe>> = {
       'place-order': async () => ({ method: 'GET', path: '/products' }),
       'process-order': async (i) => pushEvent('order-saga', await outboxEvent('OrderPlaced', i)),
       'payment-handler': async (i) =>
         pushEvent('payments', await outboxEvent('PaymentRequested', i)),
-      'analytics-loader': async (i) => pushEvent('analytics', await outboxEvent('OrderPlaced', i)),
+      'analytics-loader': async (i) => {
+        const event = await outboxEvent('OrderPlaced', i);
+        loadedEventId = event.id;
+        return pushEvent('analytics', event);
+      },
       housekeeping: async () => ({
         method: 'POST',
         path: `/projects/${projectId}/topics/housekeeping`,
@@ -170,11 +192,37 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
     };
     const afterwards: Partial<Record<FunctionName, (url: string) => Promise<void>>> = {
       'place-order': async (url) => placeOneOrder(url, issuer),
+      // A 2xx is also what a dead-lettered event gets: the row must be in BigQuery's double.
+      'analytics-loader': async () => {
+        if (!googleApis.inserted.some((row) => row.insertId === loadedEventId)) {
+          throw new Error(
+            `cold start: analytics-loader answered 2xx but inserted no row for ${loadedEventId} into BigQuery`,
+          );
+        }
+      },
     };
+    const subjects: Subject[] = [];
+    for (const name of names) {
+      subjects.push({
+        name,
+        function: name,
+        served: served.get(name)!,
+        env: {},
+        afterwards: afterwards[name],
+      });
+      if (name === 'analytics-loader') {
+        subjects.push({
+          name: `${name}-duckdb`,
+          function: name,
+          served: await serve(name, 'duckdb'),
+          env: { WAREHOUSE: 'duckdb' },
+        });
+      }
+    }
 
     const measures: Measure[] = [];
-    for (const name of names) {
-      const fn = served.get(name)!;
+    for (const subject of subjects) {
+      const { name, served: fn } = subject;
       const baseline = hello[fn.signatureType];
       const helloProbe: Probe =
         fn.signatureType === 'http'
@@ -190,7 +238,12 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
         // In turns, so that a noisy moment of the machine hits both alike.
         baselines.push(await coldStart(baseline, functionEnv(`hello-${i}`), helloProbe));
         figures.push(
-          await coldStart(fn, functionEnv(`${name}-${i}`), await probes[name](i), afterwards[name]),
+          await coldStart(
+            fn,
+            { ...functionEnv(`${name}-${i}`), ...subject.env },
+            await probes[subject.function](i),
+            subject.afterwards,
+          ),
         );
       }
       const median = (values: number[]) => percentile(values, 0.5) ?? Number.NaN;
@@ -209,7 +262,7 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
           'ms',
           ms,
           baselineMs,
-          `spawn to first 2xx of ${probeName(name)}, ${runs}; baseline: hello-world ${fn.signatureType} function`,
+          `spawn to first 2xx of ${probeName(subject.function)}${warehouseOf(subject)}, ${runs}; baseline: hello-world ${fn.signatureType} function`,
         ),
         measure(
           `rss-${name}`,
@@ -226,6 +279,13 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
       await stop().catch((error: unknown) => log(`cold start: cleanup failed: ${String(error)}`));
     }
   }
+}
+
+function warehouseOf(subject: Subject): string {
+  if (subject.function !== 'analytics-loader') return '';
+  return subject.env.WAREHOUSE === 'duckdb'
+    ? ' into DuckDB (local only)'
+    : ' into BigQuery (as deployed; a double of its REST API and the metadata server)';
 }
 
 function probeName(name: FunctionName): string {
