@@ -374,9 +374,7 @@ describe('createBigQueryWarehouse: queries', () => {
       ],
     });
     expect(double.requests[0]!.path).toBe('/bigquery/v2/projects/orders-prod/queries');
-    expect(double.requests[0]!.body.query).toContain(
-      'FROM `orders-prod.orders.events_deduped`',
-    );
+    expect(double.requests[0]!.body.query).toContain('FROM `orders-prod.orders.events_deduped`');
   });
 
   it('audits by order id with a query parameter', async () => {

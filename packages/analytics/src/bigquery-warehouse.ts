@@ -4,7 +4,7 @@ import type { Envelope } from '@orders/events';
 import {
   type Authorize,
   applicationDefaultCredentials,
-  httpPost,
+  httpCalls,
   isTransientStatus,
   messageOf,
 } from '@orders/platform';
@@ -103,7 +103,7 @@ export function createBigQueryWarehouse({
   const insertUrl = `${apiEndpoint.replace(/\/+$/, '')}/bigquery/v2/projects/${encodeURIComponent(
     projectId,
   )}/datasets/${encodeURIComponent(dataset)}/tables/${encodeURIComponent(table)}/insertAll`;
-  const post = httpPost({ timeoutMs: callTimeoutMs });
+  const http = httpCalls({ timeoutMs: callTimeoutMs });
   let library: BigQuery | undefined;
 
   const ensureSchema = async () => {
@@ -139,7 +139,7 @@ export function createBigQueryWarehouse({
     let answer: { status: number; text: string };
     try {
       const headers = { 'content-type': 'application/json', ...(await authorize()) };
-      answer = await post(insertUrl, headers, body);
+      answer = await http.post(insertUrl, headers, body);
     } catch (error) {
       return { kind: 'transient', detail: messageOf(error), cause: error };
     }

@@ -39,13 +39,15 @@ export interface GoogleApiDouble {
   bigQueryEndpoint: string;
   /** The bearer token the metadata server issues. */
   accessToken: string;
+  /** Access tokens the metadata server handed out. */
+  tokensIssued: number;
   /** The BigQuery requests received, oldest first (metadata requests are not recorded). */
   requests: GoogleApiRequest[];
   /** The rows `insertAll` stored. */
   inserted: InsertedRow[];
   /** Answers a BigQuery request itself when it returns a reply; `undefined` leaves it to the double. */
   respond: (request: GoogleApiRequest) => GoogleApiReply | undefined;
-  /** Forgets the requests and rows, and answers by default again. */
+  /** Forgets the requests, rows and tokens issued, and answers by default again. */
   reset(): void;
   stop(): Promise<void>;
 }
@@ -97,6 +99,7 @@ export async function startGoogleApiDouble({
       case '/computeMetadata/v1/universe/universe-domain':
         return text('googleapis.com');
       case '/computeMetadata/v1/instance/service-accounts/default/token':
+        double.tokensIssued++;
         res.writeHead(200, { ...headers, 'content-type': 'application/json' });
         res.end(
           JSON.stringify({ access_token: accessToken, expires_in: 3599, token_type: 'Bearer' }),
@@ -166,10 +169,12 @@ export async function startGoogleApiDouble({
     metadataHost: `127.0.0.1:${port}`,
     bigQueryEndpoint: `http://127.0.0.1:${port}`,
     accessToken,
+    tokensIssued: 0,
     requests: [],
     inserted: [],
     respond: byDefault,
     reset() {
+      double.tokensIssued = 0;
       double.requests = [];
       double.inserted = [];
       double.respond = byDefault;

@@ -2,7 +2,7 @@ import {
   type Authorize,
   applicationDefaultCredentials,
   groupedCalls,
-  httpPost,
+  httpCalls,
   isTransientStatus,
 } from '@orders/platform';
 import { attributeLimitViolation } from './attribute-limits';
@@ -70,7 +70,7 @@ interface Queued {
 /**
  * Publishes through Pub/Sub's REST API (`topics.publish`), not the gRPC client library: the
  * library takes about a second and 50 MiB to load, which every cold start of a function that
- * publishes paid, and this is one request per call on a kept-alive connection (`httpPost`).
+ * publishes paid, and this is one request per call on a kept-alive connection (`httpCalls`).
  *
  * Messages are grouped per topic (`groupedCalls`): a message is sent at once when its topic
  * has no call in flight, else with every message queued meanwhile in the next call (as a
@@ -86,7 +86,7 @@ export function createPublisher(
   const base = target.emulatorHost
     ? `http://${target.emulatorHost}/v1/projects/${target.projectId}/topics/`
     : `https://pubsub.googleapis.com/v1/projects/${target.projectId}/topics/`;
-  const post = httpPost({ timeoutMs: callTimeoutMs });
+  const http = httpCalls({ timeoutMs: callTimeoutMs });
   const headersFor =
     authorize ??
     (target.emulatorHost
@@ -115,7 +115,7 @@ export function createPublisher(
   async function send(topic: string, url: string, body: string): Promise<PublishError | undefined> {
     try {
       const headers = { 'content-type': 'application/json', ...(await headersFor()) };
-      const { status, text } = await post(url, headers, body);
+      const { status, text } = await http.post(url, headers, body);
       if (status >= 200 && status < 300) return undefined;
       return new PublishError(topic, status, `HTTP ${status} ${text.slice(0, 500)}`);
     } catch (error) {

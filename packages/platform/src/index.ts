@@ -5,7 +5,7 @@ export {
   housekeepingSettingsSchema,
   sagaOverdueSettingsSchema,
 } from './housekeeping-settings';
-export { type HttpAnswer, type HttpPost, httpPost, isTransientStatus } from './http-post';
+export { type HttpAnswer, type HttpCalls, httpCalls, isTransientStatus } from './http-calls';
 export {
   childSpan,
   createLogger,
