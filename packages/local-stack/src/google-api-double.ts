@@ -87,26 +87,34 @@ export async function startGoogleApiDouble({
       return;
     }
     const headers = { 'metadata-flavor': 'Google' };
-    const text = (value: string): void => {
-      res.writeHead(200, { ...headers, 'content-type': 'application/text' }).end(value);
-    };
+    const value = metadataValue(path);
+    if (value === undefined) {
+      res.writeHead(404, headers).end(`no metadata at ${path}`);
+      return;
+    }
+    const json = typeof value !== 'string';
+    res.writeHead(200, {
+      ...headers,
+      'content-type': json ? 'application/json' : 'application/text',
+    });
+    res.end(json ? JSON.stringify(value) : value);
+  }
+
+  /** What the metadata server holds at `path`: text, a JSON token, or nothing. */
+  function metadataValue(path: string): string | Record<string, unknown> | undefined {
     switch (path) {
       case '/computeMetadata/v1/instance':
       case '/computeMetadata/v1/instance/':
-        return text('');
+        return '';
       case '/computeMetadata/v1/project/project-id':
-        return text(projectId);
+        return projectId;
       case '/computeMetadata/v1/universe/universe-domain':
-        return text('googleapis.com');
+        return 'googleapis.com';
       case '/computeMetadata/v1/instance/service-accounts/default/token':
         double.tokensIssued++;
-        res.writeHead(200, { ...headers, 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({ access_token: accessToken, expires_in: 3599, token_type: 'Bearer' }),
-        );
-        return;
+        return { access_token: accessToken, expires_in: 3599, token_type: 'Bearer' };
       default:
-        res.writeHead(404, headers).end(`no metadata at ${path}`);
+        return undefined;
     }
   }
 
