@@ -31,6 +31,7 @@ import {
 } from '@orders/local-stack';
 import { percentile } from '@orders/platform';
 import { type BenchContext, type Measure, measure } from './measure';
+import { cpuTimes } from './process-cpu';
 
 const repoRoot = join(__dirname, '..', '..', '..');
 const fixtures = join(__dirname, '..', 'src', 'fixtures');
@@ -47,6 +48,8 @@ interface Probe {
 interface Start {
   ms: number;
   rssMiB: number;
+  /** CPU time (user + system) of the process up to its first answer: what noise moves least. */
+  cpuMs: number;
 }
 
 /** Where a function (or a baseline) is served from, and how. */
@@ -255,6 +258,8 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
         `cold start: ${name} ${ms.toFixed(0)} ms, ${rss.toFixed(1)} MiB ` +
           `(hello-world ${baselineMs.toFixed(0)} ms, ${baselineRss.toFixed(1)} MiB)`,
       );
+      const cpuMs = median(figures.map((start) => start.cpuMs));
+      const baselineCpuMs = median(baselines.map((start) => start.cpuMs));
       const runs = `median of ${repeats}`;
       measures.push(
         measure(
@@ -262,7 +267,7 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
           'ms',
           ms,
           baselineMs,
-          `spawn to first 2xx of ${probeName(subject.function)}${warehouseOf(subject)}, ${runs}; baseline: hello-world ${fn.signatureType} function`,
+          `spawn to first 2xx of ${probeName(subject.function)}${warehouseOf(subject)}, ${runs}; baseline: hello-world ${fn.signatureType} function; CPU to the first answer ${cpuMs.toFixed(0)} ms against ${baselineCpuMs.toFixed(0)} ms (${(cpuMs / baselineCpuMs).toFixed(2)}x)`,
         ),
         measure(
           `rss-${name}`,
@@ -427,8 +432,9 @@ async function coldStart(
           );
         }
         const rssMiB = residentMiB(child);
+        const { process: cpuMs = Number.NaN } = await cpuTimes({ process: child.pid });
         if (afterwards) await afterwards(url);
-        return { ms, rssMiB };
+        return { ms, rssMiB, cpuMs };
       }
       await sleep(2);
     }
