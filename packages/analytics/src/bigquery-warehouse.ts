@@ -59,7 +59,7 @@ type InsertOutcome =
   /** BigQuery answered 200: the rows to send again, and those it refused for good. */
   | { kind: 'answered'; retry: InsertRow[]; rejected: RejectedEvent[]; lastReasons: string[] }
   /** The table (or dataset) does not exist. */
-  | { kind: 'missing' }
+  | { kind: 'missing'; detail: string }
   /** The request as a whole was refused (malformed, too large): it will not change. */
   | { kind: 'refused'; reason: string; message: string }
   /** No answer, or one that says "later" (5xx, 429, 408). */
@@ -147,7 +147,7 @@ export function createBigQueryWarehouse({
     if (status === 200) return sortRowErrors(rows, parseJson(text) as InsertAllResponse);
     const error = (parseJson(text) as ErrorResponse | undefined)?.error;
     const message = error?.message ?? text.slice(0, 500);
-    if (status === 404) return { kind: 'missing' };
+    if (status === 404) return { kind: 'missing', detail: `404 ${message}` };
     if (status === 400 || status === 413) {
       return { kind: 'refused', reason: error?.errors?.[0]?.reason ?? 'invalid', message };
     }
@@ -164,23 +164,23 @@ export function createBigQueryWarehouse({
       let rows = events.map((event) => ({ insertId: event.id, json: toEventRow(event, loadedAt) }));
       const rejected: RejectedEvent[] = [];
       let createdTable = false;
-      for (let attempt = 1; ; attempt++) {
+      let attempt = 0;
+      for (;;) {
         const outcome = await insertOnce(rows);
         if (outcome.kind === 'missing' && !createdTable) {
           // First load into a new dataset: create the table and view, then call again.
           createdTable = true;
           await ensureSchema();
-          attempt--;
           continue;
         }
+        attempt++;
         if (outcome.kind === 'refused') {
           const { reason, message } = outcome;
           rejected.push(...rows.map((row) => ({ eventId: row.insertId, reason, message })));
           break;
         }
         if (outcome.kind === 'missing' || outcome.kind === 'failed') {
-          const detail = outcome.kind === 'missing' ? '404 no such table' : outcome.detail;
-          throw new WarehouseUnavailableError(`BigQuery insert failed: ${detail}`);
+          throw new WarehouseUnavailableError(`BigQuery insert failed: ${outcome.detail}`);
         }
         if (outcome.kind === 'transient') {
           if (attempt >= insertAttempts) {
