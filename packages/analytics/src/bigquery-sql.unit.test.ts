@@ -36,9 +36,13 @@ async function sentTexts(): Promise<{ by: string; sql: string }[]> {
       sent.push({ by, sql: query });
       return [[]];
     },
-    dataset: () => ({ table: () => ({}) }),
   } as unknown as BigQuery;
-  const options = { client, projectId: 'orders-prod', dataset: 'orders', table: 'events' };
+  const options = {
+    client: () => client,
+    projectId: 'orders-prod',
+    dataset: 'orders',
+    table: 'events',
+  };
   by = 'ensureSchema without a location';
   await createBigQueryWarehouse(options).ensureSchema();
   const warehouse = createBigQueryWarehouse({ ...options, location: 'EU' });

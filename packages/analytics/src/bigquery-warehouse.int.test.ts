@@ -1,32 +1,28 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createEvent, type DomainEvent } from '@orders/events';
-import type { OAuth2ClientOptions } from 'google-auth-library';
+import {
+  type GoogleApiDouble,
+  type GoogleApiRequest,
+  startGoogleApiDouble,
+} from '@orders/local-stack';
 
 /**
- * The real BigQuery client against a double of BigQuery's REST API (what cannot run here)
- * on a local port: the test asserts what the client sends and how the adapter reads the
- * answers. The client authenticates with a fixed token (an OAuth2Client holding an access
- * token), so it never calls Google's token endpoint; the double checks the token arrives.
+ * The BigQuery warehouse as deployed, against a double of the Google APIs it calls (what
+ * cannot run here) on a local port: BigQuery's REST API, and the metadata server that
+ * Application Default Credentials read on Cloud Run (GCE_METADATA_HOST), so that the token
+ * each call carries is the one the credentials fetched. Inserts go over the warehouse's own
+ * HTTPS calls; queries and the table's creation through the real client library. The test
+ * asserts what is sent and how the adapter reads the answers.
  *
- * The client runs in a Node process of its own, from the built package: its transport
- * imports node-fetch (ESM only) dynamically, which jest's module sandbox cannot do.
+ * The warehouse runs in a Node process of its own, from the built package: the library's
+ * transport imports node-fetch (ESM only) dynamically, which jest's module sandbox cannot do.
  */
-interface Recorded {
-  method: string;
-  /** Without the query string (the client adds `prettyPrint=false`). */
-  path: string;
-  authorization: string | undefined;
-  body: Record<string, unknown>;
-}
-
-type Reply = { status?: number; body: unknown };
 type Outcome =
   | { ok: true; value: unknown }
   | {
@@ -35,10 +31,9 @@ type Outcome =
     };
 
 const packageDir = join(__dirname, '..');
-let answer: (request: Recorded) => Reply;
-let requests: Recorded[];
-let server: Server;
+let double: GoogleApiDouble;
 let client: ChildProcess;
+let home: string;
 const replies = new Map<number, (outcome: Outcome) => void>();
 let nextCall = 0;
 const insertPath = '/bigquery/v2/projects/orders-prod/datasets/orders/tables/events/insertAll';
@@ -46,18 +41,17 @@ const insertPath = '/bigquery/v2/projects/orders-prod/datasets/orders/tables/eve
 /** The client process: one warehouse, driven by JSON lines `{id, op, arg}` on stdin. */
 const clientScript = `
 const { BigQuery } = require('@google-cloud/bigquery');
-const { OAuth2Client } = require('google-auth-library');
 const { createLogger } = require('@orders/platform');
 const { createAnalyticsLoadHandler, createBigQueryWarehouse } = require('./dist/index.js');
-const client = new BigQuery({
-  projectId: 'orders-prod',
-  apiEndpoint: process.argv[1],
-  authClient: new OAuth2Client(JSON.parse(process.argv[2])),
-  // One quick retry of a failed request: what the adapter then sees is the client's verdict.
-  retryOptions: { maxRetries: 1, retryDelayMultiplier: 1, totalTimeout: 10 },
-});
+const apiEndpoint = process.argv[1];
 const warehouse = createBigQueryWarehouse({
-  client, projectId: 'orders-prod', dataset: 'orders', table: 'events', location: 'EU',
+  client: () => new BigQuery({
+    projectId: 'orders-prod',
+    apiEndpoint,
+    // One quick retry of a failed query: what the adapter then sees is the client's verdict.
+    retryOptions: { maxRetries: 1, retryDelayMultiplier: 1, totalTimeout: 10 },
+  }),
+  apiEndpoint, projectId: 'orders-prod', dataset: 'orders', table: 'events', location: 'EU',
   retryDelayMs: 10, now: () => new Date('2026-05-01T12:00:00.000Z'),
 });
 const handle = createAnalyticsLoadHandler(warehouse);
@@ -81,24 +75,13 @@ beforeAll(async () => {
   if (!existsSync(join(packageDir, 'dist', 'index.js'))) {
     throw new Error('packages/analytics/dist is missing: build first (pnpm build)');
   }
-  server = createServer(async (req, res) => {
-    const request: Recorded = {
-      method: req.method ?? '',
-      path: new URL(req.url ?? '/', 'http://double').pathname,
-      authorization: req.headers.authorization,
-      body: await readJson(req),
-    };
-    requests.push(request);
-    const reply = answer(request);
-    res.writeHead(reply.status ?? 200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(reply.body));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const apiEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  // An access token that never expires: the client never asks Google's token endpoint.
-  const auth: OAuth2ClientOptions = { credentials: { access_token: 'test-token' } };
-  client = spawn(process.execPath, ['-e', clientScript, apiEndpoint, JSON.stringify(auth)], {
+  double = await startGoogleApiDouble({ projectId: 'orders-prod' });
+  // A home without gcloud's login, and no key file: the credentials are the metadata server's.
+  home = mkdtempSync(join(tmpdir(), 'orders-bigquery-home-'));
+  const { GOOGLE_APPLICATION_CREDENTIALS: _keyFile, ...env } = process.env;
+  client = spawn(process.execPath, ['-e', clientScript, double.bigQueryEndpoint], {
     cwd: packageDir,
+    env: { ...env, HOME: home, GCE_METADATA_HOST: double.metadataHost },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   createInterface({ input: client.stdout! }).on('line', (line) => {
@@ -112,15 +95,13 @@ beforeAll(async () => {
   });
 });
 
-beforeEach(() => {
-  requests = [];
-  answer = () => ({ status: 500, body: { error: { message: 'unexpected request' } } });
-});
+beforeEach(() => double.reset());
 
 afterAll(async () => {
   client?.stdin?.end();
   client?.kill();
-  await new Promise((resolve) => server?.close(resolve));
+  await double?.stop();
+  if (home) rmSync(home, { recursive: true, force: true });
 });
 
 function call(op: 'load' | 'query' | 'audit' | 'handle', arg: unknown): Promise<Outcome> {
@@ -129,13 +110,6 @@ function call(op: 'load' | 'query' | 'audit' | 'handle', arg: unknown): Promise<
     replies.set(id, resolve);
     client.stdin!.write(`${JSON.stringify({ id, op, arg })}\n`);
   });
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString();
-  return text ? JSON.parse(text) : {};
 }
 
 function orderPlaced(): DomainEvent<'OrderPlaced'> {
@@ -160,22 +134,21 @@ function orderPlaced(): DomainEvent<'OrderPlaced'> {
 const inserted = { kind: 'bigquery#tableDataInsertAllResponse' };
 
 /** The insertIds of an insertAll request, in order. */
-function insertIds(request: Recorded): string[] {
+function insertIds(request: GoogleApiRequest): string[] {
   return (request.body.rows as { insertId: string }[]).map((row) => row.insertId);
 }
 
 describe('createBigQueryWarehouse: streaming inserts', () => {
-  it('sends every event as a raw row keyed by its event id, with a bearer token', async () => {
+  it('sends every event as a raw row keyed by its event id, with the token of the credentials', async () => {
     const events = [orderPlaced(), orderPlaced()];
-    answer = () => ({ body: inserted });
     expect(await call('load', events)).toEqual({ ok: true });
 
-    expect(requests).toHaveLength(1);
-    const [request] = requests;
+    expect(double.requests).toHaveLength(1);
+    const [request] = double.requests;
     expect(request).toMatchObject({
       method: 'POST',
       path: insertPath,
-      authorization: 'Bearer test-token',
+      authorization: `Bearer ${double.accessToken}`,
     });
     expect(request!.body).toEqual({
       skipInvalidRows: true,
@@ -197,12 +170,15 @@ describe('createBigQueryWarehouse: streaming inserts', () => {
         },
       })),
     });
+    expect(double.inserted.map((row) => [row.table, row.insertId])).toEqual(
+      events.map((event) => ['orders-prod.orders.events', event.id]),
+    );
   });
 
   it('resends only the rows that failed with a retryable reason', async () => {
     const events = [orderPlaced(), orderPlaced(), orderPlaced()];
-    answer = () =>
-      requests.length === 1
+    double.respond = () =>
+      double.requests.length === 1
         ? {
             body: {
               ...inserted,
@@ -214,13 +190,13 @@ describe('createBigQueryWarehouse: streaming inserts', () => {
         : { body: inserted };
     expect(await call('load', events)).toEqual({ ok: true });
 
-    expect(requests.map(insertIds)).toEqual([events.map((e) => e.id), [events[1]!.id]]);
+    expect(double.requests.map(insertIds)).toEqual([events.map((e) => e.id), [events[1]!.id]]);
   });
 
   it('reports an invalid row as rejected with its reason, after resending the rows stopped by it', async () => {
     const [bad, good] = [orderPlaced(), orderPlaced()];
-    answer = () =>
-      requests.length === 1
+    double.respond = () =>
+      double.requests.length === 1
         ? {
             body: {
               ...inserted,
@@ -243,12 +219,12 @@ describe('createBigQueryWarehouse: streaming inserts', () => {
         rejected: [{ eventId: bad!.id, reason: 'invalid', message: 'Field data: invalid JSON' }],
       }),
     });
-    expect(requests.map(insertIds)).toEqual([[bad!.id, good!.id], [good!.id]]);
+    expect(double.requests.map(insertIds)).toEqual([[bad!.id, good!.id], [good!.id]]);
   });
 
   it('gives up on rows that keep failing after its attempts, as a transient error', async () => {
     const event = orderPlaced();
-    answer = () => ({
+    double.respond = () => ({
       body: {
         ...inserted,
         insertErrors: [{ index: 0, errors: [{ reason: 'timeout', message: 'deadline' }] }],
@@ -261,25 +237,76 @@ describe('createBigQueryWarehouse: streaming inserts', () => {
         message: expect.stringMatching(/1 row\(s\) still failing after 3 attempts \(timeout\)/),
       }),
     });
-    expect(requests.map(insertIds)).toEqual([[event.id], [event.id], [event.id]]);
+    expect(double.requests.map(insertIds)).toEqual([[event.id], [event.id], [event.id]]);
   });
 
-  it('turns a 5xx that outlives the client retries into a transient error', async () => {
-    answer = () => ({ status: 503, body: { error: { code: 503, message: 'unavailable' } } });
+  it('makes a call again after a 503, and the row lands once', async () => {
+    const event = orderPlaced();
+    double.respond = () =>
+      double.requests.length === 1
+        ? { status: 503, body: { error: { code: 503, message: 'unavailable' } } }
+        : undefined;
+    expect(await call('load', [event])).toEqual({ ok: true });
+
+    expect(double.requests.map(insertIds)).toEqual([[event.id], [event.id]]);
+    expect(double.inserted.map((row) => row.insertId)).toEqual([event.id]);
+  });
+
+  it('turns a 5xx that outlives its attempts into a transient error', async () => {
+    double.respond = () => ({
+      status: 503,
+      body: { error: { code: 503, message: 'unavailable' } },
+    });
     expect(await call('load', [orderPlaced()])).toEqual({
       ok: false,
       error: expect.objectContaining({
         name: 'WarehouseUnavailableError',
-        message: expect.stringMatching(/BigQuery insert failed: 503/),
+        message: expect.stringMatching(/BigQuery insert failed after 3 attempts: 503 unavailable/),
       }),
     });
-    expect(requests.map((request) => request.path)).toEqual([insertPath, insertPath]);
+    expect(double.requests.map((request) => request.path)).toEqual([
+      insertPath,
+      insertPath,
+      insertPath,
+    ]);
+  });
+
+  it('rejects every event of a request BigQuery refuses with 400, with its reason, at once', async () => {
+    const events = [orderPlaced(), orderPlaced()];
+    const message = 'Request payload size exceeds the limit';
+    double.respond = () => ({
+      status: 400,
+      body: { error: { code: 400, message, errors: [{ reason: 'badRequest', message }] } },
+    });
+    expect(await call('load', events)).toEqual({
+      ok: false,
+      error: expect.objectContaining({
+        name: 'EventsRejectedError',
+        rejected: events.map((event) => ({ eventId: event.id, reason: 'badRequest', message })),
+      }),
+    });
+    expect(double.requests).toHaveLength(1);
+  });
+
+  it('leaves a refusal of its credentials to a later delivery, without retrying it', async () => {
+    double.respond = () => ({
+      status: 403,
+      body: { error: { code: 403, message: 'Access Denied: bigquery.tables.updateData' } },
+    });
+    expect(await call('load', [orderPlaced()])).toEqual({
+      ok: false,
+      error: expect.objectContaining({
+        name: 'WarehouseUnavailableError',
+        message: 'BigQuery insert failed: 403 Access Denied: bigquery.tables.updateData',
+      }),
+    });
+    expect(double.requests).toHaveLength(1);
   });
 
   it('creates the missing table and view (partitioned, clustered) then loads', async () => {
     const event = orderPlaced();
     let tableExists = false;
-    answer = (request) => {
+    double.respond = (request) => {
       if (request.path === '/bigquery/v2/projects/orders-prod/queries') {
         tableExists = true;
         return {
@@ -299,12 +326,13 @@ describe('createBigQueryWarehouse: streaming inserts', () => {
     };
     expect(await call('load', [event])).toEqual({ ok: true });
 
-    expect(requests.map((request) => request.path)).toEqual([
+    expect(double.requests.map((request) => request.path)).toEqual([
       insertPath,
       '/bigquery/v2/projects/orders-prod/queries',
       insertPath,
     ]);
-    const ddl = requests[1]!.body;
+    expect(double.inserted.map((row) => row.insertId)).toEqual([event.id]);
+    const ddl = double.requests[1]!.body;
     expect(ddl).toMatchObject({ location: 'EU', useLegacySql: false });
     expect(ddl.query).toContain(
       "CREATE SCHEMA IF NOT EXISTS `orders-prod.orders` OPTIONS (location = 'EU')",
@@ -318,7 +346,7 @@ describe('createBigQueryWarehouse: streaming inserts', () => {
 
 describe('createBigQueryWarehouse: queries', () => {
   it('runs a named query over the dedup view and returns the same row shape as DuckDB', async () => {
-    answer = () => ({
+    double.respond = () => ({
       body: {
         kind: 'bigquery#queryResponse',
         jobComplete: true,
@@ -345,12 +373,12 @@ describe('createBigQueryWarehouse: queries', () => {
         { reason: 'all declines', failures: 3, requests: 12, rate: 0.25 },
       ],
     });
-    expect(requests[0]!.path).toBe('/bigquery/v2/projects/orders-prod/queries');
-    expect(requests[0]!.body.query).toContain('FROM `orders-prod.orders.events_deduped`');
+    expect(double.requests[0]!.path).toBe('/bigquery/v2/projects/orders-prod/queries');
+    expect(double.requests[0]!.body.query).toContain('FROM `orders-prod.orders.events_deduped`');
   });
 
   it('audits by order id with a query parameter', async () => {
-    answer = () => ({
+    double.respond = () => ({
       body: {
         kind: 'bigquery#queryResponse',
         jobComplete: true,
@@ -377,7 +405,7 @@ describe('createBigQueryWarehouse: queries', () => {
         },
       ],
     });
-    expect(requests[0]!.body).toMatchObject({
+    expect(double.requests[0]!.body).toMatchObject({
       query: expect.stringContaining('WHERE order_id IN UNNEST(@orderIds)'),
       queryParameters: [
         {
@@ -392,7 +420,7 @@ describe('createBigQueryWarehouse: queries', () => {
 
 describe('createAnalyticsLoadHandler on BigQuery', () => {
   it('makes an invalid row an unprocessable event carrying BigQuery reason and message', async () => {
-    answer = () => ({
+    double.respond = () => ({
       body: {
         ...inserted,
         insertErrors: [
@@ -410,7 +438,7 @@ describe('createAnalyticsLoadHandler on BigQuery', () => {
   });
 
   it('lets a transient failure through, so that Pub/Sub redelivers', async () => {
-    answer = () => ({ status: 500, body: { error: { code: 500, message: 'internal' } } });
+    double.respond = () => ({ status: 500, body: { error: { code: 500, message: 'internal' } } });
     expect(await call('handle', orderPlaced())).toEqual({
       ok: false,
       error: expect.objectContaining({ name: 'WarehouseUnavailableError' }),

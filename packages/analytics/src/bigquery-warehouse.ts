@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BigQuery, Query } from '@google-cloud/bigquery';
 import type { Envelope } from '@orders/events';
-import { messageOf } from '@orders/platform';
+import {
+  type Authorize,
+  applicationDefaultCredentials,
+  httpCalls,
+  isTransientStatus,
+  messageOf,
+} from '@orders/platform';
 import { type AnalyticsRows, analyticsQuery } from './analytics-queries';
 import { eventAuditSql, toEventLoadAudit } from './event-audit';
 import { type EventRow, toEventRow } from './event-row';
@@ -14,18 +20,31 @@ import {
   WarehouseUnavailableError,
 } from './warehouse-errors';
 
+/** BigQuery's REST API, where `insertAll` goes unless `apiEndpoint` says otherwise. */
+const googleBigQueryEndpoint = 'https://bigquery.googleapis.com';
+const bigQueryScope = 'https://www.googleapis.com/auth/bigquery.insertdata';
+
 export interface BigQueryWarehouseOptions {
-  /** A client for the project; its retry options govern whole-request retries (5xx, 429). */
-  client: BigQuery;
+  /**
+   * The client library, for queries and for creating the table and view: made on its first
+   * use, so that a loader that only inserts never loads it (about 250 ms of a cold start).
+   */
+  client: () => BigQuery;
   projectId: string;
   dataset: string;
   table: string;
   /** Location of the dataset, for queries and for creating it; the project's default if absent. */
   location?: string | undefined;
-  /** Insert attempts for rows that failed with a retryable reason (default 3). */
+  /** The root of BigQuery's REST API for `insertAll` (`BIGQUERY_API_ENDPOINT`); Google's by default. */
+  apiEndpoint?: string | undefined;
+  /** Headers that authorize an `insertAll` call; Application Default Credentials by default. */
+  authorize?: Authorize;
+  /** `insertAll` calls before giving up on a transient failure, of the call or of rows (default 3). */
   insertAttempts?: number;
   /** Delay before the second attempt, doubled for each next one (default 200 ms). */
   retryDelayMs?: number;
+  /** Timeout of one `insertAll` call (default 10 s). */
+  callTimeoutMs?: number;
   /** The clock of `loaded_at`. */
   now?: () => Date;
 }
@@ -35,19 +54,36 @@ interface InsertRow {
   json: EventRow;
 }
 
+/** What one `insertAll` call came to. */
+type InsertOutcome =
+  /** BigQuery answered 200: the rows to send again, and those it refused for good. */
+  | { kind: 'answered'; retry: InsertRow[]; rejected: RejectedEvent[]; lastReasons: string[] }
+  /** The table (or dataset) does not exist. */
+  | { kind: 'missing'; detail: string }
+  /** The request as a whole was refused (malformed, too large): it will not change. */
+  | { kind: 'refused'; reason: string; message: string }
+  /** No answer, or one that says "later" (5xx, 429, 408). */
+  | { kind: 'transient'; detail: string; cause?: unknown }
+  /** Any other refusal (credentials, permissions, quota): not the events' fault. */
+  | { kind: 'failed'; detail: string };
+
 /** Row errors that will fail the same way however often they are sent. */
 const permanentReasons = new Set(['invalid']);
 
 /**
- * The production warehouse: streaming inserts (`insertAll`) into a day-partitioned,
- * clustered table, with `insertId` = event id so that BigQuery drops a retried copy
- * (best effort, for about a minute; the dedup view covers the rest).
+ * The production warehouse: streaming inserts (`tabledata.insertAll` over HTTPS, with
+ * Application Default Credentials) into a day-partitioned, clustered table, with `insertId`
+ * = event id so that BigQuery drops a retried copy (best effort, for about a minute; the
+ * dedup view covers the rest). Inserting is one POST: the analytics loader never loads the
+ * client library, which queries and creating the table still use.
  *
- * A partial failure is sorted by reason: rows that failed with a retryable reason
- * (`backendError`, `internalError`, `timeout`, `stopped` because another row failed, ...)
- * are sent again, up to `insertAttempts` in all; rows BigQuery called `invalid` are
- * reported in an EventsRejectedError once the others are in. Whole-request failures were
- * already retried by the client; what is left is a WarehouseUnavailableError.
+ * A call that got no answer or a transient status (5xx, 429) is made again; a partial failure
+ * is sorted by reason: rows that failed with a retryable reason (`backendError`,
+ * `internalError`, `timeout`, `stopped` because another row failed, ...) are sent again; both
+ * up to `insertAttempts` calls in all, then a WarehouseUnavailableError. Rows BigQuery called
+ * `invalid`, or all rows of a request it refused with 400, are reported in an
+ * EventsRejectedError once the others are in (the loader dead-letters them with the reason).
+ * A missing table is created (with its view) and the call made again, once.
  */
 export function createBigQueryWarehouse({
   client,
@@ -55,13 +91,20 @@ export function createBigQueryWarehouse({
   dataset,
   table,
   location,
+  apiEndpoint = googleBigQueryEndpoint,
+  authorize = applicationDefaultCredentials(bigQueryScope),
   insertAttempts = 3,
   retryDelayMs = 200,
+  callTimeoutMs = 10_000,
   now = () => new Date(),
 }: BigQueryWarehouseOptions): AuditableWarehouse {
   const tableRef = `\`${projectId}.${dataset}.${table}\``;
   const viewRef = `\`${projectId}.${dataset}.${dedupViewName(table)}\``;
-  const target = client.dataset(dataset, { projectId, location }).table(table, { location });
+  const insertUrl = `${apiEndpoint.replace(/\/+$/, '')}/bigquery/v2/projects/${encodeURIComponent(
+    projectId,
+  )}/datasets/${encodeURIComponent(dataset)}/tables/${encodeURIComponent(table)}/insertAll`;
+  const http = httpCalls({ timeoutMs: callTimeoutMs });
+  let library: BigQuery | undefined;
 
   const ensureSchema = async () => {
     await runQuery(bigQuerySchemaScript({ projectId, dataset, table, location }));
@@ -72,7 +115,8 @@ export function createBigQueryWarehouse({
     params?: Pick<Query, 'params' | 'types'>,
   ): Promise<Record<string, unknown>[]> {
     try {
-      const [rows] = await client.query({ query, location, ...params });
+      library ??= client();
+      const [rows] = await library.query({ query, location, ...params });
       return rows;
     } catch (error) {
       throw isRetryable(error)
@@ -83,39 +127,32 @@ export function createBigQueryWarehouse({
     }
   }
 
-  /** One insertAll call; returns the rows to send again and the rows refused for good. */
-  async function insertOnce(rows: readonly InsertRow[]) {
-    const retry: InsertRow[] = [];
-    const rejected: RejectedEvent[] = [];
+  /** One insertAll call, and what it came to. */
+  async function insertOnce(rows: readonly InsertRow[]): Promise<InsertOutcome> {
+    const body = JSON.stringify({
+      // Valid rows of a call land even when another row of it is invalid.
+      skipInvalidRows: true,
+      // A field the table does not know is schema drift: refuse it rather than drop it.
+      ignoreUnknownValues: false,
+      rows,
+    });
+    let answer: { status: number; text: string };
     try {
-      await target.insert(rows, {
-        raw: true,
-        // The client would resend every failed row, `invalid` ones included: we sort them.
-        partialRetries: 0,
-        // Valid rows of a call land even when another row of it is invalid.
-        skipInvalidRows: true,
-        // A field the table does not know is schema drift: refuse it rather than drop it.
-        ignoreUnknownValues: false,
-      });
+      const headers = { 'content-type': 'application/json', ...(await authorize()) };
+      answer = await http.post(insertUrl, headers, body);
     } catch (error) {
-      const failures = partialFailures(error);
-      if (!failures) throw error;
-      for (const failure of failures) {
-        const invalid = failure.errors.find((e) => permanentReasons.has(e.reason ?? ''));
-        if (invalid) {
-          rejected.push({
-            eventId: failure.row.insertId,
-            reason: invalid.reason ?? 'invalid',
-            message: invalid.message ?? '',
-          });
-        } else {
-          retry.push(failure.row);
-        }
-      }
-      const lastReasons = failures.flatMap((f) => f.errors.map((e) => e.reason ?? 'unknown'));
-      return { retry, rejected, lastReasons };
+      return { kind: 'transient', detail: messageOf(error), cause: error };
     }
-    return { retry, rejected, lastReasons: [] };
+    const { status, text } = answer;
+    if (status === 200) return sortRowErrors(rows, parseJson(text) as InsertAllResponse);
+    const error = (parseJson(text) as ErrorResponse | undefined)?.error;
+    const message = error?.message ?? text.slice(0, 500);
+    if (status === 404) return { kind: 'missing', detail: `404 ${message}` };
+    if (status === 400 || status === 413) {
+      return { kind: 'refused', reason: error?.errors?.[0]?.reason ?? 'invalid', message };
+    }
+    const detail = `${status} ${message}`;
+    return isTransientStatus(status) ? { kind: 'transient', detail } : { kind: 'failed', detail };
   }
 
   return {
@@ -127,40 +164,43 @@ export function createBigQueryWarehouse({
       let rows = events.map((event) => ({ insertId: event.id, json: toEventRow(event, loadedAt) }));
       const rejected: RejectedEvent[] = [];
       let createdTable = false;
-      for (let attempt = 1; ; attempt++) {
-        let outcome: Awaited<ReturnType<typeof insertOnce>>;
-        try {
-          outcome = await insertOnce(rows);
-        } catch (error) {
-          const status = statusOf(error);
-          if (status === 404 && !createdTable) {
-            // First load into a new dataset: create the table and view, then retry once.
-            createdTable = true;
-            await ensureSchema();
-            continue;
-          }
-          if (status === 400) {
-            // The request as a whole was refused (too large, malformed): it will not change.
-            const reason = reasonOf(error) ?? 'invalid';
-            rejected.push(
-              ...rows.map((row) => ({ eventId: row.insertId, reason, message: describe(error) })),
+      let attempt = 0;
+      for (;;) {
+        const outcome = await insertOnce(rows);
+        if (outcome.kind === 'missing' && !createdTable) {
+          // First load into a new dataset: create the table and view, then call again.
+          createdTable = true;
+          await ensureSchema();
+          continue;
+        }
+        attempt++;
+        if (outcome.kind === 'refused') {
+          const { reason, message } = outcome;
+          rejected.push(...rows.map((row) => ({ eventId: row.insertId, reason, message })));
+          break;
+        }
+        if (outcome.kind === 'missing' || outcome.kind === 'failed') {
+          throw new WarehouseUnavailableError(`BigQuery insert failed: ${outcome.detail}`);
+        }
+        if (outcome.kind === 'transient') {
+          if (attempt >= insertAttempts) {
+            throw new WarehouseUnavailableError(
+              `BigQuery insert failed after ${attempt} attempts: ${outcome.detail}`,
+              { cause: outcome.cause },
             );
-            break;
           }
-          throw new WarehouseUnavailableError(`BigQuery insert failed: ${describe(error)}`, {
-            cause: error,
-          });
+        } else {
+          rejected.push(...outcome.rejected);
+          if (outcome.retry.length === 0) break;
+          if (attempt >= insertAttempts) {
+            throw new WarehouseUnavailableError(
+              `BigQuery insert: ${outcome.retry.length} row(s) still failing after ${attempt} attempts (${[
+                ...new Set(outcome.lastReasons),
+              ].join(', ')})`,
+            );
+          }
+          rows = outcome.retry;
         }
-        rejected.push(...outcome.rejected);
-        if (outcome.retry.length === 0) break;
-        if (attempt >= insertAttempts) {
-          throw new WarehouseUnavailableError(
-            `BigQuery insert: ${outcome.retry.length} row(s) still failing after ${attempt} attempts (${[
-              ...new Set(outcome.lastReasons),
-            ].join(', ')})`,
-          );
-        }
-        rows = outcome.retry;
         await sleep(retryDelayMs * 2 ** (attempt - 1));
       }
       if (rejected.length > 0) throw new EventsRejectedError(rejected);
@@ -188,24 +228,48 @@ export function createBigQueryWarehouse({
   };
 }
 
-interface PartialFailure {
-  row: InsertRow;
-  errors: { reason?: string; message?: string }[];
+interface InsertAllResponse {
+  insertErrors?: { index: number; errors?: { reason?: string; message?: string }[] }[];
 }
 
-function partialFailures(error: unknown): PartialFailure[] | undefined {
-  if (!(error instanceof Error) || error.name !== 'PartialFailureError') return undefined;
-  return (error as Error & { errors: PartialFailure[] }).errors;
+interface ErrorResponse {
+  error?: { message?: string; errors?: { reason?: string }[] };
+}
+
+/** The rows of a call answered 200 that BigQuery listed in `insertErrors`, sorted by reason. */
+function sortRowErrors(rows: readonly InsertRow[], response: InsertAllResponse | undefined) {
+  const retry: InsertRow[] = [];
+  const rejected: RejectedEvent[] = [];
+  const lastReasons: string[] = [];
+  for (const { index, errors = [] } of response?.insertErrors ?? []) {
+    const row = rows[index];
+    if (!row) continue;
+    lastReasons.push(...errors.map((e) => e.reason ?? 'unknown'));
+    const invalid = errors.find((e) => permanentReasons.has(e.reason ?? ''));
+    if (invalid) {
+      rejected.push({
+        eventId: row.insertId,
+        reason: invalid.reason ?? 'invalid',
+        message: invalid.message ?? '',
+      });
+    } else {
+      retry.push(row);
+    }
+  }
+  return { kind: 'answered' as const, retry, rejected, lastReasons };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function statusOf(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
-}
-
-function reasonOf(error: unknown): string | undefined {
-  const errors = (error as { errors?: { reason?: string }[] } | null)?.errors;
-  return errors?.[0]?.reason;
 }
 
 /** 5xx, 429, a lost connection: worth another try; a 4xx is not. */

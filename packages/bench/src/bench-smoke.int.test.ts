@@ -25,6 +25,9 @@ const requiredNames = [
     `cold-start-${name}-vs-seed`,
     `rss-${name}-vs-seed`,
   ]),
+  // analytics-loader above as deployed (BigQuery), and with the local warehouse apart.
+  'cold-start-analytics-loader-duckdb',
+  'rss-analytics-loader-duckdb',
   'analytics-load',
   'scale-p95-per-order',
   'scale-cpu-per-order',

@@ -27,6 +27,7 @@ import {
   freePort,
   queryOnce,
   startDevIssuer,
+  startGoogleApiDouble,
   startPostgres,
   startPubSubEmulator,
   testDatabase,
@@ -36,6 +37,7 @@ import { percentile } from '@orders/platform';
 import pg from 'pg';
 import { insertOrder, orderPlacedMessage } from './fixtures/seed-intake/seed-intake';
 import { type BenchContext, type Measure, measure } from './measure';
+import { cpuTimes } from './process-cpu';
 
 const repoRoot = join(__dirname, '..', '..', '..');
 const fixtures = join(__dirname, '..', 'src', 'fixtures');
@@ -52,6 +54,8 @@ interface Probe {
 interface Start {
   ms: number;
   rssMiB: number;
+  /** CPU time (user + system) of the process up to its first answer: what noise moves least. */
+  cpuMs: number;
 }
 
 /** Where a function (or a baseline) is served from, and how. */
@@ -61,13 +65,29 @@ interface Served {
   signatureType: 'http' | 'cloudevent';
 }
 
+/** One function as measured: `cold-start-<name>` and `rss-<name>` (and `-vs-seed`). */
+interface Subject {
+  name: string;
+  function: FunctionName;
+  served: Served;
+  /** The settings the subject runs with, beyond every function's. */
+  env: NodeJS.ProcessEnv;
+  /** What the warm process must have done besides answering 2xx (and may still do). */
+  afterwards?: () => Promise<void>;
+  /** Measured against the seed-style function too (the DuckDB build is local only: not). */
+  againstSeed: boolean;
+}
+
 /**
  * Measure 4, cold start: each function's deploy artifact (bundled now, as `pnpm bundle`
  * does), spawned with functions-framework the way Cloud Run functions does, timed from spawn
  * to its first 2xx answer to a real request, and its resident memory right after; beside, in
  * turns and spawned the same way, a hello-world function of the same signature type and the
  * seed-style function of that type (fixtures/seed-intake, fixtures/seed-handler), bundled
- * the same way, answering a request of the same kind.
+ * the same way, answering a request of the same kind. analytics-loader is measured as
+ * deployed, loading into BigQuery (a double of BigQuery's REST API and of the metadata server
+ * its credentials come from, on a local port), and apart, as `analytics-loader-duckdb`, with
+ * the local DuckDB warehouse.
  */
 export async function benchColdStart(context: BenchContext): Promise<Measure[]> {
   const { quick, log, env } = context;
@@ -86,31 +106,30 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
     await createTopology({ emulatorHost: emulator.host, projectId, pushEndpoints: {} });
     const issuer = await startDevIssuer({ audience: projectId });
     stops.push(() => issuer.stop());
+    const googleApis = await startGoogleApiDouble({ projectId });
+    stops.push(() => googleApis.stop());
 
     const names = Object.keys(declared) as FunctionName[];
     const served = new Map<FunctionName, Served>();
-    for (const name of names) {
-      // analytics-loader loads into DuckDB here, as locally: its deployed artifact is
-      // BigQuery's and carries no DuckDB (BigQuery cannot be reached from this machine).
-      const artifact =
-        name === 'analytics-loader'
-          ? await bundleFunction(repoRoot, name, {
-              warehouse: 'duckdb',
-              outDir: join(workDir, `${name}-duckdb-artifact`),
-            })
-          : await bundleFunction(repoRoot, name);
-      log(`cold start: ${name} artifact, index.js ${(artifact.bundleBytes / 1024).toFixed(0)} KiB`);
-      served.set(name, {
+    const serve = async (name: FunctionName, warehouse: 'bigquery' | 'duckdb' = 'bigquery') => {
+      const copy = warehouse === 'duckdb' ? `${name}-duckdb` : name;
+      const artifact = await bundleFunction(repoRoot, name, {
+        warehouse,
+        outDir: join(workDir, `${copy}-artifact`),
+      });
+      log(`cold start: ${copy} artifact, index.js ${(artifact.bundleBytes / 1024).toFixed(0)} KiB`);
+      return {
         dir: deployCopy(
           artifact.dir,
-          join(workDir, name),
+          join(workDir, copy),
           join(repoRoot, 'functions', name),
           artifact.dependencies,
         ),
         entryPoint: declared[name].entryPoint,
         signatureType: declared[name].trigger.kind === 'http' ? 'http' : 'cloudevent',
-      });
-    }
+      } satisfies Served;
+    };
+    for (const name of names) served.set(name, await serve(name));
     // The baselines use the very functions-framework the artifacts install.
     const frameworkVersion = JSON.parse(
       readFileSync(
@@ -143,7 +162,10 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
       DATABASE_URL: database.url,
       LOG_LEVEL: 'warn',
       SANDBOX_LATENCY_MS: '0',
-      WAREHOUSE: 'duckdb',
+      // Application Default Credentials from the double's metadata server, as on Cloud Run.
+      GCE_METADATA_HOST: googleApis.metadataHost,
+      WAREHOUSE: 'bigquery',
+      BIGQUERY_API_ENDPOINT: googleApis.bigQueryEndpoint,
       DUCKDB_PATH: join(workDir, `warehouse-${run}.duckdb`),
       AUTH_ISSUER: issuer.issuer,
       AUTH_AUDIENCE: issuer.audience,
@@ -198,12 +220,17 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
     };
     // In this order, each function's real input is what the one before wrote: place-order
     // places an order, process-order reserves it and requests its payment.
+    let loadedEventId: string | undefined;
     const probes: Record<FunctionName, (index: number) => Promise<Probe>> = {
       'place-order': orderProbe,
       'process-order': async (i) => pushEvent('order-saga', await outboxEvent('OrderPlaced', i)),
       'payment-handler': async (i) =>
         pushEvent('payments', await outboxEvent('PaymentRequested', i)),
-      'analytics-loader': async (i) => pushEvent('analytics', await outboxEvent('OrderPlaced', i)),
+      'analytics-loader': async (i) => {
+        const event = await outboxEvent('OrderPlaced', i);
+        loadedEventId = event.id;
+        return pushEvent('analytics', event);
+      },
       housekeeping: async () => ({
         method: 'POST',
         path: `/projects/${projectId}/topics/housekeeping`,
@@ -230,9 +257,37 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
             };
           };
 
-    const measures: Measure[] = [];
+    const subjects: Subject[] = [];
     for (const name of names) {
-      const fn = served.get(name)!;
+      subjects.push({
+        name,
+        function: name,
+        served: served.get(name)!,
+        env: {},
+        againstSeed: true,
+      });
+      if (name === 'analytics-loader') {
+        // A 2xx is also what a dead-lettered event gets: the row must be in BigQuery's double.
+        subjects.at(-1)!.afterwards = async () => {
+          if (!googleApis.inserted.some((row) => row.insertId === loadedEventId)) {
+            throw new Error(
+              `cold start: analytics-loader answered 2xx but inserted no row for ${loadedEventId} into BigQuery`,
+            );
+          }
+        };
+        subjects.push({
+          name: `${name}-duckdb`,
+          function: name,
+          served: await serve(name, 'duckdb'),
+          env: { WAREHOUSE: 'duckdb' },
+          againstSeed: false,
+        });
+      }
+    }
+
+    const measures: Measure[] = [];
+    for (const subject of subjects) {
+      const { name, served: fn } = subject;
       const helloProbe: Probe =
         fn.signatureType === 'http'
           ? { method: 'GET', path: '/' }
@@ -247,14 +302,23 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
         starts.hello.push(
           await coldStart(hello[fn.signatureType], functionEnv(`hello-${i}`), helloProbe),
         );
-        starts.seed.push(
+        if (subject.againstSeed) {
+          starts.seed.push(
+            await coldStart(
+              seed[fn.signatureType],
+              functionEnv(`seed-${name}-${i}`),
+              await seedProbe(fn.signatureType)(),
+            ),
+          );
+        }
+        starts.ours.push(
           await coldStart(
-            seed[fn.signatureType],
-            functionEnv(`seed-${name}-${i}`),
-            await seedProbe(fn.signatureType)(),
+            fn,
+            { ...functionEnv(`${name}-${i}`), ...subject.env },
+            await probes[subject.function](i),
           ),
         );
-        starts.ours.push(await coldStart(fn, functionEnv(`${name}-${i}`), await probes[name](i)));
+        await subject.afterwards?.();
       }
       const median = (side: keyof typeof starts, of: keyof Start) =>
         percentile(
@@ -263,8 +327,10 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
         ) ?? Number.NaN;
       log(
         `cold start: ${name} ${median('ours', 'ms').toFixed(0)} ms, ${median('ours', 'rssMiB').toFixed(1)} MiB ` +
-          `(hello-world ${median('hello', 'ms').toFixed(0)} ms, ${median('hello', 'rssMiB').toFixed(1)} MiB; ` +
-          `seed-style ${median('seed', 'ms').toFixed(0)} ms, ${median('seed', 'rssMiB').toFixed(1)} MiB)`,
+          `(hello-world ${median('hello', 'ms').toFixed(0)} ms, ${median('hello', 'rssMiB').toFixed(1)} MiB` +
+          (subject.againstSeed
+            ? `; seed-style ${median('seed', 'ms').toFixed(0)} ms, ${median('seed', 'rssMiB').toFixed(1)} MiB)`
+            : ')'),
       );
       const runs = `median of ${repeats}`;
       const seedName = fn.signatureType === 'http' ? 'seed-style intake' : 'seed-style handler';
@@ -278,7 +344,8 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
           'ms',
           median('ours', 'ms'),
           median('hello', 'ms'),
-          `spawn to first 2xx of ${probeName(name)}, ${runs}; baseline: hello-world ${fn.signatureType} function`,
+          `spawn to first 2xx of ${probeName(subject.function)}${warehouseOf(subject)}, ${runs}; baseline: hello-world ${fn.signatureType} function; ` +
+            `CPU to the first answer ${median('ours', 'cpuMs').toFixed(0)} ms against ${median('hello', 'cpuMs').toFixed(0)} ms`,
         ),
         measure(
           `rss-${name}`,
@@ -287,21 +354,25 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
           median('hello', 'rssMiB'),
           `VmRSS after the first request, ${runs}; baseline: hello-world ${fn.signatureType} function`,
         ),
-        measure(
-          `cold-start-${name}-vs-seed`,
-          'ms',
-          median('ours', 'ms'),
-          median('seed', 'ms'),
-          `${runs}; baseline: the ${seedName}'s artifact, spawn to first 2xx of ${seedWork}`,
-        ),
-        measure(
-          `rss-${name}-vs-seed`,
-          'MiB',
-          median('ours', 'rssMiB'),
-          median('seed', 'rssMiB'),
-          `VmRSS after the first request, ${runs}; baseline: the ${seedName}'s after ${seedWork}`,
-        ),
       );
+      if (subject.againstSeed) {
+        measures.push(
+          measure(
+            `cold-start-${name}-vs-seed`,
+            'ms',
+            median('ours', 'ms'),
+            median('seed', 'ms'),
+            `${runs}; baseline: the ${seedName}'s artifact, spawn to first 2xx of ${seedWork}`,
+          ),
+          measure(
+            `rss-${name}-vs-seed`,
+            'MiB',
+            median('ours', 'rssMiB'),
+            median('seed', 'rssMiB'),
+            `VmRSS after the first request, ${runs}; baseline: the ${seedName}'s after ${seedWork}`,
+          ),
+        );
+      }
     }
     return measures;
   } finally {
@@ -309,6 +380,13 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
       await stop().catch((error: unknown) => log(`cold start: cleanup failed: ${String(error)}`));
     }
   }
+}
+
+function warehouseOf(subject: Subject): string {
+  if (subject.function !== 'analytics-loader') return '';
+  return subject.env.WAREHOUSE === 'duckdb'
+    ? ' into DuckDB (local only)'
+    : ' into BigQuery (as deployed; a double of its REST API and the metadata server)';
 }
 
 function probeName(name: FunctionName): string {
@@ -484,7 +562,9 @@ async function coldStart(served: Served, env: NodeJS.ProcessEnv, probe: Probe): 
             `cold start: ${served.dir} answered ${probe.method} ${probe.path} with ${answer.status}: ${answer.body}\n${stderr}`,
           );
         }
-        return { ms, rssMiB: residentMiB(child) };
+        const rssMiB = residentMiB(child);
+        const { process: cpuMs = Number.NaN } = await cpuTimes({ process: child.pid! });
+        return { ms, rssMiB, cpuMs };
       }
       await sleep(2);
     }

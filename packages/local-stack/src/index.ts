@@ -11,6 +11,13 @@ export {
 export { freePort } from './free-port';
 export { freshLocalWarehouse, throwawayWarehouse } from './fresh-warehouse';
 export { type FunctionProcess, startFunction } from './function-process';
+export {
+  type GoogleApiDouble,
+  type GoogleApiReply,
+  type GoogleApiRequest,
+  type InsertedRow,
+  startGoogleApiDouble,
+} from './google-api-double';
 export { lineSink } from './line-sink';
 export {
   type DevAuth,

@@ -1,13 +1,16 @@
-import http from 'node:http';
-import https from 'node:https';
-import { groupedCalls } from '@orders/platform';
+import {
+  type Authorize,
+  applicationDefaultCredentials,
+  groupedCalls,
+  httpCalls,
+  isTransientStatus,
+} from '@orders/platform';
 import { attributeLimitViolation } from './attribute-limits';
 
 // Pub/Sub's limits per publish call are 1,000 messages and 10 MB; stay below the latter with
 // room for the JSON around each message.
 const maxMessagesPerCall = 1_000;
 const maxBytesPerCall = 7_000_000;
-const transientStatuses = new Set([408, 429, 500, 502, 503, 504]);
 
 /** Where messages go: a Google Cloud project, or the emulator when `emulatorHost` is set. */
 export interface PublishTarget {
@@ -45,13 +48,13 @@ export class PublishError extends Error {
 
   /** Worth another call: no answer, or an answer that says "later". */
   get transient(): boolean {
-    return this.status === undefined || transientStatuses.has(this.status);
+    return this.status === undefined || isTransientStatus(this.status);
   }
 }
 
 export interface PublisherOptions {
   /** Headers that authorize a call; by default Application Default Credentials (not on the emulator). */
-  authorize?: () => Promise<Record<string, string>>;
+  authorize?: Authorize;
   /** Calls per publish before giving up on a transient failure (the outbox relay retries later). */
   attempts?: number;
   /** Timeout of one call. */
@@ -67,8 +70,7 @@ interface Queued {
 /**
  * Publishes through Pub/Sub's REST API (`topics.publish`), not the gRPC client library: the
  * library takes about a second and 50 MiB to load, which every cold start of a function that
- * publishes paid, and this is one request per call on a kept-alive connection. (node:http,
- * not `fetch`: its first call loads undici, about 50 ms of a cold start.)
+ * publishes paid, and this is one request per call on a kept-alive connection (`httpCalls`).
  *
  * Messages are grouped per topic (`groupedCalls`): a message is sent at once when its topic
  * has no call in flight, else with every message queued meanwhile in the next call (as a
@@ -84,12 +86,12 @@ export function createPublisher(
   const base = target.emulatorHost
     ? `http://${target.emulatorHost}/v1/projects/${target.projectId}/topics/`
     : `https://pubsub.googleapis.com/v1/projects/${target.projectId}/topics/`;
-  const agent = target.emulatorHost
-    ? new http.Agent({ keepAlive: true })
-    : new https.Agent({ keepAlive: true });
-  const request = target.emulatorHost ? http.request : https.request;
+  const http = httpCalls({ timeoutMs: callTimeoutMs });
   const headersFor =
-    authorize ?? (target.emulatorHost ? async () => ({}) : applicationDefaultCredentials());
+    authorize ??
+    (target.emulatorHost
+      ? async () => ({})
+      : applicationDefaultCredentials('https://www.googleapis.com/auth/pubsub'));
   const senders = new Map<string, (messages: readonly Queued[]) => Promise<void>>();
 
   async function call(topic: string, batch: readonly Queued[]): Promise<void> {
@@ -113,33 +115,12 @@ export function createPublisher(
   async function send(topic: string, url: string, body: string): Promise<PublishError | undefined> {
     try {
       const headers = { 'content-type': 'application/json', ...(await headersFor()) };
-      const { status, text } = await post(url, headers, body);
+      const { status, text } = await http.post(url, headers, body);
       if (status >= 200 && status < 300) return undefined;
       return new PublishError(topic, status, `HTTP ${status} ${text.slice(0, 500)}`);
     } catch (error) {
       return new PublishError(topic, undefined, String(error), { cause: error });
     }
-  }
-
-  function post(
-    url: string,
-    headers: Record<string, string>,
-    body: string,
-  ): Promise<{ status: number; text: string }> {
-    return new Promise((resolve, reject) => {
-      const outgoing = request(url, { method: 'POST', headers, agent, timeout: callTimeoutMs });
-      outgoing.on('timeout', () => outgoing.destroy(new Error(`no answer in ${callTimeoutMs} ms`)));
-      outgoing.on('error', reject);
-      outgoing.on('response', (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('error', reject);
-        response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
-        );
-      });
-      outgoing.end(body);
-    });
   }
 
   /** The group-committing sender of `topic`, made on its first message. */
@@ -168,18 +149,5 @@ export function createPublisher(
       const size = Math.ceil((message.data.length * 4) / 3) + 200;
       return senderOf(topic)([{ message, size }]);
     },
-  };
-}
-
-/**
- * Authorization headers from Application Default Credentials (the metadata server on Cloud
- * Run), cached and refreshed by google-auth-library. The library is loaded on the first call.
- */
-function applicationDefaultCredentials(): () => Promise<Record<string, string>> {
-  let auth: import('google-auth-library').GoogleAuth | undefined;
-  return async () => {
-    const { GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
-    auth ??= new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/pubsub'] });
-    return Object.fromEntries((await auth.getRequestHeaders()).entries());
   };
 }

@@ -1,9 +1,11 @@
 export { forEachConcurrently } from './for-each-concurrently';
+export { type Authorize, applicationDefaultCredentials } from './google-authorization';
 export { type GroupedCallsOptions, groupedCalls } from './grouped-calls';
 export {
   housekeepingSettingsSchema,
   sagaOverdueSettingsSchema,
 } from './housekeeping-settings';
+export { type HttpAnswer, type HttpCalls, httpCalls, isTransientStatus } from './http-calls';
 export {
   childSpan,
   createLogger,

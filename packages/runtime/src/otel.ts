@@ -15,7 +15,7 @@ import {
   TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import { messageOf, withoutTrailingSlashes } from '@orders/platform';
+import { applicationDefaultCredentials, messageOf, withoutTrailingSlashes } from '@orders/platform';
 import type { Tracing } from './work-span';
 
 /** The longest a function waits for its spans' export before it answers. */
@@ -139,15 +139,10 @@ function otlpExporter(url: string): SpanExporter {
   if (new URL(url).hostname !== 'telemetry.googleapis.com') {
     return new OTLPTraceExporter({ url, timeoutMillis: exportTimeoutMs });
   }
-  let auth: import('google-auth-library').GoogleAuth | undefined;
   return new OTLPTraceExporter({
     url,
     timeoutMillis: exportTimeoutMs,
-    headers: async () => {
-      const { GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
-      auth ??= new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/trace.append'] });
-      return Object.fromEntries((await auth.getRequestHeaders()).entries());
-    },
+    headers: applicationDefaultCredentials('https://www.googleapis.com/auth/trace.append'),
   });
 }
 
