@@ -252,6 +252,37 @@ describe('createBigQueryWarehouse: streaming inserts', () => {
     expect(double.inserted.map((row) => row.insertId)).toEqual([event.id]);
   });
 
+  it('makes a call again after a 403 rate limit (BigQuery sends its quotas as 403), and the row lands once', async () => {
+    const event = orderPlaced();
+    double.respond = () =>
+      double.requests.length === 1
+        ? {
+            status: 403,
+            body: {
+              error: {
+                code: 403,
+                message: 'Exceeded rate limits: too many api requests per user per method',
+                errors: [{ reason: 'rateLimitExceeded' }],
+              },
+            },
+          }
+        : undefined;
+    expect(await call('load', [event])).toEqual({ ok: true });
+
+    expect(double.requests.map(insertIds)).toEqual([[event.id], [event.id]]);
+    expect(double.inserted.map((row) => row.insertId)).toEqual([event.id]);
+  });
+
+  it('does not take a 200 that is not an insertAll answer (a proxy page) for a load, and calls again', async () => {
+    const event = orderPlaced();
+    double.respond = () =>
+      double.requests.length === 1 ? { status: 200, body: '<html>gateway</html>' } : undefined;
+    expect(await call('load', [event])).toEqual({ ok: true });
+
+    // Sent again with the same insertId, which BigQuery drops if the first did land.
+    expect(double.requests.map(insertIds)).toEqual([[event.id], [event.id]]);
+  });
+
   it('turns a 5xx that outlives its attempts into a transient error', async () => {
     double.respond = () => ({
       status: 503,
