@@ -144,15 +144,29 @@ export function createBigQueryWarehouse({
       return { kind: 'transient', detail: messageOf(error), cause: error };
     }
     const { status, text } = answer;
-    if (status === 200) return sortRowErrors(rows, parseJson(text) as InsertAllResponse);
-    const error = (parseJson(text) as ErrorResponse | undefined)?.error;
+    const answerBody = parseJson(text);
+    if (status === 200) {
+      // A 200 that is not insertAll's object (a proxy's page): nothing says the rows landed.
+      if (typeof answerBody !== 'object' || answerBody === null) {
+        return {
+          kind: 'transient',
+          detail: `200 without an insertAll answer: ${text.slice(0, 200)}`,
+        };
+      }
+      return sortRowErrors(rows, answerBody as InsertAllResponse);
+    }
+    const error = (answerBody as ErrorResponse | undefined)?.error;
     const message = error?.message ?? text.slice(0, 500);
     if (status === 404) return { kind: 'missing', detail: `404 ${message}` };
     if (status === 400 || status === 413) {
       return { kind: 'refused', reason: error?.errors?.[0]?.reason ?? 'invalid', message };
     }
     const detail = `${status} ${message}`;
-    return isTransientStatus(status) ? { kind: 'transient', detail } : { kind: 'failed', detail };
+    // BigQuery answers its rate limits and quotas with 403 too: those pass, a refusal does not.
+    const rateLimited = status === 403 && rateLimitReasons.has(error?.errors?.[0]?.reason ?? '');
+    return isTransientStatus(status) || rateLimited
+      ? { kind: 'transient', detail }
+      : { kind: 'failed', detail };
   }
 
   return {
@@ -227,6 +241,9 @@ export function createBigQueryWarehouse({
     async close() {},
   };
 }
+
+/** The reasons of a 403 that is a rate limit or quota, not a refusal of the credentials. */
+const rateLimitReasons = new Set(['rateLimitExceeded', 'userRateLimitExceeded', 'quotaExceeded']);
 
 interface InsertAllResponse {
   insertErrors?: { index: number; errors?: { reason?: string; message?: string }[] }[];
