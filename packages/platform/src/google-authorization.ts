@@ -42,15 +42,13 @@ function metadataServerToken(scope: string, host: string): Authorize {
     if (status !== 200) {
       throw new Error(`the metadata server answered ${status} for a token: ${text.slice(0, 200)}`);
     }
-    const {
-      access_token,
-      expires_in,
-      token_type = 'Bearer',
-    } = JSON.parse(text) as {
-      access_token: string;
-      expires_in: number;
-      token_type?: string;
-    };
+    const answer = parseJsonObject(text);
+    const { access_token, expires_in, token_type = 'Bearer' } = answer ?? {};
+    if (typeof access_token !== 'string' || access_token === '' || typeof expires_in !== 'number') {
+      throw new Error(
+        `the metadata server answered no access_token and expires_in for a token: ${text.slice(0, 200)}`,
+      );
+    }
     const header = `${token_type} ${access_token}`;
     token = { header, refreshAt: Date.now() + expires_in * 1_000 - refreshBeforeExpiryMs };
     return header;
@@ -63,6 +61,17 @@ function metadataServerToken(scope: string, host: string): Authorize {
     });
     return { authorization: await refreshing };
   };
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function googleAuthLibrary(scope: string): Authorize {
