@@ -212,7 +212,7 @@ export async function benchHotProducts(context: BenchContext): Promise<Measure[]
         'events/s',
         hot.rate,
         spread.rate,
-        `one hot product: every order on the same sku; baseline: the same handler on 100 skus; ${shape}; p99 ${hot.p99.toFixed(1)} ms against ${spread.p99.toFixed(1)} ms; the stock row is held from the reservation to the commit, one transaction at a time: ${(1000 / hot.rate).toFixed(2)} ms each; lock waits: ${waitsOf(1, 'handler')}`,
+        `one hot product: every order on the same sku; baseline: the same handler on 100 skus; ${shape}; p99 ${hot.p99.toFixed(1)} ms against ${spread.p99.toFixed(1)} ms; the stock row is held from the reservation to the commit, one transaction at a time: ${(1000 / hot.rate).toFixed(2)} ms each (1 / the rate); lock waits: ${waitsOf(1, 'handler')}`,
       ),
       measure(
         'event-handling-skus-6',

@@ -20,7 +20,7 @@ import autocannon from 'autocannon';
 import { type BenchContext, type Measure, measure } from './measure';
 import { cpuPer, cpuTimes } from './process-cpu';
 
-/** place-order's pool in production (deploy sets 5) is smaller; 10 is its default. */
+/** place-order's default pool (the deploy sets 4 per instance: `function-sizing.ts`). */
 const poolSize = 10;
 const repoRoot = join(__dirname, '..', '..', '..');
 const fixtures = join(__dirname, '..', 'src', 'fixtures');
@@ -118,8 +118,15 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
       // --cpu-prof-dir=/tmp/prof`): Node options of every function served here.
       ...(env.BENCH_FUNCTION_NODE_OPTIONS ? { NODE_OPTIONS: env.BENCH_FUNCTION_NODE_OPTIONS } : {}),
     };
+    // The functions not under load are measured too, so that their (idle) CPU is not counted
+    // as the load generator's: they are children of this process as well.
     const processes = (fn: FunctionProcess) => ({
       function: fn.pid,
+      ...Object.fromEntries(
+        Object.entries(served)
+          .filter(([, side]) => side.fn !== fn)
+          .map(([what, side]) => [`idle ${what}`, side.fn.pid]),
+      ),
       postgres: postgres.pid,
       'pubsub-emulator': emulator.pid,
       'load generator': process.pid,
@@ -215,8 +222,11 @@ export async function benchIntake(context: BenchContext): Promise<Measure[]> {
       }
     }
     // Rounds alternate so that a burst of noise on this shared machine hits every side.
+    // Each round starts with another side, so that no side always follows the same one.
+    const sides = Object.entries(served);
     for (let round = 1; round <= rounds; round++) {
-      for (const [what, side] of Object.entries(served)) {
+      const shift = (round - 1) % sides.length;
+      for (const [what, side] of [...sides.slice(shift), ...sides.slice(0, shift)]) {
         log(`intake: round ${round}, ${what}, ${connections} connections for ${seconds} s`);
         side.runs.push(await measured(what, side, { connections, seconds }));
       }

@@ -80,7 +80,8 @@ export const functionSizing: Record<FunctionName, Sizing> = {
  * memory: 100 for 3.75 GB to 6 GB; PostgreSQL keeps `superuser_reserved_connections` (3) of
  * them for superusers. The rest go to the functions, at most every instance's pool, but for
  * `headroom`: migrations, Cloud SQL's own agents, operators' tools (psql, `pnpm` tools
- * against production) and the instances of a revision being replaced during a deploy.
+ * against production) and the instances of a revision being replaced during a deploy, while
+ * that revision is not scaled out (a fully scaled place-order alone holds 24).
  */
 export const databaseConnections = {
   tier: 'db-custom-1-3840',

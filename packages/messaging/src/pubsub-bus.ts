@@ -9,7 +9,9 @@ import { traceparentAttribute, traceparentOf } from './trace-context';
  * only, each outcome carrying the publisher's error (a `PublishError` with the HTTP status).
  * Each message carries the trace context of the work that wrote its event (its outbox row's)
  * in `googclient_traceparent`, and an event written through `outboxRows` in this process
- * carries its row's JSON text (encoded once, and byte for byte what the relay would send).
+ * carries as data the JSON text its row was written with (encoded once: the same event as the
+ * relay would send from the stored row, whose jsonb may order the keys differently); its
+ * attributes come from the event's type, id and correlation id, which never change.
  */
 export function createPubSubBus(publisher: Publisher): EventBus {
   return {

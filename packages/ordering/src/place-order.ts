@@ -63,7 +63,7 @@ export async function placeOrder(
 
   const scope = `POST /orders by ${request.customerId}`;
   const quoting = { skus: request.items.map((item) => item.sku), customerId: request.customerId };
-  // The claim and the quote share a statement (a replay's quote goes unread).
+  // The claim and the quote share a statement (a replay's quote is not read).
   const keyed = idempotencyKey
     ? await store.claimKey(
         scope,
