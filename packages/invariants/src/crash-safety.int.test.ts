@@ -374,11 +374,12 @@ describe('crash safety', () => {
     };
     const key = `in-flight-${randomUUID()}`;
 
-    // 1. Another session holds the catalog: the request claims its key, then waits to price
-    // its lines. (Once its write statement has started, the write completes even if its
+    // 1. Another session holds the catalog: the request's claim, which reads the prices in
+    // the same statement, waits for it. (A statement that has started completes even if its
     // process dies: PostgreSQL finishes a statement whose client is gone, and the statement
-    // commits by itself. A retry then gets the stored answer; the claim is what is left
-    // in flight when a request dies before its write.)
+    // commits by itself. So the claim lands once the catalog is free, with no request left
+    // to write the order: the claim is what is left in flight when a request dies before its
+    // write.)
     let release!: () => void;
     const released = new Promise<void>((resolve) => {
       release = resolve;
@@ -403,33 +404,44 @@ describe('crash safety', () => {
     await waitFor(
       'the request to wait for the catalog',
       async () => {
+        // (Not by its text: pg_stat_activity keeps the first 1,024 bytes of a statement.)
         const { rows } = await sql<{ pid: number }>`
           select pid from pg_stat_activity
-          where datname = current_database() and wait_event_type = 'Lock'
-            and query ~* 'products'`.execute(where.database.db);
+          where datname = current_database() and wait_event_type = 'Lock'`.execute(
+          where.database.db,
+        );
         waiting = rows[0]?.pid;
         return waiting !== undefined;
       },
       10_000,
     );
-    const claim = await where.database.db
-      .selectFrom('idempotency_keys')
-      .select(['status', 'locked_until'])
-      .where('key', '=', key)
-      .executeTakeFirstOrThrow();
-    expect(claim.status).toBe('in_flight');
 
-    // 2. The instance dies with its request; the lock is released after.
+    // 2. The instance dies with its request; the lock is released after, and the dead
+    //    request's claim lands.
     process.kill(doomed.pid!, 'SIGKILL');
     expect(await doomed.exited).toMatchObject({ signal: 'SIGKILL' });
     await expect(request).rejects.toThrow('fetch failed');
     release();
     await holder;
+    let claim: { status: string; locked_until: Date | null } | undefined;
+    await waitFor(
+      "the dead request's claim to land",
+      async () => {
+        claim = await where.database.db
+          .selectFrom('idempotency_keys')
+          .select(['status', 'locked_until'])
+          .where('key', '=', key)
+          .executeTakeFirst();
+        return claim !== undefined;
+      },
+      10_000,
+    );
+    expect(claim!.status).toBe('in_flight');
 
     // 3. While the dead request's lock lasts, a retry is told to come back later.
     const sentAt = Date.now();
     const early = await postOrder(restarted.url, order, key);
-    expect(sentAt).toBeLessThan(claim.locked_until!.getTime());
+    expect(sentAt).toBeLessThan(claim!.locked_until!.getTime());
     expect(early.status).toBe(409);
     expect(early.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     const retryAfter = Number(early.headers.get('retry-after'));
@@ -454,7 +466,7 @@ describe('crash safety', () => {
     // 4. Once it expires, the retry takes the key over and places the order, once. The wait
     //    is the behaviour under test: the lock expires with time alone, nothing signals it,
     //    and a retry sent earlier would be told to come back (step 3) rather than show it.
-    await sleep(Math.max(0, claim.locked_until!.getTime() - Date.now()) + 100);
+    await sleep(Math.max(0, claim!.locked_until!.getTime() - Date.now()) + 100);
     const completed = await postOrder(restarted.url, order, key);
     expect(completed.status).toBe(202);
     const completedBody = await completed.text();

@@ -88,7 +88,10 @@ export function createPostgresIntakeStore(
   db: Kysely<Database>,
   { ttlSeconds, lockSeconds }: IntakeStoreOptions,
 ): IntakeStore {
-  const secondsFromNow = (seconds: number) => sql<Date>`now() + make_interval(secs => ${seconds})`;
+  // From when the claim lands, not from when its statement started (`now()`): the statement
+  // that also reads the quote waits for the catalog's locks before it inserts anything.
+  const secondsFromClaim = (seconds: number) =>
+    sql<Date>`clock_timestamp() + make_interval(secs => ${seconds})`;
 
   // WARNING: the claim commits without waiting for its WAL flush (synchronous_commit off for
   // this statement only). A claim lost in a server crash lets a retry claim the key again,
@@ -106,7 +109,7 @@ export function createPostgresIntakeStore(
       insert into idempotency_keys as held
         (scope, key, fingerprint, status, lock_token, locked_until, expires_at)
       select ${scope}, ${key}, ${fingerprint}, 'in_flight', ${token}::uuid,
-        ${secondsFromNow(lockSeconds)}, ${secondsFromNow(ttlSeconds)}
+        ${secondsFromClaim(lockSeconds)}, ${secondsFromClaim(ttlSeconds)}
       from relaxed
       on conflict (scope, key) do update set
         fingerprint = excluded.fingerprint,
