@@ -25,6 +25,7 @@ import { type Envelope, encodeEvent } from '@orders/events';
 import {
   createTopology,
   freePort,
+  pushRequestBody,
   queryOnce,
   startDevIssuer,
   startGoogleApiDouble,
@@ -175,15 +176,7 @@ export async function benchColdStart(context: BenchContext): Promise<Measure[]> 
       METADATA_SERVER_DETECTION: 'none',
     });
     const pushBody = (data: Buffer, attributes: Record<string, string>) =>
-      JSON.stringify({
-        message: {
-          data: data.toString('base64'),
-          attributes,
-          messageId: randomUUID(),
-          publishTime: new Date().toISOString(),
-        },
-        subscription: `projects/${projectId}/subscriptions/bench`,
-      });
+      pushRequestBody({ data, attributes }, `projects/${projectId}/subscriptions/bench`);
     const pushEvent = (topic: string, event: Envelope): Probe => {
       const { data, attributes } = encodeEvent(event);
       return {

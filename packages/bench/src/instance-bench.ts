@@ -10,6 +10,7 @@ import {
   type FunctionProcess,
   lineSink,
   pullMessages,
+  pushRequestBody,
   startDevIssuer,
   startFunction,
   testDatabase,
@@ -329,20 +330,15 @@ function push(
   message: Message,
 ): Promise<void> {
   const { topic } = declared[subscription].trigger;
-  const body = {
-    message: {
-      data: message.data.toString('base64'),
-      attributes: message.attributes,
-      messageId: message.id,
-      publishTime: message.publishTime.toISOString(),
-    },
-    subscription: `projects/${projectId}/subscriptions/${subscription}`,
-  };
+  const body = pushRequestBody(
+    { ...message, messageId: message.id },
+    `projects/${projectId}/subscriptions/${subscription}`,
+  );
   return succeeded(
     fetch(`${fn.url}/projects/${projectId}/topics/${topic}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      body,
     }),
   );
 }

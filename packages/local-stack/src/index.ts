@@ -33,7 +33,7 @@ export { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator';
 export { type PubSubProxy, startPubSubProxy } from './pubsub-proxy';
 export { pullMessages } from './pull-messages';
 export { seededRandom } from './seeded-random';
-export { type ServedFunction, serveFunction } from './served-function';
+export { pushRequestBody, type ServedFunction, serveFunction } from './served-function';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy';
 export {
   isProcessAlive,

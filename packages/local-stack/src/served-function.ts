@@ -18,6 +18,30 @@ export interface ServedFunction {
 }
 
 /**
+ * The body Pub/Sub posts to a push endpoint for `message` of `subscription` (its full name),
+ * with the message's own id and publish time when it has them (one pulled), else new ones.
+ */
+export function pushRequestBody(
+  message: {
+    data: Buffer;
+    attributes?: Record<string, string>;
+    messageId?: string;
+    publishTime?: Date;
+  },
+  subscription: string,
+): string {
+  return JSON.stringify({
+    message: {
+      data: message.data.toString('base64'),
+      attributes: message.attributes,
+      messageId: message.messageId ?? randomUUID(),
+      publishTime: (message.publishTime ?? new Date()).toISOString(),
+    },
+    subscription,
+  });
+}
+
+/**
  * Serves a function registered with functions-framework (require its module first) on a free
  * port of 127.0.0.1, through the framework's own server: a real HTTP server for real requests.
  */
@@ -31,15 +55,7 @@ export async function serveFunction(
   return {
     url,
     deliver(message, shape = 'push') {
-      const body = JSON.stringify({
-        message: {
-          data: message.data.toString('base64'),
-          attributes: message.attributes,
-          messageId: randomUUID(),
-          publishTime: new Date().toISOString(),
-        },
-        subscription: `projects/${projectId}/subscriptions/${entryPoint}`,
-      });
+      const body = pushRequestBody(message, `projects/${projectId}/subscriptions/${entryPoint}`);
       if (shape === 'push') {
         return fetch(`${url}/projects/${projectId}/topics/${topic}`, {
           method: 'POST',
