@@ -7,6 +7,7 @@ import {
   httpCalls,
   isTransientStatus,
   messageOf,
+  parseJsonObject,
 } from '@orders/platform';
 import { type AnalyticsRows, analyticsQuery } from './analytics-queries';
 import { eventAuditSql, toEventLoadAudit } from './event-audit';
@@ -144,10 +145,10 @@ export function createBigQueryWarehouse({
       return { kind: 'transient', detail: messageOf(error), cause: error };
     }
     const { status, text } = answer;
-    const answerBody = parseJson(text);
+    const answerBody = parseJsonObject(text);
     if (status === 200) {
       // A 200 that is not insertAll's object (a proxy's page): nothing says the rows landed.
-      if (typeof answerBody !== 'object' || answerBody === null) {
+      if (answerBody === undefined) {
         return {
           kind: 'transient',
           detail: `200 without an insertAll answer: ${text.slice(0, 200)}`,
@@ -274,14 +275,6 @@ function sortRowErrors(rows: readonly InsertRow[], response: InsertAllResponse |
     }
   }
   return { kind: 'answered' as const, retry, rejected, lastReasons };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 function statusOf(error: unknown): number | undefined {

@@ -1,4 +1,4 @@
-import { httpCalls } from './http-calls';
+import { httpCalls, parseJsonObject } from './http-calls';
 
 /** Headers that authorize one call to a Google API. */
 export type Authorize = () => Promise<Record<string, string>>;
@@ -61,17 +61,6 @@ function metadataServerToken(scope: string, host: string): Authorize {
     });
     return { authorization: await refreshing };
   };
-}
-
-function parseJsonObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function googleAuthLibrary(scope: string): Authorize {

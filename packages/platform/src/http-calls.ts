@@ -8,6 +8,18 @@ export function isTransientStatus(status: number): boolean {
   return transientStatuses.has(status);
 }
 
+/** An answer's body as the JSON object it should be; undefined for anything else. */
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface HttpAnswer {
   status: number;
   text: string;

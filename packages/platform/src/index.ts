@@ -5,7 +5,13 @@ export {
   housekeepingSettingsSchema,
   sagaOverdueSettingsSchema,
 } from './housekeeping-settings';
-export { type HttpAnswer, type HttpCalls, httpCalls, isTransientStatus } from './http-calls';
+export {
+  type HttpAnswer,
+  type HttpCalls,
+  httpCalls,
+  isTransientStatus,
+  parseJsonObject,
+} from './http-calls';
 export {
   childSpan,
   createLogger,
