@@ -92,17 +92,18 @@ export interface OutboxRow {
   traceparent: string | null;
 }
 
-/** The producer each event was written by, through `outboxRows`, in this process. */
-const writtenBy = new WeakMap<Envelope, Producer>();
-/** The JSON text each event's row was written with, through `outboxRows`, in this process. */
-const writtenText = new WeakMap<Envelope, string>();
+/**
+ * The producer each event was written by, through `outboxRows`, in this process, and the
+ * JSON text its row was written with.
+ */
+const writtenRows = new WeakMap<Envelope, { producer: Producer; text: string }>();
 
 /**
  * The JSON text `event`'s outbox row was written with in this process, if it was: what its
  * messages carry, encoded once.
  */
 export function rowTextOf(event: Envelope): string | undefined {
-  return writtenText.get(event);
+  return writtenRows.get(event)?.text;
 }
 
 /**
@@ -119,11 +120,10 @@ export function outboxRows(producer: Producer, events: readonly Envelope[]): Out
         `${producer} may not emit ${event.type} (event ${event.id}): see producers in @orders/events`,
       );
     }
-    writtenBy.set(event, producer);
     const traceparent = activeTraceparent() ?? null;
     setTraceparentOf(event, traceparent);
     const text = JSON.stringify(event);
-    writtenText.set(event, text);
+    writtenRows.set(event, { producer, text });
     return { id: event.id, event: text, producer, traceparent };
   });
 }
@@ -253,7 +253,7 @@ export function createOutbox(
     if (written.length === 0) return true;
     const events: Envelope[] = [];
     for (const event of written) {
-      const producer = writtenBy.get(event);
+      const producer = writtenRows.get(event)?.producer;
       const verdict =
         producer === undefined
           ? { refusal: 'its row was not written through outboxRows in this process' }
